@@ -1,0 +1,62 @@
+"""The ``study`` command.
+
+Each subcommand lives in ``study/commands/<name>.py`` and exposes ``register(subparsers)``,
+which adds its parser and sets ``func(args) -> int``. Command modules import heavy
+libraries (torch, snakemake, weasyprint) inside ``func`` only, so ``study --help`` is fast.
+
+User errors (:class:`study.errors.StudyError`) end with exit status 2 and a message on
+stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from study import __version__
+from study.errors import StudyError
+
+#: subcommand modules, in the order ``study --help`` lists them
+COMMANDS = ["demo", "run", "check", "synth", "convert", "predict", "evaluate", "report", "step"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors: exit 2 with usage, as usual
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="study", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"acne-study {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            mod = importlib.import_module(f"study.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"study.commands.{name}":
+                continue  # a command not written yet is simply absent from the CLI
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except StudyError as e:
+        problems = e.problems
+        head = "error:" if len(problems) == 1 else f"{len(problems)} problems:"
+        print(f"study {args.command}: {head}", file=sys.stderr)
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

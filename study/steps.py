@@ -1,0 +1,260 @@
+"""The body of every workflow rule, one function per step, on explicit files.
+
+Each function reads its inputs, calls the module that does the work, and writes its
+outputs atomically (``study.io``), so a failed step leaves nothing that looks finished.
+``study step NAME key=value ...`` calls them; the Snakefile's rules call that.
+Arguments arrive as strings (paths, comma-separated lists, JSON); ``None`` = not given.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from study.io import read_json, write_json, write_parquet
+from study.protocol import load_protocol
+
+
+def _split(value: str | None) -> list[str]:
+    return [v for v in (value or "").split(",") if v]
+
+
+def _included_ids(eligibility: str) -> list[str]:
+    el = pd.read_parquet(eligibility)
+    return el.loc[el["included"], "case_id"].astype(str).tolist()
+
+
+def _patients(cases: str) -> dict[str, str]:
+    c = pd.read_parquet(cases, columns=["case_id", "patient_id"])
+    return dict(zip(c["case_id"].astype(str), c["patient_id"].astype(str)))
+
+
+# ----------------------------------------------------------------------------- cohort
+def intake(*, protocol, manifest, image_root, out_cases, out_ground_truth, annotations=None):
+    """Manifest (+ annotations) -> ``cases.parquet`` and normalised ``ground_truth.json``."""
+    from study import cohort
+
+    p = load_protocol(protocol).protocol
+    cases = cohort.load_manifest(manifest, image_root=image_root)
+    if annotations:
+        gt = cohort.load_annotations(annotations, cases=cases, classes=p.classes,
+                                     polygon_classes=p.polygon_classes)
+    else:
+        gt = cohort.empty_ground_truth(cases, classes=p.classes)
+    write_parquet(out_cases, cases)
+    write_json(out_ground_truth, gt)
+
+
+def quality(*, protocol, cases, out, workers="2"):
+    """Image-quality features and pass/fail per case -> ``quality.parquet``."""
+    from study.quality import assess_cases
+
+    p = load_protocol(protocol).protocol
+    table = assess_cases(pd.read_parquet(cases), thresholds=p.quality, workers=int(workers))
+    write_parquet(out, table)
+
+
+def eligibility(*, protocol, cases, quality, out_table, out_flow, readings=None, models=None):
+    """Inclusion criteria + quality gate -> ``eligibility.parquet`` and ``flow.json``."""
+    from study import eligibility as el
+
+    p = load_protocol(protocol).protocol
+    cases_df = pd.read_parquet(cases)
+    quality_df = pd.read_parquet(quality)
+    readings_df = None
+    if readings:
+        from study.readings import load_readings
+
+        readings_df = load_readings(readings, levels=p.levels, aliases=p.grading.letter_aliases or {},
+                                    cases=cases_df)
+    table, flow = el.decide_eligibility(cases_df, quality_df, criteria=p.inclusion,
+                                        readings=readings_df, models=_split(models))
+    write_parquet(out_table, table)
+    write_json(out_flow, flow)
+
+
+def reference(*, protocol, cases, ground_truth, out, reference=None):
+    """Reference grades: from reference.csv when given, else graded from the ground truth counts."""
+    from study import cohort, grading
+
+    p = load_protocol(protocol).protocol
+    cases_df = pd.read_parquet(cases)
+    counts = grading.counts_from_coco(read_json(ground_truth), classes=p.classes)
+    if reference:
+        ref = cohort.load_reference(reference, levels=p.levels, aliases=p.grading.letter_aliases or {},
+                                    cases=cases_df)
+        ref = ref[["case_id", "grade"]].merge(counts, on="case_id", how="left")
+        ref["grade_source"] = "reference file"
+    else:
+        graded = grading.grade_from_counts(counts, p.grading)
+        ref = counts.assign(grade=counts["case_id"].map(graded))
+        ref["grade_source"] = f"graded from annotated lesion counts ({p.grading.scheme})"
+    write_parquet(out, ref)
+
+
+def readings(*, protocol, cases, out, readings=None):
+    """Readers' grades, validated against the protocol's levels -> ``readings.parquet``."""
+    p = load_protocol(protocol).protocol
+    if readings:
+        from study.readings import load_readings
+
+        df = load_readings(readings, levels=p.levels, aliases=p.grading.letter_aliases or {},
+                           cases=pd.read_parquet(cases))
+    else:
+        df = pd.DataFrame({"reader_id": pd.Series(dtype=str), "reader_group": pd.Series(dtype=str),
+                           "case_id": pd.Series(dtype=str), "grade": pd.Series(dtype=str)})
+    write_parquet(out, df)
+
+
+# ----------------------------------------------------------------------------- models
+def predict(*, protocol, cases, eligibility, quality, model, shard, n_shards, out, batch_size=None):
+    """One shard of one model's predictions on the included cases."""
+    from study.inference import predict_shard
+    from study.modelspec import load_model_spec
+
+    p = load_protocol(protocol).protocol
+    spec = load_model_spec(json.loads(model), protocol_classes=p.classes)
+    cases_df = pd.read_parquet(cases)
+    cases_df = cases_df[cases_df["case_id"].astype(str).isin(set(_included_ids(eligibility)))]
+    predict_shard(spec, cases_df, shard=int(shard), n_shards=int(n_shards), out=out,
+                  batch_size=int(batch_size) if batch_size else None,
+                  face_boxes=pd.read_parquet(quality))
+
+
+def merge(*, shards, model, ground_truth, out_table, out_coco, out_meta):
+    """Shards -> one detections table, a COCO results JSON and the model's meta (weights sha256)."""
+    from study.inference import merge_shards
+    from study.modelspec import load_model_spec
+
+    spec = load_model_spec(json.loads(model))
+    merge_shards(_split(shards), spec=spec, ground_truth=read_json(ground_truth), out_table=out_table,
+                 out_coco_json=out_coco, out_meta=out_meta)
+
+
+def grade(*, protocol, detections, eligibility, out):
+    """The model's grade per included case from its detections at the operating threshold."""
+    from study import grading
+
+    p = load_protocol(protocol).protocol
+    det = pd.read_parquet(detections)
+    counts = grading.counts_from_detections(det, case_ids=_included_ids(eligibility), classes=p.classes,
+                                            threshold=p.detection.operating_threshold)
+    graded = grading.grade_from_counts(counts, p.grading)
+    write_parquet(out, counts.assign(grade=counts["case_id"].map(graded)))
+
+
+# ----------------------------------------------------------------------------- evaluate
+def evaluate_detection(*, protocol, ground_truth, detections, cases, eligibility, out):
+    from study.metrics.detection import evaluate_detection as run
+
+    p = load_protocol(protocol).protocol
+    gt = read_json(ground_truth)
+    included = set(_included_ids(eligibility))
+    image_ids = [im["id"] for im in gt["images"] if str(im["case_id"]) in included]
+    patient_of_case = _patients(cases)
+    patient_of = {im["id"]: patient_of_case[str(im["case_id"])] for im in gt["images"]}
+    d, s = p.detection, p.statistics
+    result = run(gt, read_json(detections), classes=p.classes, iou_threshold=d.iou_threshold,
+                 operating_threshold=d.operating_threshold, max_detections=d.max_detections,
+                 froc_fp_rates=tuple(d.froc_fp_rates), polygon_classes=tuple(p.polygon_classes),
+                 patient_of=patient_of, n_bootstrap=s.bootstrap_replicates, seed=s.bootstrap_seed,
+                 confidence=s.confidence_level, image_ids=image_ids)
+    write_json(out, result)
+
+
+def evaluate_counting(*, protocol, reference, detections, cases, eligibility, out):
+    from study.metrics.counting import evaluate_counting as run
+
+    p = load_protocol(protocol).protocol
+    included = set(_included_ids(eligibility))
+    ref = pd.read_parquet(reference)
+    ref = ref[ref["case_id"].astype(str).isin(included)]
+    det = pd.read_parquet(detections)
+    true_counts = ref[["case_id"] + [f"count_{c}" for c in p.classes]]
+    result = run(true_counts, det, classes=p.classes, thresholds=tuple(p.detection.score_thresholds),
+                 severity=ref.set_index("case_id")["grade"], levels=p.levels, patient_of=_patients(cases),
+                 confidence=p.statistics.confidence_level)
+    write_json(out, result)
+
+
+def _all_ratings(grades: list[str], readings_path: str, included: set[str]) -> pd.DataFrame:
+    frames = []
+    for g in grades:
+        df = pd.read_parquet(g)
+        frames.append(pd.DataFrame({"rater_id": Path(g).stem, "case_id": df["case_id"].astype(str),
+                                    "grade": df["grade"], "rater_kind": "model", "reader_group": None}))
+    rd = pd.read_parquet(readings_path)
+    if len(rd):
+        frames.append(pd.DataFrame({"rater_id": rd["reader_id"].astype(str), "case_id": rd["case_id"].astype(str),
+                                    "grade": rd["grade"], "rater_kind": "reader",
+                                    "reader_group": rd.get("reader_group")}))
+    out = pd.concat(frames, ignore_index=True)
+    return out[out["case_id"].isin(included)].reset_index(drop=True)
+
+
+def evaluate_agreement(*, protocol, reference, readings, grades, cases, eligibility, out):
+    from study.metrics.agreement import evaluate_agreement as run
+
+    p = load_protocol(protocol).protocol
+    included = set(_included_ids(eligibility))
+    ref = pd.read_parquet(reference)
+    ref = ref[ref["case_id"].astype(str).isin(included)][["case_id", "grade"]]
+    ratings = _all_ratings(_split(grades), readings, included)
+    cases_df = pd.read_parquet(cases)
+    covariates = cases_df[["case_id"] + [c for c in p.subgroups if c in cases_df.columns]]
+    s = p.statistics
+    result = run(ref, ratings, levels=p.levels, patient_of=_patients(cases), covariates=covariates,
+                 subgroups=[c for c in p.subgroups if c in cases_df.columns], confidence=s.confidence_level,
+                 n_bootstrap=s.bootstrap_replicates, seed=s.bootstrap_seed, binomial_interval=s.binomial_interval)
+    write_json(out, result)
+
+
+def evaluate_mrmc(*, protocol, reference, readings, grades, eligibility, out):
+    from study.metrics import mrmc
+
+    p = load_protocol(protocol).protocol
+    s = p.statistics
+    included = set(_included_ids(eligibility))
+    model_ids = [Path(g).stem for g in _split(grades)]
+    result: dict = {"assessed": False}
+    if s.mrmc_positive_from is None:
+        result["reason"] = "the protocol names no binary endpoint (statistics.mrmc_positive_from)"
+    else:
+        ref = pd.read_parquet(reference)
+        ref = ref[ref["case_id"].astype(str).isin(included)][["case_id", "grade"]]
+        ratings = _all_ratings(_split(grades), readings, included)
+        n_readers = ratings.loc[ratings["rater_kind"] == "reader", "rater_id"].nunique()
+        if n_readers < 2:
+            result["reason"] = f"an MRMC analysis needs at least two readers; the study has {n_readers}"
+        else:
+            results_by_model = {}
+            for model_id in model_ids:
+                sub = ratings[(ratings["rater_kind"] == "reader") | (ratings["rater_id"] == model_id)]
+                table, design = mrmc.ratings_from_grades(ref, sub[["rater_id", "case_id", "grade"]], levels=p.levels,
+                                                         positive_from=s.mrmc_positive_from)
+                analysis = mrmc.analyze_mrmc(table, ai_reader=model_id, confidence=s.confidence_level)
+                roc = {}
+                for rid, g in table.groupby("reader_id"):
+                    roc[str(rid)] = mrmc.empirical_roc(g["truth"].to_numpy(), g["rating"].to_numpy())
+                results_by_model[model_id] = {"design": design, "analysis": analysis, "roc": roc}
+            result = {"assessed": True, "endpoint": f"reference grade {s.mrmc_positive_from} or worse",
+                      "positive_from": s.mrmc_positive_from, "models": results_by_model}
+    write_json(out, result)
+
+
+# ----------------------------------------------------------------------------- collect
+def collect(*, config, results_dir, models, out):
+    """Gather every step's output into ``results.json`` (the numbers the report shows)."""
+    from study.collect import collect_results
+
+    write_json(out, collect_results(json.loads(config), results_dir=Path(results_dir), models=_split(models)))
+
+
+STEPS: dict[str, Callable[..., None]] = {
+    f.__name__: f
+    for f in (intake, quality, eligibility, reference, readings, predict, merge, grade, evaluate_detection,
+              evaluate_counting, evaluate_agreement, evaluate_mrmc, collect)
+}

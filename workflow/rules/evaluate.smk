@@ -1,0 +1,83 @@
+# evaluate: detection, counting (per model), agreement and MRMC (models and readers together).
+
+
+rule evaluate_detection:
+    input:
+        protocol=PROTOCOL,
+        ground_truth=rules.intake.output.ground_truth,
+        detections=rules.merge_detections.output.coco,
+        cases=rules.intake.output.cases,
+        eligibility=rules.eligibility.output.table,
+    output:
+        f"{RESULTS}/metrics/detection/{{model}}.json",
+    log:
+        f"{RESULTS}/logs/evaluate-detection-{{model}}.log",
+    conda:
+        "../envs/study.yaml"
+    shell:
+        "study step evaluate_detection protocol={input.protocol:q} ground_truth={input.ground_truth:q}"
+        " detections={input.detections:q} cases={input.cases:q} eligibility={input.eligibility:q}"
+        " out={output:q} 2> {log:q}"
+
+
+rule evaluate_counting:
+    input:
+        protocol=PROTOCOL,
+        reference=rules.reference.output,
+        detections=rules.merge_detections.output.table,
+        cases=rules.intake.output.cases,
+        eligibility=rules.eligibility.output.table,
+    output:
+        f"{RESULTS}/metrics/counting/{{model}}.json",
+    log:
+        f"{RESULTS}/logs/evaluate-counting-{{model}}.log",
+    conda:
+        "../envs/study.yaml"
+    shell:
+        "study step evaluate_counting protocol={input.protocol:q} reference={input.reference:q}"
+        " detections={input.detections:q} cases={input.cases:q} eligibility={input.eligibility:q}"
+        " out={output:q} 2> {log:q}"
+
+
+rule evaluate_agreement:
+    input:
+        protocol=PROTOCOL,
+        reference=rules.reference.output,
+        readings=rules.readings.output,
+        grades=expand(f"{RESULTS}/grades/{{model}}.parquet", model=MODELS),
+        cases=rules.intake.output.cases,
+        eligibility=rules.eligibility.output.table,
+    output:
+        f"{RESULTS}/metrics/agreement.json",
+    params:
+        grades=lambda wc, input: ",".join(input.grades),
+    threads: 2
+    log:
+        f"{RESULTS}/logs/evaluate-agreement.log",
+    conda:
+        "../envs/study.yaml"
+    shell:
+        "study step evaluate_agreement protocol={input.protocol:q} reference={input.reference:q}"
+        " readings={input.readings:q} grades={params.grades:q} cases={input.cases:q}"
+        " eligibility={input.eligibility:q} out={output:q} 2> {log:q}"
+
+
+rule evaluate_mrmc:
+    input:
+        protocol=PROTOCOL,
+        reference=rules.reference.output,
+        readings=rules.readings.output,
+        grades=expand(f"{RESULTS}/grades/{{model}}.parquet", model=MODELS),
+        eligibility=rules.eligibility.output.table,
+    output:
+        f"{RESULTS}/metrics/mrmc.json",
+    params:
+        grades=lambda wc, input: ",".join(input.grades),
+    log:
+        f"{RESULTS}/logs/evaluate-mrmc.log",
+    conda:
+        "../envs/study.yaml"
+    shell:
+        "study step evaluate_mrmc protocol={input.protocol:q} reference={input.reference:q}"
+        " readings={input.readings:q} grades={params.grades:q} eligibility={input.eligibility:q}"
+        " out={output:q} 2> {log:q}"

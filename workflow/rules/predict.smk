@@ -1,0 +1,63 @@
+# predict[model, shard] -> detections[model] -> model grades.
+
+
+rule predict:
+    input:
+        protocol=PROTOCOL,
+        cases=rules.intake.output.cases,
+        eligibility=rules.eligibility.output.table,
+        quality=rules.quality.output,
+        spec=model_files,
+    output:
+        f"{RESULTS}/predictions/{{model}}/shard-{{shard}}-of-{N_SHARDS}.parquet",
+    params:
+        entry=lambda wc: json.dumps(model_entry(wc.model), sort_keys=True),
+        batch_size=config.get("batch_size", 4),
+    threads: 1
+    log:
+        f"{RESULTS}/logs/predict-{{model}}-{{shard}}.log",
+    conda:
+        "../envs/study.yaml"
+    shell:
+        "study step predict protocol={input.protocol:q} cases={input.cases:q}"
+        " eligibility={input.eligibility:q} quality={input.quality:q} model={params.entry:q}"
+        " shard={wildcards.shard} n_shards=" + str(N_SHARDS) +
+        " batch_size={params.batch_size} out={output:q} 2> {log:q}"
+
+
+rule merge_detections:
+    input:
+        shards=expand(f"{RESULTS}/predictions/{{{{model}}}}/shard-{{shard}}-of-{N_SHARDS}.parquet", shard=SHARDS),
+        ground_truth=rules.intake.output.ground_truth,
+        spec=model_files,
+    output:
+        table=f"{RESULTS}/detections/{{model}}.parquet",
+        coco=f"{RESULTS}/detections/{{model}}.coco.json",
+        meta=f"{RESULTS}/detections/{{model}}.meta.json",
+    params:
+        entry=lambda wc: json.dumps(model_entry(wc.model), sort_keys=True),
+        shards=lambda wc, input: ",".join(input.shards),
+    log:
+        f"{RESULTS}/logs/merge-{{model}}.log",
+    conda:
+        "../envs/study.yaml"
+    shell:
+        "study step merge shards={params.shards:q} model={params.entry:q}"
+        " ground_truth={input.ground_truth:q} out_table={output.table:q}"
+        " out_coco={output.coco:q} out_meta={output.meta:q} 2> {log:q}"
+
+
+rule grade_model:
+    input:
+        protocol=PROTOCOL,
+        detections=rules.merge_detections.output.table,
+        eligibility=rules.eligibility.output.table,
+    output:
+        f"{RESULTS}/grades/{{model}}.parquet",
+    log:
+        f"{RESULTS}/logs/grade-{{model}}.log",
+    conda:
+        "../envs/study.yaml"
+    shell:
+        "study step grade protocol={input.protocol:q} detections={input.detections:q}"
+        " eligibility={input.eligibility:q} out={output:q} 2> {log:q}"

@@ -1,0 +1,47 @@
+# collect every number into results.json, then figures and the PDF/HTML report.
+
+
+rule collect:
+    input:
+        protocol=PROTOCOL,
+        cases=rules.intake.output.cases,
+        ground_truth=rules.intake.output.ground_truth,
+        quality=rules.quality.output,
+        eligibility=rules.eligibility.output.table,
+        flow=rules.eligibility.output.flow,
+        reference=rules.reference.output,
+        readings=rules.readings.output,
+        detection=expand(f"{RESULTS}/metrics/detection/{{model}}.json", model=MODELS),
+        counting=expand(f"{RESULTS}/metrics/counting/{{model}}.json", model=MODELS),
+        meta=expand(f"{RESULTS}/detections/{{model}}.meta.json", model=MODELS),
+        agreement=rules.evaluate_agreement.output,
+        mrmc=rules.evaluate_mrmc.output,
+    output:
+        f"{RESULTS}/results.json",
+    params:
+        config=lambda wc: json.dumps(config, sort_keys=True),
+        models=",".join(MODELS),
+        results=RESULTS,
+    log:
+        f"{RESULTS}/logs/collect.log",
+    conda:
+        "../envs/study.yaml"
+    shell:
+        "study step collect config={params.config:q} results_dir={params.results:q}"
+        " models={params.models:q} out={output:q} 2> {log:q}"
+
+
+rule report:
+    input:
+        rules.collect.output,
+    output:
+        pdf=f"{RESULTS}/report.pdf",
+        html=f"{RESULTS}/report.html",
+    params:
+        results=RESULTS,
+    log:
+        f"{RESULTS}/logs/report.log",
+    conda:
+        "../envs/study.yaml"
+    shell:
+        "study report {params.results:q} --out {output.pdf:q} 2> {log:q}"

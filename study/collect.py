@@ -1,0 +1,100 @@
+"""Assemble ``results.json``: every number the report shows, with its method and provenance.
+
+The layout is documented in ``docs/architecture.md``. Everything here is read from the
+step outputs of one run; nothing is computed twice and nothing is typed in. Results are
+canonical (sorted keys, no wall-clock time unless ``SOURCE_DATE_EPOCH`` is set), so the
+same inputs give an identical file.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from study import __version__
+from study.io import read_json
+from study.protocol import load_protocol
+
+SCHEMA_VERSION = 1
+
+
+def _generated() -> str | None:
+    """The report date: from ``SOURCE_DATE_EPOCH`` when set (reproducible builds), else today (UTC)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        return datetime.fromtimestamp(int(epoch), tz=timezone.utc).date().isoformat()
+    return datetime.now(timezone.utc).date().isoformat()
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ["numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "torch", "torchvision",
+                 "pycocotools", "faster-coco-eval", "opencv-python-headless", "onnxruntime", "snakemake",
+                 "weasyprint", "jinja2", "matplotlib", "seaborn", "pydantic", "krippendorff"]:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def collect_results(config: dict, *, results_dir: Path, models: list[str]) -> dict:
+    """Build the ``results.json`` mapping for one study run.
+
+    Parameters
+    ----------
+    config : dict
+        The resolved study config (as Snakemake saw it).
+    results_dir : Path
+        The study's results folder holding every step's outputs.
+    models : list of str
+        Model ids, in config order.
+    """
+    from study import grading
+    from study.baseline import compute_baseline
+    from study.provenance import collect_provenance
+
+    r = Path(results_dir)
+    loaded = load_protocol(config["protocol"])
+    p = loaded.protocol
+    cases = pd.read_parquet(r / "cases.parquet")
+    eligibility = pd.read_parquet(r / "eligibility.parquet")
+    reference = pd.read_parquet(r / "reference.parquet")
+    gt = read_json(r / "ground_truth.json")
+    counts = grading.counts_from_coco(gt, classes=p.classes)
+
+    results: dict = {
+        "schema_version": SCHEMA_VERSION,
+        "study": {
+            "name": config["study"],
+            "protocol": {"name": p.name, "title": p.title, "version": p.version, "path": loaded.path,
+                         "sha256": loaded.sha256, "description": p.description},
+            "protocol_settings": p.model_dump(mode="json"),
+            "software": {"acne_study": __version__, "python": platform.python_version(),
+                         "libraries": library_versions()},
+            "config": config,
+            "generated": _generated(),
+        },
+        "flow": read_json(r / "flow.json"),
+        "baseline": compute_baseline(cases, eligibility, counts, reference[["case_id", "grade"]],
+                                     levels=p.levels, classes=p.classes),
+        "detection": {m: read_json(r / "metrics" / "detection" / f"{m}.json") for m in models},
+        "counting": {m: read_json(r / "metrics" / "counting" / f"{m}.json") for m in models},
+        "models": {m: read_json(r / "detections" / f"{m}.meta.json") for m in models},
+        "agreement": read_json(r / "metrics" / "agreement.json"),
+        "mrmc": read_json(r / "metrics" / "mrmc.json"),
+    }
+    cohort = config["cohort"]
+    inputs = {role: cohort[role] for role in ("manifest", "annotations", "reference", "readings") if cohort.get(role)}
+    inputs["protocol"] = config["protocol"]
+    results["provenance"] = collect_provenance(
+        config=config, protocol_path=config["protocol"], inputs=inputs,
+        image_paths=cases["image_path"].tolist() if "image_path" in cases else [],
+        models=[results["models"][m] for m in models], repo_dir=Path(__file__).resolve().parents[1])
+    return results

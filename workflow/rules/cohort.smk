@@ -13,7 +13,7 @@ if SYNTH:
         params:
             cases=SYNTH["cases"],
             seed=SYNTH["seed"],
-            out=COHORT_DIR,
+            out=lambda wc, output: os.path.dirname(output.manifest) or ".",
         log:
             f"{RESULTS}/logs/synth.log",
         conda:

@@ -13,6 +13,7 @@ rule predict:
     params:
         entry=lambda wc: json.dumps(model_entry(wc.model), sort_keys=True),
         batch_size=config.get("batch_size", 4),
+        n_shards=N_SHARDS,
     threads: 1
     log:
         f"{RESULTS}/logs/predict-{{model}}-{{shard}}.log",
@@ -21,7 +22,7 @@ rule predict:
     shell:
         "study step predict protocol={input.protocol:q} cases={input.cases:q}"
         " eligibility={input.eligibility:q} quality={input.quality:q} model={params.entry:q}"
-        " shard={wildcards.shard} n_shards=" + str(N_SHARDS) +
+        " shard={wildcards.shard} n_shards={params.n_shards}"
         " batch_size={params.batch_size} out={output:q} 2> {log:q}"
 
 

@@ -21,7 +21,7 @@ rule collect:
     params:
         config=lambda wc: json.dumps(config, sort_keys=True),
         models=",".join(MODELS),
-        results=RESULTS,
+        results=lambda wc, output: os.path.dirname(output[0]) or ".",
     log:
         f"{RESULTS}/logs/collect.log",
     conda:
@@ -38,7 +38,7 @@ rule report:
         pdf=f"{RESULTS}/report.pdf",
         html=f"{RESULTS}/report.html",
     params:
-        results=RESULTS,
+        results=lambda wc, input: os.path.dirname(input[0]) or ".",
     log:
         f"{RESULTS}/logs/report.log",
     conda:

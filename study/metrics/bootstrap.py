@@ -1,0 +1,123 @@
+"""Vectorised patient-level (cluster) bootstrap.
+
+A replicate draws ``P`` patients with replacement from the ``P`` patients of the study; a
+patient drawn ``m`` times contributes all of its cases ``m`` times. Every statistic of this
+project that is bootstrapped is a function of *sums over cases* of a few per-case features
+(one-hot cells of confusion matrices, rating counts per level, ...), so a replicate's sums
+are ``weights @ patient_features``, where ``weights`` is the replicate's ``(P,)`` vector of
+draw counts and ``patient_features`` the per-patient sums of the features. All replicates
+at once are one matrix product ``(B x P) @ (P x F)``. Using the same weight matrix for every
+rater makes differences between raters properly paired.
+
+References
+----------
+Davison AC, Hinkley DV (1997). Bootstrap Methods and their Application, section 3.8
+(resampling clustered data: resample the clusters). Efron B, Tibshirani RJ (1993), An
+Introduction to the Bootstrap, ch. 13 (percentile intervals).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from study.estimate import Estimate
+from study.metrics.intervals import level_pct
+
+
+def bootstrap_method_name(n_replicates: int, confidence: float, *, unit: str = "patients") -> str:
+    return f"percentile bootstrap resampling {unit}, {n_replicates} replicates, {level_pct(confidence)}"
+
+
+def resampling_weights(n_units: int, *, n_replicates: int, rng: np.random.Generator,
+                       chunk: int = 256):
+    """Yield ``(b, P)`` float32 blocks of draw counts, ``n_replicates`` rows in total.
+
+    Each row is the multinomial(P, 1/P) vector of how often each unit was drawn.
+    """
+    done = 0
+    while done < n_replicates:
+        b = min(chunk, n_replicates - done)
+        idx = rng.integers(0, n_units, size=(b, n_units))
+        idx += (np.arange(b) * n_units)[:, None]
+        yield np.bincount(idx.ravel(), minlength=b * n_units).reshape(b, n_units).astype(np.float32)
+        done += b
+
+
+def bootstrap_sums(patient_features: np.ndarray, *, n_replicates: int, seed: int | np.random.Generator,
+                   chunk: int = 256) -> np.ndarray:
+    """Replicate sums of per-patient features.
+
+    Parameters
+    ----------
+    patient_features : ndarray, shape (P, F)
+        Per-patient sums of per-case features (non-negative integers are exact in float32
+        up to 2**24).
+    n_replicates : int
+    seed : int or numpy Generator
+        The same seed gives the same replicates.
+
+    Returns
+    -------
+    ndarray, shape (n_replicates, F), float64
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    x = np.ascontiguousarray(patient_features, dtype=np.float32)
+    n_units = x.shape[0]
+    out = np.empty((n_replicates, x.shape[1]), dtype=np.float64)
+    if n_units == 0:
+        out[:] = 0.0
+        return out
+    row = 0
+    for w in resampling_weights(n_units, n_replicates=n_replicates, rng=rng, chunk=chunk):
+        out[row:row + w.shape[0]] = w @ x
+        row += w.shape[0]
+    return out
+
+
+def percentile_interval(samples: np.ndarray, *, confidence: float = 0.95) -> tuple[float | None, float | None, int]:
+    """Percentile interval of bootstrap ``samples`` (NaN replicates are left out and counted).
+
+    Returns ``(low, high, n_undefined)``; ``(None, None, n)`` when no replicate is defined.
+    """
+    s = np.asarray(samples, dtype=float)
+    ok = np.isfinite(s)
+    n_bad = int((~ok).sum())
+    if not ok.any():
+        return None, None, n_bad
+    a = (1 - confidence) / 2
+    lo, hi = np.quantile(s[ok], [a, 1 - a])
+    return float(lo), float(hi), n_bad
+
+
+def percentile_intervals(samples: np.ndarray, *, confidence: float = 0.95):
+    """Column-wise percentile intervals of ``samples`` with shape ``(B, ...)``.
+
+    Returns ``(low, high, n_undefined)`` arrays of shape ``samples.shape[1:]``.
+    """
+    s = np.asarray(samples, dtype=float)
+    a = (1 - confidence) / 2
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            q = np.nanquantile(s, [a, 1 - a], axis=0)
+    return q[0], q[1], (~np.isfinite(s)).sum(axis=0)
+
+
+def bootstrap_estimate(point: float | None, samples: np.ndarray, *, n_replicates: int, confidence: float,
+                       unit: str = "patients") -> Estimate:
+    """An :class:`Estimate` from a point estimate and its bootstrap replicates.
+
+    ``se`` is the standard deviation of the defined replicates; ``extra`` carries
+    ``n_undefined`` (replicates where the statistic had a zero denominator) when non-zero.
+    """
+    name = bootstrap_method_name(n_replicates, confidence, unit=unit)
+    lo, hi, n_bad = percentile_interval(samples, confidence=confidence)
+    s = np.asarray(samples, dtype=float)
+    s = s[np.isfinite(s)]
+    se = float(s.std(ddof=1)) if s.size > 1 else None
+    extra = {"n_undefined": n_bad} if n_bad else None
+    if point is None or not np.isfinite(point):
+        return Estimate(None, None, None, name, extra={"reason": "undefined on the observed data"})  # type: ignore[arg-type]
+    return Estimate(float(point), lo, hi, name, se=se, extra=extra)

@@ -1,0 +1,346 @@
+"""Image-quality gate: decodability, resolution, sharpness, exposure, face found, occlusion/cropping.
+
+Modelled on the smartphone study's gate (blurred, badly exposed, no face, occluded photos
+excluded). Every feature is computed on a copy downscaled to ``analysis_size`` (longest
+side), so the thresholds do not depend on the camera's resolution, and every feature is
+saved so a reviewer can see why an image failed.
+
+Features (names are ``quality.parquet`` columns)
+------------------------------------------------
+- ``laplacian_var``: variance of the Laplacian of the grey image (Pech-Pacheco et al. 2000,
+  "Diatom autofocusing in brightfield microscopy"); low = blurred.
+- ``tenengrad``: mean squared Sobel gradient magnitude (Tenenbaum 1970; Krotkov 1987); low = blurred.
+- ``brenner``: mean squared difference of pixels two columns apart (Brenner et al. 1976);
+  reported, not thresholded.
+- ``dark_fraction`` / ``bright_fraction`` / ``mean_value``: share of pixels whose HSV value
+  channel V = max(R, G, B) is <= ``dark_value`` / >= ``bright_value``, and mean V.
+- ``face_found``, ``face_fraction`` (face box area / image area), ``face_x0..face_y1``
+  (largest face box, original pixels): scikit-image's LBP cascade detector with the frontal
+  face cascade that ships inside scikit-image (trained by OpenCV; Liao et al. 2007 MB-LBP).
+  OpenCV 5 no longer ships Haar cascades or ``CascadeClassifier`` in its Python wheels, so
+  this is the detector that works offline from an installed package.
+- ``face_margin``: smallest distance of the face box to the image border, as a share of
+  the image side (0 = touching: the face is cropped).
+- ``skin_fraction``: share of the face box's pixels inside the YCrCb skin rule of
+  Chai & Ngan (1999) (133 <= Cr <= 173, 77 <= Cb <= 127); low = the face is occluded
+  (hands, hair, mask, objects).
+
+Reasons, in the order the first failed one is reported: ``not_decodable``,
+``low_resolution``, ``underexposed``, ``overexposed``, ``blurred``, ``no_face``,
+``face_too_small``, ``face_cropped``, ``face_occluded``. Exposure comes before blur
+because a dark photo also has weak gradients.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from study.protocol import QualityThresholds
+
+REASONS = ["not_decodable", "low_resolution", "underexposed", "overexposed", "blurred", "no_face",
+           "face_too_small", "face_cropped", "face_occluded"]
+
+FEATURES = ["laplacian_var", "tenengrad", "brenner", "dark_fraction", "bright_fraction", "mean_value",
+            "face_found", "face_fraction", "face_margin", "skin_fraction"]
+
+_DETECTOR = None
+
+
+def _detector():
+    """The scikit-image LBP frontal-face cascade, loaded once per process."""
+    global _DETECTOR
+    if _DETECTOR is None:
+        from skimage import data
+        from skimage.feature import Cascade
+
+        _DETECTOR = Cascade(data.lbp_frontal_face_cascade_filename())
+    return _DETECTOR
+
+
+def _resize_longest(img: np.ndarray, size: int) -> np.ndarray:
+    import cv2
+
+    h, w = img.shape[:2]
+    s = size / max(h, w)
+    if s >= 1:
+        return img
+    return cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+
+
+def detect_face(gray: np.ndarray, *, size: int = 160, min_fraction: float = 0.0) -> tuple[float, float, float, float] | None:
+    """Largest frontal face in a grey image, as ``(x0, y0, x1, y1)`` in ``gray``'s pixels, or None.
+
+    The search runs on a copy resized to ``size`` (longest side), with scale step 1.2 and
+    at least 2 overlapping raw detections required (which removes isolated false hits in
+    textured backgrounds). Faces whose side is below ``max(24 px, 0.15 * shorter side,
+    0.8 * sqrt(min_fraction) * shorter side)`` are not searched for: they could not pass
+    ``face_fraction_min`` anyway, and skipping them keeps the search fast.
+    """
+    small = _resize_longest(gray, size)
+    sh, sw = small.shape[:2]
+    scale = gray.shape[0] / sh
+    short = min(sh, sw)
+    min_side = int(max(24, 0.15 * short, math.sqrt(max(min_fraction, 0.0)) * 0.8 * short))
+    if min_side > short:
+        return None
+    img = small.astype(np.float64) / 255.0
+    dets = _detector().detect_multi_scale(img=img, scale_factor=1.2, step_ratio=1, min_size=(min_side, min_side),
+                                          max_size=(sh, sw), min_neighbor_number=2)
+    if not dets:
+        return None
+    d = max(dets, key=lambda d: d["width"] * d["height"])
+    x0, y0 = d["c"] * scale, d["r"] * scale
+    return (x0, y0, x0 + d["width"] * scale, y0 + d["height"] * scale)
+
+
+def image_features(rgb: np.ndarray, *, thresholds: QualityThresholds, original_size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Quality features of an RGB image (any size; resized to ``analysis_size`` first).
+
+    ``original_size`` = (width, height) of the file when ``rgb`` is already a reduced copy;
+    face boxes are returned in original pixels.
+    """
+    import cv2
+
+    t = thresholds
+    H0, W0 = rgb.shape[:2]
+    W, H = original_size or (W0, H0)
+    small = _resize_longest(rgb, t.analysis_size)
+    sh, sw = small.shape[:2]
+    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    g = gray.astype(np.float32)
+    lap = cv2.Laplacian(g, cv2.CV_32F, ksize=1)
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
+    brenner = float(np.mean((g[:, 2:] - g[:, :-2]) ** 2)) if sw > 2 else 0.0
+    v = small.max(axis=2)
+    out: dict[str, Any] = {
+        "width": int(W), "height": int(H), "analysis_width": int(sw), "analysis_height": int(sh),
+        "laplacian_var": float(lap.var()),
+        "tenengrad": float(np.mean(gx * gx + gy * gy)),
+        "brenner": brenner,
+        "dark_fraction": float(np.mean(v <= t.dark_value)),
+        "bright_fraction": float(np.mean(v >= t.bright_value)),
+        "mean_value": float(v.mean()),
+    }
+    face = detect_face(gray, size=t.face_detection_size, min_fraction=t.face_fraction_min) if (
+        t.face_required or t.occlusion_check) else None
+    if face is None:
+        out.update(face_found=False, face_fraction=0.0, face_margin=float("nan"), skin_fraction=float("nan"),
+                   face_x0=float("nan"), face_y0=float("nan"), face_x1=float("nan"), face_y1=float("nan"))
+        return out
+    x0, y0, x1, y1 = face
+    x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(sw), x1), min(float(sh), y1)
+    margin = min(x0 / sw, y0 / sh, (sw - x1) / sw, (sh - y1) / sh)
+    crop = small[int(y0):int(math.ceil(y1)), int(x0):int(math.ceil(x1))]
+    ycc = cv2.cvtColor(crop, cv2.COLOR_RGB2YCrCb)
+    cr, cb = ycc[..., 1], ycc[..., 2]
+    skin = (cr >= 133) & (cr <= 173) & (cb >= 77) & (cb <= 127)
+    k = W / sw
+    out.update(face_found=True, face_fraction=float((x1 - x0) * (y1 - y0) / (sw * sh)), face_margin=float(margin),
+               skin_fraction=float(skin.mean()) if skin.size else 0.0,
+               face_x0=x0 * k, face_y0=y0 * (H / sh), face_x1=x1 * k, face_y1=y1 * (H / sh))
+    return out
+
+
+def decide(features: dict[str, Any], *, thresholds: QualityThresholds) -> list[str]:
+    """The quality reasons an image fails, in :data:`REASONS` order (empty = passes)."""
+    t = thresholds
+    f = features
+    if not f.get("decodable", True):
+        return ["not_decodable"]
+    reasons = []
+    if f["width"] < t.min_width or f["height"] < t.min_height:
+        reasons.append("low_resolution")
+    if f["dark_fraction"] > t.dark_fraction_max or f["mean_value"] < t.mean_value_min:
+        reasons.append("underexposed")
+    if f["bright_fraction"] > t.bright_fraction_max or f["mean_value"] > t.mean_value_max:
+        reasons.append("overexposed")
+    if f["laplacian_var"] < t.laplacian_var_min or f["tenengrad"] < t.tenengrad_min:
+        reasons.append("blurred")
+    if t.face_required:
+        if not f["face_found"]:
+            reasons.append("no_face")
+        elif f["face_fraction"] < t.face_fraction_min:
+            reasons.append("face_too_small")
+    if t.occlusion_check and f["face_found"]:
+        if f["face_margin"] < t.face_margin_min:
+            reasons.append("face_cropped")
+        if f["skin_fraction"] < t.skin_fraction_min:
+            reasons.append("face_occluded")
+    return reasons
+
+
+def assess_image(rgb: np.ndarray, *, thresholds: QualityThresholds, original_size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Features and verdict of one RGB uint8 image (H x W x 3).
+
+    Returns
+    -------
+    dict
+        The features of :func:`image_features` plus ``decodable`` (True),
+        ``quality_pass`` (bool), ``quality_reasons`` (list of :data:`REASONS`) and
+        ``quality_first_reason`` ("" when it passes).
+    """
+    if not (isinstance(rgb, np.ndarray) and rgb.ndim == 3 and rgb.shape[2] == 3 and rgb.dtype == np.uint8):
+        raise ValueError(f"expected an RGB uint8 array of shape (H, W, 3), got {getattr(rgb, 'shape', None)} "
+                         f"{getattr(rgb, 'dtype', type(rgb).__name__)}")
+    f = image_features(rgb, thresholds=thresholds, original_size=original_size)
+    f["decodable"] = True
+    return _verdict(f, thresholds)
+
+
+def _verdict(f: dict[str, Any], t: QualityThresholds) -> dict[str, Any]:
+    reasons = decide(f, thresholds=t)
+    f["quality_pass"] = not reasons
+    f["quality_reasons"] = reasons
+    f["quality_first_reason"] = reasons[0] if reasons else ""
+    return f
+
+
+def _empty(width: int = -1, height: int = -1) -> dict[str, Any]:
+    d: dict[str, Any] = {"width": width, "height": height, "analysis_width": 0, "analysis_height": 0}
+    for k in FEATURES + ["face_x0", "face_y0", "face_x1", "face_y1"]:
+        d[k] = float("nan")
+    d["face_found"] = False
+    return d
+
+
+def assess_file(path: str, *, thresholds: QualityThresholds, width: int | None = None, height: int | None = None) -> dict[str, Any]:
+    """Decode a file (reduced when it is much larger than ``analysis_size``) and assess it."""
+    import cv2
+
+    reduce_flag, factor = cv2.IMREAD_COLOR, 1
+    if width and height and width > 0 and height > 0:
+        for r, flag in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2)):
+            if max(width, height) / r >= thresholds.analysis_size:
+                reduce_flag, factor = flag, r
+                break
+    bgr = cv2.imread(str(path), reduce_flag) if os.path.isfile(path) else None
+    if bgr is None or bgr.size == 0:
+        f = _empty(width or -1, height or -1)
+        f["decodable"] = False
+        return _verdict(f, thresholds)
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    size = (int(width), int(height)) if (width and height and width > 0) else None
+    return assess_image(rgb, thresholds=thresholds, original_size=size)
+
+
+def _assess_chunk(args: tuple[list[tuple[str, str, int, int, bool]], dict]) -> list[dict[str, Any]]:
+    items, tdict = args
+    t = QualityThresholds.model_validate(tdict)
+    out = []
+    for cid, path, w, h, decodable in items:
+        if not decodable:
+            f = _empty(w, h)
+            f["decodable"] = False
+            f = _verdict(f, t)
+        else:
+            f = assess_file(path, thresholds=t, width=w, height=h)
+        f["case_id"] = cid
+        out.append(f)
+    return out
+
+
+COLUMNS = (["case_id", "decodable", "width", "height", "analysis_width", "analysis_height"] + FEATURES
+           + ["face_x0", "face_y0", "face_x1", "face_y1", "quality_pass", "quality_first_reason", "quality_reasons"])
+
+
+def assess_cases(cases: pd.DataFrame, *, thresholds: QualityThresholds, workers: int = 2, progress: bool = True,
+                 chunk: int = 16) -> pd.DataFrame:
+    """Assess every case's image (the ``cases.parquet`` table: ``case_id``, ``image_path``
+    [, ``width``, ``height``, ``decodable``]) in a pool of ``workers`` processes.
+
+    Returns
+    -------
+    DataFrame
+        One row per case, in input order, columns :data:`COLUMNS`: ``case_id``,
+        ``decodable``, ``width``, ``height`` (original), ``analysis_width``,
+        ``analysis_height``, the features, the face box in original pixels (NaN when no
+        face), ``quality_pass``, ``quality_first_reason`` and ``quality_reasons`` (list).
+    """
+    n = len(cases)
+    ids = cases["case_id"].astype(str).tolist()
+    paths = cases["image_path"].astype(str).tolist()
+    ws = cases["width"].tolist() if "width" in cases else [None] * n
+    hs = cases["height"].tolist() if "height" in cases else [None] * n
+    dec = cases["decodable"].astype(bool).tolist() if "decodable" in cases else [True] * n
+    items = [(c, p, int(w) if w is not None and w == w else -1, int(h) if h is not None and h == h else -1, d)
+             for c, p, w, h, d in zip(ids, paths, ws, hs, dec)]
+    chunks = [items[i:i + chunk] for i in range(0, n, chunk)]
+    tdict = thresholds.model_dump()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, desc="quality", unit="img", file=sys.stderr, disable=None)
+    rows: list[dict[str, Any]] = []
+    if workers <= 1 or len(chunks) <= 1:
+        for c in chunks:
+            rows += _assess_chunk((c, tdict))
+            if bar:
+                bar.update(len(c))
+    else:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+            for res in ex.map(_assess_chunk, [(c, tdict) for c in chunks]):
+                rows += res
+                if bar:
+                    bar.update(len(res))
+    if bar:
+        bar.close()
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df["decodable"] = df["decodable"].astype(bool)
+    df["quality_pass"] = df["quality_pass"].astype(bool)
+    df["face_found"] = df["face_found"].astype(bool)
+    for c in ("width", "height", "analysis_width", "analysis_height"):
+        df[c] = df[c].astype("int64")
+    return df
+
+
+def fit_quality_model(features: pd.DataFrame, labels, *, columns: list[str] | None = None, seed: int = 0) -> dict[str, Any]:
+    """Optional: a logistic model of "acceptable quality" on the features, from a labelled calibration set.
+
+    Standardised features -> L2 logistic regression (scikit-learn), with 5-fold
+    cross-validated ROC AUC reported so the model's worth is visible before it is used.
+
+    Returns
+    -------
+    dict
+        ``columns``, ``model`` (the fitted sklearn Pipeline), ``coefficients`` (per
+        standardised feature), ``intercept``, ``cv_auc`` (mean over folds), ``n``, ``n_pass``.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    columns = columns or ["laplacian_var", "tenengrad", "brenner", "dark_fraction", "bright_fraction",
+                          "mean_value", "face_fraction", "skin_fraction"]
+    X = features[columns].astype(float).fillna(0.0).to_numpy()
+    X[:, :3] = np.log1p(np.clip(X[:, :3], 0, None))  # gradient energies span orders of magnitude
+    y = np.asarray(labels).astype(int)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    k = int(min(5, np.bincount(y, minlength=2).min()))
+    cv_auc = float("nan")
+    if k >= 2:
+        cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        cv_auc = float(cross_val_score(model, X, y, cv=cv, scoring="roc_auc").mean())
+    model.fit(X, y)
+    lr = model[-1]
+    return {"columns": columns, "model": model, "coefficients": dict(zip(columns, lr.coef_[0].tolist())),
+            "intercept": float(lr.intercept_[0]), "cv_auc": cv_auc, "n": int(len(y)), "n_pass": int(y.sum())}
+
+
+def predict_quality(model: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
+    """Probability of acceptable quality from a model of :func:`fit_quality_model`."""
+    X = features[model["columns"]].astype(float).fillna(0.0).to_numpy()
+    X[:, :3] = np.log1p(np.clip(X[:, :3], 0, None))
+    return model["model"].predict_proba(X)[:, 1]

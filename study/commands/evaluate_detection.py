@@ -1,0 +1,50 @@
+"""``study evaluate detection``: lesion-level detection metrics from a COCO pair.
+
+    study evaluate detection --ground-truth GT.json --detections DT.json [--protocol P] --out OUT.json
+
+The protocol (optional) supplies the classes, polygon classes, IoU and operating
+thresholds, maximum detections per image, FROC rates, matching rule and the bootstrap /
+confidence settings; without it the defaults of ``study.protocol.DetectionSettings`` and
+``StatisticsSettings`` apply and every ground-truth category is evaluated. Each image is
+its own bootstrap unit here (a study run resamples patients).
+"""
+
+from __future__ import annotations
+
+
+def register(evaluate_subparsers) -> None:
+    p = evaluate_subparsers.add_parser(
+        "detection", help="AP, precision/recall/F1, FROC, presence, COCO summary from COCO files",
+        description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    p.add_argument("--ground-truth", required=True, metavar="GT.json", help="COCO instances JSON")
+    p.add_argument("--detections", required=True, metavar="DT.json", help="COCO results JSON")
+    p.add_argument("--protocol", metavar="P", help="protocol YAML (thresholds, classes, statistics)")
+    p.add_argument("--out", required=True, metavar="OUT.json", help="metrics JSON to write")
+    p.add_argument("--coco-backend", choices=["faster-coco-eval", "pycocotools"], default="faster-coco-eval",
+                   help="library computing the COCO summary (default faster-coco-eval)")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from study.io import write_json
+    from study.metrics.detection import evaluate_detection, load_coco_pair
+    from study.protocol import DetectionSettings, StatisticsSettings, load_protocol
+
+    classes = None
+    polygon: tuple[str, ...] = ()
+    det, stats = DetectionSettings(), StatisticsSettings()
+    if args.protocol:
+        p = load_protocol(args.protocol).protocol
+        classes, polygon, det, stats = list(p.classes), tuple(p.polygon_classes), p.detection, p.statistics
+    gt, dt = load_coco_pair(args.ground_truth, args.detections)
+    result = evaluate_detection(
+        gt, dt, classes=classes, iou_threshold=det.iou_threshold, operating_threshold=det.operating_threshold,
+        max_detections=det.max_detections, froc_fp_rates=tuple(det.froc_fp_rates), polygon_classes=polygon,
+        n_bootstrap=stats.bootstrap_replicates, seed=stats.bootstrap_seed, confidence=stats.confidence_level,
+        match_rule=det.match_rule, center_distance_px=det.center_distance_px, coco_backend=args.coco_backend,
+        validate=False)
+    write_json(args.out, result)
+    c = result["coco"]
+    print(f"{len(result['classes'])} classes, {result['n_images']} images: mAP@{det.iou_threshold:g} = "
+          f"{result['map']}, COCO AP = {c.get('AP')} ({c['backend']}); wrote {args.out}")
+    return 0

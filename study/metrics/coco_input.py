@@ -1,0 +1,293 @@
+"""COCO ground truth and detections: strict validation and conversion to arrays.
+
+Ground truth is a COCO *instances* dict (``images``, ``annotations``, ``categories``);
+detections a COCO *results* list (``image_id``, ``category_id``, ``bbox`` ``[x, y, w, h]``,
+``score``, optional ``segmentation``). Every problem of an input is reported at once, as a
+:class:`study.errors.Problem` naming the JSON path, the offending value and what is expected.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from study.errors import Problem, StudyError
+
+MAX_LISTED_PROBLEMS = 50
+
+
+@dataclass
+class CocoArrays:
+    """Ground truth and detections of the evaluated images and classes, as flat arrays.
+
+    Image indices refer to ``image_ids`` (sorted ascending, as pycocotools orders them);
+    class indices to ``classes``. ``*_order`` keeps each row's position in its input file
+    (tie-breaking follows input order, as in pycocotools).
+    """
+
+    image_ids: np.ndarray
+    image_hw: np.ndarray                  # (n_images, 2) height, width (0 if unknown)
+    classes: list[str]
+    category_ids: list[int]
+    gt_img: np.ndarray
+    gt_cls: np.ndarray
+    gt_box: np.ndarray
+    gt_crowd: np.ndarray
+    gt_seg: list                          # segmentation objects (None when absent)
+    dt_img: np.ndarray
+    dt_cls: np.ndarray
+    dt_box: np.ndarray
+    dt_score: np.ndarray
+    dt_seg: list
+    dt_order: np.ndarray
+    n_dt_truncated: int = 0
+    excluded: dict[str, int] = field(default_factory=dict)
+
+
+def _is_num(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) or (isinstance(x, float) and x.is_integer())
+
+
+def _check_bbox(b: Any, where: str, file: str, out: list[Problem]) -> None:
+    if not (isinstance(b, (list, tuple)) and len(b) == 4 and all(_is_num(v) for v in b)):
+        out.append(Problem(file, where, f"bbox must be 4 finite numbers [x, y, w, h], got {b!r}"))
+    elif b[2] < 0 or b[3] < 0:
+        out.append(Problem(file, where, f"bbox has negative size (w={b[2]!r}, h={b[3]!r}); expected w, h >= 0"))
+
+
+def _check_segmentation(s: Any, where: str, file: str, out: list[Problem]) -> None:
+    if isinstance(s, dict):
+        if "counts" not in s or "size" not in s:
+            out.append(Problem(file, where, "RLE segmentation needs 'counts' and 'size'"))
+        return
+    if not isinstance(s, list) or not s:
+        out.append(Problem(file, where, f"segmentation must be a list of polygons or an RLE dict, got {str(s)[:60]}"))
+        return
+    for k, poly in enumerate(s):
+        if not (isinstance(poly, list) and len(poly) >= 6 and len(poly) % 2 == 0 and all(_is_num(v) for v in poly)):
+            out.append(Problem(file, f"{where}[{k}]",
+                               "polygon must be a flat list of >= 3 (x, y) pairs of finite numbers"))
+
+
+def validate_ground_truth(gt: Any, *, file: str = "ground truth") -> list[Problem]:
+    """Problems of a COCO instances dict (empty list = valid)."""
+    p: list[Problem] = []
+    if not isinstance(gt, dict):
+        return [Problem(file, "(top level)", f"expected a COCO instances object, got {type(gt).__name__}")]
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(gt.get(key), list):
+            p.append(Problem(file, key, f"expected a list, got {type(gt.get(key)).__name__}"))
+    if p:
+        return p
+    img_ids: set = set()
+    for i, im in enumerate(gt["images"]):
+        w = f"images[{i}]"
+        if not isinstance(im, dict) or not _is_int(im.get("id")):
+            p.append(Problem(file, f"{w}.id", f"expected an integer image id, got {im.get('id') if isinstance(im, dict) else im!r}"))
+            continue
+        if im["id"] in img_ids:
+            p.append(Problem(file, f"{w}.id", f"duplicate image id {im['id']!r}"))
+        img_ids.add(im["id"])
+        for k in ("width", "height"):
+            if k in im and not (_is_num(im[k]) and im[k] > 0):
+                p.append(Problem(file, f"{w}.{k}", f"expected a positive number, got {im[k]!r}"))
+    cat_ids: set = set()
+    names: set = set()
+    for i, c in enumerate(gt["categories"]):
+        w = f"categories[{i}]"
+        if not isinstance(c, dict) or not _is_int(c.get("id")) or not isinstance(c.get("name"), str):
+            p.append(Problem(file, w, f"expected {{id: int, name: str}}, got {c!r}"))
+            continue
+        if c["id"] in cat_ids:
+            p.append(Problem(file, f"{w}.id", f"duplicate category id {c['id']!r}"))
+        if c["name"] in names:
+            p.append(Problem(file, f"{w}.name", f"duplicate category name {c['name']!r}"))
+        cat_ids.add(c["id"])
+        names.add(c["name"])
+    ann_ids: set = set()
+    for i, a in enumerate(gt["annotations"]):
+        w = f"annotations[{i}]"
+        if not isinstance(a, dict):
+            p.append(Problem(file, w, f"expected an object, got {a!r}"))
+            continue
+        if a.get("image_id") not in img_ids:
+            p.append(Problem(file, f"{w}.image_id", f"unknown image id {a.get('image_id')!r} (not in images)"))
+        if a.get("category_id") not in cat_ids:
+            p.append(Problem(file, f"{w}.category_id", f"unknown category id {a.get('category_id')!r} (not in categories)"))
+        if "id" in a:
+            if a["id"] in ann_ids:
+                p.append(Problem(file, f"{w}.id", f"duplicate annotation id {a['id']!r}"))
+            ann_ids.add(a["id"])
+        _check_bbox(a.get("bbox"), f"{w}.bbox", file, p)
+        if a.get("iscrowd", 0) not in (0, 1, True, False):
+            p.append(Problem(file, f"{w}.iscrowd", f"expected 0 or 1, got {a.get('iscrowd')!r}"))
+        if "area" in a and not (_is_num(a["area"]) and a["area"] >= 0):
+            p.append(Problem(file, f"{w}.area", f"expected a number >= 0, got {a['area']!r}"))
+        if a.get("segmentation") not in (None, []):
+            _check_segmentation(a["segmentation"], f"{w}.segmentation", file, p)
+    return p
+
+
+def validate_detections(dt: Any, gt: dict, *, file: str = "detections") -> list[Problem]:
+    """Problems of a COCO results list against its (valid) ground truth."""
+    if not isinstance(dt, list):
+        return [Problem(file, "(top level)", f"expected a COCO results list, got {type(dt).__name__}")]
+    img_ids = {im["id"] for im in gt["images"]}
+    cat_ids = {c["id"] for c in gt["categories"]}
+    p: list[Problem] = []
+    for i, d in enumerate(dt):
+        w = f"[{i}]"
+        if not isinstance(d, dict):
+            p.append(Problem(file, w, f"expected an object, got {d!r}"))
+            continue
+        if d.get("image_id") not in img_ids:
+            p.append(Problem(file, f"{w}.image_id", f"unknown image id {d.get('image_id')!r} (not in the ground truth)"))
+        if d.get("category_id") not in cat_ids:
+            p.append(Problem(file, f"{w}.category_id", f"unknown category id {d.get('category_id')!r} (not in the ground truth)"))
+        s = d.get("score")
+        if not _is_num(s):
+            p.append(Problem(file, f"{w}.score", f"expected a finite number, got {s!r}"))
+        _check_bbox(d.get("bbox"), f"{w}.bbox", file, p)
+        if d.get("segmentation") is not None:
+            _check_segmentation(d["segmentation"], f"{w}.segmentation", file, p)
+    return p
+
+
+def _raise(problems: list[Problem]) -> None:
+    if not problems:
+        return
+    if len(problems) > MAX_LISTED_PROBLEMS:
+        n = len(problems)
+        problems = problems[:MAX_LISTED_PROBLEMS] + [
+            Problem(problems[0].file, "", f"... and {n - MAX_LISTED_PROBLEMS} more problems")]
+    raise StudyError(problems)
+
+
+def _fast_ok_detections(dt: list, img_ids: set, cat_ids: set) -> bool:
+    """Cheap vectorised screen; the detailed validator runs only when it fails."""
+    try:
+        box = np.array([d["bbox"] for d in dt], dtype=float).reshape(len(dt), 4)
+        sc = np.array([d["score"] for d in dt], dtype=float)
+        ims = {d["image_id"] for d in dt}
+        cats = {d["category_id"] for d in dt}
+    except (TypeError, ValueError, KeyError):
+        return False
+    return bool(np.isfinite(box).all() and (box[:, 2:] >= 0).all() and np.isfinite(sc).all()
+                and ims <= img_ids and cats <= cat_ids)
+
+
+def check_coco_pair(gt: Any, dt: Any, *, gt_file: str = "ground truth", dt_file: str = "detections") -> None:
+    """Validate a ground-truth / detections pair; raise :class:`StudyError` listing all problems."""
+    _raise(validate_ground_truth(gt, file=gt_file))
+    if isinstance(dt, list) and dt and all(isinstance(d, dict) for d in dt):
+        img_ids = {im["id"] for im in gt["images"]}
+        cat_ids = {c["id"] for c in gt["categories"]}
+        if _fast_ok_detections(dt, img_ids, cat_ids) and all(d.get("segmentation") is None for d in dt):
+            return
+    _raise(validate_detections(dt, gt, file=dt_file))
+
+
+def load_coco_pair(gt_path: str | Path, dt_path: str | Path) -> tuple[dict, list]:
+    """Read and validate a COCO ground truth file and a COCO results file.
+
+    Raises
+    ------
+    StudyError
+        Missing / unreadable files, or any invalid entry (all problems listed, each with its
+        JSON path, value and expectation).
+    """
+    from study.io import read_json
+
+    gt = read_json(gt_path)
+    dt = read_json(dt_path)
+    check_coco_pair(gt, dt, gt_file=str(gt_path), dt_file=str(dt_path))
+    return gt, dt
+
+
+def to_arrays(gt: dict, dt: list, *, classes: list[str] | None, image_ids: Iterable | None,
+              max_detections: int, source: str = "options") -> CocoArrays:
+    """Arrays of the evaluated images and classes (inputs must be validated).
+
+    Detections beyond ``max_detections`` per image and class (lowest scores) are dropped,
+    as COCOeval does with ``maxDets``; the number dropped is kept in ``n_dt_truncated``.
+    """
+    cats = sorted(gt["categories"], key=lambda c: c["id"])
+    by_name = {c["name"]: int(c["id"]) for c in cats}
+    if classes is None:
+        classes = [c["name"] for c in cats]
+    unknown = [c for c in classes if c not in by_name]
+    if unknown:
+        raise StudyError(f"classes {unknown} are not categories of the ground truth "
+                         f"(categories: {list(by_name)})", file=source, where="classes")
+    cat_ids = [by_name[c] for c in classes]
+    cls_of_cat = {cid: k for k, cid in enumerate(cat_ids)}
+
+    all_imgs = {int(im["id"]): im for im in gt["images"]}
+    if image_ids is None:
+        ids = np.array(sorted(all_imgs), dtype=np.int64)
+    else:
+        ids_list = [int(i) for i in image_ids]
+        missing = [i for i in ids_list if i not in all_imgs]
+        if missing:
+            raise StudyError(f"image ids {missing[:10]} are not images of the ground truth", file=source,
+                             where="image_ids")
+        ids = np.array(sorted(set(ids_list)), dtype=np.int64)
+    hw = np.array([[all_imgs[i].get("height", 0) or 0, all_imgs[i].get("width", 0) or 0] for i in ids.tolist()],
+                  dtype=float).reshape(-1, 2)
+    pos = {i: k for k, i in enumerate(ids.tolist())}
+
+    excluded = {"gt_other_images": 0, "gt_other_classes": 0, "dt_other_images": 0, "dt_other_classes": 0}
+    gi, gc, gb, gcr, gs = [], [], [], [], []
+    for a in gt["annotations"]:
+        k = pos.get(int(a["image_id"]))
+        if k is None:
+            excluded["gt_other_images"] += 1
+            continue
+        c = cls_of_cat.get(a["category_id"])
+        if c is None:
+            excluded["gt_other_classes"] += 1
+            continue
+        gi.append(k); gc.append(c); gb.append(a["bbox"]); gcr.append(bool(a.get("iscrowd", 0)))
+        gs.append(a.get("segmentation") or None)
+
+    di = np.array([pos.get(int(d["image_id"]), -1) for d in dt], dtype=np.int64)
+    dc = np.array([cls_of_cat.get(d["category_id"], -1) for d in dt], dtype=np.int64)
+    keep = (di >= 0) & (dc >= 0)
+    excluded["dt_other_images"] = int((di < 0).sum())
+    excluded["dt_other_classes"] = int(((di >= 0) & (dc < 0)).sum())
+    box = np.array([d["bbox"] for d in dt], dtype=float).reshape(-1, 4)
+    score = np.array([d["score"] for d in dt], dtype=float)
+    order = np.arange(len(dt))
+    has_seg = any("segmentation" in d for d in dt)
+    seg = [d.get("segmentation") for d in dt] if has_seg else None
+    di, dc, box, score, order = di[keep], dc[keep], box[keep], score[keep], order[keep]
+
+    # maxDets: per image and class keep the max_detections highest scores (input order on ties)
+    n_trunc = 0
+    if len(di):
+        o = np.lexsort((order, -score, dc, di))
+        grp = di[o] * len(classes) + dc[o]
+        start = np.r_[True, grp[1:] != grp[:-1]]
+        first = np.maximum.accumulate(np.where(start, np.arange(len(o)), 0))
+        within = np.arange(len(o)) - first
+        drop = o[within >= max_detections]
+        if len(drop):
+            n_trunc = len(drop)
+            m = np.ones(len(di), bool)
+            m[drop] = False
+            di, dc, box, score, order = di[m], dc[m], box[m], score[m], order[m]
+    return CocoArrays(
+        image_ids=ids, image_hw=hw, classes=list(classes), category_ids=cat_ids,
+        gt_img=np.array(gi, np.int64), gt_cls=np.array(gc, np.int64), gt_box=np.array(gb, float).reshape(-1, 4),
+        gt_crowd=np.array(gcr, bool), gt_seg=gs,
+        dt_img=di, dt_cls=dc, dt_box=box, dt_score=score,
+        dt_seg=[seg[i] for i in order.tolist()] if seg is not None else [None] * len(order),
+        dt_order=order, n_dt_truncated=n_trunc, excluded=excluded)

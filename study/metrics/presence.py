@@ -1,0 +1,82 @@
+"""Image-level presence of each lesion class: does the image contain class c?
+
+An image is *truly positive* for class c when its reference marks at least one (non-crowd)
+lesion of c, and *called positive* when the model reports at least one detection of c at
+or above the operating threshold. The 2x2 table over images gives accuracy, sensitivity,
+specificity and F1, as in the per-class table of the smartphone acne study (Frontiers in
+Medicine 2024). Proportions get Wilson score intervals (statsmodels); F1, a ratio of
+counts, gets a percentile bootstrap over patients.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from study.metrics.bootstrap import bootstrap_estimate
+from study.metrics.intervals import binomial_ci
+
+
+def presence_table(truth: np.ndarray, called: np.ndarray) -> dict[str, int]:
+    """2x2 counts ``{tp, fp, fn, tn}`` of boolean per-image truth and call."""
+    truth = np.asarray(truth, bool)
+    called = np.asarray(called, bool)
+    return {"tp": int((truth & called).sum()), "fp": int((~truth & called).sum()),
+            "fn": int((truth & ~called).sum()), "tn": int((~truth & ~called).sum())}
+
+
+def f1_from_counts(tp, fp, fn):
+    """``2 TP / (2 TP + FP + FN)`` (NaN when the denominator is zero); works on arrays."""
+    tp, fp, fn = (np.asarray(x, float) for x in (tp, fp, fn))
+    den = 2 * tp + fp + fn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, 2 * tp / np.where(den > 0, den, 1), np.nan)
+
+
+def evaluate_presence(truth: np.ndarray, called: np.ndarray, patient: np.ndarray, *, weight_blocks=None,
+                      n_bootstrap: int = 0, confidence: float = 0.95) -> dict:
+    """Per-image presence metrics of one class.
+
+    Parameters
+    ----------
+    truth, called : bool arrays (n_images,)
+    patient : int array (n_images,)
+        Patient index of each image (0..P-1), for the bootstrap of F1.
+    weight_blocks : list of (b, P) arrays, optional
+        Bootstrap patient draw counts (``study.metrics.bootstrap.resampling_weights``).
+
+    Returns
+    -------
+    dict
+        ``accuracy, sensitivity, specificity, ppv, npv`` (Wilson), ``f1`` (patient
+        bootstrap), ``table {tp, fp, fn, tn}``, ``n_images``, ``n_images_positive``.
+    """
+    t = presence_table(truth, called)
+    n = sum(t.values())
+    out = {
+        "accuracy": binomial_ci(t["tp"] + t["tn"], n, confidence=confidence).to_dict(),
+        "sensitivity": binomial_ci(t["tp"], t["tp"] + t["fn"], confidence=confidence,
+                                   reason_if_empty="no image contains the class").to_dict(),
+        "specificity": binomial_ci(t["tn"], t["tn"] + t["fp"], confidence=confidence,
+                                   reason_if_empty="every image contains the class").to_dict(),
+        "ppv": binomial_ci(t["tp"], t["tp"] + t["fp"], confidence=confidence,
+                           reason_if_empty="no image called positive").to_dict(),
+        "npv": binomial_ci(t["tn"], t["tn"] + t["fn"], confidence=confidence,
+                           reason_if_empty="no image called negative").to_dict(),
+        "table": t,
+        "n_images": n,
+        "n_images_positive": t["tp"] + t["fn"],
+    }
+    point = float(f1_from_counts(t["tp"], t["fp"], t["fn"]))
+    reps = np.zeros(0)
+    if weight_blocks:
+        truth = np.asarray(truth, bool)
+        called = np.asarray(called, bool)
+        p = int(weight_blocks[0].shape[1])
+        feats = np.zeros((p, 3), np.float32)
+        np.add.at(feats, (np.asarray(patient), 0), (truth & called))
+        np.add.at(feats, (np.asarray(patient), 1), (~truth & called))
+        np.add.at(feats, (np.asarray(patient), 2), (truth & ~called))
+        s = np.vstack([w @ feats for w in weight_blocks])
+        reps = f1_from_counts(s[:, 0], s[:, 1], s[:, 2])
+    out["f1"] = bootstrap_estimate(point, reps, n_replicates=n_bootstrap, confidence=confidence).to_dict()
+    return out

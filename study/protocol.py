@@ -130,6 +130,9 @@ class QualityThresholds(_Strict):
     face_fraction_min: float = Field(0.05, ge=0, le=1, description="share of the image the face box covers")
     occlusion_check: bool = True
     face_margin_min: float = Field(0.0, ge=0, le=0.5, description="face box must stay this far (share of side) from the border")
+    skin_fraction_min: float = Field(0.0, ge=0, le=1, description="occlusion check: share of skin-coloured pixels "
+                                     "(YCrCb rule of Chai & Ngan 1999) the face box must hold")
+    face_detection_size: int = Field(160, ge=48, description="longest side images are resized to for face detection")
 
 
 # --------------------------------------------------------------------------- detection

@@ -568,9 +568,10 @@ def _dbm_analysis(d: _Design, theta: np.ndarray, jk: np.ndarray, alpha: float, a
             if a == "frrc":
                 per_reader = []
                 for j, rd in enumerate(d.readers):
-                    sj = _three_way_ms(y[:, j:j + 1, :])
-                    # one reader: the T x C ANOVA; MS(T*C) of that reader is the error term
-                    ms_tc_j = sj["ms_tc"]
+                    # one reader: the T x C ANOVA of its pseudovalues; MS(T*C) is the error term
+                    yj = y[:, j, :]
+                    res_j = yj - yj.mean(axis=1, keepdims=True) - yj.mean(axis=0, keepdims=True) + yj.mean()
+                    ms_tc_j = float((res_j ** 2).sum() / ((t - 1) * (c - 1)))
                     se_j = np.sqrt(2 * ms_tc_j / c)
                     for p, q in pairs:
                         per_reader.append(_diff_entry(mod_names[p], mod_names[q], theta[p, j] - theta[q, j], se_j,
@@ -797,6 +798,15 @@ def analyze_mrmc(ratings: pd.DataFrame, *, method: str = "or", analysis: str | N
         modalities[m] = {"fom": head["modalities"][m],
                          "readers": {rd: float(theta[i, j]) for j, rd in enumerate(design.readers)}}
     differences = list(head["differences"])
+    test = head["test"]
+    if test is None and ai_results:  # one modality: the headline test is the AI-versus-readers one
+        e = ai_results[0]["analyses"][headline]
+        if e["statistic"] is not None:
+            test = {"statistic": e["statistic"] ** 2,
+                    "statistic_name": "chi-square" if e["df"] is None else "F",
+                    "ndf": 1.0, "ddf": e["df"], "p_value": e["p_value"],
+                    "error_term": e["se"] ** 2, "error_term_formula": "squared SE of the AI-minus-readers difference",
+                    "comparison": e["comparison"], "modality": e["modality"]}
     if ai_results:
         differences += [a["analyses"][headline] for a in ai_results]
     readers = {rd: {m: float(theta_full[i, j]) for i, m in enumerate(full.modalities)}
@@ -817,7 +827,7 @@ def analyze_mrmc(ratings: pd.DataFrame, *, method: str = "or", analysis: str | N
         "design": design_d,
         "readers": readers,
         "modalities": modalities,
-        "test": head["test"],
+        "test": test,
         "differences": differences,
         "analyses": core["analyses"],
         "variance_components": core["variance_components"],

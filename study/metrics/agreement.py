@@ -258,7 +258,7 @@ def _prepare(reference: pd.DataFrame, ratings: pd.DataFrame, *, levels: Sequence
     data = _Data(levels, case_ids, ref, np.asarray(patient), n_patients, bootstrap_unit=unit)
     for rater, idx in d.groupby("_rid", sort=True).indices.items():
         kinds = set(kind.iloc[idx])
-        groups = {g for g in group.iloc[idx] if not _is_missing(g)}
+        groups = {g for g in group.iloc[idx] if not _is_missing(g) and str(g).strip() != ""}
         if len(kinds) > 1:
             problems.append(Problem("ratings", f"rater {rater!r}", f"more than one rater_kind: {sorted(map(str, kinds))}"))
         k = next(iter(kinds))
@@ -487,7 +487,7 @@ def evaluate_agreement(reference: pd.DataFrame, ratings: pd.DataFrame, *, levels
     ratings : DataFrame
         ``rater_id``, ``case_id``, ``grade`` (a level, or missing = a missing reading,
         counted in ``n_missing``), ``rater_kind`` (``model`` | ``reader``; default reader),
-        ``reader_group`` (None for models and ungrouped readers). Raters need not rate every
+        ``reader_group`` (None or "" for models and ungrouped readers). Raters need not rate every
         case (partially crossed designs); each is evaluated on the cases it graded.
     levels : sequence of str
         Protocol levels, least to most severe; every table has all of them.

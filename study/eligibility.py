@@ -1,0 +1,336 @@
+"""Inclusion criteria, the case-level decision, and the flow of cases (STARD 2015 item 19).
+
+Criteria are data (``protocol.inclusion``: :class:`study.protocol.Criterion`), never code:
+each names a manifest column and the checks that apply to its value (``required``,
+``min`` / ``max`` inclusive, ``allowed``, ``excluded``). They are applied in the declared
+order; a case keeps *every* criterion it fails, and the flow counts it under the first.
+
+A case goes through the steps in this order, and is counted in the flow at the first step
+it fails: received -> decodable -> passes the image-quality gate -> meets the inclusion
+criteria -> included (analysed by every model; by each reader who read it).
+
+``flow.json`` keys (all counts are numbers of cases)
+----------------------------------------------------
+- ``received``: rows of the manifest.
+- ``not_decodable``: image missing, empty, not an image or truncated.
+- ``decodable``: ``received - not_decodable``.
+- ``failed_quality``: ``{"total", "by_reason": {reason: n by first failed reason},
+  "any_reason": {reason: n failing it at all}}``; reasons in :data:`study.quality.REASONS` order.
+- ``passed_quality``: ``decodable - failed_quality.total``.
+- ``failed_eligibility``: ``{"total", "by_criterion": {id: n by first failed criterion},
+  "any_criterion": {id: n failing it among cases that passed quality}}``, in protocol order.
+- ``included``: cases analysed.
+- ``criteria``: ``[{"id", "field", "description"}]`` in protocol order.
+- ``analysed``: ``{"models": {model_id: n}, "readers": {reader_id: n included cases read}}``.
+- ``missing_readings``: ``{"by_reader": {reader_id: n included cases not read},
+  "cases_without_any_reading": n, "readings_of_excluded_cases": n}`` (``null`` without readings).
+- ``reader_groups``: ``{reader_id: group}``.
+- ``check``: ``received == not_decodable + failed_quality.total + failed_eligibility.total + included``
+  (always true; kept so a reader can see the boxes add up).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+from xml.sax.saxutils import escape
+
+import pandas as pd
+
+from study.protocol import Criterion
+
+
+def _missing(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and math.isnan(v):
+        return True
+    try:
+        if pd.isna(v):
+            return True
+    except (TypeError, ValueError):
+        pass
+    return isinstance(v, str) and v.strip() == ""
+
+
+def _as_number(v: Any) -> float | None:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _same(v: Any, option: Any) -> bool:
+    if isinstance(option, (int, float)) and not isinstance(option, bool):
+        x = _as_number(v)
+        return x is not None and x == float(option)
+    return str(v).strip() == str(option)
+
+
+def evaluate_criterion(value: Any, criterion: Criterion) -> bool:
+    """Whether one value meets one criterion (True = meets it).
+
+    A missing value (blank, NaN, None) fails a ``required`` criterion and passes one that
+    is not required (its other checks are then not applied: nothing to check).
+    """
+    c = criterion
+    if _missing(value):
+        return not c.required
+    if c.min is not None or c.max is not None:
+        x = _as_number(value)
+        if x is None:
+            return False
+        if c.min is not None and x < c.min:
+            return False
+        if c.max is not None and x > c.max:
+            return False
+    if c.allowed is not None and not any(_same(value, a) for a in c.allowed):
+        return False
+    if c.excluded is not None and any(_same(value, e) for e in c.excluded):
+        return False
+    return True
+
+
+def apply_criteria(cases: pd.DataFrame, criteria: Sequence[Criterion]) -> pd.DataFrame:
+    """Apply inclusion criteria, in order, to every case.
+
+    Parameters
+    ----------
+    cases : manifest / cases table with ``case_id`` and the criteria's columns (a column the
+        table lacks counts as missing for every case).
+    criteria : the protocol's ``inclusion`` list.
+
+    Returns
+    -------
+    DataFrame
+        ``case_id``, ``eligible`` (bool), ``failed`` (list of criterion ids, in protocol
+        order), ``first_failed`` ("" when eligible).
+    """
+    n = len(cases)
+    failed: list[list[str]] = [[] for _ in range(n)]
+    for c in criteria:
+        values = cases[c.field].tolist() if c.field in cases.columns else [None] * n
+        for i, v in enumerate(values):
+            if not evaluate_criterion(v, c):
+                failed[i].append(c.id)
+    return pd.DataFrame({
+        "case_id": cases["case_id"].astype(str).tolist(),
+        "eligible": [not f for f in failed],
+        "failed": failed,
+        "first_failed": [f[0] if f else "" for f in failed],
+    })
+
+
+def _reader_tables(readings: pd.DataFrame | None) -> tuple[dict[str, set[str]], dict[str, str]]:
+    if readings is None or len(readings) == 0:
+        return {}, {}
+    read: dict[str, set[str]] = {}
+    groups: dict[str, str] = {}
+    for rid, cid, grp in zip(readings["reader_id"].astype(str), readings["case_id"].astype(str),
+                             readings["reader_group"].astype(str) if "reader_group" in readings else [""] * len(readings)):
+        read.setdefault(rid, set()).add(cid)
+        groups.setdefault(rid, grp)
+    return read, groups
+
+
+def build_flow(cases: pd.DataFrame, quality: pd.DataFrame, criteria_result: pd.DataFrame, *,
+               criteria: Sequence[Criterion] = (), readings: pd.DataFrame | None = None,
+               models: Iterable[str] = ()) -> dict[str, Any]:
+    """The flow of cases (STARD 2015 item 19) as a JSON-able dict; keys in the module docstring.
+
+    Parameters
+    ----------
+    cases : the cases table (``case_id`` [, ``decodable``]).
+    quality : :func:`study.quality.assess_cases` output.
+    criteria_result : :func:`apply_criteria` output.
+    criteria : the protocol's criteria (for their order and descriptions).
+    readings : readings table (``reader_id``, ``case_id`` [, ``reader_group``]) or None.
+    models : model ids; every included case is analysed by every model.
+    """
+    from study.quality import REASONS
+
+    table = decision_table(cases, quality, criteria_result)
+    n = len(table)
+    nd = int((~table["decodable"]).sum())
+    dec = table[table["decodable"]]
+    fq = dec[~dec["quality_pass"]]
+    by_reason = {r: int((fq["quality_first_reason"] == r).sum()) for r in REASONS if r != "not_decodable"}
+    any_reason = {r: int(sum(r in rs for rs in fq["quality_reasons"])) for r in by_reason}
+    pq = dec[dec["quality_pass"]]
+    crit_ids = [c.id for c in criteria] or sorted({f for fs in table["criteria_failed"] for f in fs})
+    fe = pq[~pq["eligible"]]
+    by_crit = {c: int((fe["criteria_first_failed"] == c).sum()) for c in crit_ids}
+    any_crit = {c: int(sum(c in fs for fs in fe["criteria_failed"])) for c in crit_ids}
+    inc = table[table["included"]]
+    included = set(inc["case_id"])
+    read, groups = _reader_tables(readings)
+    analysed_readers = {r: len(cs & included) for r, cs in sorted(read.items())}
+    missing = None
+    if readings is not None:
+        any_read = set().union(*read.values()) if read else set()
+        missing = {"by_reader": {r: len(included - cs) for r, cs in sorted(read.items())},
+                   "cases_without_any_reading": len(included - any_read),
+                   "readings_of_excluded_cases": int(sum(len(cs - included) for cs in read.values()))}
+    flow = {
+        "received": n,
+        "not_decodable": nd,
+        "decodable": n - nd,
+        "failed_quality": {"total": int(len(fq)), "by_reason": by_reason, "any_reason": any_reason},
+        "passed_quality": int(len(pq)),
+        "failed_eligibility": {"total": int(len(fe)), "by_criterion": by_crit, "any_criterion": any_crit},
+        "included": int(len(inc)),
+        "criteria": [{"id": c.id, "field": c.field, "description": c.description} for c in criteria],
+        "analysed": {"models": {m: int(len(inc)) for m in models}, "readers": analysed_readers},
+        "missing_readings": missing,
+        "reader_groups": {r: groups[r] for r in sorted(groups)},
+    }
+    flow["check"] = flow["received"] == nd + flow["failed_quality"]["total"] + flow["failed_eligibility"]["total"] + flow["included"]
+    return flow
+
+
+def decision_table(cases: pd.DataFrame, quality: pd.DataFrame, criteria_result: pd.DataFrame) -> pd.DataFrame:
+    """One row per case: decodability, quality and criteria outcomes, and the final decision.
+
+    Returns
+    -------
+    DataFrame
+        ``case_id``, ``decodable``, ``quality_pass``, ``quality_first_reason``,
+        ``quality_reasons`` (list), ``eligible``, ``criteria_failed`` (list),
+        ``criteria_first_failed``, ``included`` (bool), ``first_reason`` ("" when included;
+        ``not_decodable``, ``quality:<reason>`` or ``criterion:<id>``) and ``reasons``
+        (every failed check, in flow order).
+    """
+    ids = cases["case_id"].astype(str).tolist()
+    q = quality.assign(case_id=quality["case_id"].astype(str)).set_index("case_id")
+    cr = criteria_result.assign(case_id=criteria_result["case_id"].astype(str)).set_index("case_id")
+    missing = [c for c in ids if c not in q.index or c not in cr.index]
+    if missing:
+        raise ValueError(f"quality / criteria tables lack case(s) {missing[:5]}")
+    q, cr = q.loc[ids], cr.loc[ids]
+    dec = q["decodable"].astype(bool).to_numpy()
+    if "decodable" in cases.columns:
+        dec = dec & cases["decodable"].astype(bool).to_numpy()
+    qpass = q["quality_pass"].astype(bool).to_numpy() & dec
+    qreasons = [list(r) if d else ["not_decodable"] for r, d in zip(q["quality_reasons"], dec)]
+    eligible = cr["eligible"].astype(bool).to_numpy()
+    cfailed = [list(f) for f in cr["failed"]]
+    reasons, first = [], []
+    for d, qr, cf in zip(dec, qreasons, cfailed):
+        rs = ["not_decodable"] if not d else [f"quality:{r}" for r in qr]
+        rs += [f"criterion:{c}" for c in cf]
+        reasons.append(rs)
+        first.append(rs[0] if rs else "")
+    return pd.DataFrame({
+        "case_id": ids,
+        "decodable": dec,
+        "quality_pass": qpass,
+        "quality_first_reason": [r[0] if r else "" for r in qreasons],
+        "quality_reasons": qreasons,
+        "eligible": eligible,
+        "criteria_failed": cfailed,
+        "criteria_first_failed": [f[0] if f else "" for f in cfailed],
+        "included": [not r for r in reasons],
+        "first_reason": first,
+        "reasons": reasons,
+    })
+
+
+def decide_eligibility(cases: pd.DataFrame, quality: pd.DataFrame, *, criteria: Sequence[Criterion],
+                       readings: pd.DataFrame | None = None, models: Iterable[str] = ()) -> tuple[pd.DataFrame, dict]:
+    """Apply the criteria and combine them with the quality gate: ``(decision table, flow)``.
+
+    The table is :func:`decision_table`'s (``eligibility.parquet``); the flow is
+    :func:`build_flow`'s (``flow.json``).
+    """
+    cr = apply_criteria(cases, criteria)
+    table = decision_table(cases, quality, cr)
+    flow = build_flow(cases, quality, cr, criteria=criteria, readings=readings, models=models)
+    return table, flow
+
+
+# ============================================================================ SVG diagram
+def _label(s: str) -> str:
+    return s.replace("_", " ")
+
+
+def flow_svg(flow: dict[str, Any], *, width: int = 720) -> str:
+    """A STARD-style flow diagram of ``flow`` (from :func:`build_flow`) as standalone SVG text.
+
+    Main boxes run top to bottom (received, decodable, passed quality, included, analysed);
+    each exclusion step has a box on the right listing its reasons with counts.
+    """
+    font = 12
+    line_h = 16
+    main_x, main_w = 20, 300
+    side_x = main_x + main_w + 60
+    side_w = width - side_x - 10
+    parts: list[str] = []
+    y = 10
+
+    def box(x: int, y: int, w: int, lines: list[str], *, bold_first: bool = True) -> int:
+        h = 10 + line_h * len(lines)
+        parts.append(f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="#ffffff" stroke="#333" stroke-width="1.2"/>')
+        for i, t in enumerate(lines):
+            weight = ' font-weight="bold"' if (i == 0 and bold_first) else ""
+            parts.append(f'<text x="{x + 8}" y="{y + 4 + line_h * (i + 1) - 4}" font-size="{font}"{weight}>{escape(t)}</text>')
+        return h
+
+    def down_arrow(y0: int, y1: int) -> None:
+        cx = main_x + main_w // 2
+        parts.append(f'<line x1="{cx}" y1="{y0}" x2="{cx}" y2="{y1 - 6}" stroke="#333" stroke-width="1.2"/>')
+        parts.append(f'<polygon points="{cx - 5},{y1 - 7} {cx + 5},{y1 - 7} {cx},{y1}" fill="#333"/>')
+
+    def side_arrow(y0: int, y_box: int) -> None:
+        cx = main_x + main_w // 2
+        parts.append(f'<line x1="{cx}" y1="{y0}" x2="{side_x - 6}" y2="{y0}" stroke="#333" stroke-width="1.2"/>')
+        parts.append(f'<polygon points="{side_x - 7},{y0 - 5} {side_x - 7},{y0 + 5} {side_x},{y0}" fill="#333"/>')
+
+    fq = flow["failed_quality"]
+    fe = flow["failed_eligibility"]
+    crit_desc = {c["id"]: c.get("description", c["id"]) for c in flow.get("criteria", [])}
+    steps: list[tuple[list[str], list[str] | None]] = [
+        ([f"Images received (n = {flow['received']})"],
+         [f"Not decodable (n = {flow['not_decodable']})", "missing, empty, truncated or not an image"]),
+        ([f"Decodable images (n = {flow['decodable']})"],
+         [f"Failed image quality (n = {fq['total']})"]
+         + [f"  {_label(r)}: {k}" for r, k in fq["by_reason"].items() if k]),
+        ([f"Passed image quality (n = {flow['passed_quality']})"],
+         [f"Not eligible (n = {fe['total']})"]
+         + [f"  {crit_desc.get(c, c)}: {k}" for c, k in fe["by_criterion"].items() if k]),
+        ([f"Included in the analysis (n = {flow['included']})"], None),
+    ]
+    for i, (main, side) in enumerate(steps):
+        h = box(main_x, y, main_w, main)
+        next_y = y + h + 30
+        if side is not None:
+            sh = 10 + line_h * len(side)
+            mid = y + h + 15
+            side_y = mid - min(sh // 2, 14)
+            side_arrow(mid, side_y)
+            box(side_x, side_y, side_w, side)
+            next_y = max(next_y, side_y + sh + 16)
+        down_arrow(y + h, next_y)
+        y = next_y
+    an = flow.get("analysed", {})
+    lines = ["Analysed"]
+    for m, k in an.get("models", {}).items():
+        lines.append(f"  model {m}: {k}")
+    groups = flow.get("reader_groups", {})
+    for r, k in an.get("readers", {}).items():
+        g = f" ({groups[r]})" if groups.get(r) else ""
+        lines.append(f"  reader {r}{g}: {k}")
+    if len(lines) == 1:
+        lines.append("  (no models or readers given)")
+    h = box(main_x, y, main_w, lines)
+    mr = flow.get("missing_readings")
+    if mr:
+        side = ["Included cases not read"] + [f"  {r}: {k}" for r, k in mr["by_reader"].items()]
+        side.append(f"  read by no reader: {mr['cases_without_any_reading']}")
+        box(side_x, y, side_w, side)
+        h = max(h, 10 + line_h * len(side))
+    height = y + h + 10
+    head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Arial, sans-serif" role="img" '
+            f'aria-label="Flow of cases (STARD 2015 item 19)">')
+    return head + "<title>Flow of cases (STARD 2015 item 19)</title>" + "".join(parts) + "</svg>\n"

@@ -843,7 +843,7 @@ def analyze_mrmc(ratings: pd.DataFrame, *, method: str = "or", analysis: str | N
 
 
 # ============================================================================ grades -> ratings
-def _crossed_block(read: pd.DataFrame, keep: Sequence[str], min_readers: int, exact_limit: int = 16):
+def _crossed_block(read: pd.DataFrame, keep: Sequence[str], min_raters: int, exact_limit: int = 16):
     """Choose the raters whose common cases give the largest crossed block (raters x cases)."""
     raters = list(read.columns)
     M = read.to_numpy(dtype=bool)  # cases x raters
@@ -855,8 +855,9 @@ def _crossed_block(read: pd.DataFrame, keep: Sequence[str], min_readers: int, ex
         return len(sel) * int(common), int(common)
 
     best, best_key = None, None
+    min_others = min(max(min_raters - len(keep_idx), 0), len(others))
     if len(others) <= exact_limit:
-        for size in range(min(min_readers, len(others)), len(others) + 1):
+        for size in range(min_others, len(others) + 1):
             for comb in itertools.combinations(others, size):
                 sel = sorted(keep_idx + list(comb))
                 cells, common = score(sel)
@@ -869,7 +870,7 @@ def _crossed_block(read: pd.DataFrame, keep: Sequence[str], min_readers: int, ex
         while True:
             cur = score(sel)
             cands = [(score([s for s in sel if s != o]), o) for o in sel if o in others]
-            cands = [(sc, o) for sc, o in cands if len([s for s in sel if s != o and s in others]) >= min_readers]
+            cands = [(sc, o) for sc, o in cands if len([s for s in sel if s != o and s in others]) >= min_others]
             if not cands:
                 break
             (sc, o) = max(cands, key=lambda x: (x[0], -x[1]))
@@ -882,7 +883,7 @@ def _crossed_block(read: pd.DataFrame, keep: Sequence[str], min_readers: int, ex
 
 
 def ratings_from_grades(reference: pd.DataFrame, grades: pd.DataFrame, *, levels: list[str], positive_from: str,
-                        modality: str = "grading", keep: Sequence[str] = (), min_readers: int = 2,
+                        modality: str = "grading", keep: Sequence[str] = (), min_raters: int = 3,
                         source: str = "grades") -> tuple[pd.DataFrame, dict]:
     """Build MRMC ratings for a binary endpoint from readers' (and a model's) grades.
 
@@ -903,9 +904,10 @@ def ratings_from_grades(reference: pd.DataFrame, grades: pd.DataFrame, *, levels
         The modality label of the single-modality table.
     keep : sequence of str
         Raters always kept in the crossed block (e.g. the model).
-    min_readers : int
-        Minimum number of raters besides ``keep`` in the block (at least 2 for an
-        AI-versus-readers analysis).
+    min_raters : int
+        Minimum number of raters in the block, ``keep`` included (default 3: an
+        algorithm plus the two readers an AI-versus-readers analysis needs); fewer only
+        when fewer raters exist.
 
     Returns
     -------
@@ -919,7 +921,7 @@ def ratings_from_grades(reference: pd.DataFrame, grades: pd.DataFrame, *, levels
     -----
     Reader studies are often partially crossed (e.g. ACNE04: seven dermatologists each
     graded about half of the images). The block kept is the set of raters (always
-    including ``keep``, plus at least ``min_readers`` others) whose commonly read cases
+    including ``keep``; at least ``min_raters`` in all) whose commonly read cases
     make the largest number of rater x case cells; ties go to more cases, then to more
     raters. With up to 16 candidate raters the search is exhaustive; beyond, a greedy
     backward elimination. A rater who read every case never shrinks the block, so a
@@ -973,7 +975,7 @@ def ratings_from_grades(reference: pd.DataFrame, grades: pd.DataFrame, *, levels
     g = g[g["case_id"].isin(ref_cases)]
     read = pd.crosstab(g["case_id"], g["rater_id"]).reindex(sorted(ref_cases), fill_value=0) > 0
     n_read = read.sum(axis=0).astype(int).to_dict()
-    kept_raters, rule = _crossed_block(read, list(keep), min_readers)
+    kept_raters, rule = _crossed_block(read, list(keep), min_raters)
     common = read.index[read[kept_raters].all(axis=1)] if kept_raters else read.index
     kept_cases = set(common)
     out = g[g["rater_id"].isin(kept_raters) & g["case_id"].isin(kept_cases)].copy()
@@ -999,8 +1001,8 @@ def ratings_from_grades(reference: pd.DataFrame, grades: pd.DataFrame, *, levels
         "rating": ("ordinal index of the rater's grade (0 = " + levels[0] + ")"
                    + ("; the rater's score where given (" + ", ".join(raters_with_score) + ")" if raters_with_score else "")),
         "rule": "keep the raters whose commonly read cases make the largest fully crossed block "
-                f"(raters x cases; ties: more cases, then more raters), always keeping {list(keep)} and at least "
-                f"{min_readers} other rater(s); {rule}",
+                f"(raters x cases; ties: more cases, then more raters), always keeping {list(keep)}, with at least "
+                f"{min_raters} raters in all; {rule}",
         "raters_total": int(g["rater_id"].nunique()),
         "raters_kept": sorted(kept_raters),
         "raters_dropped": dropped,

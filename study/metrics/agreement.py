@@ -168,26 +168,25 @@ def _is_missing(v: Any) -> bool:
 
 def _codes(values: Sequence[Any], levels: list[str], source: str, rows: Sequence[int], *,
            allow_missing: bool, problems: list[Problem]) -> np.ndarray:
+    """Level codes (0..K-1) of grade values; -1 for missing; every invalid value is a problem."""
+    s = pd.Series(list(values), dtype=object)
+    missing = s.map(_is_missing).to_numpy(dtype=bool)
     lut = {lv: j for j, lv in enumerate(levels)}
-    out = np.full(len(values), -1, dtype=np.int64)
-    bad = 0
-    for pos, v in enumerate(values):
-        if _is_missing(v):
-            if not allow_missing:
-                bad += 1
-                if bad <= 20:
-                    problems.append(Problem(source, f"row {rows[pos]} (grade)", "grade is missing"))
-            continue
-        j = lut.get(str(v).strip())
-        if j is None:
-            bad += 1
-            if bad <= 20:
-                problems.append(Problem(source, f"row {rows[pos]} (grade)",
-                                        f"grade {v!r} is not one of the protocol levels {levels}"))
-        else:
-            out[pos] = j
-    if bad > 20:
-        problems.append(Problem(source, "grade", f"... and {bad - 20} more invalid grades"))
+    mapped = s[~missing].astype(str).str.strip().map(lut)
+    out = np.full(len(s), -1, dtype=np.int64)
+    ok = mapped.notna().to_numpy()
+    out[np.flatnonzero(~missing)[ok]] = mapped[ok].to_numpy(dtype=np.int64)
+    bad_pos = np.flatnonzero(~missing)[~ok]
+    msgs = []
+    if not allow_missing:
+        msgs += [(int(pos), "grade is missing") for pos in np.flatnonzero(missing)]
+    msgs += [(int(pos), f"grade {s.iloc[pos]!r} is not one of the protocol levels {levels}") for pos in bad_pos[:20]]
+    msgs.sort()
+    for pos, msg in msgs[:20]:
+        problems.append(Problem(source, f"row {rows[pos]} (grade)", msg))
+    n_bad = len(bad_pos) + (0 if allow_missing else int(missing.sum()))
+    if n_bad > 20:
+        problems.append(Problem(source, "grade", f"... and {n_bad - 20} more invalid grades"))
     return out
 
 
@@ -257,8 +256,8 @@ def _prepare(reference: pd.DataFrame, ratings: pd.DataFrame, *, levels: Sequence
                                 f"rater {rid.iloc[pos]!r} rated case {r['case_id'].iloc[pos]!r} more than once"))
     data = _Data(levels, case_ids, ref, np.asarray(patient), n_patients, bootstrap_unit=unit)
     for rater, idx in d.groupby("_rid", sort=True).indices.items():
-        kinds = set(kind.iloc[idx])
-        groups = {g for g in group.iloc[idx] if not _is_missing(g) and str(g).strip() != ""}
+        kinds = set(kind.iloc[idx].unique())
+        groups = {g for g in group.iloc[idx].unique() if not _is_missing(g) and str(g).strip() != ""}
         if len(kinds) > 1:
             problems.append(Problem("ratings", f"rater {rater!r}", f"more than one rater_kind: {sorted(map(str, kinds))}"))
         k = next(iter(kinds))

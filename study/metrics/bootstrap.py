@@ -44,7 +44,7 @@ def resampling_weights(n_units: int, *, n_replicates: int, rng: np.random.Genera
 
 
 def bootstrap_sums(patient_features: np.ndarray, *, n_replicates: int, seed: int | np.random.Generator,
-                   chunk: int = 256) -> np.ndarray:
+                   chunk: int = 512) -> np.ndarray:
     """Replicate sums of per-patient features.
 
     Parameters
@@ -67,10 +67,15 @@ def bootstrap_sums(patient_features: np.ndarray, *, n_replicates: int, seed: int
     if n_units == 0:
         out[:] = 0.0
         return out
+    from threadpoolctl import threadpool_limits
+
     row = 0
-    for w in resampling_weights(n_units, n_replicates=n_replicates, rng=rng, chunk=chunk):
-        out[row:row + w.shape[0]] = w @ x
-        row += w.shape[0]
+    # one BLAS thread: on a shared 2-core machine, multi-threaded sgemm with a few hundred rows
+    # was measured 5-10x slower than single-threaded (bench/bench_agreement_bootstrap.py)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for w in resampling_weights(n_units, n_replicates=n_replicates, rng=rng, chunk=chunk):
+            out[row:row + w.shape[0]] = w @ x
+            row += w.shape[0]
     return out
 
 

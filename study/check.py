@@ -1,0 +1,160 @@
+"""``study check``: validate a study config and every input it names; collect *all* problems.
+
+Order: the config (JSON schema), the protocol (pydantic; unknown keys, NaN), the model
+specs (``study.modelspec`` when present), the manifest and its images, the criteria's and
+subgroups' columns, the annotations, the reference and the readings. A later input is
+still checked when an earlier one has problems, as long as what it is checked against
+(the protocol's classes and levels, the manifest's cases) could be read.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from study.errors import Problem, StudyError
+
+
+def _nan_paths(obj: Any, path: str = "") -> list[tuple[str, Any]]:
+    """JSON paths of NaN / infinite numbers in a parsed YAML/JSON document."""
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _nan_paths(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += _nan_paths(v, f"{path}[{i}]")
+    elif isinstance(obj, float) and not math.isfinite(obj):
+        out.append((path, obj))
+    return out
+
+
+def _resolve(p: str, workdir: Path) -> Path:
+    q = Path(p)
+    return q if q.is_absolute() else workdir / q
+
+
+def check_study(config_path: str | Path, *, workdir: str | Path | None = None) -> tuple[list[Problem], dict[str, Any]]:
+    """Validate a study and all its inputs.
+
+    Parameters
+    ----------
+    config_path : the study config YAML.
+    workdir : folder relative paths in the config are resolved against (default: cwd).
+
+    Returns
+    -------
+    (problems, summary)
+        Every problem found (empty when the study is ready to run) and a summary
+        ``{"cases", "decodable", "annotated_images", "annotations", "reference_rows",
+        "readings", "readers", "models"}`` of what was read.
+    """
+    import yaml
+
+    from study.cohort import validate_annotations, validate_manifest, validate_reference
+    from study.config import load_config
+    from study.protocol import parse_protocol
+    from study.readings import validate_readings
+
+    workdir = Path(workdir) if workdir is not None else Path.cwd()
+    problems: list[Problem] = []
+    summary: dict[str, Any] = {}
+    try:
+        config = load_config(config_path)
+    except StudyError as e:
+        return e.problems, summary
+
+    # ---- protocol
+    protocol = None
+    ppath = _resolve(config["protocol"], workdir)
+    try:
+        raw = ppath.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        problems.append(Problem(str(ppath), "", f"protocol file not found (config key 'protocol': "
+                                f"{config['protocol']!r})"))
+        raw = None
+    if raw is not None:
+        try:
+            data = yaml.safe_load(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            problems.append(Problem(str(ppath), f"byte {e.start}", "protocol is not UTF-8 text"))
+            data = None
+        except yaml.YAMLError as e:
+            problems.append(Problem(str(ppath), "", f"invalid YAML: {e}"))
+            data = None
+        if data is not None:
+            nans = _nan_paths(data)
+            for where, v in nans:
+                problems.append(Problem(str(ppath), where, f"{v!r}: NaN or infinity where a number is required"))
+            if not nans:
+                try:
+                    protocol = parse_protocol(data, source=str(ppath))
+                except StudyError as e:
+                    problems += e.problems
+
+    # ---- models
+    try:
+        from study.modelspec import load_model_spec
+    except ImportError:
+        load_model_spec = None
+    if load_model_spec is not None:
+        for i, entry in enumerate(config.get("models", [])):
+            try:
+                load_model_spec(entry, protocol_classes=protocol.classes if protocol else None,
+                                polygon_classes=protocol.polygon_classes if protocol else None, base_dir=workdir)
+            except StudyError as e:
+                problems += [Problem(p.file or str(config_path), p.where or f"models[{i}]", p.message) for p in e.problems]
+    summary["models"] = len(config.get("models", []))
+
+    # ---- manifest and images
+    cohort = config["cohort"]
+    mpath = _resolve(cohort["manifest"], workdir)
+    root = _resolve(cohort["image_root"], workdir)
+    cases, mprob, iprob = validate_manifest(mpath, image_root=root)
+    problems += mprob + iprob
+    if cases is not None:
+        summary["cases"] = int(len(cases))
+        summary["decodable"] = int(cases["decodable"].sum()) if "decodable" in cases else None
+        if protocol is not None:
+            for i, c in enumerate(protocol.inclusion):
+                if c.field not in cases.columns:
+                    problems.append(Problem(str(ppath), f"inclusion[{i}].field", f"criterion {c.id!r} uses column "
+                                            f"{c.field!r}, which the manifest {str(mpath)!r} lacks; its columns are "
+                                            f"{[x for x in cases.columns if not x.startswith('_') and x != 'image_path']}"))
+            for s in protocol.subgroups:
+                if s not in cases.columns:
+                    problems.append(Problem(str(ppath), "subgroups", f"subgroup column {s!r} is not in the manifest "
+                                            f"{str(mpath)!r}"))
+    case_table = cases.rename(columns={"_row": "row"}) if cases is not None else None
+
+    # ---- annotations, reference, readings
+    if protocol is not None and case_table is not None:
+        if cohort.get("annotations"):
+            apath = _resolve(cohort["annotations"], workdir)
+            doc, p = validate_annotations(apath, cases=case_table, classes=protocol.classes,
+                                          polygon_classes=protocol.polygon_classes)
+            problems += p
+            if doc:
+                summary["annotated_images"] = len(doc["images"])
+                summary["annotations"] = len(doc["annotations"])
+        aliases = protocol.grading.letter_aliases or {}
+        if cohort.get("reference"):
+            df, p = validate_reference(_resolve(cohort["reference"], workdir), levels=protocol.levels, aliases=aliases,
+                                       cases=case_table, classes=protocol.classes)
+            problems += p
+            if df is not None:
+                summary["reference_rows"] = len(df)
+        if cohort.get("readings"):
+            df, p = validate_readings(_resolve(cohort["readings"], workdir), levels=protocol.levels, aliases=aliases,
+                                      cases=case_table, classes=protocol.classes)
+            problems += p
+            if df is not None:
+                summary["readings"] = len(df)
+                summary["readers"] = int(df["reader_id"].nunique())
+    elif protocol is None or case_table is None:
+        skipped = [r for r in ("annotations", "reference", "readings") if cohort.get(r)]
+        if skipped:
+            problems.append(Problem(str(config_path), "cohort", f"{', '.join(skipped)} not checked: the "
+                                    f"{'protocol' if protocol is None else 'manifest'} has problems (fix those first)"))
+    return problems, summary

@@ -300,3 +300,17 @@ def test_cad_vs_radiologists_matches_rjafroc_book(cad):
     assert cad["test"]["p_value"] == rr["p_value"]
     assert cad["differences"][0]["kind"] == "ai_vs_readers"
     assert "CAD" not in cad["design"]["readers_in_modality_comparison"]
+
+
+def test_franken_variance_components_match_iowa_as_quoted_by_rjafroc():
+    """RJafroc (R/UtilORVarComponentsFactorial, source comment) quotes OR-DBM MRMC 2.51 on the
+    Franken data: Var(T*R) = -0.00071276, computed without truncating Cov2 - Cov3 at 0
+    (RJafroc itself truncates and gets -0.00068389146); we follow Iowa."""
+    res = analyze_mrmc(load_mrmc_ratings(_need("franken.csv")))
+    vc = res["variance_components"]
+    printed(vc["var_tr"], "-0.00071276")
+    assert vc["cov2"] < vc["cov3"]  # so the RRRC error term truncates, and says so
+    assert any("Cov2 - Cov3" in w for w in res["warnings"])
+    # with Cov2 - Cov3 truncated at 0, the RRRC error term is MS(T*R) and ddf_H = (t-1)(r-1)
+    assert res["test"]["error_term"] == pytest.approx(res["anova"]["ms_tr"])
+    assert res["test"]["ddf"] == pytest.approx(3)

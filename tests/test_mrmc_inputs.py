@@ -178,6 +178,12 @@ def test_ratings_from_grades_keeps_the_largest_crossed_block():
     assert table[table["case_id"] == "k0"]["truth"].eq(0).all()
     res = analyze_mrmc(table, ai_reader="model")
     assert res["ai_vs_readers"][0]["ai_reader"] == "model"
+    # the binary endpoint's sensitivity, with the cut point the account gives
+    assert account["binary_threshold"] == 1
+    sens = analyze_mrmc(table, ai_reader="model", fom="sensitivity", threshold=account["binary_threshold"])
+    model = table[table["reader_id"] == "model"]
+    pos = model[model["truth"] == 1]
+    assert sens["ai_vs_readers"][0]["ai_fom"]["estimate"] == pytest.approx((pos["rating"] >= 1).mean())
 
 
 def test_ratings_from_grades_uses_scores_and_reports_unknown_grades():

@@ -1013,6 +1013,9 @@ def ratings_from_grades(reference: pd.DataFrame, grades: pd.DataFrame, *, levels
             "graded_but_no_reference": len(no_ref),
             "not_read_by_every_kept_rater": len(ref_cases) - len(kept_cases),
         },
+        "binary_threshold": rank[positive_from],
+        "binary_threshold_note": ("for fom sensitivity/specificity/accuracy on grade-index ratings: rating >= "
+                                  f"{rank[positive_from]} means the rater graded {positive_from} or worse"),
         "n_positive": int((case_truth == 1).sum()),
         "n_negative": int((case_truth == 0).sum()),
     }

@@ -97,6 +97,8 @@ def test_bad_options_are_user_errors():
         analyze_mrmc(df, method="dbm", covariance="bootstrap", analysis="xx", confidence=1.5)
     text = str(e.value)
     assert "only 'jackknife' applies" in text and "'xx'" in text and "1.5" in text
+    with pytest.raises(StudyError, match="expected at least 100"):
+        analyze_mrmc(df, covariance="bootstrap", n_bootstrap=5)
     with pytest.raises(StudyError, match="needs a cut point"):
         analyze_mrmc(df, fom="sensitivity")
     with pytest.raises(StudyError, match="'nobody' is not a reader_id"):

@@ -720,6 +720,8 @@ def analyze_mrmc(ratings: pd.DataFrame, *, method: str = "or", analysis: str | N
     if method == "dbm" and covariance != "jackknife":
         problems.append(Problem("--covariance", "", f"{covariance!r} with --method dbm; DBM works on jackknife "
                                                     "pseudovalues, so only 'jackknife' applies"))
+    if covariance == "bootstrap" and n_bootstrap < 100:
+        problems.append(Problem("--bootstrap-replicates", "", f"{n_bootstrap}; expected at least 100"))
     if not (0.5 < confidence < 1):
         problems.append(Problem("--confidence", "", f"{confidence!r}; expected a level between 0.5 and 1, e.g. 0.95"))
     if fom not in FOMS:

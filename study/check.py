@@ -30,6 +30,41 @@ def _nan_paths(obj: Any, path: str = "") -> list[tuple[str, Any]]:
     return out
 
 
+class _Partial:
+    """What can still be checked against when the protocol as a whole is invalid."""
+
+    def __init__(self, classes, polygon_classes, grading, inclusion, subgroups):
+        self.classes, self.polygon_classes, self.grading = classes, polygon_classes, grading
+        self.inclusion, self.subgroups = inclusion, subgroups
+        self.levels = list(grading.levels)
+
+
+def _partial_protocol(data: Any) -> "_Partial | None":
+    """Classes and grading of an invalid protocol, when those parts are valid themselves."""
+    from pydantic import ValidationError
+
+    from study.protocol import Criterion, Grading
+
+    if not isinstance(data, dict):
+        return None
+    classes = data.get("classes")
+    polys = data.get("polygon_classes") or []
+    if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes) and isinstance(polys, list)):
+        return None
+    try:
+        grading = Grading.model_validate(data.get("grading"))
+    except ValidationError:
+        return None
+    inclusion = []
+    for c in data.get("inclusion") or []:
+        try:
+            inclusion.append(Criterion.model_validate(c))
+        except ValidationError:
+            pass
+    subgroups = [s for s in data.get("subgroups") or [] if isinstance(s, str)]
+    return _Partial(classes, [p for p in polys if p in classes], grading, inclusion, subgroups)
+
+
 def _resolve(p: str, workdir: Path) -> Path:
     q = Path(p)
     return q if q.is_absolute() else workdir / q
@@ -87,11 +122,12 @@ def check_study(config_path: str | Path, *, workdir: str | Path | None = None) -
             nans = _nan_paths(data)
             for where, v in nans:
                 problems.append(Problem(str(ppath), where, f"{v!r}: NaN or infinity where a number is required"))
-            if not nans:
-                try:
-                    protocol = parse_protocol(data, source=str(ppath))
-                except StudyError as e:
-                    problems += e.problems
+            try:
+                protocol = parse_protocol(data, source=str(ppath)) if not nans else None
+            except StudyError as e:
+                problems += e.problems
+            if protocol is None:
+                protocol = _partial_protocol(data)
 
     # ---- models
     try:

@@ -140,7 +140,7 @@ def collect_provenance(
     models : iterable of mappings
         Model specs, each with ``id`` and ``backend`` and file keys among
         ``weights, file, config, spec, detections, model_card`` (``file`` holds the weights of
-        TorchScript / ONNX models). ``model_id`` is accepted for ``id``.
+        TorchScript / ONNX models). ``model_id`` or ``model`` (a detections meta JSON) is accepted for ``id``.
     repo_dir : path or None
         The harness's git checkout (for the commit), or None.
 
@@ -166,7 +166,7 @@ def collect_provenance(
     for role, p in sorted(inputs.items()):
         if p is not None and not Path(p).is_file():
             problems.append(Problem(str(p), f"inputs.{role}", "input file not found"))
-    models = [{**m, "id": m.get("id", m.get("model_id"))} for m in models]
+    models = [{**m, "id": m.get("id", m.get("model_id", m.get("model")))} for m in models]
     for m in models:
         if m["id"] is None:
             problems.append(Problem("models", "", f"model spec without 'id': {dict(m)}"))

@@ -1,0 +1,450 @@
+"""The report's figures, drawn from ``results.json`` with matplotlib / seaborn as SVG.
+
+Every figure is a pure function of the numbers in ``results.json`` and is written as a
+*deterministic* SVG: ``svg.hashsalt`` fixed (per figure, so that the element ids of two
+figures inlined in one HTML page never collide), ``svg.fonttype = 'none'`` (text stays text,
+set in DejaVu Sans by the renderer, and searchable in the PDF), and no date in the metadata.
+The same results therefore give byte-identical SVG files.
+
+Figures (names are keys of :func:`figure_svgs`):
+
+- ``flow``: STARD 2015 flow diagram of cases (``study.eligibility.flow_svg`` when it exists);
+- ``pr__<model>``, ``froc__<model>``: precision-recall curves per class, FROC curve;
+- ``count_scatter__<model>``, ``bland_altman__<model>``: predicted against reference lesion
+  counts with least-squares lines, and the Bland & Altman (1986) plot of the differences;
+- ``confusion``: a confusion-matrix heat map for each model and each reader;
+- ``sens_spec``: per grade, sensitivity against specificity of the models and the readers;
+- ``forest__<column>``: subgroup forest plot of accuracy with its interval;
+- ``mrmc_roc__<model>``: empirical ROC operating points of the algorithm and the readers.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from study.io import write_text
+from study.report import sections as S
+
+FONT = "DejaVu Sans"
+TEXT_WIDTH_IN = 6.5  # A4 minus 2 cm margins, rounded down
+
+
+def _rc() -> dict[str, Any]:
+    return {
+        "svg.fonttype": "none",
+        "font.family": "sans-serif",
+        "font.sans-serif": [FONT],
+        "font.size": 8,
+        "axes.titlesize": 8.5,
+        "axes.labelsize": 8,
+        "legend.fontsize": 7,
+        "xtick.labelsize": 7,
+        "ytick.labelsize": 7,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "path.simplify": False,
+    }
+
+
+def _t(s: Any) -> str:
+    """A label as plain text: escape ``$`` so matplotlib never reads user text as mathtext."""
+    return str(s).replace("\\", "\\\\").replace("$", r"\$")
+
+
+_DECL = re.compile(r"^\s*<\?xml[^>]*\?>\s*(<!DOCTYPE[^>]*>\s*)?", re.S)
+
+
+def _to_svg(fig, *, name: str) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+    plt.close(fig)
+    svg = _DECL.sub("", buf.getvalue())
+    # a stable, readable id on the root element, for CSS and for tests
+    return svg.replace("<svg ", f'<svg id="fig-{re.sub(r"[^a-zA-Z0-9_-]", "-", name)}" ', 1)
+
+
+def _draw(name: str, draw: Callable[[], Any]) -> str:
+    import matplotlib
+
+    matplotlib.use("svg", force=False) if matplotlib.get_backend().lower() == "agg" else None
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context({**_rc(), "svg.hashsalt": f"acne-study:{name}"}):
+        fig = draw()
+        return _to_svg(fig, name=name)
+
+
+def _palette(n: int):
+    import seaborn as sns
+
+    return sns.color_palette("colorblind", max(n, 1))
+
+
+# ----------------------------------------------------------------------------- flow
+def flow_figure(flow: dict) -> str:
+    """STARD 2015 flow diagram: cases received, excluded at each stage with reasons, analysed."""
+    view = S.flow_view(flow)
+
+    def draw():
+        import matplotlib.pyplot as plt
+        from matplotlib.patches import FancyBboxPatch
+
+        stages = view["stages"]
+        rows = len(stages)
+        fig_h = 1.0 + 1.05 * rows
+        fig, ax = plt.subplots(figsize=(TEXT_WIDTH_IN, fig_h))
+        ax.set_xlim(0, 10)
+        ax.set_ylim(0, rows * 1.6)
+        ax.axis("off")
+
+        def box(x, y, w, h, text, *, bold=False, fc="#f2f2f2"):
+            ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="square,pad=0.02",
+                                        fc=fc, ec="#333333", lw=0.8))
+            ax.text(x, y, text, ha="center", va="center", fontsize=7.5,
+                    fontweight="bold" if bold else "normal", wrap=False)
+
+        y = rows * 1.6 - 0.7
+        prev = None
+        for st in stages:
+            label = f"{_t(st['label'])}\nn = {st['n']}"
+            box(3.0, y, 4.2, 0.75, label, bold=True, fc="#e8eef7")
+            if prev is not None:
+                ax.annotate("", xy=(3.0, y + 0.38), xytext=(3.0, prev - 0.38),
+                            arrowprops={"arrowstyle": "-|>", "lw": 0.8, "color": "#333333"})
+            ex = st.get("excluded")
+            if ex:
+                lines = [f"{_t(ex['label'])}" + (f": n = {ex['n']}" if ex.get("n") is not None else "")]
+                lines += [f"  {_t(r)}: {n}" for r, n in ex.get("reasons", [])][:6]
+                h = 0.22 * len(lines) + 0.25
+                ey = y + 0.8
+                ax.add_patch(FancyBboxPatch((5.6, ey - h / 2), 4.3, h, boxstyle="square,pad=0.02",
+                                            fc="#fbeaea", ec="#333333", lw=0.8))
+                ax.text(5.7, ey, "\n".join(lines), ha="left", va="center", fontsize=7)
+                ax.annotate("", xy=(5.6, ey), xytext=(3.0, ey),
+                            arrowprops={"arrowstyle": "-|>", "lw": 0.8, "color": "#333333"})
+            prev = y
+            y -= 1.6
+        return fig
+
+    return _draw("flow", draw)
+
+
+# ----------------------------------------------------------------------------- detection
+def pr_figure(model: str, det: dict) -> str | None:
+    """Precision-recall curve of each class (and of any lesion), AP in the legend."""
+    curves = [(c, v) for c, v in S.detection_classes(det) if (v.get("pr_curve") or {}).get("recall")]
+    if not curves:
+        return None
+
+    def draw():
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(4.6, 3.2))
+        cols = _palette(len(curves))
+        for (cls, v), col in zip(curves, cols):
+            pc = v["pr_curve"]
+            ap = S.value(v.get("ap"))
+            lab = f"{_t(cls)} (AP {S.fmt(ap)})" if ap is not None else _t(cls)
+            ax.plot(pc["recall"], pc["precision"], color=col, lw=1.2, label=lab,
+                    ls="--" if cls == S.ANY_LESION else "-", drawstyle="steps-post")
+        ax.set_xlim(0, 1.02)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("Recall (sensitivity per lesion)")
+        ax.set_ylabel("Precision")
+        ax.set_title(f"Precision-recall, {_t(model)}, IoU {S.fmt(det.get('iou_threshold'), 2)}")
+        ax.legend(loc="lower left", frameon=False)
+        ax.grid(alpha=0.3, lw=0.5)
+        return fig
+
+    return _draw(f"pr__{model}", draw)
+
+
+def froc_figure(model: str, det: dict) -> str | None:
+    """FROC: lesion sensitivity against mean false positives per image (log x axis)."""
+    froc = det.get("froc") or {}
+    curve = froc.get("curve") or {}
+    pts = froc.get("points") or []
+    if not curve.get("fp_per_image") and not pts:
+        return None
+
+    def draw():
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(4.6, 3.0))
+        if curve.get("fp_per_image"):
+            xs = [max(x, 1e-3) for x in curve["fp_per_image"]]
+            ax.plot(xs, curve["sensitivity"], lw=1.2, color=_palette(1)[0], drawstyle="steps-post", label="FROC")
+        if pts:
+            ax.plot([p["fp_per_image"] for p in pts], [S.value(p["sensitivity"]) for p in pts], "o",
+                    ms=3.5, color="black", label="pre-specified FP rates")
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("Mean false positives per image")
+        ax.set_ylabel("Lesion sensitivity")
+        avg = S.value(froc.get("average"))
+        ax.set_title(f"FROC, {_t(model)}" + (f" (average sensitivity {S.fmt(avg)})" if avg is not None else ""))
+        ax.legend(loc="lower right", frameon=False)
+        ax.grid(alpha=0.3, lw=0.5, which="both")
+        return fig
+
+    return _draw(f"froc__{model}", draw)
+
+
+# ----------------------------------------------------------------------------- counting
+def count_scatter_figure(model: str, cnt: dict) -> str | None:
+    """Predicted against reference count per image at each score threshold, with the fitted line."""
+    series = S.count_series(cnt)
+    if not series:
+        return None
+
+    def draw():
+        import matplotlib.pyplot as plt
+
+        n = len(series)
+        fig, axes = plt.subplots(1, n, figsize=(min(TEXT_WIDTH_IN, 2.3 * n), 2.4), squeeze=False,
+                                 sharex=True, sharey=True)
+        hi = max(max(s["true"] + s["pred"] + [1]) for s in series)
+        for ax, s in zip(axes[0], series):
+            ax.scatter(s["true"], s["pred"], s=6, alpha=0.6, color=_palette(1)[0], lw=0)
+            ax.plot([0, hi], [0, hi], color="grey", lw=0.7, ls=":", label="identity")
+            fit = s.get("fit")
+            if fit and fit.get("slope") is not None:
+                ax.plot([0, hi], [fit["intercept"], fit["intercept"] + fit["slope"] * hi], color="#d55e00", lw=1,
+                        label=f"y = {fit['slope']:.2f}x {'+' if fit['intercept'] >= 0 else '-'} "
+                              f"{abs(fit['intercept']):.2f}" + (f", r = {fit['r']:.2f}" if fit.get("r") is not None else ""))
+            ax.set_title(f"score ≥ {_t(s['threshold'])}")
+            ax.set_xlabel("Reference count")
+            ax.legend(loc="upper left", frameon=False, fontsize=6)
+        axes[0][0].set_ylabel("Predicted count")
+        fig.suptitle(f"Lesion counts per image, {_t(model)}", fontsize=8.5)
+        return fig
+
+    return _draw(f"count_scatter__{model}", draw)
+
+
+def bland_altman_figure(model: str, cnt: dict) -> str | None:
+    """Bland & Altman (1986): difference (predicted - reference) against the mean of the two."""
+    series = S.count_series(cnt)
+    if not series:
+        return None
+
+    def draw():
+        import matplotlib.pyplot as plt
+
+        n = len(series)
+        fig, axes = plt.subplots(1, n, figsize=(min(TEXT_WIDTH_IN, 2.3 * n), 2.4), squeeze=False, sharey=True)
+        for ax, s in zip(axes[0], series):
+            mean = [(a + b) / 2 for a, b in zip(s["true"], s["pred"])]
+            diff = [b - a for a, b in zip(s["true"], s["pred"])]
+            ax.scatter(mean, diff, s=6, alpha=0.6, color=_palette(1)[0], lw=0)
+            ba = s.get("bland_altman") or {}
+            for key, ls in (("bias", "-"), ("loa_low", "--"), ("loa_high", "--")):
+                v = S.value(ba.get(key))
+                if v is not None:
+                    ax.axhline(v, color="#d55e00", lw=0.8, ls=ls)
+                    ax.text(1.0, v, f" {v:.2f}", va="center", fontsize=6, color="#d55e00",
+                            transform=ax.get_yaxis_transform())
+            ax.axhline(0, color="grey", lw=0.5, ls=":")
+            ax.set_title(f"score ≥ {_t(s['threshold'])}")
+            ax.set_xlabel("Mean of the two counts")
+        axes[0][0].set_ylabel("Predicted - reference")
+        fig.suptitle(f"Bland-Altman, {_t(model)} (bias and 95% limits of agreement)", fontsize=8.5)
+        return fig
+
+    return _draw(f"bland_altman__{model}", draw)
+
+
+# ----------------------------------------------------------------------------- agreement
+def confusion_figure(agreement: dict) -> str | None:
+    """A heat map of the confusion matrix (rows reference, columns rater) per model and reader."""
+    levels = agreement.get("levels") or []
+    raters = [(rid, r) for rid, r in S.raters_in_order(agreement) if r.get("confusion_matrix")]
+    if not raters or not levels:
+        return None
+
+    def draw():
+        import matplotlib.pyplot as plt
+        import numpy as np
+        import seaborn as sns
+
+        ncol = min(3, len(raters))
+        nrow = math.ceil(len(raters) / ncol)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(TEXT_WIDTH_IN, 2.15 * nrow), squeeze=False)
+        for ax, (rid, r) in zip(axes.flat, raters):
+            cm = np.asarray(r["confusion_matrix"], dtype=float)
+            rowsum = cm.sum(axis=1, keepdims=True)
+            share = np.divide(cm, rowsum, out=np.zeros_like(cm), where=rowsum > 0)
+            sns.heatmap(share, ax=ax, vmin=0, vmax=1, cmap="Blues", cbar=False, square=True,
+                        annot=cm.astype(int), fmt="d", annot_kws={"fontsize": 7},
+                        xticklabels=[_t(x) for x in levels], yticklabels=[_t(x) for x in levels],
+                        linewidths=0.4, linecolor="white")
+            kind = "model" if r.get("kind") == "model" else f"reader, {r.get('group') or 'no group'}"
+            ax.set_title(f"{_t(rid)} ({_t(kind)})", fontsize=7.5)
+            ax.set_xlabel("Rater grade", fontsize=7)
+            ax.set_ylabel("Reference grade", fontsize=7)
+            ax.tick_params(length=0)
+        for ax in list(axes.flat)[len(raters):]:
+            ax.axis("off")
+        fig.tight_layout()
+        return fig
+
+    return _draw("confusion", draw)
+
+
+def sens_spec_figure(agreement: dict) -> str | None:
+    """Per grade: sensitivity (y) against specificity (x, reversed) of each model and reader."""
+    levels = agreement.get("levels") or []
+    raters = [(rid, r) for rid, r in S.raters_in_order(agreement) if r.get("per_grade")]
+    if not raters or not levels:
+        return None
+
+    def draw():
+        import matplotlib.pyplot as plt
+
+        n = len(levels)
+        fig, axes = plt.subplots(1, n, figsize=(TEXT_WIDTH_IN, 2.2), squeeze=False, sharey=True)
+        groups = sorted({r.get("group") or "" for _, r in raters if r.get("kind") != "model"})
+        cols = dict(zip(groups, _palette(len(groups) + 1)[1:]))
+        handles = {}
+        for ax, lv in zip(axes[0], levels):
+            for rid, r in raters:
+                pg = (r.get("per_grade") or {}).get(lv) or {}
+                se, sp = S.value(pg.get("sensitivity")), S.value(pg.get("specificity"))
+                if se is None or sp is None:
+                    continue
+                if r.get("kind") == "model":
+                    h = ax.scatter([sp], [se], marker="*", s=70, color="black", zorder=3)
+                    handles.setdefault(f"model {rid}", h)
+                else:
+                    g = r.get("group") or ""
+                    h = ax.scatter([sp], [se], marker="o", s=16, color=cols[g], alpha=0.85)
+                    handles.setdefault(f"reader ({g or 'no group'})", h)
+            ax.set_title(f"grade {_t(lv)}")
+            ax.set_xlim(1.02, -0.02)
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_xlabel("Specificity")
+            ax.grid(alpha=0.3, lw=0.5)
+        axes[0][0].set_ylabel("Sensitivity")
+        fig.legend([handles[k] for k in handles], [_t(k) for k in handles], loc="lower center",
+                   ncol=min(4, len(handles)), frameon=False, bbox_to_anchor=(0.5, -0.08))
+        fig.tight_layout()
+        return fig
+
+    return _draw("sens_spec", draw)
+
+
+def forest_figure(column: str, rows: list[dict]) -> str | None:
+    """Subgroup forest plot: accuracy with its interval for each subgroup value and rater."""
+    rows = [r for r in rows if r.get("estimate") is not None]
+    if not rows:
+        return None
+
+    def draw():
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(TEXT_WIDTH_IN * 0.8, 0.5 + 0.17 * len(rows)))
+        raters = list(dict.fromkeys(r["rater"] for r in rows))
+        cols = dict(zip(raters, _palette(len(raters))))
+        ys = list(range(len(rows)))[::-1]
+        for y, r in zip(ys, rows):
+            lo = r["ci_low"] if r["ci_low"] is not None else r["estimate"]
+            hi = r["ci_high"] if r["ci_high"] is not None else r["estimate"]
+            ax.plot([lo, hi], [y, y], color=cols[r["rater"]], lw=1)
+            ax.plot([r["estimate"]], [y], "s" if r["kind"] == "model" else "o", color=cols[r["rater"]], ms=3.5)
+        ax.set_yticks(ys)
+        ax.set_yticklabels([f"{_t(r['value'])} · {_t(r['rater'])} (n={r['n']})" for r in rows], fontsize=6.5)
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_xlabel("Accuracy (exact grade agreement with the reference)")
+        ax.set_title(f"Subgroups by {_t(column)}")
+        ax.grid(axis="x", alpha=0.3, lw=0.5)
+        fig.tight_layout()
+        return fig
+
+    return _draw(f"forest__{column}", draw)
+
+
+def mrmc_roc_figure(model: str, roc: dict) -> str | None:
+    """Empirical ROC curves (operating points joined) of the algorithm and each reader."""
+    curves = [(rid, S.roc_points(v)) for rid, v in sorted(roc.items())]
+    curves = [(rid, pts) for rid, pts in curves if pts]
+    if not curves:
+        return None
+
+    def draw():
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(3.6, 3.2))
+        cols = _palette(len(curves))
+        for (rid, (fpr, tpr)), col in zip(curves, cols):
+            is_ai = rid == model
+            ax.plot(fpr, tpr, marker="*" if is_ai else "o", ms=6 if is_ai else 3, lw=1.4 if is_ai else 0.8,
+                    color="black" if is_ai else col, label=_t(rid) + (" (algorithm)" if is_ai else ""))
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.5, ls=":")
+        ax.set_xlim(-0.01, 1.01)
+        ax.set_ylim(-0.01, 1.01)
+        ax.set_xlabel("1 - specificity")
+        ax.set_ylabel("Sensitivity")
+        ax.set_title(f"Empirical ROC, {_t(model)} and readers")
+        ax.legend(loc="lower right", frameon=False, fontsize=6)
+        return fig
+
+    return _draw(f"mrmc_roc__{model}", draw)
+
+
+# ----------------------------------------------------------------------------- all
+def figure_svgs(results: dict) -> dict[str, str]:
+    """Every figure the results support, as SVG text, in report order (absent data = no figure)."""
+    out: dict[str, str] = {}
+
+    def put(name, svg):
+        if svg:
+            out[name] = svg
+
+    flow = results.get("flow")
+    if flow:
+        svg = None
+        try:
+            from study import eligibility as _el
+
+            if hasattr(_el, "flow_svg"):
+                svg = _el.flow_svg(flow)
+        except ImportError:
+            svg = None
+        if svg:
+            svg = _DECL.sub("", svg)
+        put("flow", svg or flow_figure(flow))
+    for m, det in sorted((results.get("detection") or {}).items()):
+        if isinstance(det, dict):
+            put(f"pr__{m}", pr_figure(m, det))
+            put(f"froc__{m}", froc_figure(m, det))
+    for m, cnt in sorted((results.get("counting") or {}).items()):
+        if isinstance(cnt, dict):
+            put(f"count_scatter__{m}", count_scatter_figure(m, cnt))
+            put(f"bland_altman__{m}", bland_altman_figure(m, cnt))
+    ag = results.get("agreement")
+    if isinstance(ag, dict):
+        put("confusion", confusion_figure(ag))
+        put("sens_spec", sens_spec_figure(ag))
+        for col, rows in S.subgroup_rows(ag).items():
+            put(f"forest__{col}", forest_figure(col, rows))
+    for m, roc in S.mrmc_rocs(results.get("mrmc")).items():
+        put(f"mrmc_roc__{m}", mrmc_roc_figure(m, roc))
+    return out
+
+
+def make_figures(results: dict, *, out_dir: str | Path) -> dict[str, Path]:
+    """Write every figure as ``<out_dir>/<name>.svg`` (atomically) and return name -> path."""
+    out_dir = Path(out_dir)
+    paths = {}
+    for name, svg in figure_svgs(results).items():
+        p = out_dir / f"{name}.svg"
+        write_text(p, svg)
+        paths[name] = p
+    return paths

@@ -1,0 +1,204 @@
+"""Render the study report: ``results.json`` -> ``report.html`` and ``report.pdf``.
+
+- Jinja2 with autoescaping on: every value from ``results.json`` (reader ids, reasons,
+  paths, the configuration) is text; only the figures, SVG drawn by
+  :mod:`study.report.figures` from the numbers, are inserted as markup (after removing
+  scripts, event handlers and external references).
+- WeasyPrint with a restricted URL fetcher (:class:`LocalAssetsFetcher`): it refuses the
+  network and every file outside the report's own assets folder, so a link or an image in
+  user-supplied text can never fetch anything. The stylesheet is inlined, so the HTML report
+  is self-contained and the PDF needs no fetch at all.
+- Reproducible: with ``SOURCE_DATE_EPOCH`` set, the PDF's dates come from it and the same
+  results give a byte-identical PDF; the HTML never carries the wall-clock time.
+- Print CSS (``reports/report.css``): title page, contents with page numbers
+  (``target-counter``), running headers, "Page x of y", table headers repeated on every page.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from study.io import write_bytes, write_text
+
+LOG = logging.getLogger(__name__)
+
+#: the templates and static assets shipped with the project
+DEFAULT_ASSETS = Path(__file__).resolve().parents[2] / "reports"
+TEMPLATE = "report.html.j2"
+STYLESHEET = "report.css"
+
+
+# ----------------------------------------------------------------------------- safety
+def _fetcher_base():
+    from weasyprint.urls import URLFetcher
+
+    return URLFetcher
+
+
+class LocalAssetsFetcher:  # the real class is built lazily (weasyprint is a heavy import)
+    """Factory: ``LocalAssetsFetcher(allowed_dirs)`` returns a WeasyPrint URL fetcher that serves
+    only ``file:`` URLs of existing files inside ``allowed_dirs`` and ``data:image/...`` URLs.
+    Everything else (http, https, ftp, files elsewhere such as ``/etc/passwd``) is refused
+    without any I/O; refused URLs are kept in ``.refused`` and logged."""
+
+    def __new__(cls, allowed_dirs):
+        base = _fetcher_base()
+        from weasyprint.urls import URLFetcherResponse
+
+        roots = [Path(d).resolve() for d in allowed_dirs]
+
+        class _Fetcher(base):
+            def __init__(self):
+                super().__init__(allowed_protocols=("file", "data"), allow_redirects=False, timeout=1)
+                self.refused: list[str] = []
+                self.served: list[str] = []
+
+            def fetch(self, url, headers=None):
+                scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+                if scheme == "data" and url[5:].lower().startswith("image/"):
+                    self.served.append(url[:40])
+                    return super().fetch(url, headers)
+                if scheme == "file":
+                    path = Path(unquote(urlparse(url).path)).resolve()
+                    if path.is_file() and any(path.is_relative_to(r) for r in roots):
+                        self.served.append(str(path))
+                        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                        return URLFetcherResponse(url, body=path.read_bytes(), headers={"Content-Type": ctype})
+                self.refused.append(url)
+                LOG.warning("report: refused to fetch %s (only the report's own assets are allowed)", url[:200])
+                raise ValueError(f"fetch refused: {url[:200]}")
+
+        return _Fetcher()
+
+
+_SCRIPT = re.compile(r"<(script|foreignObject)\b.*?</\1\s*>", re.S | re.I)
+_ON_ATTR = re.compile(r"""\son[a-zA-Z]+\s*=\s*("[^"]*"|'[^']*')""", re.I)
+_HREF = re.compile(r"""\s(?:xlink:)?href\s*=\s*("([^"]*)"|'([^']*)')""", re.I)
+
+
+def safe_svg(svg: str) -> str:
+    """Remove scripts, foreignObject, event handlers and any reference that is not internal
+    (``#id``) or an embedded raster (``data:image/...``) from an SVG string."""
+    svg = _SCRIPT.sub("", svg)
+    svg = _ON_ATTR.sub("", svg)
+
+    def keep(m):
+        target = m.group(2) if m.group(2) is not None else m.group(3)
+        return m.group(0) if target.startswith("#") or target.lower().startswith("data:image/") else ""
+
+    return _HREF.sub(keep, svg)
+
+
+# ----------------------------------------------------------------------------- helpers
+def source_date() -> datetime | None:
+    """The build date from ``SOURCE_DATE_EPOCH`` (reproducible builds), or None when unset."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if not epoch:
+        return None
+    return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+
+
+def _environment(assets_dir: Path):
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(assets_dir)),
+        autoescape=True,  # every template, whatever its extension
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+        lstrip_blocks=False,
+        keep_trailing_newline=True,
+    )
+
+
+@dataclass
+class Rendered:
+    html: str
+    pdf: bytes
+    pages: dict[str, int]
+    n_pages: int
+    figures: dict[str, str]
+    refused: list[str] = field(default_factory=list)
+
+
+def render_html(results: dict, *, figures: dict[str, str], assets_dir: str | os.PathLike | None = None,
+                pages: dict[str, int] | None = None) -> str:
+    """The report as one self-contained HTML page (stylesheet and figures inline)."""
+    from markupsafe import Markup
+
+    from study.report.context import build_context
+
+    assets = Path(assets_dir) if assets_dir is not None else DEFAULT_ASSETS
+    env = _environment(assets)
+    ctx = build_context(results, figures=figures, pages=pages)
+    created = source_date()
+    return env.get_template(TEMPLATE).render(
+        **ctx,
+        figures={k: Markup(safe_svg(v)) for k, v in figures.items()},
+        css=Markup((assets / STYLESHEET).read_text(encoding="utf-8")),
+        created=created.strftime("%Y-%m-%dT%H:%M:%SZ") if created else None,
+    )
+
+
+def render(results: dict, *, assets_dir: str | os.PathLike | None = None,
+           figures: dict[str, str] | None = None) -> Rendered:
+    """Render the report in memory: HTML text, PDF bytes, and the page of every section."""
+    from weasyprint import HTML
+
+    from study.report.figures import figure_svgs
+
+    assets = Path(assets_dir) if assets_dir is not None else DEFAULT_ASSETS
+    figs = figure_svgs(results) if figures is None else figures
+    html = render_html(results, figures=figs, assets_dir=assets)
+    fetcher = LocalAssetsFetcher([assets])
+    doc = HTML(string=html, base_url=assets.resolve().as_uri() + "/", url_fetcher=fetcher).render()
+    pages: dict[str, int] = {}
+    for i, page in enumerate(doc.pages, start=1):
+        for anchor in page.anchors:
+            if anchor.startswith("sec-"):
+                pages.setdefault(anchor, i)
+    pdf = doc.write_pdf()
+    return Rendered(html=html, pdf=pdf, pages=dict(sorted(pages.items(), key=lambda kv: (kv[1], kv[0]))),
+                    n_pages=len(doc.pages), figures=figs, refused=list(fetcher.refused))
+
+
+def render_report(results: dict, *, out_pdf: str | os.PathLike, out_html: str | os.PathLike,
+                  figures_dir: str | os.PathLike | None = None, assets_dir: str | os.PathLike | None = None) -> dict:
+    """Render ``results`` (the parsed ``results.json``) to ``out_pdf`` and ``out_html``.
+
+    Parameters
+    ----------
+    results : dict
+        The study's ``results.json``.
+    out_pdf, out_html : path
+        Where the PDF and the self-contained HTML report go (written atomically).
+    figures_dir : path, optional
+        When given, every figure is also written there as ``<name>.svg``.
+    assets_dir : path, optional
+        Templates and stylesheet (default: the project's ``reports/``); the only folder the
+        PDF renderer may read from.
+
+    Returns
+    -------
+    dict
+        Page map: section anchor id (``sec-summary``, ``sec-flow``, ... as in
+        :data:`study.report.context.SECTIONS`) -> page number in the PDF (1-based).
+    """
+    from study.report.figures import figure_svgs
+
+    figs = figure_svgs(results)
+    if figures_dir is not None:
+        for name, svg in figs.items():
+            write_text(Path(figures_dir) / f"{name}.svg", svg)
+    r = render(results, assets_dir=assets_dir, figures=figs)
+    write_text(out_html, r.html)
+    write_bytes(out_pdf, r.pdf)
+    return r.pages

@@ -230,16 +230,24 @@ def evaluate_mrmc(*, protocol, reference, readings, grades, eligibility, out):
         if n_readers < 2:
             result["reason"] = f"an MRMC analysis needs at least two readers; the study has {n_readers}"
         else:
+            from study.errors import StudyError
+
             results_by_model = {}
             for model_id in model_ids:
                 sub = ratings[(ratings["rater_kind"] == "reader") | (ratings["rater_id"] == model_id)]
-                table, design = mrmc.ratings_from_grades(ref, sub[["rater_id", "case_id", "grade"]], levels=p.levels,
-                                                         positive_from=s.mrmc_positive_from)
-                analysis = mrmc.analyze_mrmc(table, ai_reader=model_id, confidence=s.confidence_level)
-                roc = {}
-                for rid, g in table.groupby("reader_id"):
-                    roc[str(rid)] = mrmc.empirical_roc(g["truth"].to_numpy(), g["rating"].to_numpy())
-                results_by_model[model_id] = {"design": design, "analysis": analysis, "roc": roc}
+                try:
+                    table, design = mrmc.ratings_from_grades(
+                        ref, sub[["rater_id", "case_id", "grade"]], levels=p.levels,
+                        positive_from=s.mrmc_positive_from, keep=[model_id])
+                    analysis = mrmc.analyze_mrmc(table, ai_reader=model_id, confidence=s.confidence_level,
+                                                 seed=s.bootstrap_seed)
+                except StudyError as e:  # e.g. the crossed block holds cases of one truth only
+                    results_by_model[model_id] = {"assessed": False,
+                                                  "reason": "; ".join(p_.message for p_ in e.problems)}
+                    continue
+                roc = {str(rid): mrmc.empirical_roc(g["truth"].to_numpy(), g["rating"].to_numpy())
+                       for rid, g in table.groupby("reader_id")}
+                results_by_model[model_id] = {"assessed": True, "design": design, "analysis": analysis, "roc": roc}
             result = {"assessed": True, "endpoint": f"reference grade {s.mrmc_positive_from} or worse",
                       "positive_from": s.mrmc_positive_from, "models": results_by_model}
     write_json(out, result)

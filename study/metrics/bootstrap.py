@@ -28,6 +28,19 @@ def bootstrap_method_name(n_replicates: int, confidence: float, *, unit: str = "
     return f"percentile bootstrap resampling {unit}, {n_replicates} replicates, {level_pct(confidence)}"
 
 
+_CONTROLLER = None
+
+
+def _blas_controller():
+    """A cached threadpoolctl controller (creating one inspects every loaded library: ~0.5 ms)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
+
+
 def resampling_weights(n_units: int, *, n_replicates: int, rng: np.random.Generator,
                        chunk: int = 256):
     """Yield ``(b, P)`` float32 blocks of draw counts, ``n_replicates`` rows in total.
@@ -67,12 +80,10 @@ def bootstrap_sums(patient_features: np.ndarray, *, n_replicates: int, seed: int
     if n_units == 0:
         out[:] = 0.0
         return out
-    from threadpoolctl import threadpool_limits
-
     row = 0
     # one BLAS thread: on a shared 2-core machine, multi-threaded sgemm with a few hundred rows
     # was measured 5-10x slower than single-threaded (bench/bench_agreement_bootstrap.py)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         for w in resampling_weights(n_units, n_replicates=n_replicates, rng=rng, chunk=chunk):
             out[row:row + w.shape[0]] = w @ x
             row += w.shape[0]

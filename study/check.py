@@ -153,11 +153,13 @@ def check_study(config_path: str | Path, *, workdir: str | Path | None = None) -
         summary["cases"] = int(len(cases))
         summary["decodable"] = int(cases["decodable"].sum()) if "decodable" in cases else None
         if protocol is not None:
+            derived = {"_row", "image_path", "width", "height", "image_sha256", "image_bytes", "image_format",
+                       "decodable", "image_error"}
             for i, c in enumerate(protocol.inclusion):
-                if c.field not in cases.columns:
+                if c.field not in cases.columns and c.required:
                     problems.append(Problem(str(ppath), f"inclusion[{i}].field", f"criterion {c.id!r} uses column "
                                             f"{c.field!r}, which the manifest {str(mpath)!r} lacks; its columns are "
-                                            f"{[x for x in cases.columns if not x.startswith('_') and x != 'image_path']}"))
+                                            f"{[x for x in cases.columns if x not in derived]}; a required criterion needs its column"))
             for s in protocol.subgroups:
                 if s not in cases.columns:
                     problems.append(Problem(str(ppath), "subgroups", f"subgroup column {s!r} is not in the manifest "

@@ -132,7 +132,7 @@ def main() -> None:
     a = ap.parse_args()
     p = joint(0.7)
     tr = truths(p)
-    print(f"true values: " + ", ".join(f"{k} {v:.4f}" for k, v in tr.items()))
+    print("true values: " + ", ".join(f"{k} {v:.4f}" for k, v in tr.items()))
     worst = []
     for n in (100, 1000):
         t0 = time.perf_counter()

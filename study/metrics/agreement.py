@@ -24,6 +24,30 @@ All bootstrapped statistics are functions of sums of per-case features (confusio
 cells, rating counts), so all replicates of all statistics come from one matrix product
 (:func:`study.metrics.bootstrap.bootstrap_sums`).
 
+Output of :func:`evaluate_agreement` (JSON-able; every estimate is an
+:class:`study.estimate.Estimate` dict ``{estimate, ci_low, ci_high, method[, se]}``; an
+undefined estimate has ``null`` values and a ``reason``)
+------------------------------------------------------------------------------------------
+- ``levels``; ``settings`` (confidence, n_bootstrap, seed, binomial_interval, bootstrap_unit,
+  n_cases, n_patients, reference_distribution);
+- ``raters.<id>``: ``kind``, ``group``, ``n_cases``, ``n_missing``, ``n_patients``,
+  ``confusion_matrix`` (rows = reference, columns = rater, all levels), ``accuracy``,
+  ``kappa``, ``kappa_linear``, ``kappa_quadratic`` (Wald-ASE, ``se`` = ASE, plus
+  ``bootstrap``), ``per_grade.<level>.{n_reference, n_rated, sensitivity, specificity, ppv,
+  npv, f1}``, ``macro_f1``, ``errors.{n_errors, downgrade, upgrade, cross_grade}``;
+- ``groups.<reader_group>``: the same over the pooled readings (bootstrap intervals) +
+  ``n_readings``, ``readers``, ``spread.<metric>.{min, median, max, n_readers, by_reader}``;
+- ``inter_reader.pairwise.{readers, n_shared, kappa, kappa_linear, kappa_quadratic
+  (matrices), pairs[]}``, ``inter_reader.fleiss.{kappa, readers, n_cases, case_ids}``,
+  ``inter_reader.krippendorff_alpha_ordinal.{alpha, readers, n_cases}``;
+- ``comparisons[]``: ``model``, ``versus``, ``versus_kind`` (reader | group), ``n_cases``,
+  ``model_accuracy``, ``versus_accuracy``, ``accuracy_difference``,
+  ``model_kappa_quadratic``, ``versus_kappa_quadratic``, ``kappa_quadratic_difference``
+  (model minus reader, patient bootstrap), ``mcnemar.{p_value, both_correct,
+  model_only_correct, reader_only_correct, both_wrong}``;
+- ``subgroups.<column>.<value>.<rater_id>``: the rater summary on that subgroup's cases;
+  ``subgroups_n_cases.<column>.<value>``.
+
 References
 ----------
 Cohen (1960, 1968); Fleiss, Cohen & Everitt (1969); Fleiss JL (1971), Measuring nominal scale
@@ -43,7 +67,7 @@ import pandas as pd
 
 from study.errors import Problem, StudyError
 from study.estimate import Estimate
-from study.metrics.bootstrap import bootstrap_estimate, bootstrap_method_name, bootstrap_sums, percentile_intervals
+from study.metrics.bootstrap import bootstrap_estimate, bootstrap_method_name, bootstrap_sums
 from study.metrics.intervals import binomial_ci, cohen_kappa, kappa_stacked, undefined
 
 RATER_KINDS = ("model", "reader")
@@ -507,7 +531,7 @@ def evaluate_agreement(reference: pd.DataFrame, ratings: pd.DataFrame, *, levels
     -------
     dict
         JSON-able: ``levels``, ``settings``, ``raters``, ``groups``, ``inter_reader``,
-        ``comparisons``, ``subgroups`` (keys in docs/architecture.md and the module docstring).
+        ``comparisons``, ``subgroups``, ``subgroups_n_cases`` (keys: the module docstring).
 
     Raises
     ------

@@ -287,3 +287,39 @@ def test_table_stats_vectorised_equals_per_table():
     one = table_stats(t[2, 1])
     for k, v in one.items():
         np.testing.assert_allclose(s[k][2, 1], v)
+
+
+def test_patient_bootstrap_equals_explicit_resampling_loop():
+    # peer: the textbook loop (draw patients with replacement, stack their cases, sklearn
+    # confusion_matrix) with the same random draws gives the same replicate tables
+    reference, ratings, patient_of, _ = make_study(90, seed=8, imgs_per_patient=3)
+    from study.metrics import agreement as ag
+
+    data = ag._prepare(reference, ratings, levels=LEVELS, patient_of=patient_of)
+    design = ag._Design(data)
+    r = data.raters["i1"]
+    design.block("x", r.cases, data.ref[r.cases], r.codes)
+    design.run(n_replicates=40, seed=123)
+    draws = np.random.default_rng(123).integers(0, data.n_patients, size=(40, data.n_patients))
+    cases_of = [np.flatnonzero(data.patient == p) for p in range(data.n_patients)]
+    rated = np.full(len(data.case_ids), -1)
+    rated[r.cases] = r.codes
+    for b in range(40):
+        idx = np.concatenate([cases_of[p] for p in draws[b]])
+        idx = idx[rated[idx] >= 0]
+        cm = confusion_matrix(data.ref[idx], rated[idx], labels=range(4))
+        np.testing.assert_array_equal(design.boot_tables[b, 0], cm)
+
+
+def test_clopper_pearson_and_confidence_level_are_named():
+    reference, ratings, patient_of, _ = make_study(60, seed=9)
+    out = evaluate_agreement(reference, ratings, levels=LEVELS, patient_of=patient_of, n_bootstrap=100,
+                             confidence=0.9, binomial_interval="clopper_pearson")
+    res = out["raters"]["ai"]
+    assert res["accuracy"]["method"] == "Clopper-Pearson exact, 90%"
+    k = res["accuracy"]["k"]
+    lo, hi = proportion_confint(k, res["n_cases"], alpha=0.1, method="beta")
+    assert (res["accuracy"]["ci_low"], res["accuracy"]["ci_high"]) == (pytest.approx(lo), pytest.approx(hi))
+    assert res["kappa"]["method"] == "Wald, ASE of Fleiss, Cohen & Everitt (1969), 90%"
+    assert res["kappa"]["bootstrap"]["method"] == "percentile bootstrap resampling patients, 100 replicates, 90%"
+    assert res["per_grade"]["I"]["sensitivity"]["method"] == "Clopper-Pearson exact, 90%"

@@ -176,6 +176,8 @@ def _fast_ok_detections(dt: list, img_ids: set, cat_ids: set) -> bool:
     try:
         box = np.array([d["bbox"] for d in dt], dtype=float).reshape(len(dt), 4)
         sc = np.array([d["score"] for d in dt], dtype=float)
+        if any(type(d["score"]) is bool for d in dt):
+            return False
         ims = {d["image_id"] for d in dt}
         cats = {d["category_id"] for d in dt}
     except (TypeError, ValueError, KeyError):
@@ -184,13 +186,61 @@ def _fast_ok_detections(dt: list, img_ids: set, cat_ids: set) -> bool:
                 and ims <= img_ids and cats <= cat_ids)
 
 
+def _fast_ok_ground_truth(gt: Any) -> bool:
+    """Cheap screen of a COCO instances dict (segmentations excepted); the detailed validator
+    runs only when it fails, so both give the same verdict."""
+    try:
+        if not isinstance(gt, dict) or not all(isinstance(gt.get(k), list) for k in ("images", "annotations", "categories")):
+            return False
+        ims, anns, cats = gt["images"], gt["annotations"], gt["categories"]
+        img_ids = [im["id"] for im in ims]
+        if not all(type(i) is int for i in img_ids) or len(set(img_ids)) != len(img_ids):
+            return False
+        for k in ("width", "height"):
+            v = np.array([im.get(k, 1) for im in ims], dtype=float)
+            if not (np.isfinite(v).all() and (v > 0).all()):
+                return False
+        cat_ids = [c["id"] for c in cats]
+        names = [c["name"] for c in cats]
+        if (not all(type(i) is int for i in cat_ids) or not all(isinstance(x, str) for x in names)
+                or len(set(cat_ids)) != len(cat_ids) or len(set(names)) != len(names)):
+            return False
+        if not anns:
+            return True
+        if not all(type(a) is dict for a in anns):
+            return False
+        if not {a["image_id"] for a in anns} <= set(img_ids) or not {a["category_id"] for a in anns} <= set(cat_ids):
+            return False
+        ann_ids = [a["id"] for a in anns if "id" in a]
+        if len(set(ann_ids)) != len(ann_ids):
+            return False
+        box = np.array([a["bbox"] for a in anns], dtype=float)
+        if box.shape != (len(anns), 4) or not np.isfinite(box).all() or (box[:, 2:] < 0).any():
+            return False
+        if any(type(v) is bool for a in anns for v in a["bbox"]):
+            return False
+        if not {a.get("iscrowd", 0) for a in anns} <= {0, 1}:
+            return False
+        area = np.array([a.get("area", 0) for a in anns], dtype=float)
+        return bool(np.isfinite(area).all() and (area >= 0).all())
+    except (TypeError, ValueError, KeyError):
+        return False
+
+
 def check_coco_pair(gt: Any, dt: Any, *, gt_file: str = "ground truth", dt_file: str = "detections") -> None:
     """Validate a ground-truth / detections pair; raise :class:`StudyError` listing all problems."""
-    _raise(validate_ground_truth(gt, file=gt_file))
-    if isinstance(dt, list) and dt and all(isinstance(d, dict) for d in dt):
+    if _fast_ok_ground_truth(gt):
+        p: list[Problem] = []
+        for i, a in enumerate(gt["annotations"]):
+            if a.get("segmentation") not in (None, []):
+                _check_segmentation(a["segmentation"], f"annotations[{i}].segmentation", gt_file, p)
+        _raise(p)
+    else:
+        _raise(validate_ground_truth(gt, file=gt_file))
+    if isinstance(dt, list) and all(type(d) is dict for d in dt):
         img_ids = {im["id"] for im in gt["images"]}
         cat_ids = {c["id"] for c in gt["categories"]}
-        if _fast_ok_detections(dt, img_ids, cat_ids) and all(d.get("segmentation") is None for d in dt):
+        if not dt or (_fast_ok_detections(dt, img_ids, cat_ids) and all(d.get("segmentation") is None for d in dt)):
             return
     _raise(validate_detections(dt, gt, file=dt_file))
 
@@ -242,29 +292,33 @@ def to_arrays(gt: dict, dt: list, *, classes: list[str] | None, image_ids: Itera
         ids = np.array(sorted(set(ids_list)), dtype=np.int64)
     hw = np.array([[all_imgs[i].get("height", 0) or 0, all_imgs[i].get("width", 0) or 0] for i in ids.tolist()],
                   dtype=float).reshape(-1, 2)
-    pos = {i: k for k, i in enumerate(ids.tolist())}
-
     excluded = {"gt_other_images": 0, "gt_other_classes": 0, "dt_other_images": 0, "dt_other_classes": 0}
-    gi, gc, gb, gcr, gs = [], [], [], [], []
-    for a in gt["annotations"]:
-        k = pos.get(int(a["image_id"]))
-        if k is None:
-            excluded["gt_other_images"] += 1
-            continue
-        c = cls_of_cat.get(a["category_id"])
-        if c is None:
-            excluded["gt_other_classes"] += 1
-            continue
-        gi.append(k); gc.append(c); gb.append(a["bbox"]); gcr.append(bool(a.get("iscrowd", 0)))
-        gs.append(a.get("segmentation") or None)
+    cat_lut = {cid: k for cid, k in cls_of_cat.items()}
 
-    di = np.array([pos.get(int(d["image_id"]), -1) for d in dt], dtype=np.int64)
-    dc = np.array([cls_of_cat.get(d["category_id"], -1) for d in dt], dtype=np.int64)
+    def locate(img_ids_in: np.ndarray) -> np.ndarray:
+        if not len(ids):
+            return np.full(len(img_ids_in), -1, np.int64)
+        p_ = np.clip(np.searchsorted(ids, img_ids_in), 0, len(ids) - 1)
+        return np.where(ids[p_] == img_ids_in, p_, -1)
+
+    anns = gt["annotations"]
+    a_img = locate(np.fromiter((int(a["image_id"]) for a in anns), np.int64, len(anns)))
+    a_cls = np.fromiter((cat_lut.get(a["category_id"], -1) for a in anns), np.int64, len(anns))
+    a_box = np.array([a["bbox"] for a in anns], dtype=float).reshape(-1, 4)
+    a_crowd = np.fromiter((bool(a.get("iscrowd", 0)) for a in anns), bool, len(anns))
+    excluded["gt_other_images"] = int((a_img < 0).sum())
+    excluded["gt_other_classes"] = int(((a_img >= 0) & (a_cls < 0)).sum())
+    kept = np.flatnonzero((a_img >= 0) & (a_cls >= 0))
+    gi, gc, gb, gcr = a_img[kept], a_cls[kept], a_box[kept], a_crowd[kept]
+    gs = [anns[i].get("segmentation") or None for i in kept.tolist()]
+
+    di = locate(np.fromiter((int(d["image_id"]) for d in dt), np.int64, len(dt)))
+    dc = np.fromiter((cat_lut.get(d["category_id"], -1) for d in dt), np.int64, len(dt))
     keep = (di >= 0) & (dc >= 0)
     excluded["dt_other_images"] = int((di < 0).sum())
     excluded["dt_other_classes"] = int(((di >= 0) & (dc < 0)).sum())
     box = np.array([d["bbox"] for d in dt], dtype=float).reshape(-1, 4)
-    score = np.array([d["score"] for d in dt], dtype=float)
+    score = np.fromiter((d["score"] for d in dt), float, len(dt))
     order = np.arange(len(dt))
     has_seg = any("segmentation" in d for d in dt)
     seg = [d.get("segmentation") for d in dt] if has_seg else None
@@ -286,8 +340,7 @@ def to_arrays(gt: dict, dt: list, *, classes: list[str] | None, image_ids: Itera
             di, dc, box, score, order = di[m], dc[m], box[m], score[m], order[m]
     return CocoArrays(
         image_ids=ids, image_hw=hw, classes=list(classes), category_ids=cat_ids,
-        gt_img=np.array(gi, np.int64), gt_cls=np.array(gc, np.int64), gt_box=np.array(gb, float).reshape(-1, 4),
-        gt_crowd=np.array(gcr, bool), gt_seg=gs,
+        gt_img=gi, gt_cls=gc, gt_box=gb, gt_crowd=gcr, gt_seg=gs,
         dt_img=di, dt_cls=dc, dt_box=box, dt_score=score,
         dt_seg=[seg[i] for i in order.tolist()] if seg is not None else [None] * len(order),
         dt_order=order, n_dt_truncated=n_trunc, excluded=excluded)

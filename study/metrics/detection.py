@@ -120,7 +120,8 @@ def coco_summary(ground_truth: dict, detections: list, *, category_ids: Sequence
         version = _v("pycocotools")
     else:
         raise ValueError(f"unknown COCO backend {backend!r}")
-    dets = [d for d in detections if d["category_id"] in set(category_ids)]
+    wanted = set(category_ids)
+    dets = [d for d in detections if d["category_id"] in wanted]
     with contextlib.redirect_stdout(io.StringIO()):
         if backend == "pycocotools":
             gt = COCO()

@@ -99,62 +99,100 @@ def sensitivity_at(data: FrocData, fp_rates) -> np.ndarray:
     return np.array(out, float)
 
 
-def _readout_block(data: FrocData, w: np.ndarray, fp_rates, fpc: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Sensitivity at each rate for each replicate of the weight block ``w`` (b x P)."""
+def _window_sums(data: FrocData, wt: np.ndarray, a: int, c: int, pf: np.ndarray, pt: np.ndarray):
+    """Weighted cumulative FP and TP counts at cut positions a..c for the replicate rows ``wt``."""
+    g = wt[:, data.patient[a:c]]
+    cf = np.empty((wt.shape[0], c - a + 1))
+    ct = np.empty((wt.shape[0], c - a + 1))
+    cf[:, 0] = wt @ pf
+    ct[:, 0] = wt @ pt
+    np.cumsum(g * data.fp[a:c].astype(np.float32), axis=1, out=cf[:, 1:])
+    np.cumsum(g * data.tp[a:c].astype(np.float32), axis=1, out=ct[:, 1:])
+    cf[:, 1:] += cf[:, :1]
+    ct[:, 1:] += ct[:, :1]
+    return cf, ct
+
+
+def _readout(data: FrocData, w: np.ndarray, fp_rates, fpc: np.ndarray, valid: np.ndarray, *,
+             rows_per_window: int = 32, margin: int = 128) -> np.ndarray:
+    """Sensitivity at each rate for each replicate (row) of the patient-weight matrix ``w``.
+
+    For each rate, the replicate's false-positive budget is mapped onto the observed curve to
+    predict where its own curve crosses the budget; replicates are sorted by that prediction
+    and handled ``rows_per_window`` at a time with a window of cut positions around their
+    predictions. The readout inside a window is exact; a replicate whose crossing is not
+    bracketed by its window is redone with a wider one.
+    """
     n = len(data.score)
-    b = w.shape[0]
+    b, n_pat = w.shape
     n_img = w @ data.n_img_patient.astype(np.float32)
     n_gt = w @ data.n_gt_patient.astype(np.float32)
     out = np.full((b, len(fp_rates)), np.nan)
     n_img_obs = data.n_img_patient.sum()
     for j, f in enumerate(fp_rates):
         lim = f * n_img.astype(float) + _EPS
-        # predicted window: map the replicate's FP budget onto the observed curve
         k_obs = int(np.searchsorted(fpc, f * n_img_obs + _EPS, "right")) - 1
-        fp_before = np.bincount(data.patient[:k_obs], weights=data.fp[:k_obs], minlength=w.shape[1])
-        fpw_obs = w @ fp_before.astype(np.float32)
-        delta = lim - fpw_obs
-        lo_fp = fpc[k_obs] + 1.5 * min(delta.min(), 0.0) - 8
-        hi_fp = fpc[k_obs] + 1.5 * max(delta.max(), 0.0) + 8
-        a = max(int(np.searchsorted(fpc, lo_fp, "left")) - 16, 0)
-        c = min(int(np.searchsorted(fpc, hi_fp, "right")) + 16, n)
-        todo = np.arange(b)
-        while len(todo):
-            wt = w[todo]
-            pf = np.bincount(data.patient[:a], weights=data.fp[:a], minlength=w.shape[1]).astype(np.float32)
-            pt = np.bincount(data.patient[:a], weights=data.tp[:a], minlength=w.shape[1]).astype(np.float32)
-            g = wt[:, data.patient[a:c]]
-            cf = np.empty((len(todo), c - a + 1))
-            ct = np.empty((len(todo), c - a + 1))
-            cf[:, 0] = wt @ pf
-            ct[:, 0] = wt @ pt
-            np.cumsum(g * data.fp[a:c].astype(np.float32), axis=1, out=cf[:, 1:])
-            np.cumsum(g * data.tp[a:c].astype(np.float32), axis=1, out=ct[:, 1:])
-            cf[:, 1:] += cf[:, :1]
-            ct[:, 1:] += ct[:, :1]
-            ok = (cf <= lim[todo, None]) & valid[None, a:c + 1]
-            has = ok.any(axis=1)
-            last = ok.shape[1] - 1 - np.argmax(ok[:, ::-1], axis=1)
-            done = has & ((cf[:, -1] > lim[todo]) | (c == n))
-            rows = todo[done]
-            out[rows, j] = ct[done, last[done]] / n_gt[rows]
-            todo = todo[~done]
-            if len(todo):
-                width = c - a
-                if a == 0 and c == n:  # cannot happen: the full range always resolves
-                    raise RuntimeError("FROC readout failed to resolve")
-                a = max(a - 2 * width - 64, 0)
-                c = min(c + 2 * width + 64, n)
-    with np.errstate(invalid="ignore"):
-        out[n_gt[:, None].repeat(len(fp_rates), 1) <= 0] = np.nan
+        fp_before = np.bincount(data.patient[:k_obs], weights=data.fp[:k_obs], minlength=n_pat)
+        delta = lim - w @ fp_before.astype(np.float32)
+        pred = np.clip(np.searchsorted(fpc, fpc[k_obs] + delta, "right") - 1, 0, n)
+        order = np.argsort(pred, kind="stable")
+        pos = 0
+        pf = np.zeros(n_pat, np.float32)
+        pt = np.zeros(n_pat, np.float32)
+        for s in range(0, b, rows_per_window):
+            todo = order[s:s + rows_per_window]
+            a = max(int(pred[todo].min()) - margin, 0)
+            c = min(int(pred[todo].max()) + margin, n)
+            if a >= pos:  # advance the running prefix counts to position a
+                pf += np.bincount(data.patient[pos:a], weights=data.fp[pos:a], minlength=n_pat).astype(np.float32)
+                pt += np.bincount(data.patient[pos:a], weights=data.tp[pos:a], minlength=n_pat).astype(np.float32)
+                pos = a
+                pfa, pta = pf, pt
+            else:
+                pfa = np.bincount(data.patient[:a], weights=data.fp[:a], minlength=n_pat).astype(np.float32)
+                pta = np.bincount(data.patient[:a], weights=data.tp[:a], minlength=n_pat).astype(np.float32)
+            while len(todo):
+                cf, ct = _window_sums(data, w[todo], a, c, pfa, pta)
+                ok = (cf <= lim[todo, None]) & valid[None, a:c + 1]
+                has = ok.any(axis=1)
+                last = ok.shape[1] - 1 - np.argmax(ok[:, ::-1], axis=1)
+                done = has & ((cf[:, -1] > lim[todo]) | (c == n))
+                rows = todo[done]
+                out[rows, j] = ct[done, last[done]] / n_gt[rows]
+                todo = todo[~done]
+                if len(todo):  # widen (rare); the full range always resolves
+                    width = c - a
+                    a = max(a - 2 * width - margin, 0)
+                    c = min(c + 2 * width + margin, n)
+                    pfa = np.bincount(data.patient[:a], weights=data.fp[:a], minlength=n_pat).astype(np.float32)
+                    pta = np.bincount(data.patient[:a], weights=data.tp[:a], minlength=n_pat).astype(np.float32)
+    out[n_gt <= 0] = np.nan
     return out
 
 
 def bootstrap_sensitivities(data: FrocData, fp_rates, weight_blocks) -> np.ndarray:
     """Replicate sensitivities (B x rates) for the given patient-weight blocks."""
     fpc = np.r_[0.0, np.cumsum(data.fp)]
-    valid = data.valid_cut
-    return np.vstack([_readout_block(data, w, tuple(fp_rates), fpc, valid) for w in weight_blocks])
+    w = np.vstack(list(weight_blocks)).astype(np.float32, copy=False)
+    return _readout(data, w, tuple(fp_rates), fpc, data.valid_cut)
+
+
+def bootstrap_sensitivities_reference(data: FrocData, fp_rates, weight_blocks) -> np.ndarray:
+    """Same as :func:`bootstrap_sensitivities`, replicate by replicate over the full curve (for tests)."""
+    rows = []
+    for w in weight_blocks:
+        for r in np.asarray(w, float):
+            wd = r[data.patient]
+            fpc = np.r_[0.0, np.cumsum(wd * data.fp)]
+            tpc = np.r_[0.0, np.cumsum(wd * data.tp)]
+            prev = _last_valid_at_or_below(data.valid_cut)
+            ni, ng = r @ data.n_img_patient, r @ data.n_gt_patient
+            vals = []
+            for f in fp_rates:
+                k = int(np.searchsorted(fpc, f * ni + _EPS, "right")) - 1
+                vals.append(tpc[prev[k]] / ng if ng > 0 else np.nan)
+            rows.append(vals)
+    return np.array(rows, float).reshape(-1, len(tuple(fp_rates)))
 
 
 def evaluate_froc(data: FrocData, *, fp_rates=DEFAULT_FP_RATES, weight_blocks=None, n_bootstrap: int = 0,

@@ -203,6 +203,61 @@ def greedy_from_pairs(n_det: int, n_gt: int, d: np.ndarray, g: np.ndarray, sim: 
                        gt_matched_det=gt_matched_det)
 
 
+def sweep_pairs(gt_group, gt_boxes, dt_group, dt_boxes, *, reach: float = 0.0, chunk: int = 4_000_000):
+    """Yield ``(dt_index, gt_index)`` chunks of same-group pairs whose x-extents can interact.
+
+    A pair is produced when the ground truth starts before the detection ends (+ ``reach``)
+    and could end after it starts (- ``reach``), judged with the widest ground truth of the
+    group: a superset of the pairs with positive overlap (``reach=0``) or with centres
+    within ``reach`` pixels. A sort + ``searchsorted`` sweep, so sparse images do not pay
+    for every GT x detection pair.
+    """
+    gt_group = np.asarray(gt_group, dtype=np.int64)
+    dt_group = np.asarray(dt_group, dtype=np.int64)
+    gt_boxes = np.asarray(gt_boxes, float).reshape(-1, 4)
+    dt_boxes = np.asarray(dt_boxes, float).reshape(-1, 4)
+    if not len(gt_group) or not len(dt_group):
+        return
+    # per-group widest ground truth
+    ug, gi = np.unique(gt_group, return_inverse=True)
+    maxw = np.zeros(len(ug))
+    np.maximum.at(maxw, gi, gt_boxes[:, 2])
+    pos = np.searchsorted(ug, dt_group)
+    pos_c = np.minimum(pos, len(ug) - 1)
+    has = ug[pos_c] == dt_group
+    lo_x = np.min(np.r_[gt_boxes[:, 0], dt_boxes[:, 0]]) - 1.0
+    hi_x = np.max(np.r_[gt_boxes[:, 0] + gt_boxes[:, 2], dt_boxes[:, 0] + dt_boxes[:, 2]])
+    span = float(hi_x - lo_x + 2 * reach + maxw.max() + 2.0)
+    # keys: group rank * span + x; exact in float64 for any realistic sizes
+    gkey = gi * span + (gt_boxes[:, 0] - lo_x)
+    g_order = np.argsort(gkey, kind="stable")
+    gkey_sorted = gkey[g_order]
+    base = pos_c * span - lo_x
+    d_x0, d_x1 = dt_boxes[:, 0], dt_boxes[:, 0] + dt_boxes[:, 2]
+    tol = 1e-6 * (1 + span)
+    lo = np.searchsorted(gkey_sorted, base + d_x0 - reach - maxw[pos_c] - tol, "left")
+    hi = np.searchsorted(gkey_sorted, base + d_x1 + reach + tol, "right")
+    # stay inside the group
+    g_lo = np.searchsorted(gkey_sorted, pos_c * span - 0.5, "left")
+    g_hi = np.searchsorted(gkey_sorted, (pos_c + 1) * span - 0.5, "left")
+    lo = np.maximum(lo, g_lo)
+    hi = np.minimum(hi, g_hi)
+    cnt = np.where(has, np.maximum(hi - lo, 0), 0)
+    dets = np.flatnonzero(cnt)
+    cnt, lo = cnt[dets], lo[dets]
+    cum = np.cumsum(cnt)
+    start = 0
+    while start < len(dets):
+        base_c = cum[start - 1] if start else 0
+        stop = max(int(np.searchsorted(cum, base_c + chunk, "right")), start + 1)
+        c = cnt[start:stop]
+        total = int(c.sum())
+        rep = np.repeat(np.arange(start, stop), c)
+        within = np.arange(total) - np.repeat(np.cumsum(c) - c, c)
+        yield dets[rep], g_order[lo[rep] + within]
+        start = stop
+
+
 def candidate_pairs(gt_group, gt_boxes, dt_group, dt_boxes, *, threshold: float = 0.5, gt_crowd=None,
                     rule: str = "iou", extra_pairs=None):
     """Same-group pairs ``(d, g, similarity)`` that pass the matching threshold.
@@ -213,20 +268,21 @@ def candidate_pairs(gt_group, gt_boxes, dt_group, dt_boxes, *, threshold: float 
     gt_boxes = np.asarray(gt_boxes, float).reshape(-1, 4)
     dt_boxes = np.asarray(dt_boxes, float).reshape(-1, 4)
     crowd = np.zeros(len(gt_boxes), bool) if gt_crowd is None else np.asarray(gt_crowd, bool)
+    if rule not in ("iou", "center_distance"):
+        raise ValueError(f"unknown matching rule {rule!r}")
+    reach = float(threshold) if rule == "center_distance" else 0.0
     ds, gs, ss = [], [], []
-    for d, g in group_pairs(gt_group, dt_group):
+    for d, g in sweep_pairs(gt_group, gt_boxes, dt_group, dt_boxes, reach=reach):
         if rule == "iou":
             sim = box_iou_pairs(dt_boxes, gt_boxes, d, g, crowd)
             if extra_pairs is not None:
                 alt, use = extra_pairs(d, g)
                 sim = np.where(use, alt, sim)
             ok = sim >= min(threshold, _COCO_IOU_CAP)
-        elif rule == "center_distance":
+        else:
             dist = center_distance_pairs(dt_boxes, gt_boxes, d, g)
             ok = dist <= threshold
             sim = -dist
-        else:
-            raise ValueError(f"unknown matching rule {rule!r}")
         ds.append(d[ok]); gs.append(g[ok]); ss.append(sim[ok])
     d = np.concatenate(ds) if ds else np.zeros(0, np.int64)
     g = np.concatenate(gs) if gs else np.zeros(0, np.int64)

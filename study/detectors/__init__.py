@@ -268,3 +268,19 @@ def masks_to_polygons(masks, labels: np.ndarray, wanted: set[int]) -> list[list[
     for i, lab in enumerate(labels):
         out.append(mask_to_polygons(np.asarray(masks[i])) if int(lab) in wanted else None)
     return out
+
+
+def run_by_shape(images: Sequence[np.ndarray], run) -> list:
+    """Call ``run(list_of_images)`` once per image shape and return results in input order.
+
+    Detectors pad a batch to its largest image, so mixing sizes in one forward pass would
+    make an image's detections depend on the other images in the batch.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, im in enumerate(images):
+        groups.setdefault(tuple(im.shape), []).append(i)
+    out: list = [None] * len(images)
+    for idx in groups.values():
+        for i, r in zip(idx, run([images[i] for i in idx])):
+            out[i] = r
+    return out

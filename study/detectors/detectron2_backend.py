@@ -18,7 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-from study.detectors import BackendInfo, Detections, load_state_dict, masks_to_polygons, polygon_labels, verified_file
+from study.detectors import (BackendInfo, Detections, load_state_dict, masks_to_polygons, polygon_labels, run_by_shape,
+                             verified_file)
 from study.errors import StudyError
 
 INSTALL_HINT = (
@@ -106,10 +107,12 @@ class Detectron2Detector:
         return inputs
 
     def predict(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Batched ``DefaultPredictor``: one forward pass per group of same-size images."""
+        return run_by_shape(images, self._predict) if len(images) else []
+
+    def _predict(self, images: Sequence[np.ndarray]) -> list[Detections]:
         import torch
 
-        if not len(images):
-            return []
         with torch.no_grad():
             outputs = self.model(self._inputs(images))
         dets = []

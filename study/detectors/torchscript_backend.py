@@ -20,7 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from study.detectors import BackendInfo, Detections, d2_resize, masks_to_polygons, paste_mask_in_box, polygon_labels, verified_file
+from study.detectors import (BackendInfo, Detections, d2_resize, masks_to_polygons, paste_mask_in_box, polygon_labels,
+                             run_by_shape, verified_file)
 from study.errors import StudyError
 
 
@@ -95,11 +96,13 @@ class TorchScriptDetector:
             if self.format == "torchvision":
                 from study.detectors.torchvision_backend import images_to_tensors, outputs_to_detections
 
-                out = self.module(images_to_tensors(images, self.device))
-                if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], list):
-                    out = out[1]  # scripted torchvision detectors return (losses, detections)
-                dets = outputs_to_detections(out, self._polygons)
-                return [_filter(d, self.spec) for d in dets]
+                def run(group):
+                    out = self.module(images_to_tensors(group, self.device))
+                    if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], list):
+                        out = out[1]  # scripted torchvision detectors return (losses, detections)
+                    return [_filter(d, self.spec) for d in outputs_to_detections(out, self._polygons)]
+
+                return run_by_shape(images, run)
             dets = []
             for im in images:
                 x = d2_preprocess(im, input_format=self.spec.input_format, min_size=self.spec.min_size,

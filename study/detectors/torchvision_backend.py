@@ -14,7 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
-from study.detectors import BackendInfo, Detections, load_state_dict, masks_to_polygons, polygon_labels, verified_file
+from study.detectors import (BackendInfo, Detections, load_state_dict, masks_to_polygons, polygon_labels, run_by_shape,
+                             verified_file)
 from study.errors import StudyError
 
 
@@ -144,11 +145,11 @@ class TorchvisionDetector:
     def predict(self, images: Sequence[np.ndarray]) -> list[Detections]:
         import torch
 
-        if not len(images):
-            return []
-        with torch.inference_mode():
-            outputs = self.model(images_to_tensors(images, self.device))
-        return outputs_to_detections(outputs, self._polygons)
+        def run(group):
+            with torch.inference_mode():
+                return outputs_to_detections(self.model(images_to_tensors(group, self.device)), self._polygons)
+
+        return run_by_shape(images, run) if len(images) else []
 
     def forward_tensors(self, tensors):
         """The model's forward pass alone (for benchmarks)."""

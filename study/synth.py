@@ -734,7 +734,10 @@ def make_cohort(out_dir: str | Path, *, cases: int, seed: int = 0, image_size: i
     from study import io as sio
 
     out = Path(out_dir)
-    (out / "images").mkdir(parents=True, exist_ok=True)
+    try:
+        (out / "images").mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StudyError(f"cannot create the cohort folder: {e.strerror}", file=str(out), where="images") from None
     patients, case_rows = _plan(cases, seed, exclusion_rate)
     looks = [_patient_look(np.random.default_rng([seed, 1, p]), pat.fitzpatrick) for p, pat in enumerate(patients)]
     jobs = []

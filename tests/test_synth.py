@@ -243,3 +243,10 @@ def test_cli(tmp_path, run_cli):
     assert (tmp_path / "c" / "readings.csv").is_file()
     rc, out, err = run_cli("synth", "--cases", "0", "--out", tmp_path / "d")
     assert rc == 2 and "--cases" in err
+
+
+def test_output_path_that_is_a_file_is_a_user_error(tmp_path, run_cli):
+    f = tmp_path / "file"
+    f.write_text("x")
+    rc, _, err = run_cli("synth", "--cases", "2", "--out", f)
+    assert rc == 2 and str(f) in err

@@ -18,17 +18,22 @@ def register(subparsers) -> None:
     p.add_argument("--exclusion-rate", type=float, default=0.15,
                    help="share of cases planted to fail the protocol: blurred, under/overexposed, no face, "
                         "minor, other facial disease (default 0.15)")
-    p.add_argument("--workers", type=int, default=1, help="processes drawing images (output does not depend on it)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes drawing images (default: 2 if the machine has 2+ cores and there are 40+ cases); "
+                        "the output does not depend on it")
     p.set_defaults(func=_run)
 
 
 def _run(args) -> int:
     import sys
 
+    import os
+
     from study.synth import make_cohort
 
+    workers = args.workers if args.workers is not None else (2 if (os.cpu_count() or 1) >= 2 and args.cases >= 40 else 1)
     s = make_cohort(args.out, cases=args.cases, seed=args.seed, image_size=args.image_size,
-                    exclusion_rate=args.exclusion_rate, workers=args.workers)
+                    exclusion_rate=args.exclusion_rate, workers=workers)
     grades = ", ".join(f"{k} {v}" for k, v in s["grades"].items())
     excl = sum(s["planted_exclusions"].values())
     print(f"study synth: {s['cases']} cases of {s['patients']} patients in {s['out_dir']} "

@@ -89,18 +89,18 @@ def iter_batches(paths: Sequence[str], *, batch_size: int, workers: int = 2,
 def configure_torch(*, device: str, threads: int | None = None, seed: int = 0) -> int:
     """Thread count, seed and deterministic algorithms for reproducible CPU inference.
 
-    Returns the number of intra-op threads set (default: the CPUs this process may use).
+    ``threads`` sets torch's intra-op threads (a Snakemake rule passes its ``threads``);
+    ``None`` keeps torch's default (one per core, or ``OMP_NUM_THREADS``). Returns the
+    number in force.
     """
     import torch
 
-    n = threads or len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (threads or os.cpu_count() or 1)
-    n = max(1, int(n))
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
+    if threads is not None and torch.get_num_threads() != int(threads):
+        torch.set_num_threads(max(1, int(threads)))
     torch.manual_seed(seed)
     if device == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
-    return n
+    return torch.get_num_threads()
 
 
 # --------------------------------------------------------------------------- shards
@@ -192,7 +192,7 @@ def _empty_table() -> pd.DataFrame:
 def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: str | os.PathLike,
                   batch_size: int | None = None, workers: int = 2, progress: bool = True,
                   face_boxes: pd.DataFrame | None = None, face_filter: bool | None = None,
-                  threads: int | None = None) -> dict[str, Any]:
+                  threads: int | None = None, detector=None) -> dict[str, Any]:
     """Run one model on one shard of the cases; write that shard's detections table atomically.
 
     Parameters
@@ -221,7 +221,11 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
         paper's skin mask, approximated by the face box). Default: the spec's ``face_filter``.
         Cases without a face box keep all their detections (counted in the summary).
     threads : int, optional
-        torch intra-op threads (default: the CPUs this process may use).
+        torch intra-op threads (default: torch's, i.e. one per core or ``OMP_NUM_THREADS``).
+    detector : optional
+        An already loaded detector for ``spec`` (from :func:`study.detectors.load_detector`),
+        or a zero-argument callable returning one, so that many shards in one process
+        load the model once; by default it is loaded here (only when the shard must be run).
 
     Returns
     -------
@@ -260,7 +264,10 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
             return {**meta["summary"], "resumed": True}
 
     t0 = time.perf_counter()
-    detector = load_detector(spec)
+    if detector is None:
+        detector = load_detector(spec)
+    elif callable(detector) and not hasattr(detector, "classes"):
+        detector = detector()
     if backend_needs_pixels:
         configure_torch(device=spec.device, threads=threads)
     mapped = spec.mapped_classes()

@@ -23,7 +23,7 @@ from study.modelspec import load_model_spec  # noqa: E402
 
 CLASSES = ["papule", "pustule"]
 ARCH = "fasterrcnn_mobilenet_v3_large_320_fpn"
-ARCH_KW = {"min_size": 160, "max_size": 200}
+ARCH_KW = {"min_size": 128, "max_size": 160}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -83,7 +83,7 @@ def write_spec(folder: Path, **fields) -> Path:
 def exported(tmp_path_factory):
     """The same detector as a state dict, a TorchScript file and an ONNX file, with model specs."""
     d = tmp_path_factory.mktemp("models")
-    images = synthetic_images(3, shapes=((160, 200), (160, 200), (80, 100)))
+    images = synthetic_images(3, shapes=((128, 160), (128, 160), (64, 80)))
     model = build_reference_model(images)
     torch.save(model.state_dict(), d / "w.pt")
     common = dict(classes=CLASSES, score_threshold=0.05, max_detections=1000, batch_size=2)

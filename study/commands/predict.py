@@ -139,12 +139,22 @@ def run(args) -> int:
     out = Path(args.out)
     parts_dir = out.with_name(out.name + ".parts")
     n_parts = max(1, math.ceil(len(cases) / args.part_size))
+    from study.detectors import load_detector
+
+    loaded = []
+
+    def detector():  # loaded once, and only when a part must be computed
+        if not loaded:
+            loaded.append(load_detector(spec))
+        return loaded[0]
+
     paths = []
     total = {"n_images": 0, "resumed_parts": 0}
     for k in range(n_parts):
         part = parts_dir / f"part-{k:05d}-of-{n_parts:05d}.parquet"
         s = predict_shard(spec, cases, shard=k, n_shards=n_parts, out=part, batch_size=args.batch_size,
-                          workers=args.workers, progress=not args.no_progress, threads=args.threads)
+                          workers=args.workers, progress=not args.no_progress, threads=args.threads,
+                          detector=detector)
         total["n_images"] += s["n_images"]
         total["resumed_parts"] += int(s["resumed"])
         paths.append(part)

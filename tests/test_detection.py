@@ -28,7 +28,7 @@ def test_cli_reproduces_pycocotools_demo_numbers(shared_data, run_cli, tmp_path)
     assert abs(r["coco"]["AP50"] - 0.6969727247299577) < 1e-12
     assert abs(r["coco"]["AP75"] - 0.5729816669904824) < 1e-12
     assert abs(r["coco"]["ARmax"] - 0.595352982877607) < 1e-12
-    assert r["coco"]["backend"] == "faster-coco-eval" and r["coco"]["max_dets"][-1] == 1000
+    assert r["coco"]["backend"] == "native" and r["coco"]["max_dets"][-1] == 1000
     # our own matching + 101-point rule gives the same AP50 as the library, class by class
     assert abs(r["map"] - 0.6969727247299577) < 1e-12
     assert r["n_images"] == 100 and r["max_detections"] == 1000
@@ -39,13 +39,18 @@ def test_cli_reproduces_pycocotools_demo_numbers(shared_data, run_cli, tmp_path)
     assert "patients" in f["average"]["method"]
 
 
-def test_pycocotools_backend_agrees(shared_data):
-    gt = json.loads((shared_data / "coco" / "instances_val2014_100.json").read_text())
-    dt = json.loads((shared_data / "coco" / "instances_val2014_fakebbox100_results.json").read_text())
-    r = evaluate_detection(gt, dt, n_bootstrap=0, coco_backend="pycocotools")
-    assert abs(r["coco"]["AP"] - 0.5045806987249628) < 1e-12
-    assert abs(r["coco"]["AP50"] - 0.6969727247299577) < 1e-12
-    assert r["coco"]["backend"] == "pycocotools"
+@pytest.mark.parametrize("backend", ["pycocotools", "faster-coco-eval"])
+def test_library_backends_via_cli(shared_data, run_cli, tmp_path, backend):
+    gt = shared_data / "coco" / "instances_val2014_100.json"
+    dt = shared_data / "coco" / "instances_val2014_fakebbox100_results.json"
+    out = tmp_path / "det.json"
+    rc, _, err = run_cli("evaluate", "detection", "--ground-truth", gt, "--detections", dt, "--out", out,
+                         "--coco-backend", backend)
+    assert rc == 0, err
+    c = json.loads(out.read_text())["coco"]
+    assert abs(c["AP"] - 0.5045806987249628) < 1e-12
+    assert abs(c["AP50"] - 0.6969727247299577) < 1e-12
+    assert c["backend"] == backend and c["max_dets"] == [1, 10, 1000]
 
 
 # ----------------------------------------------------------------------------- AP vs pycocotools

@@ -37,6 +37,7 @@ class CocoArrays:
     gt_cls: np.ndarray
     gt_box: np.ndarray
     gt_crowd: np.ndarray
+    gt_area: np.ndarray                   # the annotation's ``area`` (COCO area ranges); w*h if absent
     gt_seg: list                          # segmentation objects (None when absent)
     dt_img: np.ndarray
     dt_cls: np.ndarray
@@ -306,10 +307,12 @@ def to_arrays(gt: dict, dt: list, *, classes: list[str] | None, image_ids: Itera
     a_cls = np.fromiter((cat_lut.get(a["category_id"], -1) for a in anns), np.int64, len(anns))
     a_box = np.array([a["bbox"] for a in anns], dtype=float).reshape(-1, 4)
     a_crowd = np.fromiter((bool(a.get("iscrowd", 0)) for a in anns), bool, len(anns))
+    a_area = np.fromiter((a.get("area", np.nan) for a in anns), float, len(anns))
+    a_area = np.where(np.isnan(a_area), a_box[:, 2] * a_box[:, 3], a_area) if len(anns) else a_area
     excluded["gt_other_images"] = int((a_img < 0).sum())
     excluded["gt_other_classes"] = int(((a_img >= 0) & (a_cls < 0)).sum())
     kept = np.flatnonzero((a_img >= 0) & (a_cls >= 0))
-    gi, gc, gb, gcr = a_img[kept], a_cls[kept], a_box[kept], a_crowd[kept]
+    gi, gc, gb, gcr, gar = a_img[kept], a_cls[kept], a_box[kept], a_crowd[kept], a_area[kept]
     gs = [anns[i].get("segmentation") or None for i in kept.tolist()]
 
     di = locate(np.fromiter((int(d["image_id"]) for d in dt), np.int64, len(dt)))
@@ -340,7 +343,7 @@ def to_arrays(gt: dict, dt: list, *, classes: list[str] | None, image_ids: Itera
             di, dc, box, score, order = di[m], dc[m], box[m], score[m], order[m]
     return CocoArrays(
         image_ids=ids, image_hw=hw, classes=list(classes), category_ids=cat_ids,
-        gt_img=gi, gt_cls=gc, gt_box=gb, gt_crowd=gcr, gt_seg=gs,
+        gt_img=gi, gt_cls=gc, gt_box=gb, gt_crowd=gcr, gt_area=gar, gt_seg=gs,
         dt_img=di, dt_cls=dc, dt_box=box, dt_score=score,
         dt_seg=[seg[i] for i in order.tolist()] if seg is not None else [None] * len(order),
         dt_order=order, n_dt_truncated=n_trunc, excluded=excluded)

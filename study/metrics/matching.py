@@ -132,8 +132,62 @@ def center_distance_pairs(dt_boxes: np.ndarray, gt_boxes: np.ndarray, d: np.ndar
 
 
 # --------------------------------------------------------------------------- greedy
+def greedy_core(n_det: int, n_gt: int, d: np.ndarray, g: np.ndarray, sim: np.ndarray, rank: np.ndarray, *,
+                reusable: np.ndarray | None = None, presorted: bool = False):
+    """The greedy rule on candidate pairs, in vectorised waves.
+
+    ``reusable`` (per ground truth) marks regions any number of detections may take (COCO
+    crowd). Pairs may be given already sorted by ``(g, rank[d])`` (``presorted=True``).
+    Returns ``(matched_gt, similarity, gt_matched_det)``.
+    """
+    matched_gt = np.full(n_det, -1, np.int64)
+    similarity = np.full(n_det, np.nan)
+    gt_matched_det = np.full(n_gt, -1, np.int64)
+    if not len(d):
+        return matched_gt, similarity, gt_matched_det
+    if not presorted:
+        o = np.lexsort((rank[d], g))
+        d, g, sim = d[o], g[o], sim[o]
+    reuse = np.zeros(n_gt, bool) if reusable is None else np.asarray(reusable, bool)
+    any_reuse = bool(reuse.any())
+    best_s = np.full(n_det, -np.inf)
+    best_g = np.full(n_det, -1, np.int64)
+    while len(d):
+        r = rank[d]
+        first = np.empty(len(d), bool)
+        first[0] = True
+        np.not_equal(g[1:], g[:-1], out=first[1:])
+        first_rank = r[first][np.cumsum(first) - 1]
+        contested = first_rank != r
+        if any_reuse:
+            contested &= ~reuse[g]
+        blocked = np.zeros(n_det, bool)
+        blocked[d[contested]] = True
+        ready = ~blocked[d]
+        rd, rg, rs = d[ready], g[ready], sim[ready]
+        # per ready detection: highest similarity; ties go to the later (larger-index) gt
+        best_s[rd] = -np.inf
+        np.maximum.at(best_s, rd, rs)
+        eq = rs == best_s[rd]
+        best_g[rd] = -1
+        np.maximum.at(best_g, rd[eq], rg[eq])
+        wd = np.unique(rd)
+        wg = best_g[wd]
+        matched_gt[wd] = wg
+        similarity[wd] = best_s[wd]
+        own = ~reuse[wg] if any_reuse else slice(None)
+        gt_matched_det[wg[own]] = wd[own]
+        decided = np.zeros(n_det, bool)
+        decided[wd] = True
+        taken = gt_matched_det >= 0
+        keep = ~decided[d] & ~taken[g]
+        d, g, sim = d[keep], g[keep], sim[keep]
+    return matched_gt, similarity, gt_matched_det
+
+
 def greedy_from_pairs(n_det: int, n_gt: int, d: np.ndarray, g: np.ndarray, sim: np.ndarray,
-                      rank: np.ndarray, *, gt_crowd: np.ndarray | None = None) -> MatchResult:
+                      rank: np.ndarray, *, gt_crowd: np.ndarray | None = None,
+                      gt_ignore: np.ndarray | None = None) -> MatchResult:
     """Resolve COCO's greedy matching from candidate pairs that already pass the threshold.
 
     Parameters
@@ -146,61 +200,33 @@ def greedy_from_pairs(n_det: int, n_gt: int, d: np.ndarray, g: np.ndarray, sim: 
     rank : int array (n_det,)
         Processing order (0 first); only its order within a group matters.
     gt_crowd : bool array (n_gt,), optional
-        Crowd regions: considered only by detections left without an ordinary match.
+        Crowd regions: taken only by detections left without an ordinary match, any number
+        of times.
+    gt_ignore : bool array (n_gt,), optional
+        Ground truth to ignore (COCO: crowd, or area outside the evaluated range; includes
+        the crowd regions). As in pycocotools, a detection prefers an ordinary ground truth;
+        one that finds none may take an ignored one (crowd: shared; others: once) and is
+        then ignored itself.
     """
     d = np.asarray(d, dtype=np.int64)
     g = np.asarray(g, dtype=np.int64)
     sim = np.asarray(sim, dtype=float)
     rank = np.asarray(rank, dtype=np.int64)
     crowd = np.zeros(n_gt, bool) if gt_crowd is None else np.asarray(gt_crowd, bool)
-    matched_gt = np.full(n_det, -1, np.int64)
-    similarity = np.full(n_det, np.nan)
-    gt_matched_det = np.full(n_gt, -1, np.int64)
-
-    is_crowd_pair = crowd[g]
-    cd, cg, cs = d[is_crowd_pair], g[is_crowd_pair], sim[is_crowd_pair]
-    d, g, sim = d[~is_crowd_pair], g[~is_crowd_pair], sim[~is_crowd_pair]
-    # pairs sorted by (gt, rank): the first pair of each gt segment is its best claimant
+    ign = crowd if gt_ignore is None else (np.asarray(gt_ignore, bool) | crowd)
     o = np.lexsort((rank[d], g))
     d, g, sim = d[o], g[o], sim[o]
-    while len(d):
-        r = rank[d]
-        first = np.empty(len(d), bool)
-        first[0] = True
-        np.not_equal(g[1:], g[:-1], out=first[1:])
-        seg = np.cumsum(first) - 1
-        first_rank = r[first][seg]
-        blocked = np.zeros(n_det, bool)
-        blocked[d[first_rank != r]] = True
-        ready = ~blocked[d]
-        rd, rg, rs = d[ready], g[ready], sim[ready]
-        # per ready detection: highest similarity, ties to the later (larger-index) gt
-        o2 = np.lexsort((rg, rs, rd))
-        last = np.empty(len(rd), bool)
-        last[-1] = True
-        np.not_equal(rd[o2][1:], rd[o2][:-1], out=last[:-1])
-        win = o2[last]
-        wd, wg = rd[win], rg[win]
-        matched_gt[wd] = wg
-        similarity[wd] = rs[win]
-        gt_matched_det[wg] = wd
-        decided = np.zeros(n_det, bool)
-        decided[rd] = True
-        taken = gt_matched_det >= 0
-        keep = ~decided[d] & ~taken[g]
-        d, g, sim = d[keep], g[keep], sim[keep]
-
-    tp = matched_gt >= 0
+    stage2 = ign[g]
+    m1, s1, gm1 = greedy_core(n_det, n_gt, d[~stage2], g[~stage2], sim[~stage2], rank, presorted=True)
+    tp = m1 >= 0
     ignored = np.zeros(n_det, bool)
-    if len(cd):
-        free = ~tp[cd]
-        ignored[cd[free]] = True
-        # record the crowd overlap for reference (best crowd similarity)
-        best = np.full(n_det, -np.inf)
-        np.maximum.at(best, cd[free], cs[free])
-        similarity = np.where(ignored, best, similarity)
-    return MatchResult(tp=tp, ignored=ignored, matched_gt=matched_gt, similarity=similarity,
-                       gt_matched_det=gt_matched_det)
+    if stage2.any():
+        d2, g2, s2 = d[stage2], g[stage2], sim[stage2]
+        free = ~tp[d2]
+        m2, s2b, _ = greedy_core(n_det, n_gt, d2[free], g2[free], s2[free], rank, reusable=crowd, presorted=True)
+        ignored = m2 >= 0
+        s1 = np.where(ignored, s2b, s1)
+    return MatchResult(tp=tp, ignored=ignored, matched_gt=m1, similarity=s1, gt_matched_det=gm1)
 
 
 def sweep_pairs(gt_group, gt_boxes, dt_group, dt_boxes, *, reach: float = 0.0, chunk: int = 4_000_000):

@@ -107,6 +107,16 @@ def collect_methods(obj: Any, keys: set[str] | None = None, _key: str | None = N
     return list(out)
 
 
+def _has_numbers(obj: Any, keys: set[str]) -> bool:
+    """True when a plain number sits under one of ``keys`` somewhere in ``obj``."""
+    if isinstance(obj, Mapping):
+        return any((k in keys and isinstance(v, (int, float)) and not isinstance(v, bool)) or _has_numbers(v, keys)
+                   for k, v in obj.items())
+    if isinstance(obj, list):
+        return any(_has_numbers(v, keys) for v in obj)
+    return False
+
+
 def _generic_table(id: str, caption: str, items: list[Mapping], *, nd: int = 3) -> Table | None:
     """A table of a list of flat-ish dicts: strings and counts as they are, estimates with CI, p-values."""
     if not items:
@@ -370,13 +380,17 @@ def methods_context(results: Mapping) -> dict:
     det_s = ps.get("detection") or {}
     models = _model_ids(results)
     if models:
-        t = Table("tab-models", "Index tests: models, their weights and backends", ["Model id", "Backend", "Backend version", "Weights sha256"])
+        t = Table("tab-models", "Index tests: models, their weights and backends",
+                  ["Model id", "Backend", "Backend version", "Weights sha256"])
         for m in models:
             pm = prov_models.get(m) or {}
             mm = meta.get(m) or {}
+            sha = pm.get("sha256") or mm.get("weights_sha256") or mm.get("sha256")
+            det_file = (pm.get("files") or {}).get("detections")
+            if not sha and det_file:
+                sha = f"none: precomputed detections, file sha256 {det_file.get('sha256')}"
             t.add([m, str(pm.get("backend") or mm.get("backend") or S.DASH),
-                   str(pm.get("backend_version") or mm.get("backend_version") or S.DASH),
-                   str(pm.get("sha256") or mm.get("weights_sha256") or mm.get("sha256") or "not recorded")])
+                   str(pm.get("backend_version") or mm.get("backend_version") or S.DASH), str(sha or "not recorded")])
         out["models"] = t.to_dict()
     else:
         out["models"] = None
@@ -437,7 +451,12 @@ def methods_context(results: Mapping) -> dict:
               ["Measure", "Unit of analysis", "Interval method(s)"])
     for label, unit, obj, keys in rows:
         ms = collect_methods(obj, keys) if obj else []
-        t.add([label, unit, "; ".join(ms) if ms else "not assessed in this study"])
+        if ms:
+            t.add([label, unit, "; ".join(ms)])
+        elif obj and keys and _has_numbers(obj, keys):
+            t.add([label, unit, "point estimate only (results.json records no interval)"])
+        else:
+            t.add([label, unit, "not assessed in this study"])
     mr = S.mrmc_models(results.get("mrmc"))
     for m, v in mr.items():
         an = v.get("analysis") or {}

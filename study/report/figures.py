@@ -53,21 +53,31 @@ def _rc() -> dict[str, Any]:
 
 def _t(s: Any) -> str:
     """A label as plain text: escape ``$`` so matplotlib never reads user text as mathtext."""
-    return str(s).replace("\\", "\\\\").replace("$", r"\$")
+    return str(s).replace("$", r"\$")
 
 
 _DECL = re.compile(r"^\s*<\?xml[^>]*\?>\s*(<!DOCTYPE[^>]*>\s*)?", re.S)
+
+
+def _scope_ids(svg: str, name: str) -> str:
+    """Prefix every element id (and every ``#id`` reference to it) with the figure's name, so
+    that several figures inlined in one HTML page never share an id (matplotlib numbers its
+    groups ``figure_1``, ``axes_1``, ... in every file), and give the root a readable id."""
+    prefix = re.sub(r"[^a-zA-Z0-9_-]", "-", name)
+    svg = _DECL.sub("", svg)
+    svg = re.sub(r'(\sid=")([^"]+)"', lambda m: f'{m.group(1)}{prefix}--{m.group(2)}"', svg)
+    svg = re.sub(r'(href="#)([^"]+)"', lambda m: f'{m.group(1)}{prefix}--{m.group(2)}"', svg)
+    svg = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}--{m.group(1)})", svg)
+    return svg.replace("<svg ", f'<svg id="fig-{prefix}" ', 1)
 
 
 def _to_svg(fig, *, name: str) -> str:
     import matplotlib.pyplot as plt
 
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, dpi=200)
     plt.close(fig)
-    svg = _DECL.sub("", buf.getvalue())
-    # a stable, readable id on the root element, for CSS and for tests
-    return svg.replace("<svg ", f'<svg id="fig-{re.sub(r"[^a-zA-Z0-9_-]", "-", name)}" ', 1)
+    return _scope_ids(buf.getvalue(), name)
 
 
 def _draw(name: str, draw: Callable[[], Any]) -> str:
@@ -81,10 +91,19 @@ def _draw(name: str, draw: Callable[[], Any]) -> str:
         return _to_svg(fig, name=name)
 
 
-def _palette(n: int):
-    import seaborn as sns
+def _palette(n: int) -> list:
+    """The colour-blind-safe cycle of seaborn's ``colorblind`` palette (as shipped in matplotlib's
+    ``seaborn-v0_8-colorblind`` style, so seaborn itself need not be imported), repeated as needed."""
+    import matplotlib.pyplot as plt
 
-    return sns.color_palette("colorblind", max(n, 1))
+    cols = [c["color"] for c in plt.style.library["seaborn-v0_8-colorblind"]["axes.prop_cycle"]]
+    return [cols[i % len(cols)] for i in range(max(n, 1))]
+
+
+def _subplots(*args, **kw):
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, layout="constrained", **kw)
 
 
 # ----------------------------------------------------------------------------- flow
@@ -99,7 +118,7 @@ def flow_figure(flow: dict) -> str:
         stages = view["stages"]
         rows = len(stages)
         fig_h = 1.0 + 1.05 * rows
-        fig, ax = plt.subplots(figsize=(TEXT_WIDTH_IN, fig_h))
+        fig, ax = _subplots(figsize=(TEXT_WIDTH_IN, fig_h))
         ax.set_xlim(0, 10)
         ax.set_ylim(0, rows * 1.6)
         ax.axis("off")
@@ -146,7 +165,7 @@ def pr_figure(model: str, det: dict) -> str | None:
     def draw():
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(4.6, 3.2))
+        fig, ax = _subplots(figsize=(4.6, 3.2))
         cols = _palette(len(curves))
         for (cls, v), col in zip(curves, cols):
             pc = v["pr_curve"]
@@ -177,7 +196,7 @@ def froc_figure(model: str, det: dict) -> str | None:
     def draw():
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(4.6, 3.0))
+        fig, ax = _subplots(figsize=(4.6, 3.0))
         if curve.get("fp_per_image"):
             xs = [max(x, 1e-3) for x in curve["fp_per_image"]]
             ax.plot(xs, curve["sensitivity"], lw=1.2, color=_palette(1)[0], drawstyle="steps-post", label="FROC")
@@ -208,11 +227,11 @@ def count_scatter_figure(model: str, cnt: dict) -> str | None:
         import matplotlib.pyplot as plt
 
         n = len(series)
-        fig, axes = plt.subplots(1, n, figsize=(min(TEXT_WIDTH_IN, 2.3 * n), 2.4), squeeze=False,
+        fig, axes = _subplots(1, n, figsize=(min(TEXT_WIDTH_IN, 2.3 * n), 2.4), squeeze=False,
                                  sharex=True, sharey=True)
         hi = max(max(s["true"] + s["pred"] + [1]) for s in series)
         for ax, s in zip(axes[0], series):
-            ax.scatter(s["true"], s["pred"], s=6, alpha=0.6, color=_palette(1)[0], lw=0)
+            ax.scatter(s["true"], s["pred"], s=6, alpha=0.6, color=_palette(1)[0], lw=0, rasterized=True)
             ax.plot([0, hi], [0, hi], color="grey", lw=0.7, ls=":", label="identity")
             fit = s.get("fit")
             if fit and fit.get("slope") is not None:
@@ -239,11 +258,11 @@ def bland_altman_figure(model: str, cnt: dict) -> str | None:
         import matplotlib.pyplot as plt
 
         n = len(series)
-        fig, axes = plt.subplots(1, n, figsize=(min(TEXT_WIDTH_IN, 2.3 * n), 2.4), squeeze=False, sharey=True)
+        fig, axes = _subplots(1, n, figsize=(min(TEXT_WIDTH_IN, 2.3 * n), 2.4), squeeze=False, sharey=True)
         for ax, s in zip(axes[0], series):
             mean = [(a + b) / 2 for a, b in zip(s["true"], s["pred"])]
             diff = [b - a for a, b in zip(s["true"], s["pred"])]
-            ax.scatter(mean, diff, s=6, alpha=0.6, color=_palette(1)[0], lw=0)
+            ax.scatter(mean, diff, s=6, alpha=0.6, color=_palette(1)[0], lw=0, rasterized=True)
             ba = s.get("bland_altman") or {}
             for key, ls in (("bias", "-"), ("loa_low", "--"), ("loa_high", "--")):
                 v = S.value(ba.get(key))
@@ -270,21 +289,29 @@ def confusion_figure(agreement: dict) -> str | None:
         return None
 
     def draw():
-        import matplotlib.pyplot as plt
         import numpy as np
-        import seaborn as sns
 
         ncol = min(3, len(raters))
         nrow = math.ceil(len(raters) / ncol)
-        fig, axes = plt.subplots(nrow, ncol, figsize=(TEXT_WIDTH_IN, 2.15 * nrow), squeeze=False)
+        fig, axes = _subplots(nrow, ncol, figsize=(TEXT_WIDTH_IN, 2.05 * nrow), squeeze=False)
+        k = len(levels)
         for ax, (rid, r) in zip(axes.flat, raters):
             cm = np.asarray(r["confusion_matrix"], dtype=float)
             rowsum = cm.sum(axis=1, keepdims=True)
             share = np.divide(cm, rowsum, out=np.zeros_like(cm), where=rowsum > 0)
-            sns.heatmap(share, ax=ax, vmin=0, vmax=1, cmap="Blues", cbar=False, square=True,
-                        annot=cm.astype(int), fmt="d", annot_kws={"fontsize": 7},
-                        xticklabels=[_t(x) for x in levels], yticklabels=[_t(x) for x in levels],
-                        linewidths=0.4, linecolor="white")
+            ax.pcolormesh(np.arange(k + 1), np.arange(k + 1), share, cmap="Blues", vmin=0, vmax=1,
+                          edgecolors="white", linewidth=0.5)
+            for i in range(k):
+                for j in range(k):
+                    ax.text(j + 0.5, i + 0.5, str(int(cm[i, j])), ha="center", va="center", fontsize=7,
+                            color="white" if share[i, j] > 0.6 else "#111111")
+            ax.set_xlim(0, k)
+            ax.set_ylim(k, 0)
+            ax.set_aspect("equal")
+            ax.set_xticks(np.arange(k) + 0.5, [_t(x) for x in levels])
+            ax.set_yticks(np.arange(k) + 0.5, [_t(x) for x in levels])
+            for sp in ax.spines.values():
+                sp.set_visible(False)
             kind = "model" if r.get("kind") == "model" else f"reader, {r.get('group') or 'no group'}"
             ax.set_title(f"{_t(rid)} ({_t(kind)})", fontsize=7.5)
             ax.set_xlabel("Rater grade", fontsize=7)
@@ -292,7 +319,6 @@ def confusion_figure(agreement: dict) -> str | None:
             ax.tick_params(length=0)
         for ax in list(axes.flat)[len(raters):]:
             ax.axis("off")
-        fig.tight_layout()
         return fig
 
     return _draw("confusion", draw)
@@ -309,10 +335,15 @@ def sens_spec_figure(agreement: dict) -> str | None:
         import matplotlib.pyplot as plt
 
         n = len(levels)
-        fig, axes = plt.subplots(1, n, figsize=(TEXT_WIDTH_IN, 2.2), squeeze=False, sharey=True)
+        fig, axes = _subplots(1, n, figsize=(TEXT_WIDTH_IN, 2.6), squeeze=False, sharey=True)
         groups = sorted({r.get("group") or "" for _, r in raters if r.get("kind") != "model"})
         cols = dict(zip(groups, _palette(len(groups) + 1)[1:]))
         handles = {}
+        pts = [(S.value(((r.get("per_grade") or {}).get(lv) or {}).get("sensitivity")),
+                S.value(((r.get("per_grade") or {}).get(lv) or {}).get("specificity")))
+               for _, r in raters for lv in levels]
+        se_min = min([a for a, _ in pts if a is not None] or [0.0])
+        sp_min = min([b for _, b in pts if b is not None] or [0.0])
         for ax, lv in zip(axes[0], levels):
             for rid, r in raters:
                 pg = (r.get("per_grade") or {}).get(lv) or {}
@@ -320,21 +351,20 @@ def sens_spec_figure(agreement: dict) -> str | None:
                 if se is None or sp is None:
                     continue
                 if r.get("kind") == "model":
-                    h = ax.scatter([sp], [se], marker="*", s=70, color="black", zorder=3)
+                    h = ax.scatter([sp], [se], marker="*", s=80, color="black", zorder=3)
                     handles.setdefault(f"model {rid}", h)
                 else:
                     g = r.get("group") or ""
-                    h = ax.scatter([sp], [se], marker="o", s=16, color=cols[g], alpha=0.85)
+                    h = ax.scatter([sp], [se], marker="o", s=18, color=cols[g], alpha=0.85)
                     handles.setdefault(f"reader ({g or 'no group'})", h)
             ax.set_title(f"grade {_t(lv)}")
-            ax.set_xlim(1.02, -0.02)
-            ax.set_ylim(-0.02, 1.02)
+            ax.set_xlim(1.0 + 0.02, max(0.0, sp_min - 0.1))
+            ax.set_ylim(max(0.0, se_min - 0.1), 1.0 + 0.02)
             ax.set_xlabel("Specificity")
             ax.grid(alpha=0.3, lw=0.5)
         axes[0][0].set_ylabel("Sensitivity")
-        fig.legend([handles[k] for k in handles], [_t(k) for k in handles], loc="lower center",
-                   ncol=min(4, len(handles)), frameon=False, bbox_to_anchor=(0.5, -0.08))
-        fig.tight_layout()
+        fig.legend([handles[k] for k in handles], [_t(k) for k in handles], loc="outside lower center",
+                   ncol=min(4, len(handles)), frameon=False)
         return fig
 
     return _draw("sens_spec", draw)
@@ -349,7 +379,7 @@ def forest_figure(column: str, rows: list[dict]) -> str | None:
     def draw():
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(TEXT_WIDTH_IN * 0.8, 0.5 + 0.17 * len(rows)))
+        fig, ax = _subplots(figsize=(TEXT_WIDTH_IN * 0.8, 0.5 + 0.17 * len(rows)))
         raters = list(dict.fromkeys(r["rater"] for r in rows))
         cols = dict(zip(raters, _palette(len(raters))))
         ys = list(range(len(rows)))[::-1]
@@ -364,7 +394,6 @@ def forest_figure(column: str, rows: list[dict]) -> str | None:
         ax.set_xlabel("Accuracy (exact grade agreement with the reference)")
         ax.set_title(f"Subgroups by {_t(column)}")
         ax.grid(axis="x", alpha=0.3, lw=0.5)
-        fig.tight_layout()
         return fig
 
     return _draw(f"forest__{column}", draw)
@@ -380,7 +409,7 @@ def mrmc_roc_figure(model: str, roc: dict) -> str | None:
     def draw():
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(3.6, 3.2))
+        fig, ax = _subplots(figsize=(3.6, 3.2))
         cols = _palette(len(curves))
         for (rid, (fpr, tpr)), col in zip(curves, cols):
             is_ai = rid == model
@@ -417,9 +446,7 @@ def figure_svgs(results: dict) -> dict[str, str]:
                 svg = _el.flow_svg(flow)
         except ImportError:
             svg = None
-        if svg:
-            svg = _DECL.sub("", svg)
-        put("flow", svg or flow_figure(flow))
+        put("flow", _scope_ids(svg, "flow") if svg else flow_figure(flow))
     for m, det in sorted((results.get("detection") or {}).items()):
         if isinstance(det, dict):
             put(f"pr__{m}", pr_figure(m, det))

@@ -106,10 +106,18 @@ def source_date() -> datetime | None:
     return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
 
 
+_NUMERIC_CELL = re.compile(r"^(?:[-+<≥≤]?\s?\d[\d.,:]*(?:\s.*)?|–|n/a|-)$")
+
+
+def _numeric_cell(text: Any) -> bool:
+    """A table cell that starts with a number (or is a dash): right-aligned."""
+    return bool(_NUMERIC_CELL.match(str(text)))
+
+
 def _environment(assets_dir: Path):
     import jinja2
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(assets_dir)),
         autoescape=True,  # every template, whatever its extension
         undefined=jinja2.StrictUndefined,
@@ -117,6 +125,8 @@ def _environment(assets_dir: Path):
         lstrip_blocks=False,
         keep_trailing_newline=True,
     )
+    env.tests["numeric_cell"] = _numeric_cell
+    return env
 
 
 @dataclass
@@ -127,6 +137,7 @@ class Rendered:
     n_pages: int
     figures: dict[str, str]
     refused: list[str] = field(default_factory=list)
+    fetched: list[str] = field(default_factory=list)
 
 
 def render_html(results: dict, *, figures: dict[str, str], assets_dir: str | os.PathLike | None = None,
@@ -167,7 +178,7 @@ def render(results: dict, *, assets_dir: str | os.PathLike | None = None,
                 pages.setdefault(anchor, i)
     pdf = doc.write_pdf()
     return Rendered(html=html, pdf=pdf, pages=dict(sorted(pages.items(), key=lambda kv: (kv[1], kv[0]))),
-                    n_pages=len(doc.pages), figures=figs, refused=list(fetcher.refused))
+                    n_pages=len(doc.pages), figures=figs, refused=list(fetcher.refused), fetched=list(fetcher.served))
 
 
 def render_report(results: dict, *, out_pdf: str | os.PathLike, out_html: str | os.PathLike,

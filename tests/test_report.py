@@ -1,0 +1,273 @@
+"""The study report: every section present (read back with pdftotext), safe rendering,
+reproducible PDFs, absent data said plainly, no case or patient id printed.
+
+The fixture ``tests/fixtures/report/results.json.gz`` is a demo-sized study (160 synthetic
+cases, 7 readers, one simulated model) run through the project's real steps and metric code
+(``tests/fixtures/report/make_results.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "report" / "results.json.gz"
+EPOCH = "1763683200"
+
+
+def _results() -> dict:
+    with gzip.open(FIXTURE, "rt", encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _pdftotext(pdf: Path) -> str:
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (Debian package poppler-utils) is not installed; cannot read the PDF back")
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def _small(results: dict) -> dict:
+    """The fixture without its bulkiest parts (subgroups, pairwise inter-reader, MRMC): fast to render."""
+    r = copy.deepcopy(results)
+    r["agreement"]["subgroups"] = {}
+    r["agreement"]["inter_reader"].pop("pairwise", None)
+    r["agreement"]["raters"] = {k: v for k, v in r["agreement"]["raters"].items()
+                                if k in ("sim-detector", "junior-1", "senior-1")}
+    r["agreement"]["comparisons"] = r["agreement"]["comparisons"][:2]
+    r["mrmc"] = {"assessed": False, "reason": "left out of this test fixture"}
+    return r
+
+
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory, monkeypatch_module):
+    monkeypatch_module.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    from study.report.render import render_report
+
+    out = tmp_path_factory.mktemp("report")
+    pages = render_report(_results(), out_pdf=out / "report.pdf", out_html=out / "report.html",
+                          figures_dir=out / "figures")
+    return out, pages
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+SECTION_TEXTS = [
+    # title page
+    "Diagnostic accuracy study report (STARD 2015)", "Protocol sha256", "Git commit",
+    # contents, running header, page x of y
+    "Contents", "Page 1 of",
+    "Summary of key results", "Background and objectives",
+    # methods
+    "Eligibility criteria", "Image-quality gate", "Reference standard", "Index tests (models)", "Readers",
+    "Statistical methods", "Unit of analysis",
+    # results
+    "Flow of cases (STARD diagram)", "Images received", "Baseline characteristics", "Fitzpatrick skin type",
+    "Capture device", "Reference lesions per image by class",
+    "Standalone lesion detection", "Max recall", "FROC", "Precision-recall",
+    "Lesion counting", "as ACNE04 Table 2", "as ACNE04 Table 3", "Bland-Altman",
+    "Cross-tabulation of model sim-detector", "Confusion matrices", "Quadratic kappa",
+    "Per-grade sensitivity, specificity", "Direction of grading errors", "Down-grade",
+    "Model against readers", "McNemar", "Inter-reader agreement", "Fleiss",
+    "Multi-reader multi-case analysis", "Subgroup analyses", "Subgroups by fitzpatrick",
+    "Failure analysis", "largest count error", "Example images", "personal data",
+    "Limitations", "Implications for practice", "Registration, protocol and funding",
+    "STARD 2015 checklist", "Provenance", "Input files and their sha256", "Software and library versions",
+    "Resolved study configuration",
+]
+
+
+@pytest.mark.slow
+def test_demo_report_has_every_section(full_report):
+    out, pages = full_report
+    text = _pdftotext(out / "report.pdf")
+    flat = re.sub(r"\s+", " ", text)
+    missing = [s for s in SECTION_TEXTS if s not in flat]
+    assert not missing, f"sections missing from the PDF text: {missing}"
+    # every STARD item is listed, with the page its section starts on
+    from study.report.context import SECTIONS
+    from study.report.stard import ITEMS
+
+    assert set(pages) == set(SECTIONS), set(SECTIONS) ^ set(pages)
+    stard = flat[flat.index("STARD 2015 items and where this report answers them"):]
+    for it in ITEMS:
+        title = SECTIONS[it.section]
+        assert re.search(rf"\b{re.escape(it.number)}\b", stard), it.number
+        assert title in stard
+    # page numbers in the PDF's checklist are the real ones (pdftotext sees "<title> <page>")
+    assert re.search(rf"{re.escape(SECTIONS['sec-flow'])}\s+{pages['sec-flow']}\b", stard)
+    n_pages = int(re.search(r"Page 1 of (\d+)", flat).group(1))
+    assert n_pages >= max(pages.values())
+    # HTML: same content, autoescaped, with the figures inline
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.count("<svg") >= 8
+    assert "Table 1." not in html  # numbering is CSS, not text
+    figs = sorted(p.name for p in (out / "figures").glob("*.svg"))
+    assert "flow.svg" in figs and "confusion.svg" in figs
+
+
+@pytest.mark.slow
+def test_no_case_or_patient_id_in_report(full_report):
+    out, _ = full_report
+    results = _results()
+    text = _pdftotext(out / "report.pdf") + (out / "report.html").read_text(encoding="utf-8")
+    ids = set(results["counting"]["sim-detector"]["points"]["case_id"])
+    leaked = sorted(i for i in ids if re.search(rf"\b{re.escape(i)}\b", text))
+    assert not leaked, f"case ids printed: {leaked[:5]}"
+    assert re.search(r"\bC-\d{4}\b", text), "the failure analysis shows pseudonyms"
+    assert "patient_id" not in text
+
+
+def test_numbers_printed_come_from_results():
+    from study.report.context import build_context
+
+    r = _results()
+    ctx = build_context(r, figures={})
+    acc = r["agreement"]["raters"]["sim-detector"]["accuracy"]
+    expected = f"{acc['estimate']:.3f} ({acc['ci_low']:.3f}-{acc['ci_high']:.3f})"
+    rows = {tuple(row[:2]): row for row in ctx["accuracy"]["table"]["rows"]}
+    assert rows[("sim-detector", "model")][3] == expected
+    assert any(acc["method"] in n for n in ctx["accuracy"]["table"]["notes"])
+    ov = r["counting"]["sim-detector"]["thresholds"]["0.5"]["overall"]["mae"]
+    summary = {row[0]: row for row in ctx["summary"]["table"]["rows"]}
+    assert summary["Counting: mean absolute error per image (score ≥ 0.5)"][2] == \
+        f"{ov['estimate']:.2f} ({ov['ci_low']:.2f}-{ov['ci_high']:.2f})"
+
+
+def test_absent_sections_say_why():
+    from study.report.context import build_context
+
+    r = _results()
+    r["mrmc"] = {"assessed": False, "reason": "an MRMC analysis needs at least two readers; the study has 0"}
+    r["agreement"] = {"levels": r["agreement"]["levels"], "raters": {
+        "sim-detector": r["agreement"]["raters"]["sim-detector"]}, "groups": {}, "comparisons": [],
+        "inter_reader": {}, "subgroups": {}}
+    r["detection"] = {}
+    ctx = build_context(r, figures={})
+    assert ctx["mrmc"] == {"available": False, "reason": "Not assessed: an MRMC analysis needs at least two readers; "
+                                                         "the study has 0."}
+    assert ctx["comparisons"]["available"] is False and "no readers" in ctx["comparisons"]["reason"]
+    assert ctx["detection"]["available"] is False
+    assert ctx["methods"]["readers"] is None
+    assert ctx["subgroups"]["available"] is False
+
+
+def _render(results, tmp_path, name):
+    from study.report.render import render_report
+
+    pdf, html = tmp_path / f"{name}.pdf", tmp_path / f"{name}.html"
+    pages = render_report(results, out_pdf=pdf, out_html=html)
+    return pdf.read_bytes(), html.read_text(encoding="utf-8"), pages
+
+
+@pytest.mark.slow
+def test_same_results_give_identical_pdf(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    r = _small(_results())
+    a_pdf, a_html, a_pages = _render(r, tmp_path, "a")
+    b_pdf, b_html, b_pages = _render(json.loads(json.dumps(r)), tmp_path, "b")
+    assert a_html == b_html
+    assert a_pages == b_pages
+    assert a_pdf == b_pdf
+    assert b"/CreationDate (D:20251121000000" in a_pdf or b"20251121" in a_pdf
+
+
+def _hostile_results() -> dict:
+    """A tiny study whose reader ids carry markup and URLs."""
+    r = _results()
+    evil_img = '<img src="http://127.0.0.1:9/x">'
+    evil_file = '<a href="file:///etc/passwd">file:///etc/passwd</a>'
+    raters = r["agreement"]["raters"]
+    keep = {"sim-detector": raters["sim-detector"], evil_img: {**raters["junior-1"], "group": "junior"},
+            evil_file: {**raters["senior-1"], "group": "senior"}}
+    small = {
+        "schema_version": 1, "study": r["study"], "flow": r["flow"], "baseline": r["baseline"],
+        "detection": {}, "counting": {}, "mrmc": None, "provenance": r["provenance"],
+        "agreement": {"levels": r["agreement"]["levels"], "raters": keep, "groups": {}, "comparisons": [],
+                      "inter_reader": {}, "subgroups": {}},
+    }
+    return small
+
+
+def test_markup_in_reader_ids_is_text_and_nothing_is_fetched(tmp_path):
+    from study.report.render import render
+
+    r = _hostile_results()
+    out = render(r)
+    assert out.refused == [] and out.fetched == [], "the renderer tried to fetch something"
+    html = out.html
+    assert '<img src="http://127.0.0.1:9/x">' not in html
+    assert "&lt;img src=&#34;http://127.0.0.1:9/x&#34;&gt;" in html
+    assert '<a href="file:///etc/passwd">' not in html
+    assert not re.search(r"<(img|a|link|iframe|object|embed)\b[^>]*(127\.0\.0\.1|file:)", html)
+    pdf = tmp_path / "hostile.pdf"
+    pdf.write_bytes(out.pdf)
+    text = re.sub(r"\s+", " ", _pdftotext(pdf))
+    assert '<img src="http://127.0.0.1:9/x">' in text  # printed as text (table of readers)
+    assert "file:///etc/passwd" in text
+
+
+def test_fetcher_refuses_network_and_foreign_files(tmp_path):
+    from weasyprint import HTML
+
+    from study.report.render import LocalAssetsFetcher
+
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    (assets / "ok.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>')
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret")
+    f = LocalAssetsFetcher([assets])
+    for url in ("http://127.0.0.1:9/x", "https://example.org/a.png", f"file://{outside}", "file:///etc/passwd",
+                f"file://{assets}/../secret.txt", "ftp://127.0.0.1/x"):
+        with pytest.raises(ValueError):
+            f.fetch(url)
+    assert f.fetch(f"file://{assets}/ok.svg").read().startswith(b"<svg")
+    # and inside WeasyPrint: raw markup (as if escaping failed) still fetches nothing outside the assets
+    f2 = LocalAssetsFetcher([assets])
+    HTML(string=f'<img src="http://127.0.0.1:9/x"><img src="file:///etc/passwd"><img src="ok.svg">'
+                f'<link rel="stylesheet" href="file://{outside}">',
+         base_url=assets.as_uri() + "/", url_fetcher=f2).write_pdf()
+    assert set(f2.refused) == {"http://127.0.0.1:9/x", "file:///etc/passwd", f"file://{outside}"}
+    assert f2.served == [str((assets / "ok.svg").resolve())]
+
+
+def test_safe_svg_strips_scripts_and_external_references():
+    from study.report.render import safe_svg
+
+    svg = ('<svg><script>alert(1)</script><image xlink:href="http://127.0.0.1:9/x"/>'
+           '<image href="data:image/png;base64,AAAA"/><use xlink:href="#m1" onload="x()"/>'
+           '<foreignObject><div>x</div></foreignObject></svg>')
+    out = safe_svg(svg)
+    assert "script" not in out and "foreignObject" not in out and "onload" not in out
+    assert "127.0.0.1" not in out
+    assert 'href="data:image/png;base64,AAAA"' in out and 'xlink:href="#m1"' in out
+
+
+def test_report_command_writes_pdf_and_html(tmp_path, run_cli, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    r = _hostile_results()
+    (tmp_path / "results.json").write_text(json.dumps(r), encoding="utf-8")
+    rc, out, err = run_cli("report", tmp_path, "--out", tmp_path / "out" / "report.pdf")
+    assert rc == 0, err
+    assert out.strip().splitlines()[-1] == str(tmp_path / "out" / "report.pdf")
+    assert (tmp_path / "out" / "report.pdf").read_bytes().startswith(b"%PDF")
+    assert (tmp_path / "out" / "report.html").exists()
+    assert (tmp_path / "figures" / "confusion.svg").exists()
+    rc, out, err = run_cli("report", tmp_path / "nowhere")
+    assert rc == 2 and "results.json not found" in err
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "results.json").write_text("[1, 2]", encoding="utf-8")
+    rc, out, err = run_cli("report", tmp_path / "bad")
+    assert rc == 2 and "schema_version" in err

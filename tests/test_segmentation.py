@@ -1,0 +1,65 @@
+"""Dice / IoU of polygon classes, on masks whose areas are counted by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pycocotools import mask as mu
+
+from study.metrics.detection import evaluate_detection
+
+
+def _rle(x0, y0, w, h, H=40, W=60):
+    m = np.zeros((H, W), np.uint8, order="F")
+    m[y0:y0 + h, x0:x0 + w] = 1
+    r = mu.encode(np.asfortranarray(m))
+    r["counts"] = r["counts"].decode("ascii")
+    return r
+
+
+def test_mask_iou_matching_and_dice():
+    # Image 60 x 40. Class "cyst" (polygon class): GT mask 10x10 at (0,0); GT mask 10x10 at (30,0).
+    # Detection 1 mask 10x10 at (2,0): intersection 8*10 = 80, union 120 -> IoU 2/3, Dice 160/200 = .8
+    # Detection 2: box identical to GT 2's box, but its mask is only the left half (5x10):
+    #   mask IoU = 50/100 = .5 (matched at .5); box IoU would be 1.
+    # Class "papule" (box class) alongside, unaffected.
+    gt = {"images": [{"id": 1, "width": 60, "height": 40}],
+          "categories": [{"id": 1, "name": "cyst"}, {"id": 2, "name": "papule"}],
+          "annotations": [
+              {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100, "iscrowd": 0,
+               "segmentation": _rle(0, 0, 10, 10)},
+              {"id": 2, "image_id": 1, "category_id": 1, "bbox": [30, 0, 10, 10], "area": 100, "iscrowd": 0,
+               "segmentation": _rle(30, 0, 10, 10)},
+              {"id": 3, "image_id": 1, "category_id": 2, "bbox": [50, 30, 5, 5], "area": 25, "iscrowd": 0}]}
+    dt = [{"image_id": 1, "category_id": 1, "bbox": [2, 0, 10, 10], "score": 0.9, "segmentation": _rle(2, 0, 10, 10)},
+          {"image_id": 1, "category_id": 1, "bbox": [30, 0, 10, 10], "score": 0.8, "segmentation": _rle(30, 0, 5, 10)},
+          {"image_id": 1, "category_id": 2, "bbox": [50, 30, 5, 5], "score": 0.9}]
+    r = evaluate_detection(gt, dt, polygon_classes=["cyst"], n_bootstrap=50)
+    seg = r["segmentation"]["cyst"]
+    assert seg["iou_type"] == "segm"
+    assert seg["instance"]["n"] == 2
+    # instance IoU: 2/3 and 1/2 -> mean 7/12 ; Dice: .8 and 2*.5/1.5 = 2/3 -> mean (0.8 + 2/3) / 2
+    assert seg["instance"]["iou"]["estimate"] == pytest.approx(7 / 12)
+    assert seg["instance"]["dice"]["estimate"] == pytest.approx((0.8 + 2 / 3) / 2)
+    # image: union of GT = 200 px, union of predictions = 100 + 50 = 150, intersection 80 + 50 = 130
+    #   Dice = 260 / 350, IoU = 130 / 220
+    assert seg["image"]["n"] == 1
+    assert seg["image"]["dice"]["estimate"] == pytest.approx(260 / 350)
+    assert seg["image"]["iou"]["estimate"] == pytest.approx(130 / 220)
+    assert r["classes"]["cyst"]["tp"] == 2 and r["classes"]["papule"]["tp"] == 1
+
+    # raise the IoU threshold to .6: the half mask (IoU .5) no longer matches although its box is exact
+    r2 = evaluate_detection(gt, dt, polygon_classes=["cyst"], iou_threshold=0.6, n_bootstrap=0)
+    assert r2["classes"]["cyst"]["tp"] == 1
+
+
+def test_polygons_rasterised_at_image_size():
+    # square polygons 0..10: pycocotools rasterises them to 10x10 = 100 px; two identical -> Dice 1
+    poly = [[0, 0, 10, 0, 10, 10, 0, 10]]
+    gt = {"images": [{"id": 1, "width": 30, "height": 30}], "categories": [{"id": 1, "name": "scar"}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100,
+                           "iscrowd": 0, "segmentation": poly}]}
+    dt = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9, "segmentation": poly}]
+    seg = evaluate_detection(gt, dt, polygon_classes=["scar"], n_bootstrap=0)["segmentation"]["scar"]
+    assert seg["instance"]["dice"]["estimate"] == pytest.approx(1.0)
+    assert seg["image"]["iou"]["estimate"] == pytest.approx(1.0)

@@ -172,22 +172,63 @@ def _raise(problems: list[Problem]) -> None:
     raise StudyError(problems)
 
 
-def _fast_ok_detections(dt: list, img_ids: set, cat_ids: set) -> bool:
-    """Cheap vectorised screen; the detailed validator runs only when it fails."""
+@dataclass
+class RawCoco:
+    """Columns of the annotations and detections in file order (built once, reused)."""
+
+    a_img: np.ndarray
+    a_cat: np.ndarray
+    a_box: np.ndarray
+    a_crowd: np.ndarray
+    a_area: np.ndarray
+    d_img: np.ndarray
+    d_cat: np.ndarray
+    d_box: np.ndarray
+    d_score: np.ndarray
+
+
+def _int_column(values: list) -> np.ndarray | None:
+    x = np.array(values)
+    if len(values) == 0:
+        return np.zeros(0, np.int64)
+    return x.astype(np.int64) if x.dtype.kind in "iu" else None
+
+
+def extract_raw(gt: Any, dt: Any) -> RawCoco | None:
+    """Columns of a well-formed pair, or ``None`` when anything is off (then validate in detail)."""
     try:
-        box = np.array([d["bbox"] for d in dt], dtype=float).reshape(len(dt), 4)
-        sc = np.array([d["score"] for d in dt], dtype=float)
-        if any(type(d["score"]) is bool for d in dt):
-            return False
-        ims = {d["image_id"] for d in dt}
-        cats = {d["category_id"] for d in dt}
-    except (TypeError, ValueError, KeyError):
-        return False
-    return bool(np.isfinite(box).all() and (box[:, 2:] >= 0).all() and np.isfinite(sc).all()
-                and ims <= img_ids and cats <= cat_ids)
+        anns = gt["annotations"]
+        if not isinstance(anns, list) or not isinstance(dt, list):
+            return None
+        a_img = _int_column([a["image_id"] for a in anns])
+        a_cat = _int_column([a["category_id"] for a in anns])
+        a_box = np.array([a["bbox"] for a in anns], dtype=float).reshape(-1, 4)
+        crowd = np.array([a.get("iscrowd", 0) for a in anns])
+        a_area = np.array([a.get("area", np.nan) for a in anns], dtype=float)
+        d_img = _int_column([d["image_id"] for d in dt])
+        d_cat = _int_column([d["category_id"] for d in dt])
+        d_box = np.array([d["bbox"] for d in dt], dtype=float).reshape(-1, 4)
+        scores = [d["score"] for d in dt]
+        if any(type(v) is bool for v in scores):
+            return None
+        d_score = np.array(scores, dtype=float)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+    if a_img is None or a_cat is None or d_img is None or d_cat is None:
+        return None
+    if len(a_box) != len(anns) or len(d_box) != len(dt) or (len(crowd) and not np.isin(crowd, [0, 1]).all()):
+        return None
+    return RawCoco(a_img, a_cat, a_box, crowd.astype(bool), a_area, d_img, d_cat, d_box, d_score)
 
 
-def _fast_ok_ground_truth(gt: Any) -> bool:
+def _fast_ok_detections(raw: RawCoco, img_ids: np.ndarray, cat_ids: np.ndarray, dt: list) -> bool:
+    """Cheap vectorised screen; the detailed validator runs only when it fails."""
+    return bool(np.isfinite(raw.d_box).all() and (raw.d_box[:, 2:] >= 0).all() and np.isfinite(raw.d_score).all()
+                and np.isin(raw.d_img, img_ids).all() and np.isin(raw.d_cat, cat_ids).all()
+                and all(d.get("segmentation") is None for d in dt))
+
+
+def _fast_ok_ground_truth(gt: Any, raw: RawCoco) -> bool:
     """Cheap screen of a COCO instances dict (segmentations excepted); the detailed validator
     runs only when it fails, so both give the same verdict."""
     try:
@@ -208,42 +249,40 @@ def _fast_ok_ground_truth(gt: Any) -> bool:
             return False
         if not anns:
             return True
-        if not all(type(a) is dict for a in anns):
-            return False
-        if not {a["image_id"] for a in anns} <= set(img_ids) or not {a["category_id"] for a in anns} <= set(cat_ids):
+        if not np.isin(raw.a_img, img_ids).all() or not np.isin(raw.a_cat, cat_ids).all():
             return False
         ann_ids = [a["id"] for a in anns if "id" in a]
         if len(set(ann_ids)) != len(ann_ids):
             return False
-        box = np.array([a["bbox"] for a in anns], dtype=float)
-        if box.shape != (len(anns), 4) or not np.isfinite(box).all() or (box[:, 2:] < 0).any():
+        box = raw.a_box
+        if not np.isfinite(box).all() or (box[:, 2:] < 0).any():
             return False
-        if any(type(v) is bool for a in anns for v in a["bbox"]):
-            return False
-        if not {a.get("iscrowd", 0) for a in anns} <= {0, 1}:
-            return False
-        area = np.array([a.get("area", 0) for a in anns], dtype=float)
+        area = raw.a_area[~np.isnan(raw.a_area)]
         return bool(np.isfinite(area).all() and (area >= 0).all())
     except (TypeError, ValueError, KeyError):
         return False
 
 
-def check_coco_pair(gt: Any, dt: Any, *, gt_file: str = "ground truth", dt_file: str = "detections") -> None:
-    """Validate a ground-truth / detections pair; raise :class:`StudyError` listing all problems."""
-    if _fast_ok_ground_truth(gt):
+def check_coco_pair(gt: Any, dt: Any, *, gt_file: str = "ground truth", dt_file: str = "detections") -> RawCoco | None:
+    """Validate a ground-truth / detections pair; raise :class:`StudyError` listing all problems.
+
+    Returns the extracted columns (for :func:`to_arrays`) when the fast screens passed.
+    """
+    raw = extract_raw(gt, dt) if isinstance(gt, dict) else None
+    if raw is not None and _fast_ok_ground_truth(gt, raw):
         p: list[Problem] = []
         for i, a in enumerate(gt["annotations"]):
             if a.get("segmentation") not in (None, []):
                 _check_segmentation(a["segmentation"], f"annotations[{i}].segmentation", gt_file, p)
         _raise(p)
+        img_ids = np.array([im["id"] for im in gt["images"]], np.int64)
+        cat_ids = np.array([c["id"] for c in gt["categories"]], np.int64)
+        if _fast_ok_detections(raw, img_ids, cat_ids, dt):
+            return raw
     else:
         _raise(validate_ground_truth(gt, file=gt_file))
-    if isinstance(dt, list) and all(type(d) is dict for d in dt):
-        img_ids = {im["id"] for im in gt["images"]}
-        cat_ids = {c["id"] for c in gt["categories"]}
-        if not dt or (_fast_ok_detections(dt, img_ids, cat_ids) and all(d.get("segmentation") is None for d in dt)):
-            return
     _raise(validate_detections(dt, gt, file=dt_file))
+    return None
 
 
 def load_coco_pair(gt_path: str | Path, dt_path: str | Path) -> tuple[dict, list]:
@@ -264,7 +303,7 @@ def load_coco_pair(gt_path: str | Path, dt_path: str | Path) -> tuple[dict, list
 
 
 def to_arrays(gt: dict, dt: list, *, classes: list[str] | None, image_ids: Iterable | None,
-              max_detections: int, source: str = "options") -> CocoArrays:
+              max_detections: int, source: str = "options", raw: RawCoco | None = None) -> CocoArrays:
     """Arrays of the evaluated images and classes (inputs must be validated).
 
     Detections beyond ``max_detections`` per image and class (lowest scores) are dropped,
@@ -294,7 +333,6 @@ def to_arrays(gt: dict, dt: list, *, classes: list[str] | None, image_ids: Itera
     hw = np.array([[all_imgs[i].get("height", 0) or 0, all_imgs[i].get("width", 0) or 0] for i in ids.tolist()],
                   dtype=float).reshape(-1, 2)
     excluded = {"gt_other_images": 0, "gt_other_classes": 0, "dt_other_images": 0, "dt_other_classes": 0}
-    cat_lut = {cid: k for cid, k in cls_of_cat.items()}
 
     def locate(img_ids_in: np.ndarray) -> np.ndarray:
         if not len(ids):
@@ -303,25 +341,44 @@ def to_arrays(gt: dict, dt: list, *, classes: list[str] | None, image_ids: Itera
         return np.where(ids[p_] == img_ids_in, p_, -1)
 
     anns = gt["annotations"]
-    a_img = locate(np.fromiter((int(a["image_id"]) for a in anns), np.int64, len(anns)))
-    a_cls = np.fromiter((cat_lut.get(a["category_id"], -1) for a in anns), np.int64, len(anns))
-    a_box = np.array([a["bbox"] for a in anns], dtype=float).reshape(-1, 4)
-    a_crowd = np.fromiter((bool(a.get("iscrowd", 0)) for a in anns), bool, len(anns))
-    a_area = np.fromiter((a.get("area", np.nan) for a in anns), float, len(anns))
-    a_area = np.where(np.isnan(a_area), a_box[:, 2] * a_box[:, 3], a_area) if len(anns) else a_area
+    if raw is None:
+        raw = extract_raw(gt, dt)
+    if raw is None:  # validated but irregular (e.g. float ids): one more careful pass
+        raw = RawCoco(
+            a_img=np.array([int(a["image_id"]) for a in anns], np.int64).reshape(-1),
+            a_cat=np.array([int(a["category_id"]) for a in anns], np.int64).reshape(-1),
+            a_box=np.array([a["bbox"] for a in anns], float).reshape(-1, 4),
+            a_crowd=np.array([bool(a.get("iscrowd", 0)) for a in anns], bool).reshape(-1),
+            a_area=np.array([a.get("area", np.nan) for a in anns], float).reshape(-1),
+            d_img=np.array([int(d["image_id"]) for d in dt], np.int64).reshape(-1),
+            d_cat=np.array([int(d["category_id"]) for d in dt], np.int64).reshape(-1),
+            d_box=np.array([d["bbox"] for d in dt], float).reshape(-1, 4),
+            d_score=np.array([float(d["score"]) for d in dt], float).reshape(-1))
+    cat_lut_ids = np.array(sorted(cls_of_cat), np.int64)
+    cat_lut_cls = np.array([cls_of_cat[c] for c in cat_lut_ids.tolist()], np.int64)
+
+    def cat_to_cls(c: np.ndarray) -> np.ndarray:
+        if not len(cat_lut_ids):
+            return np.full(len(c), -1, np.int64)
+        p_ = np.clip(np.searchsorted(cat_lut_ids, c), 0, len(cat_lut_ids) - 1)
+        return np.where(cat_lut_ids[p_] == c, cat_lut_cls[p_], -1)
+
+    a_img = locate(raw.a_img)
+    a_cls = cat_to_cls(raw.a_cat)
+    a_box, a_crowd = raw.a_box, raw.a_crowd
+    a_area = np.where(np.isnan(raw.a_area), a_box[:, 2] * a_box[:, 3], raw.a_area)
     excluded["gt_other_images"] = int((a_img < 0).sum())
     excluded["gt_other_classes"] = int(((a_img >= 0) & (a_cls < 0)).sum())
     kept = np.flatnonzero((a_img >= 0) & (a_cls >= 0))
     gi, gc, gb, gcr, gar = a_img[kept], a_cls[kept], a_box[kept], a_crowd[kept], a_area[kept]
     gs = [anns[i].get("segmentation") or None for i in kept.tolist()]
 
-    di = locate(np.fromiter((int(d["image_id"]) for d in dt), np.int64, len(dt)))
-    dc = np.fromiter((cat_lut.get(d["category_id"], -1) for d in dt), np.int64, len(dt))
+    di = locate(raw.d_img)
+    dc = cat_to_cls(raw.d_cat)
     keep = (di >= 0) & (dc >= 0)
     excluded["dt_other_images"] = int((di < 0).sum())
     excluded["dt_other_classes"] = int(((di >= 0) & (dc < 0)).sum())
-    box = np.array([d["bbox"] for d in dt], dtype=float).reshape(-1, 4)
-    score = np.fromiter((d["score"] for d in dt), float, len(dt))
+    box, score = raw.d_box, raw.d_score
     order = np.arange(len(dt))
     has_seg = any("segmentation" in d for d in dt)
     seg = [d.get("segmentation") for d in dt] if has_seg else None

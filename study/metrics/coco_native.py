@@ -75,6 +75,9 @@ def coco_evaluate(*, n_classes: int, gt_img, gt_cls, gt_area, gt_crowd, dt_img, 
     cls_lo = np.searchsorted(cls_sorted, np.arange(K), "left")
     cls_hi = np.searchsorted(cls_sorted, np.arange(K), "right")
 
+    pos_acc = pos_in_ic[o_acc]
+    within_md = [None if (n_dt == 0 or pos_acc.max() < md) else pos_acc < md for md in max_dets]
+
     # pairs sorted once by (gt, rank): subsets keep the order greedy_core needs
     pair_d = np.asarray(pair_d, np.int64)
     pair_g = np.asarray(pair_g, np.int64)
@@ -104,16 +107,18 @@ def coco_evaluate(*, n_classes: int, gt_img, gt_cls, gt_area, gt_crowd, dt_img, 
                 ign_match = np.zeros(n_dt, bool)
             dt_ig = ign_match | (~matched & ~ign_match & d_out)
             tps_all = matched[o_acc]
-            fps_all = ~matched[o_acc] & ~dt_ig[o_acc]
+            fps_all = ~tps_all & ~dt_ig[o_acc]
             for mi, md in enumerate(max_dets):
-                within = pos_in_ic[o_acc] < md
+                within = within_md[mi]
                 for k in range(K):
                     if not has_any[k] or npig[k] == 0:
                         continue
                     sl = slice(cls_lo[k], cls_hi[k])
-                    w = within[sl]
-                    tps = tps_all[sl][w]
-                    fps = fps_all[sl][w]
+                    if within is None:
+                        tps, fps = tps_all[sl], fps_all[sl]
+                    else:
+                        w = within[sl]
+                        tps, fps = tps_all[sl][w], fps_all[sl][w]
                     tp_sum = np.cumsum(tps).astype(dtype=float)
                     fp_sum = np.cumsum(fps).astype(dtype=float)
                     nd = len(tp_sum)

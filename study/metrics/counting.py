@@ -154,13 +154,40 @@ def counts_from_coco(gt: dict, *, classes: Sequence[str] | None = None,
 
 
 def detections_frame(gt: dict, dets: list[dict]) -> pd.DataFrame:
-    """COCO results -> ``case_id, class, score`` (class names and case ids from the ground truth)."""
-    cats = {c["id"]: c["name"] for c in gt["categories"]}
-    case = {im["id"]: str(im.get("case_id", im["id"])) for im in gt["images"]}
-    ids = pd.Series([d["image_id"] for d in dets])
-    return pd.DataFrame({"case_id": ids.map(case).to_numpy(),
-                         "class": pd.Series([d["category_id"] for d in dets]).map(cats).to_numpy(),
-                         "score": np.array([d["score"] for d in dets], float)})
+    """COCO results -> ``case_id, class, score`` (class names and case ids from the ground truth).
+
+    ``case_id`` and ``class`` are categorical columns (cheap for hundreds of thousands of rows).
+    """
+    cat_ids = np.array([c["id"] for c in gt["categories"]], np.int64)
+    cat_names = [c["name"] for c in gt["categories"]]
+    img_ids = np.array([im["id"] for im in gt["images"]], np.int64)
+    case_names = [str(im.get("case_id", im["id"])) for im in gt["images"]]
+
+    def codes(ids: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        o = np.argsort(keys)
+        p_ = np.clip(np.searchsorted(keys[o], ids), 0, max(len(keys) - 1, 0))
+        return np.where(keys[o][p_] == ids, o[p_], -1) if len(keys) else np.full(len(ids), -1)
+
+    di = np.array([d["image_id"] for d in dets], np.int64).reshape(-1)
+    dc = np.array([d["category_id"] for d in dets], np.int64).reshape(-1)
+    if len(set(case_names)) == len(case_names):
+        case_col = pd.Categorical.from_codes(codes(di, img_ids), categories=case_names)
+    else:  # several images share a case id: plain text column
+        case_col = np.array(case_names, dtype=object)[codes(di, img_ids)]
+    return pd.DataFrame({
+        "case_id": case_col,
+        "class": pd.Categorical.from_codes(codes(dc, cat_ids), categories=cat_names),
+        "score": np.array([d["score"] for d in dets], float).reshape(-1)})
+
+
+def _codes(values: pd.Series, labels: Sequence[str]) -> np.ndarray:
+    """Position of each value (as text) in ``labels``; -1 when absent. Fast for categoricals."""
+    index = pd.Index([str(x) for x in labels])
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cat_pos = index.get_indexer(pd.Index(values.cat.categories).astype(str))
+        c = values.cat.codes.to_numpy()
+        return np.where(c >= 0, cat_pos[np.maximum(c, 0)], -1)
+    return index.get_indexer(values.astype(str))
 
 
 # --------------------------------------------------------------------------- main
@@ -191,7 +218,8 @@ def _validate(true_counts: pd.DataFrame, detections: pd.DataFrame, classes: Sequ
         sc = pd.to_numeric(detections["score"], errors="coerce").to_numpy(float)
         for i in np.flatnonzero(~np.isfinite(sc))[:20]:
             p.append(Problem("detections", f"row {i + 1}, score", f"expected a finite number, got {detections['score'].iloc[i]!r}"))
-        unknown = sorted(set(pd.unique(detections["class"].astype(str))) - set(classes))
+        cl = _codes(detections["class"], classes)
+        unknown = sorted({str(x) for x in detections["class"][cl < 0].unique()})
         if unknown:
             p.append(Problem("detections", "class", f"classes {unknown} are not among {list(classes)}"))
     if severity is not None and not p:
@@ -257,8 +285,8 @@ def evaluate_counting(true_counts: pd.DataFrame, detections: pd.DataFrame, *, cl
     k = len(classes)
     true_cls = true_counts[[f"count_{c}" for c in classes]].to_numpy(float)  # n x K
     true_tot = true_cls.sum(axis=1)
-    ci = pd.Index(case_ids).get_indexer(detections["case_id"].astype(str))
-    cl = pd.Index(classes).get_indexer(detections["class"].astype(str))
+    ci = _codes(detections["case_id"], case_ids)
+    cl = _codes(detections["class"], classes)
     sc = pd.to_numeric(detections["score"]).to_numpy(float)
     inside = ci >= 0
     ci, cl, sc = ci[inside], cl[inside], sc[inside]

@@ -39,7 +39,7 @@ from study.metrics.coco_input import CocoArrays, check_coco_pair, load_coco_pair
 from study.metrics.froc import DEFAULT_FP_RATES, FrocData, evaluate_froc
 from study.metrics.intervals import binomial_ci
 from study.metrics.matching import MatchResult, candidate_pairs, greedy_from_pairs, score_rank
-from study.metrics.presence import evaluate_presence, f1_from_counts
+from study.metrics.presence import evaluate_presence, f1_from_counts, presence_features
 from study.metrics.segmentation import evaluate_segmentation, mask_iou, to_rle
 
 #: COCO's 101 recall levels, exactly as pycocotools builds them
@@ -284,9 +284,9 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: l
     if coco_backend not in ("native", "faster-coco-eval", "pycocotools"):
         raise StudyError(f"coco_backend must be native, faster-coco-eval or pycocotools, got {coco_backend!r}",
                          file="options")
-    if validate:
-        check_coco_pair(ground_truth, detections)
-    arr = to_arrays(ground_truth, detections, classes=classes, image_ids=image_ids, max_detections=max_detections)
+    raw = check_coco_pair(ground_truth, detections) if validate else None
+    arr = to_arrays(ground_truth, detections, classes=classes, image_ids=image_ids, max_detections=max_detections,
+                    raw=raw)
     unknown_poly = [c for c in polygon_classes if c not in arr.classes]
     if unknown_poly:
         raise StudyError(f"polygon classes {unknown_poly} are not among the evaluated classes {arr.classes}",
@@ -343,9 +343,9 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: l
         op = at_op[sel_dt]
         k_tp, k_fp = int((tp & op).sum()), int((fp & op).sum())
         pat_dt = patient[arr.dt_img[sel_dt]]
-        np.add.at(feats, (pat_dt, 3 * col), (tp & op))
-        np.add.at(feats, (pat_dt, 3 * col + 1), (fp & op))
-        np.add.at(feats, (patient[arr.gt_img[sel_gt]], 3 * col + 2), 1)
+        feats[:, 3 * col] = np.bincount(pat_dt, weights=tp & op, minlength=n_pat)
+        feats[:, 3 * col + 1] = np.bincount(pat_dt, weights=fp & op, minlength=n_pat)
+        feats[:, 3 * col + 2] = np.bincount(patient[arr.gt_img[sel_gt]], minlength=n_pat)
         return {
             "ap": apd["ap"], "ap_voc": apd["ap_voc"], "max_recall": apd["max_recall"],
             "n_gt": ngt, "n_det": int(sel_dt.sum()), "n_det_at_operating_threshold": int(op.sum()),
@@ -389,9 +389,13 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: l
     np.add.at(gt_count, (arr.gt_img[real_gt], arr.gt_cls[real_gt]), 1)
     called = np.zeros((n_img, n_cls), bool)
     called[arr.dt_img[at_op], arr.dt_cls[at_op]] = True
+    pres_feats = np.hstack([presence_features(gt_count[:, c] > 0, called[:, c], patient, n_pat)
+                            for c in range(n_cls)]) if n_cls else np.zeros((n_pat, 0), np.float32)
+    pres_reps = np.vstack([w @ pres_feats for w in blocks]) if blocks else None
     for c, name in enumerate(arr.classes):
-        presence[name] = evaluate_presence(gt_count[:, c] > 0, called[:, c], patient, weight_blocks=blocks,
-                                           n_bootstrap=n_bootstrap, confidence=confidence)
+        presence[name] = evaluate_presence(
+            gt_count[:, c] > 0, called[:, c], patient, n_bootstrap=n_bootstrap, confidence=confidence,
+            replicate_table=pres_reps[:, 3 * c:3 * c + 3] if pres_reps is not None else None)
 
     # ---- segmentation of polygon classes
     segmentation = {}

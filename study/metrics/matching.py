@@ -171,8 +171,8 @@ def greedy_core(n_det: int, n_gt: int, d: np.ndarray, g: np.ndarray, sim: np.nda
         eq = rs == best_s[rd]
         best_g[rd] = -1
         np.maximum.at(best_g, rd[eq], rg[eq])
-        wd = np.unique(rd)
-        wg = best_g[wd]
+        win = eq & (rg == best_g[rd])  # exactly one pair per ready detection
+        wd, wg = rd[win], rg[win]
         matched_gt[wd] = wg
         similarity[wd] = best_s[wd]
         own = ~reuse[wg] if any_reuse else slice(None)

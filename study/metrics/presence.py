@@ -32,8 +32,18 @@ def f1_from_counts(tp, fp, fn):
         return np.where(den > 0, 2 * tp / np.where(den > 0, den, 1), np.nan)
 
 
+def presence_features(truth: np.ndarray, called: np.ndarray, patient: np.ndarray, n_patients: int) -> np.ndarray:
+    """Per-patient sums ``(P, 3)`` of TP, FP, FN images (for bootstrap replicates ``w @ features``)."""
+    truth = np.asarray(truth, bool)
+    called = np.asarray(called, bool)
+    patient = np.asarray(patient)
+    return np.stack([np.bincount(patient, weights=truth & called, minlength=n_patients),
+                     np.bincount(patient, weights=~truth & called, minlength=n_patients),
+                     np.bincount(patient, weights=truth & ~called, minlength=n_patients)], axis=1).astype(np.float32)
+
+
 def evaluate_presence(truth: np.ndarray, called: np.ndarray, patient: np.ndarray, *, weight_blocks=None,
-                      n_bootstrap: int = 0, confidence: float = 0.95) -> dict:
+                      n_bootstrap: int = 0, confidence: float = 0.95, replicate_table: np.ndarray | None = None) -> dict:
     """Per-image presence metrics of one class.
 
     Parameters
@@ -43,6 +53,9 @@ def evaluate_presence(truth: np.ndarray, called: np.ndarray, patient: np.ndarray
         Patient index of each image (0..P-1), for the bootstrap of F1.
     weight_blocks : list of (b, P) arrays, optional
         Bootstrap patient draw counts (``study.metrics.bootstrap.resampling_weights``).
+    replicate_table : (B, 3) array, optional
+        Replicate sums of TP, FP, FN images already computed (``weights @ presence_features``);
+        used instead of ``weight_blocks``.
 
     Returns
     -------
@@ -68,14 +81,10 @@ def evaluate_presence(truth: np.ndarray, called: np.ndarray, patient: np.ndarray
     }
     point = float(f1_from_counts(t["tp"], t["fp"], t["fn"]))
     reps = np.zeros(0)
-    if weight_blocks:
-        truth = np.asarray(truth, bool)
-        called = np.asarray(called, bool)
-        p = int(weight_blocks[0].shape[1])
-        feats = np.zeros((p, 3), np.float32)
-        np.add.at(feats, (np.asarray(patient), 0), (truth & called))
-        np.add.at(feats, (np.asarray(patient), 1), (~truth & called))
-        np.add.at(feats, (np.asarray(patient), 2), (truth & ~called))
+    if replicate_table is not None:
+        reps = f1_from_counts(replicate_table[:, 0], replicate_table[:, 1], replicate_table[:, 2])
+    elif weight_blocks:
+        feats = presence_features(truth, called, patient, int(weight_blocks[0].shape[1]))
         s = np.vstack([w @ feats for w in weight_blocks])
         reps = f1_from_counts(s[:, 0], s[:, 1], s[:, 2])
     out["f1"] = bootstrap_estimate(point, reps, n_replicates=n_bootstrap, confidence=confidence).to_dict()

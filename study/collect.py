@@ -44,6 +44,21 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def _model_files(entry: dict) -> dict:
+    """A config ``models:`` entry as {id, backend, <file role>: absolute path} for provenance."""
+    from study.modelspec import load_model_spec
+
+    spec = load_model_spec(entry)
+    out: dict = {"id": spec.id, "backend": spec.backend}
+    if entry.get("spec"):
+        out["spec"] = str(Path(entry["spec"]).resolve())
+    for key in ("weights", "file", "config", "detections"):
+        value = getattr(spec, key, None)
+        if value:
+            out[key] = str(spec.path(value))
+    return out
+
+
 def collect_results(config: dict, *, results_dir: Path, models: list[str]) -> dict:
     """Build the ``results.json`` mapping for one study run.
 
@@ -96,5 +111,5 @@ def collect_results(config: dict, *, results_dir: Path, models: list[str]) -> di
     results["provenance"] = collect_provenance(
         config=config, protocol_path=config["protocol"], inputs=inputs,
         image_paths=cases["image_path"].tolist() if "image_path" in cases else [],
-        models=[results["models"][m] for m in models], repo_dir=Path(__file__).resolve().parents[1])
+        models=[_model_files(entry) for entry in config["models"]], repo_dir=Path(__file__).resolve().parents[1])
     return results

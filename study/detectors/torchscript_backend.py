@@ -40,13 +40,18 @@ def d2_postprocess(outputs: Sequence[np.ndarray], *, resized_hw: tuple[int, int]
     original image, drop empty boxes); masks (``N x 1 x M x M``) are pasted into their boxes.
     """
     outs = [np.asarray(o) for o in outputs]
+    # TracingAdapter appends the Instances' image_size (resized h, w) after the sorted fields
+    if (len(outs) in (4, 5) and outs[-1].ndim == 1 and outs[-1].shape[0] == 2
+            and (len(outs) == 5 or outs[2].ndim != 4)):
+        resized_hw = tuple(int(v) for v in outs.pop())
     if len(outs) == 3:
         boxes, classes, scores = outs
         masks = None
     elif len(outs) == 4:
         boxes, classes, masks, scores = outs
     else:
-        raise StudyError(f"a Detectron2 export should return (pred_boxes, pred_classes[, pred_masks], scores); "
+        raise StudyError(f"a Detectron2 export should return (pred_boxes, pred_classes[, pred_masks], scores"
+                         f"[, image_size]); "
                          f"got {len(outs)} outputs", where="export_format")
     h, w = original_hw
     rh, rw = resized_hw

@@ -222,3 +222,23 @@ def test_patient_bootstrap_needs_every_image():
         evaluate_detection(gt, dt, patient_of={2: "p"}, n_bootstrap=10)
     r = evaluate_detection(gt, dt, patient_of={1: "p1"}, n_bootstrap=10)
     assert r["n_patients"] == 1 and r["bootstrap"]["unit"] == "patient"
+
+
+def test_image_subset_and_center_distance_rule():
+    # two images; restricting to image 1 leaves its single lesion and detection.
+    # centre rule: the detection is 12 px wide of a 10 px box (IoU 0) but its centre is 4 px away.
+    gt = {"images": [{"id": 1, "width": 100, "height": 100}, {"id": 2, "width": 100, "height": 100}],
+          "categories": [{"id": 1, "name": "acne"}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 10, 10], "area": 100, "iscrowd": 0},
+                          {"id": 2, "image_id": 2, "category_id": 1, "bbox": [10, 10, 10, 10], "area": 100, "iscrowd": 0}]}
+    dt = [{"image_id": 1, "category_id": 1, "bbox": [13, 7, 2, 2], "score": 0.9}]
+    r = evaluate_detection(gt, dt, n_bootstrap=0, image_ids=[1])
+    assert r["n_images"] == 1 and r["classes"]["acne"]["n_gt"] == 1 and r["classes"]["acne"]["tp"] == 0
+    assert r["inputs"]["gt_other_images"] == 1
+    # centre (14, 8) vs (15, 15): distance sqrt(1 + 49) = 7.07
+    r2 = evaluate_detection(gt, dt, n_bootstrap=0, image_ids=[1], match_rule="center_distance", center_distance_px=8)
+    assert r2["classes"]["acne"]["tp"] == 1
+    r3 = evaluate_detection(gt, dt, n_bootstrap=0, image_ids=[1], match_rule="center_distance", center_distance_px=7)
+    assert r3["classes"]["acne"]["tp"] == 0
+    # the COCO block stays a box-IoU evaluation
+    assert r2["coco"]["AP50"] == 0.0

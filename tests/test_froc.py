@@ -73,3 +73,19 @@ def test_windowed_bootstrap_equals_plain_loop(seed):
         s = p["sensitivity"]
         assert s["ci_low"] <= s["estimate"] <= s["ci_high"]
         assert "patients" in s["method"]
+
+
+def test_narrow_windows_widen_until_exact():
+    # margin 1 and 4 replicates per window: most windows miss at first and must widen
+    from study.metrics.froc import _readout
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    tp = rng.random(n) < 0.5
+    pat = rng.integers(0, 40, n)
+    data = FrocData.build(rng.random(n).round(2), tp, ~tp, pat, n_gt_patient=np.bincount(pat[tp], minlength=40) + 1,
+                          n_img_patient=np.ones(40))
+    blocks = list(resampling_weights(40, n_replicates=64, rng=np.random.default_rng(1)))
+    fpc = np.r_[0.0, np.cumsum(data.fp)]
+    fast = _readout(data, np.vstack(blocks), RATES, fpc, data.valid_cut, rows_per_window=4, margin=1)
+    np.testing.assert_allclose(fast, bootstrap_sensitivities_reference(data, RATES, blocks), atol=1e-12, rtol=0)

@@ -127,3 +127,19 @@ def test_groups_do_not_mix():
     dt = np.array([[0, 0, 10, 10]], float)
     r = greedy_match([0], gt, [1], dt, [0.9], threshold=0.5)
     assert not r.tp.any()
+
+
+def test_sweep_pairs_cover_every_overlapping_pair():
+    from study.metrics.matching import box_iou_pairs, group_pairs, sweep_pairs
+
+    rng = np.random.default_rng(5)
+    gi, gb, gc, di, db, ds = _random_scene(rng, 30)
+    all_pairs = set()
+    for d, g in group_pairs(gi, di):
+        iou = box_iou_pairs(db, gb, d, g)
+        all_pairs |= {(int(a), int(b)) for a, b in zip(d[iou > 0], g[iou > 0])}
+    swept = set()
+    for d, g in sweep_pairs(gi, gb, di, db, chunk=500):  # small chunks exercise the chunking
+        swept |= {(int(a), int(b)) for a, b in zip(d, g)}
+    assert all_pairs and all_pairs <= swept
+    assert all(gi[b] == di[a] for a, b in swept)

@@ -416,6 +416,12 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: l
                             pair_iou=coco_pairs[2], max_dets=md)
         from study import __version__
 
+        for k, name in enumerate(arr.classes):
+            pk = res["precision"][:, :, k, 0, -1]
+            out_classes[name]["coco"] = {
+                "AP": float(pk[pk > -1].mean()) if (pk > -1).any() else None,
+                "AP50": float(pk[0][pk[0] > -1].mean()) if (pk[0] > -1).any() else None,
+                "AP75": float(pk[5][pk[5] > -1].mean()) if (pk[5] > -1).any() else None}
         coco = {"backend": "native", "version": __version__, "iou_type": "bbox", "max_dets": md, **res["stats"],
                 "note": "vectorised equivalent of pycocotools COCOeval (bbox) evaluate/accumulate/summarize; "
                         "equal to pycocotools to 1e-12 in tests/test_detection_coco.py"}

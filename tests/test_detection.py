@@ -242,3 +242,30 @@ def test_image_subset_and_center_distance_rule():
     assert r3["classes"]["acne"]["tp"] == 0
     # the COCO block stays a box-IoU evaluation
     assert r2["coco"]["AP50"] == 0.0
+
+
+def test_ap_interval_bootstrap_and_logit():
+    from study.metrics.detection import ap_interval
+
+    rng = np.random.default_rng(0)
+    n = 300
+    tp = rng.random(n) < 0.6
+    score = np.where(tp, rng.beta(4, 2, n), rng.beta(2, 4, n))
+    pat = rng.integers(0, 30, n)
+    ngt_pat = np.bincount(pat[tp], minlength=30) + 1
+    point = average_precision(score, tp, ~tp, int(ngt_pat.sum()))["ap"]
+    # all-ones weights reproduce the observed curve: every "replicate" equals the point estimate
+    ones = [np.ones((3, 30), np.float32)]
+    e = ap_interval(point, score, tp, ~tp, pat, ngt_pat, weight_blocks=ones, n_bootstrap=3)
+    assert e["ci_low"] == pytest.approx(point, abs=1e-12) and e["ci_high"] == pytest.approx(point, abs=1e-12)
+    from study.metrics.bootstrap import resampling_weights
+
+    blocks = list(resampling_weights(30, n_replicates=200, rng=np.random.default_rng(1)))
+    b = ap_interval(point, score, tp, ~tp, pat, ngt_pat, weight_blocks=blocks, n_bootstrap=200)
+    assert b["ci_low"] < point < b["ci_high"] and "patients" in b["method"]
+    # over budget: Boyd et al. (2013) logit interval, eta = logit(AP), tau = 1 / sqrt(n AP (1 - AP))
+    lg = ap_interval(point, score, tp, ~tp, pat, ngt_pat, weight_blocks=blocks, n_bootstrap=200, budget=10)
+    n_pos = ngt_pat.sum()
+    eta, tau = np.log(point / (1 - point)), 1 / np.sqrt(n_pos * point * (1 - point))
+    assert lg["ci_low"] == pytest.approx(1 / (1 + np.exp(-(eta - 1.959963984540054 * tau))))
+    assert "Boyd" in lg["method"]

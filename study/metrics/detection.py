@@ -102,7 +102,8 @@ def average_precision(scores: np.ndarray, tp: np.ndarray, fp: np.ndarray, n_gt: 
 
 def ap_interval(point: float, scores: np.ndarray, tp: np.ndarray, fp: np.ndarray, patient: np.ndarray,
                 n_gt_patient: np.ndarray, *, tie_order: np.ndarray | None = None, weight_blocks=None,
-                n_bootstrap: int = 0, confidence: float = 0.95, budget: float = 1e8, chunk: int = 16) -> dict:
+                n_bootstrap: int = 0, confidence: float = 0.95, budget: float = 1e8, chunk: int = 16,
+                unit: str = "patients") -> dict:
     """Confidence interval of the COCO 101-point AP.
 
     Percentile bootstrap resampling patients (every replicate recomputes the precision-recall
@@ -113,7 +114,7 @@ def ap_interval(point: float, scores: np.ndarray, tp: np.ndarray, fp: np.ndarray
     The method actually used is named in ``method``.
     """
     if point is None or not np.isfinite(point):
-        return bootstrap_estimate(None, np.zeros(0), n_replicates=n_bootstrap, confidence=confidence).to_dict()
+        return bootstrap_estimate(None, np.zeros(0), n_replicates=n_bootstrap, confidence=confidence, unit=unit).to_dict()
     scores = np.asarray(scores, float)
     keep = np.asarray(tp, bool) | np.asarray(fp, bool)
     keys = (np.arange(len(scores)),) if tie_order is None else (np.asarray(tie_order),)
@@ -141,7 +142,7 @@ def ap_interval(point: float, scores: np.ndarray, tp: np.ndarray, fp: np.ndarray
                     continue
                 inds = np.searchsorted(rc[i], REC_THRS, side="left")
                 reps[a + i] = np.where(inds < n, pr[i, np.minimum(inds, n - 1)], 0.0).mean()
-        return _est(point, reps, n_bootstrap, confidence)
+        return _est(point, reps, n_bootstrap, confidence, unit)
     n_pos = float(np.sum(n_gt_patient))
     from scipy.stats import norm
 
@@ -277,8 +278,8 @@ def _mask_pairs(arr: CocoArrays, polygon: set[int]):
     return extra, gt_mask, dt_mask
 
 
-def _est(point, reps, n_bootstrap, confidence):
-    return bootstrap_estimate(point, reps, n_replicates=n_bootstrap, confidence=confidence).to_dict()
+def _est(point, reps, n_bootstrap, confidence, unit="patients"):
+    return bootstrap_estimate(point, reps, n_replicates=n_bootstrap, confidence=confidence, unit=unit).to_dict()
 
 
 # --------------------------------------------------------------------------- main
@@ -362,6 +363,7 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: l
     n_img = len(arr.image_ids)
     patient, patient_labels = _patient_index(arr.image_ids, patient_of)
     n_pat = len(patient_labels)
+    unit = "patients" if patient_of is not None else "images"
     rng = np.random.default_rng(seed)
     blocks = list(resampling_weights(n_pat, n_replicates=n_bootstrap, rng=rng)) if n_bootstrap > 0 and n_pat else []
 
@@ -419,7 +421,7 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: l
             "ap": apd["ap"], "ap_voc": apd["ap_voc"], "max_recall": apd["max_recall"],
             "ap_ci": ap_interval(apd["ap"], arr.dt_score[sel_dt], tp, fp, pat_dt, ngt_pat, tie_order=tie[sel_dt],
                                  weight_blocks=blocks, n_bootstrap=n_bootstrap, confidence=confidence,
-                                 budget=ap_bootstrap_budget),
+                                 budget=ap_bootstrap_budget, unit=unit),
             "max_recall_ci": binomial_ci(k_all, ngt, confidence=confidence,
                                          reason_if_empty="no reference lesion of this class").to_dict(),
             "n_gt": ngt, "n_det": int(sel_dt.sum()), "n_det_at_operating_threshold": int(op.sum()),
@@ -443,7 +445,7 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: l
     reps = np.vstack([w @ feats for w in blocks]) if blocks else np.zeros((0, feats.shape[1]))
     for col, blk in enumerate(list(out_classes.values()) + [any_block]):
         r = f1_from_counts(reps[:, 3 * col], reps[:, 3 * col + 1], reps[:, 3 * col + 2] - reps[:, 3 * col])
-        blk["f1"] = _est(blk.pop("_f1_point"), r, n_bootstrap, confidence)
+        blk["f1"] = _est(blk.pop("_f1_point"), r, n_bootstrap, confidence, unit)
 
     aps = [b["ap"] for b in out_classes.values() if b["n_gt"] > 0]
     aps_voc = [b["ap_voc"] for b in out_classes.values() if b["n_gt"] > 0]
@@ -453,7 +455,7 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: l
     n_img_pat = np.bincount(patient, minlength=n_pat)
     fd = FrocData.build(arr.dt_score, m_any.tp, m_any.fp, patient[arr.dt_img], n_gt_patient=n_gt_pat,
                         n_img_patient=n_img_pat)
-    froc = evaluate_froc(fd, fp_rates=froc_fp_rates, weight_blocks=blocks, n_bootstrap=n_bootstrap,
+    froc = evaluate_froc(fd, fp_rates=froc_fp_rates, weight_blocks=blocks, n_bootstrap=n_bootstrap, unit=unit,
                          confidence=confidence)
     froc["matching"] = "class-agnostic (any lesion)"
 
@@ -468,7 +470,7 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: l
     pres_reps = np.vstack([w @ pres_feats for w in blocks]) if blocks else None
     for c, name in enumerate(arr.classes):
         presence[name] = evaluate_presence(
-            gt_count[:, c] > 0, called[:, c], patient, n_bootstrap=n_bootstrap, confidence=confidence,
+            gt_count[:, c] > 0, called[:, c], patient, n_bootstrap=n_bootstrap, confidence=confidence, unit=unit,
             replicate_table=pres_reps[:, 3 * c:3 * c + 3] if pres_reps is not None else None)
 
     # ---- segmentation of polygon classes
@@ -476,7 +478,7 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: l
     for name in polygon_classes:
         c = arr.classes.index(name)
         segmentation[name] = _segmentation_block(arr, c, m_cls, at_op, gt_mask, dt_mask, patient, blocks,
-                                                 n_bootstrap, confidence)
+                                                 n_bootstrap, confidence, unit)
 
     # ---- COCO block
     if native:
@@ -522,12 +524,12 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: l
         "segmentation": segmentation,
         "inputs": {"n_gt": int(real_gt.sum()), "n_gt_crowd": int(arr.gt_crowd.sum()), "n_det": int(n_dt),
                    "n_det_truncated_by_max_detections": int(arr.n_dt_truncated), **arr.excluded},
-        "bootstrap": {"replicates": int(n_bootstrap), "seed": int(seed), "unit": "patient" if patient_of else "image"},
+        "bootstrap": {"replicates": int(n_bootstrap), "seed": int(seed), "unit": unit},
     }
 
 
 def _segmentation_block(arr: CocoArrays, c: int, m: MatchResult, at_op: np.ndarray, gt_mask, dt_mask,
-                        patient: np.ndarray, blocks, n_bootstrap: int, confidence: float) -> dict:
+                        patient: np.ndarray, blocks, n_bootstrap: int, confidence: float, unit: str) -> dict:
     from pycocotools import mask as mu
 
     sel = (arr.dt_cls == c) & at_op & m.tp
@@ -554,4 +556,4 @@ def _segmentation_block(arr: CocoArrays, c: int, m: MatchResult, at_op: np.ndarr
     return evaluate_segmentation(inst_iou=inst_iou, inst_patient=inst_pat, img_inter=np.array(inter),
                                  img_area_dt=np.array(a_dt), img_area_gt=np.array(a_gt),
                                  img_patient=np.array(ip, np.int64), weight_blocks=blocks, n_bootstrap=n_bootstrap,
-                                 confidence=confidence, iou_type=iou_type)
+                                 confidence=confidence, iou_type=iou_type, unit=unit)

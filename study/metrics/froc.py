@@ -196,7 +196,7 @@ def bootstrap_sensitivities_reference(data: FrocData, fp_rates, weight_blocks) -
 
 
 def evaluate_froc(data: FrocData, *, fp_rates=DEFAULT_FP_RATES, weight_blocks=None, n_bootstrap: int = 0,
-                  confidence: float = 0.95, max_curve_points: int = 512) -> dict:
+                  confidence: float = 0.95, max_curve_points: int = 512, unit: str = "patients") -> dict:
     """FROC points, average and curve with patient-bootstrap intervals.
 
     Parameters
@@ -223,10 +223,10 @@ def evaluate_froc(data: FrocData, *, fp_rates=DEFAULT_FP_RATES, weight_blocks=No
             else np.full((0, len(fp_rates)), np.nan))
     pts = []
     for j, f in enumerate(fp_rates):
-        est = bootstrap_estimate(point[j], reps[:, j], n_replicates=n_bootstrap, confidence=confidence)
+        est = bootstrap_estimate(point[j], reps[:, j], n_replicates=n_bootstrap, confidence=confidence, unit=unit)
         pts.append({"fp_per_image": f, "sensitivity": est.to_dict()})
     avg = bootstrap_estimate(float(np.mean(point)), reps.mean(axis=1), n_replicates=n_bootstrap,
-                             confidence=confidence)
+                             confidence=confidence, unit=unit)
     curve = froc_curve(data)
     m = len(curve["threshold"])
     if m > max_curve_points:

@@ -43,7 +43,8 @@ def presence_features(truth: np.ndarray, called: np.ndarray, patient: np.ndarray
 
 
 def evaluate_presence(truth: np.ndarray, called: np.ndarray, patient: np.ndarray, *, weight_blocks=None,
-                      n_bootstrap: int = 0, confidence: float = 0.95, replicate_table: np.ndarray | None = None) -> dict:
+                      n_bootstrap: int = 0, confidence: float = 0.95, replicate_table: np.ndarray | None = None,
+                      unit: str = "patients") -> dict:
     """Per-image presence metrics of one class.
 
     Parameters
@@ -87,5 +88,5 @@ def evaluate_presence(truth: np.ndarray, called: np.ndarray, patient: np.ndarray
         feats = presence_features(truth, called, patient, int(weight_blocks[0].shape[1]))
         s = np.vstack([w @ feats for w in weight_blocks])
         reps = f1_from_counts(s[:, 0], s[:, 1], s[:, 2])
-    out["f1"] = bootstrap_estimate(point, reps, n_replicates=n_bootstrap, confidence=confidence).to_dict()
+    out["f1"] = bootstrap_estimate(point, reps, n_replicates=n_bootstrap, confidence=confidence, unit=unit).to_dict()
     return out

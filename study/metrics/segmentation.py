@@ -39,10 +39,11 @@ def mask_iou(dt_rles: list, gt_rles: list, crowd: list[int]) -> np.ndarray:
     return np.asarray(mu.iou(dt_rles, gt_rles, list(crowd)), float).reshape(len(dt_rles), len(gt_rles))
 
 
-def _mean_estimate(values: np.ndarray, patient: np.ndarray, weight_blocks, n_bootstrap: int, confidence: float):
+def _mean_estimate(values: np.ndarray, patient: np.ndarray, weight_blocks, n_bootstrap: int, confidence: float,
+                   unit: str = "patients"):
     values = np.asarray(values, float)
     if not len(values):
-        return bootstrap_estimate(None, np.zeros(0), n_replicates=n_bootstrap, confidence=confidence).to_dict()
+        return bootstrap_estimate(None, np.zeros(0), n_replicates=n_bootstrap, confidence=confidence, unit=unit).to_dict()
     reps = np.zeros(0)
     if weight_blocks:
         p = int(weight_blocks[0].shape[1])
@@ -52,7 +53,8 @@ def _mean_estimate(values: np.ndarray, patient: np.ndarray, weight_blocks, n_boo
         s = np.vstack([w.astype(float) @ feats for w in weight_blocks])
         with np.errstate(invalid="ignore", divide="ignore"):
             reps = s[:, 0] / s[:, 1]
-    d = bootstrap_estimate(float(values.mean()), reps, n_replicates=n_bootstrap, confidence=confidence).to_dict()
+    d = bootstrap_estimate(float(values.mean()), reps, n_replicates=n_bootstrap, confidence=confidence,
+                           unit=unit).to_dict()
     d["median"] = float(np.median(values))
     return d
 
@@ -60,7 +62,7 @@ def _mean_estimate(values: np.ndarray, patient: np.ndarray, weight_blocks, n_boo
 def evaluate_segmentation(*, inst_iou: np.ndarray, inst_patient: np.ndarray, img_inter: np.ndarray,
                           img_area_dt: np.ndarray, img_area_gt: np.ndarray, img_patient: np.ndarray,
                           weight_blocks=None, n_bootstrap: int = 0, confidence: float = 0.95,
-                          iou_type: str = "segm") -> dict:
+                          iou_type: str = "segm", unit: str = "patients") -> dict:
     """Dice / IoU summaries of one polygon class from per-instance and per-image areas.
 
     Returns
@@ -81,11 +83,11 @@ def evaluate_segmentation(*, inst_iou: np.ndarray, inst_patient: np.ndarray, img
     return {
         "iou_type": iou_type,
         "instance": {"n": int(len(inst_iou)),
-                     "iou": _mean_estimate(inst_iou, inst_patient, weight_blocks, n_bootstrap, confidence),
-                     "dice": _mean_estimate(inst_dice, inst_patient, weight_blocks, n_bootstrap, confidence)},
+                     "iou": _mean_estimate(inst_iou, inst_patient, weight_blocks, n_bootstrap, confidence, unit),
+                     "dice": _mean_estimate(inst_dice, inst_patient, weight_blocks, n_bootstrap, confidence, unit)},
         "image": {"n": int(len(img_iou)),
-                  "iou": _mean_estimate(img_iou, ip, weight_blocks, n_bootstrap, confidence),
-                  "dice": _mean_estimate(img_dice, ip, weight_blocks, n_bootstrap, confidence)},
+                  "iou": _mean_estimate(img_iou, ip, weight_blocks, n_bootstrap, confidence, unit),
+                  "dice": _mean_estimate(img_dice, ip, weight_blocks, n_bootstrap, confidence, unit)},
         "definition": "instance: mask IoU / Dice of matched pairs (score >= operating threshold); image: union "
                       "of predicted vs union of reference masks, images where either is non-empty",
     }

@@ -188,3 +188,23 @@ def test_killed_predict_run_resumes_to_identical_detections(cohort, tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(out.with_name("dt.parquet")),
                                   pd.read_parquet(tmp_path / "ref" / "dt.parquet"))
     assert not parts.exists()
+
+
+def test_precomputed_vendor_results_become_a_shard_table(tmp_path):
+    """A vendor's COCO results (image ids -> file names via its own GT) through the same machinery."""
+    results = [{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.8},
+               {"image_id": 2, "category_id": 2, "bbox": [5, 6, 7, 8], "score": 0.6},
+               {"image_id": 2, "category_id": 1, "bbox": [0, 0, 2, 2], "score": 0.9}]
+    (tmp_path / "vendor.json").write_text(json.dumps(results))
+    (tmp_path / "vendor_gt.json").write_text(json.dumps({"images": [{"id": 1, "file_name": "b.jpg"},
+                                                                    {"id": 2, "file_name": "a.jpg"}]}))
+    spec = load_model_spec(write_spec(tmp_path, id="vendor", backend="precomputed", classes=["spot", "bump"],
+                                      class_map={"spot": "papule", "bump": "pustule"}, detections="vendor.json",
+                                      images="vendor_gt.json"), protocol_classes=["papule", "pustule"])
+    cases = pd.DataFrame({"case_id": ["k1", "k2"], "image": ["a.jpg", "b.jpg"]})
+    s = predict_shard(spec, cases, shard=0, n_shards=1, out=tmp_path / "v.parquet", progress=False)
+    df = pd.read_parquet(tmp_path / "v.parquet")
+    assert s["n_detections"] == 3 and s["backend"]["backend"] == "precomputed"
+    assert df[["case_id", "class", "score"]].values.tolist() == [["k1", "papule", 0.9], ["k1", "pustule", 0.6],
+                                                                  ["k2", "papule", 0.8]]
+    assert df.iloc[1][["x", "y", "w", "h"]].tolist() == [5, 6, 7, 8]

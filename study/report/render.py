@@ -106,12 +106,19 @@ def source_date() -> datetime | None:
     return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
 
 
-_NUMERIC_CELL = re.compile(r"^(?:[-+<≥≤]?\s?\d[\d.,:]*(?:\s.*)?|–|n/a|-)$")
+_NUMERIC_CELL = re.compile(r"^(?:[-+<≥≤]?\s?\d[\d.,:\-–]*(?:\s.*)?|–|n/a|-)$")
 
 
 def _numeric_cell(text: Any) -> bool:
-    """A table cell that starts with a number (or is a dash): right-aligned."""
+    """A table cell that starts with a number (or is a dash)."""
     return bool(_NUMERIC_CELL.match(str(text)))
+
+
+def _numeric_columns(table: dict) -> list[bool]:
+    """Per column (the first, the row label, never): True when every body cell is numeric (right-aligned)."""
+    cols = len(table.get("columns") or [])
+    rows = table.get("rows") or []
+    return [j > 0 and bool(rows) and all(_numeric_cell(r[j]) for r in rows if j < len(r)) for j in range(cols)]
 
 
 def _environment(assets_dir: Path):
@@ -126,6 +133,7 @@ def _environment(assets_dir: Path):
         keep_trailing_newline=True,
     )
     env.tests["numeric_cell"] = _numeric_cell
+    env.filters["numeric_columns"] = _numeric_columns
     return env
 
 

@@ -58,7 +58,7 @@ def _random(rng, n_img=25, n_cls=3):
     return {"images": images, "annotations": anns, "categories": cats}, dets
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("max_dets", [1000, 20])
 def test_native_equals_pycocotools(seed, max_dets):
     rng = np.random.default_rng(seed)

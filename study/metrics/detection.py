@@ -128,6 +128,7 @@ def ap_interval(point: float, scores: np.ndarray, tp: np.ndarray, fp: np.ndarray
         fpf = np.asarray(fp, np.float32)[o]
         ngt = w_all @ np.asarray(n_gt_patient, np.float32)
         reps = np.empty(len(w_all))
+        chunk = max(chunk, min(len(w_all), int(2e6 // max(n, 1))))
         for a in range(0, len(w_all), chunk):
             g = w_all[a:a + chunk][:, pat]
             tc = np.cumsum(g * tpf, axis=1, dtype=float)
@@ -136,12 +137,15 @@ def ap_interval(point: float, scores: np.ndarray, tp: np.ndarray, fp: np.ndarray
                 rc = tc / ngt[a:a + chunk, None]
             pr = tc / (tc + fc + np.spacing(1))
             pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-            for i in range(len(g)):
-                if not ngt[a + i] > 0:
-                    reps[a + i] = np.nan
-                    continue
-                inds = np.searchsorted(rc[i], REC_THRS, side="left")
-                reps[a + i] = np.where(inds < n, pr[i, np.minimum(inds, n - 1)], 0.0).mean()
+            if n * len(g) * len(REC_THRS) <= 4e6:  # rows are sorted: searchsorted = count of smaller values
+                inds = (rc[:, :, None] < REC_THRS[None, None, :]).sum(axis=1)
+                q = np.where(inds < n, np.take_along_axis(pr, np.minimum(inds, n - 1), axis=1), 0.0)
+                reps[a:a + len(g)] = q.mean(axis=1)
+            else:
+                for i in range(len(g)):
+                    inds = np.searchsorted(rc[i], REC_THRS, side="left")
+                    reps[a + i] = np.where(inds < n, pr[i, np.minimum(inds, n - 1)], 0.0).mean()
+            reps[a:a + len(g)][~(ngt[a:a + len(g)] > 0)] = np.nan
         return _est(point, reps, n_bootstrap, confidence, unit)
     n_pos = float(np.sum(n_gt_patient))
     from scipy.stats import norm

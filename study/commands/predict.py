@@ -36,7 +36,7 @@ def register(subparsers) -> None:
                    "it (images matched by case_id or file_name)")
     p.add_argument("--batch-size", type=int, help="images per forward pass (default: the spec's)")
     p.add_argument("--workers", type=int, default=2, help="image decoding threads (default 2)")
-    p.add_argument("--threads", type=int, help="torch intra-op threads (default: all CPUs this process may use)")
+    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's, one per core)")
     p.add_argument("--part-size", type=int, default=64, help="images per resumable part (default 64)")
     p.add_argument("--device", help="override the spec's device (cpu, cuda, cuda:1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -107,8 +107,6 @@ def _ground_truth_with_cases(gt: dict, cases, path: str) -> dict:
 
 
 def run(args) -> int:
-    import pandas as pd
-
     from study.errors import StudyError
     from study.inference import merge_shards, predict_shard
     from study.io import read_json

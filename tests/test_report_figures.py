@@ -62,3 +62,48 @@ def test_no_figure_without_data():
     from study.report.figures import figure_svgs
 
     assert figure_svgs({"schema_version": 1, "detection": {}, "counting": {}, "agreement": {}, "mrmc": None}) == {}
+
+
+def _tiny_results_dir(tmp_path):
+    """Two drawn 'photos' with reference and model boxes, laid out as a study's results folder."""
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    rd = tmp_path / "results"
+    (rd / "detections").mkdir(parents=True)
+    paths = []
+    for i in range(2):
+        p = tmp_path / f"img{i}.png"
+        Image.fromarray(np.full((120, 160, 3), 60 + 80 * i, dtype=np.uint8)).save(p)
+        paths.append(str(p))
+    pd.DataFrame({"case_id": ["case-a", "case-b"], "image_path": paths}).to_parquet(rd / "cases.parquet")
+    gt = {"images": [{"id": 1, "case_id": "case-a"}, {"id": 2, "case_id": "case-b"}],
+          "annotations": [{"id": 1, "image_id": 1, "bbox": [10, 10, 20, 20]}, {"id": 2, "image_id": 2, "bbox": [50, 40, 10, 10]}]}
+    (rd / "ground_truth.json").write_text(json.dumps(gt))
+    pd.DataFrame({"case_id": ["case-a", "case-b"], "image_id": [1, 2], "class": ["papule"] * 2, "score": [0.9, 0.2],
+                  "x": [12.0, 1.0], "y": [11.0, 1.0], "w": [18.0, 5.0], "h": [19.0, 5.0]}).to_parquet(
+        rd / "detections" / "m.parquet")
+    results = {"study": {"protocol_settings": {"report": {"show_example_images": True, "worst_cases": 10},
+                                               "detection": {"operating_threshold": 0.5}}},
+               "counting": {"m": {"points": {"case_id": ["case-a", "case-b"], "true": [1, 1],
+                                             "predicted": {"0.5": [1, 0]}}}}}
+    return results, rd
+
+
+def test_example_images_only_when_the_protocol_allows(tmp_path):
+    from study.report.context import examples_context
+    from study.report.figures import example_figures
+    from study.report.sections import pseudonyms
+
+    results, rd = _tiny_results_dir(tmp_path)
+    figs = example_figures(results, results_dir=rd)
+    ps = pseudonyms(["case-a", "case-b"])
+    assert sorted(figs) == sorted(f"example__m__{ps[c]}" for c in ("case-a", "case-b"))
+    svg = figs[f"example__m__{ps['case-a']}"]
+    assert "data:image/png;base64," in svg and "case-a" not in svg
+    assert examples_context(results, figs)["available"] is True
+    results["study"]["protocol_settings"]["report"]["show_example_images"] = False
+    assert example_figures(results, results_dir=rd) == {}
+    ctx = examples_context(results, figs)
+    assert ctx["available"] is False and "personal data" in ctx["reason"]

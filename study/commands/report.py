@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     out_html = Path(args.html) if args.html else out_pdf.with_name("report.html")
     figures = Path(args.figures) if args.figures else base / "figures"
     t0 = time.perf_counter()
-    pages = render_report(results, out_pdf=out_pdf, out_html=out_html, figures_dir=figures)
+    pages = render_report(results, out_pdf=out_pdf, out_html=out_html, figures_dir=figures, results_dir=base)
     import sys
 
     print(f"report: {len(pages)} sections rendered in {time.perf_counter() - t0:.1f} s; HTML {out_html}",

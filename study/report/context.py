@@ -931,14 +931,19 @@ def failures_context(results: Mapping) -> dict:
     return {"available": True, "models": out}
 
 
-def examples_context(results: Mapping) -> dict:
+def examples_context(results: Mapping, figures: Mapping[str, str] | None = None) -> dict:
     ps = S.protocol_settings(results)
     allowed = bool((ps.get("report") or {}).get("show_example_images", False))
     if not allowed:
         return _unavailable("Not shown: the protocol does not allow example images (report.show_example_images is "
                             "false, the default), because facial photographs are personal data.")
-    return _unavailable("Not shown: the protocol allows example images, but results.json carries no rendered "
-                        "examples; this version of the report draws no images from the cohort.")
+    names = sorted(n for n in (figures or {}) if n.startswith("example__"))
+    if not names:
+        return _unavailable("Not shown: the protocol allows example images, but the renderer was not given the "
+                            "study's results folder with the images and detections (study report RESULTS_DIR does).")
+    return {"available": True, "figures": names,
+            "note": "The cases with the largest count error, by pseudonym; reference lesions as solid boxes, the "
+                    "model's detections at the operating threshold as dashed boxes."}
 
 
 def limitations_context(results: Mapping) -> dict:
@@ -1060,7 +1065,7 @@ def build_context(results: Mapping, *, figures: Mapping[str, str], pages: Mappin
         "mrmc": mrmc_context(results, figures),
         "subgroups": subgroups_context(results, figures),
         "failures": failures_context(results),
-        "examples": examples_context(results),
+        "examples": examples_context(results, figures),
         "limitations": limitations_context(results),
         "implications": implications_context(results),
         "information": information_context(results),

@@ -427,6 +427,76 @@ def mrmc_roc_figure(model: str, roc: dict) -> str | None:
     return _draw(f"mrmc_roc__{model}", draw)
 
 
+# ----------------------------------------------------------------------------- examples
+def example_figures(results: dict, *, results_dir: str | Path, max_side: int = 384) -> dict[str, str]:
+    """Example images with the reference boxes (solid) and the model's boxes at the operating
+    threshold (dashed): only when the protocol sets ``report.show_example_images`` (faces are
+    personal data, so it is off by default). The cases shown are those with the largest count
+    error (as in the failure analysis), captioned by pseudonym, never by case id.
+
+    Reads ``cases.parquet``, ``ground_truth.json`` and ``detections/<model>.parquet`` from
+    ``results_dir``; images are downscaled to ``max_side`` pixels and embedded in the SVG.
+    """
+    ps = S.protocol_settings(results)
+    rep = ps.get("report") or {}
+    if not rep.get("show_example_images"):
+        return {}
+    import pandas as pd
+    from PIL import Image
+
+    from study.io import read_json
+
+    rd = Path(results_dir)
+    k = min(4, int(rep.get("worst_cases", 4)) or 4)
+    thr = float((ps.get("detection") or {}).get("operating_threshold", 0.5))
+    cases = pd.read_parquet(rd / "cases.parquet", columns=["case_id", "image_path"])
+    path_of = dict(zip(cases["case_id"].astype(str), cases["image_path"].astype(str)))
+    gt = read_json(rd / "ground_truth.json")
+    image_of = {str(im["case_id"]): im["id"] for im in gt.get("images", [])}
+    gt_boxes: dict[Any, list] = {}
+    for a in gt.get("annotations", []):
+        gt_boxes.setdefault(a["image_id"], []).append(a["bbox"])
+    all_ids = {str(c) for cnt in (results.get("counting") or {}).values()
+               for c in ((cnt or {}).get("points") or {}).get("case_id") or []}
+    pseudo = S.pseudonyms(all_ids)
+    out: dict[str, str] = {}
+    for m, cnt in sorted((results.get("counting") or {}).items()):
+        pts = (cnt or {}).get("points") or {}
+        ths = sorted((pts.get("predicted") or {}), key=lambda t: abs(float(t) - thr))
+        det_path = rd / "detections" / f"{m}.parquet"
+        if not ths or not det_path.exists():
+            continue
+        pred, true = pts["predicted"][ths[0]], pts.get("true") or []
+        order = sorted(range(len(pts.get("case_id") or [])),
+                       key=lambda i: (-abs(float(pred[i]) - float(true[i])), pseudo[str(pts["case_id"][i])]))[:k]
+        chosen = [str(pts["case_id"][i]) for i in order if str(pts["case_id"][i]) in path_of]
+        det = pd.read_parquet(det_path)
+        det = det[(det["score"] >= thr) & det["case_id"].astype(str).isin(chosen)]
+        for cid in chosen:
+            name = f"example__{m}__{pseudo[cid]}"
+
+            def draw(cid=cid):
+                import matplotlib.pyplot as plt
+                from matplotlib.patches import Rectangle
+
+                with Image.open(path_of[cid]) as im:
+                    im = im.convert("RGB")
+                    scale = min(1.0, max_side / max(im.size))
+                    small = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))))
+                fig, ax = plt.subplots(figsize=(3.1, 3.1 * small.height / small.width))
+                ax.imshow(small, extent=(0, im.width, im.height, 0), interpolation="bilinear")
+                for x, y, w, h in gt_boxes.get(image_of.get(cid), []):
+                    ax.add_patch(Rectangle((x, y), w, h, fill=False, ec="#00a651", lw=0.8))
+                for r in det[det["case_id"].astype(str) == cid].itertuples(index=False):
+                    ax.add_patch(Rectangle((r.x, r.y), r.w, r.h, fill=False, ec="#ff7f0e", lw=0.8, ls="--"))
+                ax.set_axis_off()
+                ax.set_title(f"{pseudo[cid]}: reference (solid) vs {_t(m)} (dashed)", fontsize=7)
+                return fig
+
+            out[name] = _draw(name, draw)
+    return out
+
+
 # ----------------------------------------------------------------------------- all
 def figure_svgs(results: dict) -> dict[str, str]:
     """Every figure the results support, as SVG text, in report order (absent data = no figure)."""

@@ -190,7 +190,8 @@ def render(results: dict, *, assets_dir: str | os.PathLike | None = None,
 
 
 def render_report(results: dict, *, out_pdf: str | os.PathLike, out_html: str | os.PathLike,
-                  figures_dir: str | os.PathLike | None = None, assets_dir: str | os.PathLike | None = None) -> dict:
+                  figures_dir: str | os.PathLike | None = None, assets_dir: str | os.PathLike | None = None,
+                  results_dir: str | os.PathLike | None = None) -> dict:
     """Render ``results`` (the parsed ``results.json``) to ``out_pdf`` and ``out_html``.
 
     Parameters
@@ -204,6 +205,9 @@ def render_report(results: dict, *, out_pdf: str | os.PathLike, out_html: str | 
     assets_dir : path, optional
         Templates and stylesheet (default: the project's ``reports/``); the only folder the
         PDF renderer may read from.
+    results_dir : path, optional
+        The study's results folder: only used for example images, and only when the protocol
+        allows them (``report.show_example_images``); they are embedded in the SVG figures.
 
     Returns
     -------
@@ -211,9 +215,11 @@ def render_report(results: dict, *, out_pdf: str | os.PathLike, out_html: str | 
         Page map: section anchor id (``sec-summary``, ``sec-flow``, ... as in
         :data:`study.report.context.SECTIONS`) -> page number in the PDF (1-based).
     """
-    from study.report.figures import figure_svgs
+    from study.report.figures import example_figures, figure_svgs
 
     figs = figure_svgs(results)
+    if results_dir is not None:
+        figs.update(example_figures(results, results_dir=results_dir))
     if figures_dir is not None:
         for name, svg in figs.items():
             write_text(Path(figures_dir) / f"{name}.svg", svg)

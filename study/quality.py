@@ -116,18 +116,26 @@ def image_features(rgb: np.ndarray, *, thresholds: QualityThresholds, original_s
     gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     g = gray.astype(np.float32)
     lap = cv2.Laplacian(g, cv2.CV_32F, ksize=1)
+    _, lap_sd = cv2.meanStdDev(lap)
     gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
-    brenner = float(np.mean((g[:, 2:] - g[:, :-2]) ** 2)) if sw > 2 else 0.0
-    v = small.max(axis=2)
+    tenengrad = cv2.mean(cv2.multiply(gx, gx))[0] + cv2.mean(cv2.multiply(gy, gy))[0]
+    if sw > 2:
+        d = cv2.subtract(g[:, 2:], g[:, :-2])
+        brenner = cv2.mean(cv2.multiply(d, d))[0]
+    else:
+        brenner = 0.0
+    r, gc, b = cv2.split(small)
+    v = cv2.max(cv2.max(r, gc), b)  # HSV value channel V = max(R, G, B)
+    n = float(v.size)
     out: dict[str, Any] = {
         "width": int(W), "height": int(H), "analysis_width": int(sw), "analysis_height": int(sh),
-        "laplacian_var": float(lap.var()),
-        "tenengrad": float(np.mean(gx * gx + gy * gy)),
-        "brenner": brenner,
-        "dark_fraction": float(np.mean(v <= t.dark_value)),
-        "bright_fraction": float(np.mean(v >= t.bright_value)),
-        "mean_value": float(v.mean()),
+        "laplacian_var": float(lap_sd[0, 0]) ** 2,
+        "tenengrad": float(tenengrad),
+        "brenner": float(brenner),
+        "dark_fraction": cv2.countNonZero(cv2.compare(v, t.dark_value, cv2.CMP_LE)) / n,
+        "bright_fraction": cv2.countNonZero(cv2.compare(v, t.bright_value, cv2.CMP_GE)) / n,
+        "mean_value": float(cv2.mean(v)[0]),
     }
     face = detect_face(gray, size=t.face_detection_size, min_fraction=t.face_fraction_min) if (
         t.face_required or t.occlusion_check) else None

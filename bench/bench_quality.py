@@ -1,0 +1,93 @@
+"""Benchmark: the image-quality gate on 1,000 photos of 1024x1024 (target: <= 60 s on 2 cores).
+
+    python bench/bench_quality.py [--images 1000] [--workers 2] [--peer 100]
+
+Images: 40 synthetic face photos (``study.synth``, 1024x1024 JPEG) copied to ``--images``
+files (the gate caches nothing, so copies cost what distinct photos cost). Peer, measured
+in the same run on the first ``--peer`` images: the naive way, full-resolution decode and
+every feature at full resolution in one process. Prints images per second for both and
+their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def naive(path: str, t) -> dict:
+    """Peer: full decode, features and face search on the full-resolution image."""
+    import cv2
+    import numpy as np
+
+    from study import quality
+
+    rgb = cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    full = t.model_copy(update={"analysis_size": max(rgb.shape[:2]), "face_detection_size": max(rgb.shape[:2]) // 2})
+    return quality.assess_image(np.ascontiguousarray(rgb), thresholds=full)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=1000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--peer", type=int, default=30)
+    ap.add_argument("--keep", help="keep the generated images in this folder")
+    args = ap.parse_args()
+
+    import pandas as pd
+
+    from study import cohort, quality
+    from study.protocol import load_protocol
+    from study.synth import make_cohort
+
+    repo = Path(__file__).resolve().parents[1]
+    t = load_protocol(repo / "protocols" / "chinese-2019.yaml").protocol.quality
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-quality-"))
+    try:
+        src = work / "src"
+        if not (src / "manifest.csv").exists():
+            print("making 40 synthetic 1024x1024 photos ...", file=sys.stderr)
+            make_cohort(src, cases=40, seed=1, image_size=1024, exclusion_rate=0.25, workers=args.workers)
+        base = cohort.load_manifest(src / "manifest.csv", image_root=src / "images")
+        imgs = work / "images"
+        imgs.mkdir(exist_ok=True)
+        rows = []
+        for i in range(args.images):
+            b = base.iloc[i % len(base)]
+            dst = imgs / f"img{i:05d}.jpg"
+            if not dst.exists():
+                shutil.copyfile(b["image_path"], dst)
+            rows.append({"case_id": f"c{i:05d}", "image_path": str(dst), "width": int(b["width"]),
+                         "height": int(b["height"]), "decodable": True})
+        cases = pd.DataFrame(rows)
+
+        t0 = time.perf_counter()
+        q = quality.assess_cases(cases, thresholds=t, workers=args.workers, progress=False)
+        gate_s = time.perf_counter() - t0
+        n_peer = min(args.peer, len(cases))
+        t0 = time.perf_counter()
+        peer = [naive(p, t) for p in cases["image_path"].iloc[:n_peer]]
+        peer_s = time.perf_counter() - t0
+        agree = sum(a["quality_pass"] == b for a, b in zip(peer, q["quality_pass"].iloc[:n_peer]))
+
+        gate_ips, peer_ips = len(cases) / gate_s, n_peer / peer_s
+        print(f"quality gate ({args.workers} workers, analysis_size {t.analysis_size}, reduced JPEG decode): "
+              f"{len(cases)} images 1024x1024 in {gate_s:.1f} s = {gate_ips:.1f} images/s "
+              f"({'within' if gate_s <= 60 else 'OVER'} the 60 s budget)")
+        print(f"peer (1 process, full-resolution decode and features): {n_peer} images in {peer_s:.1f} s = "
+              f"{peer_ips:.2f} images/s")
+        print(f"speed-up: {gate_ips / peer_ips:.1f}x; pass/fail agreement with the peer on {n_peer} images: "
+              f"{agree}/{n_peer}; passed: {int(q['quality_pass'].sum())}/{len(q)}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -463,6 +463,22 @@ def methods_context(results: Mapping) -> dict:
         if an.get("method"):
             t.note(f"MRMC ({m or 'all'}): method {an.get('method')}, analysis {an.get('analysis', S.DASH)}.")
     out["statistics"] = t.to_dict()
+    bt = Table("tab-bootstrap", "Bootstrap settings as recorded by each analysis in results.json",
+               ["Analysis", "Replicates", "Resampling unit", "Seed"])
+    for m, d in sorted(det.items()):
+        b = (d or {}).get("bootstrap") or {}
+        if b:
+            bt.add([f"detection, {m}", fmt_int(b.get("replicates")), str(b.get("unit", S.DASH)), str(b.get("seed", S.DASH))])
+    for m, d in sorted(cnt.items()):
+        b = (d or {}).get("definitions") or {}
+        if b.get("bootstrap_replicates") is not None:
+            bt.add([f"counting, {m}", fmt_int(b.get("bootstrap_replicates")), str(b.get("bootstrap_unit", S.DASH)),
+                    str(b.get("seed", S.DASH))])
+    a_set = ag.get("settings") or {}
+    if a_set.get("n_bootstrap") is not None:
+        bt.add(["grading agreement", fmt_int(a_set.get("n_bootstrap")), str(a_set.get("bootstrap_unit", S.DASH)),
+                str(a_set.get("seed", S.DASH))])
+    out["bootstrap"] = bt.to_dict() if bt.rows else None
     out["indeterminate"] = ("The models always return a grade (no indeterminate result): a case without detections "
                             "receives the lowest grade. Reader gradings outside the protocol's levels are rejected at "
                             "import, not analysed as indeterminate.")

@@ -114,3 +114,11 @@ def test_workflow_intake_step_writes_cases_and_ground_truth(tmp_path):
     assert {"case_id", "patient_id", "image_path", "width", "height", "image_sha256", "decodable"} <= set(cases.columns)
     gt = json.loads((tmp_path / "r" / "gt.json").read_text())
     assert len(gt["annotations"]) == 3
+
+
+def test_excel_style_csv_with_bom_and_crlf(tmp_path):
+    s = make_study(tmp_path)
+    text = s["manifest"].read_text(encoding="utf-8")
+    s["manifest"].write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
+    df = cohort.load_manifest(s["manifest"], image_root=s["images"])
+    assert df.columns[0] == "case_id" and df["case_id"].tolist() == ["C1", "C2", "C3", "C4"]

@@ -102,6 +102,7 @@ def assessed(tmp_path_factory):
     return cases, q, table, flow
 
 
+@pytest.mark.slow
 def test_planted_failures_precision_recall(assessed):
     """Each planted failure kind is excluded with the right first reason: precision and recall >= 0.95."""
     cases, _, table, flow = assessed
@@ -119,6 +120,7 @@ def test_planted_failures_precision_recall(assessed):
     assert flow["check"] and flow["received"] == len(cases)
 
 
+@pytest.mark.slow
 def test_logistic_quality_model_on_the_features(assessed):
     cases, q, _, _ = assessed
     labels = ~cases["planted_exclusion"].isin(["blurred", "underexposed", "overexposed", "no_face"])

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from study.errors import Problem, StudyError
 
@@ -111,6 +111,14 @@ class ModelSpec(BaseModel):
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _protocol_classes: list[str] | None = PrivateAttr(default=None)
+
+    @field_validator("images", mode="before")
+    @classmethod
+    def _image_keys_as_text(cls, v):
+        # YAML reads `{1: case-001}` with an integer key; image ids and case ids are compared as text
+        if isinstance(v, dict):
+            return {str(k): str(x) for k, x in v.items()}
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> "ModelSpec":

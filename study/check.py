@@ -141,6 +141,9 @@ def check_study(config_path: str | Path, *, workdir: str | Path | None = None) -
                                 polygon_classes=protocol.polygon_classes if protocol else None, base_dir=workdir)
             except StudyError as e:
                 problems += [Problem(p.file or str(config_path), p.where or f"models[{i}]", p.message) for p in e.problems]
+            except Exception as e:  # a model spec the validator could not even read
+                problems.append(Problem(str(config_path), f"models[{i}]", f"model spec {entry.get('id')!r} could not "
+                                        f"be validated: {type(e).__name__}: {e}"))
     summary["models"] = len(config.get("models", []))
 
     # ---- manifest and images
@@ -148,6 +151,9 @@ def check_study(config_path: str | Path, *, workdir: str | Path | None = None) -
     mpath = _resolve(cohort["manifest"], workdir)
     root = _resolve(cohort["image_root"], workdir)
     cases, mprob, iprob = validate_manifest(mpath, image_root=root)
+    if cohort.get("synth") and not mpath.exists():
+        mprob = [Problem(p.file, p.where, p.message + " (this cohort is built by `study synth` / `study demo` "
+                         "on the first run)") if p.message == "file not found" else p for p in mprob]
     problems += mprob + iprob
     if cases is not None:
         summary["cases"] = int(len(cases))

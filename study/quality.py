@@ -57,8 +57,15 @@ def _detector():
     """The scikit-image LBP frontal-face cascade, loaded once per process."""
     global _DETECTOR
     if _DETECTOR is None:
-        from skimage import data
-        from skimage.feature import Cascade
+        try:
+            from skimage import data
+            from skimage.feature import Cascade
+        except ImportError:
+            from study.errors import StudyError
+
+            raise StudyError("the face check needs scikit-image (its LBP frontal-face cascade ships inside it): "
+                             "pip install scikit-image, or set quality.face_required and occlusion_check to false",
+                             file="environment") from None
 
         _DETECTOR = Cascade(data.lbp_frontal_face_cascade_filename())
     return _DETECTOR

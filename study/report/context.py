@@ -596,8 +596,13 @@ def detection_context(results: Mapping, figures: Mapping[str, str]) -> dict:
         if coco:
             ct = Table(f"tab-coco-{m}", f"COCO summary metrics (all classes), model {m}", ["Metric", "Value"])
             for k, v in sorted(coco.items()):
-                if is_estimate(v) or isinstance(v, (int, float)):
+                if is_estimate(v) or (isinstance(v, (int, float)) and not isinstance(v, bool)):
                     ct.add([k, ct.ci(v)])
+            md = coco.get("max_dets")
+            ct.note("COCO conventions: AP is averaged over IoU 0.50 to 0.95, AP50 and AP75 at IoU 0.50 and 0.75; "
+                    "s, m, l = small, medium, large lesions; AR<n> = average recall with at most n detections per image"
+                    + (f" (limits {', '.join(map(str, md))}; ARmax at the largest)" if isinstance(md, list) else "")
+                    + f". Computed by {coco.get('backend', 'the COCO evaluator')} {coco.get('version', '')}".rstrip() + ".")
         pt = None
         pres = det.get("presence") or {}
         if pres:
@@ -776,7 +781,9 @@ def comparisons_context(results: Mapping) -> dict:
                    t.ci(c.get("model_accuracy")), t.ci(c.get("versus_accuracy")), t.ci(c.get("accuracy_difference")),
                    t.ci(c.get("kappa_quadratic_difference")), fmt_p(mc.get("p_value"))])
             if mc.get("method"):
-                t.note(f"McNemar: {mc['method']}" + (f" ({mc['note']})" if mc.get("note") else "") + ".")
+                t.note(f"McNemar: {mc['method']}.")
+            if mc.get("note"):
+                t.note(f"McNemar's test {mc['note']}.")
     ov = Table("tab-inter", "Inter-reader agreement (readers only)", ["Measure", "Readers", "Cases", "Estimate (CI)"])
     fl = inter.get("fleiss") or {}
     if is_estimate(fl.get("kappa")):

@@ -39,6 +39,12 @@ def value(x: Any) -> float | None:
     return None
 
 
+def _num(x: float, nd: int) -> str:
+    """``x`` with ``nd`` decimals, never ``-0.000``."""
+    s = f"{x:.{nd}f}"
+    return s[1:] if s.startswith("-") and float(s) == 0 else s
+
+
 def fmt(x: Any, nd: int = 3) -> str:
     """A number with ``nd`` decimals (integers as integers); ``–`` when absent."""
     if is_estimate(x):
@@ -50,7 +56,7 @@ def fmt(x: Any, nd: int = 3) -> str:
     if isinstance(x, float):
         if not math.isfinite(x):
             return DASH
-        return f"{x:.{nd}f}"
+        return _num(x, nd)
     return str(x)
 
 
@@ -67,8 +73,9 @@ def fmt_ci(e: Any, nd: int = 3) -> str:
         return "n/a"
     if lo is None or hi is None:
         return fmt(float(est), nd)
-    sep = " to " if (lo < 0 or hi < 0) else "-"
-    return f"{float(est):.{nd}f} ({float(lo):.{nd}f}{sep}{float(hi):.{nd}f})"
+    a, b, c = _num(float(est), nd), _num(float(lo), nd), _num(float(hi), nd)
+    sep = " to " if (b.startswith("-") or c.startswith("-")) else "-"
+    return f"{a} ({b}{sep}{c})"
 
 
 def fmt_pct(n: Any, pct: Any) -> str:

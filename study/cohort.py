@@ -211,6 +211,9 @@ def probe_image(path: str | os.PathLike) -> dict[str, Any]:
     except UnidentifiedImageError:
         out["image_error"] = "not an image (the file's content is not a format Pillow or OpenCV can read)"
         return out
+    except Image.DecompressionBombError as e:
+        out["image_error"] = f"image refused as a decompression bomb ({e})"
+        return out
     except (OSError, ValueError, SyntaxError) as e:
         out["image_error"] = f"image does not decode ({out['image_format'] or 'unknown format'}: {e})"
         return out

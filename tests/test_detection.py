@@ -240,7 +240,10 @@ def test_image_subset_and_center_distance_rule():
     assert r2["coco"]["AP50"] == 0.0
 
 
-def test_ap_interval_bootstrap_and_logit():
+def test_ap_interval_grouped_jackknife():
+    """Delete-a-group jackknife (Kott 2001) against a plain recomputation with average_precision."""
+    from scipy.stats import t as student_t
+
     from study.metrics.detection import ap_interval
 
     rng = np.random.default_rng(0)
@@ -250,18 +253,15 @@ def test_ap_interval_bootstrap_and_logit():
     pat = rng.integers(0, 30, n)
     ngt_pat = np.bincount(pat[tp], minlength=30) + 1
     point = average_precision(score, tp, ~tp, int(ngt_pat.sum()))["ap"]
-    # all-ones weights reproduce the observed curve: every "replicate" equals the point estimate
-    ones = [np.ones((3, 30), np.float32)]
-    e = ap_interval(point, score, tp, ~tp, pat, ngt_pat, weight_blocks=ones, n_bootstrap=3)
-    assert e["ci_low"] == pytest.approx(point, abs=1e-12) and e["ci_high"] == pytest.approx(point, abs=1e-12)
-    from study.metrics.bootstrap import resampling_weights
-
-    blocks = list(resampling_weights(30, n_replicates=200, rng=np.random.default_rng(1)))
-    b = ap_interval(point, score, tp, ~tp, pat, ngt_pat, weight_blocks=blocks, n_bootstrap=200)
-    assert b["ci_low"] < point < b["ci_high"] and "patients" in b["method"]
-    # over budget: Boyd et al. (2013) logit interval, eta = logit(AP), tau = 1 / sqrt(n AP (1 - AP))
-    lg = ap_interval(point, score, tp, ~tp, pat, ngt_pat, weight_blocks=blocks, n_bootstrap=200, budget=10)
-    n_pos = ngt_pat.sum()
-    eta, tau = np.log(point / (1 - point)), 1 / np.sqrt(n_pos * point * (1 - point))
-    assert lg["ci_low"] == pytest.approx(1 / (1 + np.exp(-(eta - 1.959963984540054 * tau))))
-    assert "Boyd" in lg["method"]
+    e = ap_interval(point, score, tp, ~tp, pat, ngt_pat, n_groups=10, seed=3)
+    # reference: drop each group's patients, recompute AP from scratch on what is left
+    group_of = np.random.default_rng(3).permutation(30) % 10
+    thetas = []
+    for g in range(10):
+        keep = group_of[pat] != g
+        thetas.append(average_precision(score[keep], tp[keep], ~tp[keep], int(ngt_pat[group_of != g].sum()))["ap"])
+    thetas = np.array(thetas)
+    se = np.sqrt(9 / 10 * np.sum((thetas - thetas.mean()) ** 2))
+    assert e["se"] == pytest.approx(se, rel=1e-9)
+    assert e["ci_low"] == pytest.approx(point - student_t.ppf(0.975, 9) * se, rel=1e-9)
+    assert "jackknife" in e["method"] and "10 random groups" in e["method"]

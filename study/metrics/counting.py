@@ -113,8 +113,7 @@ def bland_altman(true: np.ndarray, pred: np.ndarray, *, confidence: float = 0.95
     return {"n": n, "bias": bias, "sd": sd,
             "loa_low": Estimate(lo, lo - q * se_limit, lo + q * se_limit, method).to_dict(),
             "loa_high": Estimate(hi, hi - q * se_limit, hi + q * se_limit, method).to_dict(),
-            "mean_of_methods": ((np.asarray(pred, float) + np.asarray(true, float)) / 2).tolist(),
-            "difference": d.tolist()}
+            "plot": "x = (true + predicted) / 2, y = predicted - true, from points"}
 
 
 def fit_line(true: np.ndarray, pred: np.ndarray) -> dict:

@@ -13,9 +13,12 @@ report shows, from a COCO instances ground truth and a COCO results list:
 - FROC over any lesion with patient-bootstrap intervals (``study.metrics.froc``);
 - image-level presence per class (``study.metrics.presence``);
 - Dice / IoU of polygon classes (``study.metrics.segmentation``);
-- the COCO summary (AP@[.50:.95], AP50, AP75, APs/m/l, AR) computed by faster-coco-eval
-  (or pycocotools) with ``maxDets`` raised to ``max_detections``: acne images can carry
-  several hundred lesions, so detections are never capped at COCO's default 100.
+- the COCO summary (AP@[.50:.95], AP50, AP75, APs/m/l, AR) with ``maxDets`` raised to
+  ``max_detections`` (acne images can carry several hundred lesions, so detections are
+  never capped at COCO's default 100), computed by ``study.metrics.coco_native`` (a
+  vectorised equivalent of pycocotools' COCOeval, equal to it to 1e-12 in the tests, ten
+  times faster than faster-coco-eval on 10,000 images) or, on request, by faster-coco-eval
+  or pycocotools themselves (``coco_backend``); ``coco.backend`` says which.
 
 Our AP at the IoU threshold reproduces pycocotools' per-category AP50 exactly (same
 matching, same 101-point rule; ``tests/test_detection.py`` checks it on random data).
@@ -100,70 +103,73 @@ def average_precision(scores: np.ndarray, tp: np.ndarray, fp: np.ndarray, n_gt: 
     return {"ap": ap, "ap_voc": ap_voc, "max_recall": float(rc[-1]) if nd else 0.0, "pr_interpolated": q}
 
 
-def ap_interval(point: float, scores: np.ndarray, tp: np.ndarray, fp: np.ndarray, patient: np.ndarray,
-                n_gt_patient: np.ndarray, *, tie_order: np.ndarray | None = None, weight_blocks=None,
-                n_bootstrap: int = 0, confidence: float = 0.95, budget: float = 1e8, chunk: int = 16,
-                unit: str = "patients") -> dict:
-    """Confidence interval of the COCO 101-point AP.
+def _ap_weighted(tp_sorted: np.ndarray, fp_sorted: np.ndarray, w: np.ndarray, n_gt: float) -> float:
+    """COCO 101-point AP of a sorted detection list whose detections carry weights ``w``."""
+    n = len(tp_sorted)
+    if n_gt <= 0:
+        return np.nan
+    if not n:
+        return 0.0
+    tc = np.cumsum(w * tp_sorted)
+    fc = np.cumsum(w * fp_sorted)
+    rc = tc / n_gt
+    pr = tc / (tc + fc + np.spacing(1))
+    pr = np.maximum.accumulate(pr[::-1])[::-1]
+    inds = np.searchsorted(rc, REC_THRS, side="left")
+    return float(np.where(inds < n, pr[np.minimum(inds, n - 1)], 0.0).mean())
 
-    Percentile bootstrap resampling patients (every replicate recomputes the precision-recall
-    curve with the patients' draw counts as detection and lesion weights) when
-    ``n_detections * n_bootstrap <= budget``; otherwise, and without bootstrap weights, the
-    logit interval of Boyd, Eng & Page (2013, ECML-PKDD, "Area under the precision-recall
-    curve: point estimates and confidence intervals"), which treats lesions as independent.
-    The method actually used is named in ``method``.
+
+def ap_interval(point: float, scores: np.ndarray, tp: np.ndarray, fp: np.ndarray, patient: np.ndarray,
+                n_gt_patient: np.ndarray, *, tie_order: np.ndarray | None = None, n_groups: int = 50, seed: int = 0,
+                confidence: float = 0.95, unit: str = "patients") -> dict:
+    """Confidence interval of the COCO 101-point AP by a delete-a-group jackknife over patients.
+
+    Patients are dealt at random (seeded) into ``G = min(n_groups, P)`` groups; AP is
+    recomputed ``G`` times, each time without one group's detections and lesions. With
+    ``theta_g`` those values, ``SE^2 = (G-1)/G * sum (theta_g - mean theta)^2`` and the
+    interval is ``AP -/+ t_{G-1} SE`` (clipped to [0, 1]). Resampling whole patients keeps
+    the clustering of lesions; the cost is G passes over the detections.
+
+    References
+    ----------
+    Kott PS (2001). The delete-a-group jackknife. Journal of Official Statistics 17:521-526.
+    Efron B, Tibshirani RJ (1993). An Introduction to the Bootstrap, ch. 11 (the jackknife).
     """
-    if point is None or not np.isfinite(point):
-        return bootstrap_estimate(None, np.zeros(0), n_replicates=n_bootstrap, confidence=confidence, unit=unit).to_dict()
+    from scipy.stats import t as student_t
+
+    from study.metrics.intervals import level_pct
+
+    n_gt_patient = np.asarray(n_gt_patient, float)
+    n_pat = len(n_gt_patient)
+    g_count = int(min(n_groups, n_pat))
+    method = (f"delete-a-group jackknife over {unit} ({g_count} random groups), Student t ({g_count - 1} df), "
+              f"{level_pct(confidence)}")
+    if point is None or not np.isfinite(point) or g_count < 2:
+        return {"estimate": None if point is None or not np.isfinite(point) else float(point),
+                "ci_low": None, "ci_high": None, "method": method, "reason": "undefined (no lesions or < 2 units)"}
     scores = np.asarray(scores, float)
     keep = np.asarray(tp, bool) | np.asarray(fp, bool)
     keys = (np.arange(len(scores)),) if tie_order is None else (np.asarray(tie_order),)
     o = np.lexsort(keys + (-scores,))
     o = o[keep[o]]
-    n = len(o)
-    if weight_blocks and n and n * n_bootstrap <= budget:
-        w_all = np.vstack(weight_blocks)
-        pat = np.asarray(patient)[o]
-        tpf = np.asarray(tp, np.float32)[o]
-        fpf = np.asarray(fp, np.float32)[o]
-        ngt = w_all @ np.asarray(n_gt_patient, np.float32)
-        reps = np.empty(len(w_all))
-        chunk = max(chunk, min(len(w_all), int(2e6 // max(n, 1))))
-        for a in range(0, len(w_all), chunk):
-            g = w_all[a:a + chunk][:, pat]
-            tc = np.cumsum(g * tpf, axis=1, dtype=float)
-            fc = np.cumsum(g * fpf, axis=1, dtype=float)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                rc = tc / ngt[a:a + chunk, None]
-            pr = tc / (tc + fc + np.spacing(1))
-            pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-            if n * len(g) * len(REC_THRS) <= 4e6:  # rows are sorted: searchsorted = count of smaller values
-                inds = (rc[:, :, None] < REC_THRS[None, None, :]).sum(axis=1)
-                q = np.where(inds < n, np.take_along_axis(pr, np.minimum(inds, n - 1), axis=1), 0.0)
-                reps[a:a + len(g)] = q.mean(axis=1)
-            else:
-                for i in range(len(g)):
-                    inds = np.searchsorted(rc[i], REC_THRS, side="left")
-                    reps[a + i] = np.where(inds < n, pr[i, np.minimum(inds, n - 1)], 0.0).mean()
-            reps[a:a + len(g)][~(ngt[a:a + len(g)] > 0)] = np.nan
-        return _est(point, reps, n_bootstrap, confidence, unit)
-    n_pos = float(np.sum(n_gt_patient))
-    from scipy.stats import norm
-
-    from study.metrics.intervals import level_pct
-
-    method = (f"logit interval (Boyd, Eng & Page 2013) with n = {int(n_pos)} lesions treated as independent, "
-              f"{level_pct(confidence)}")
-    if not 0 < point < 1 or n_pos <= 0:
+    tps = np.asarray(tp, float)[o]
+    fps = np.asarray(fp, float)[o]
+    pat = np.asarray(patient)[o]
+    group_of = np.random.default_rng(seed).permutation(n_pat) % g_count
+    gd = group_of[pat]
+    gt_by_group = np.bincount(group_of, weights=n_gt_patient, minlength=g_count)
+    total = n_gt_patient.sum()
+    thetas = np.array([_ap_weighted(tps, fps, (gd != g).astype(float), total - gt_by_group[g])
+                       for g in range(g_count)])
+    thetas = thetas[np.isfinite(thetas)]
+    if len(thetas) < 2:
         return {"estimate": float(point), "ci_low": None, "ci_high": None, "method": method,
-                "reason": "AP of 0 or 1: the logit interval is undefined"}
-    eta = np.log(point / (1 - point))
-    tau = 1 / np.sqrt(n_pos * point * (1 - point))
-    z = norm.ppf(1 - (1 - confidence) / 2)
-    from scipy.special import expit
-
-    lo, hi = expit(eta - z * tau), expit(eta + z * tau)
-    return {"estimate": float(point), "ci_low": float(lo), "ci_high": float(hi), "method": method}
+                "reason": "fewer than 2 groups with lesions"}
+    k = len(thetas)
+    se = float(np.sqrt((k - 1) / k * np.sum((thetas - thetas.mean()) ** 2)))
+    q = student_t.ppf(1 - (1 - confidence) / 2, k - 1)
+    return {"estimate": float(point), "ci_low": float(max(point - q * se, 0.0)),
+            "ci_high": float(min(point + q * se, 1.0)), "se": se, "method": method}
 
 
 # --------------------------------------------------------------------------- COCO block
@@ -293,8 +299,7 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: l
                        patient_of: Mapping[Any, Any] | None = None, n_bootstrap: int = 2000, seed: int = 0,
                        confidence: float = 0.95, image_ids: Sequence[int] | None = None,
                        match_rule: str = "iou", center_distance_px: float | None = None,
-                       coco_backend: str = "native", validate: bool = True,
-                       ap_bootstrap_budget: float = 1e8) -> dict:
+                       coco_backend: str = "native", validate: bool = True) -> dict:
     """Every lesion-level detection metric of one model on one cohort.
 
     Parameters
@@ -332,10 +337,6 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: l
         fastest) or one of the two libraries (run with ``maxDets`` raised).
     validate : bool
         Validate the inputs (skip only when they were validated already).
-    ap_bootstrap_budget : float
-        AP intervals resample patients while ``detections x replicates`` stays below this;
-        beyond it they fall back to the logit interval of Boyd et al. (2013) (named in
-        ``ap_ci.method``).
 
     Returns
     -------
@@ -424,8 +425,7 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: l
         return {
             "ap": apd["ap"], "ap_voc": apd["ap_voc"], "max_recall": apd["max_recall"],
             "ap_ci": ap_interval(apd["ap"], arr.dt_score[sel_dt], tp, fp, pat_dt, ngt_pat, tie_order=tie[sel_dt],
-                                 weight_blocks=blocks, n_bootstrap=n_bootstrap, confidence=confidence,
-                                 budget=ap_bootstrap_budget, unit=unit),
+                                 seed=seed, confidence=confidence, unit=unit),
             "max_recall_ci": binomial_ci(k_all, ngt, confidence=confidence,
                                          reason_if_empty="no reference lesion of this class").to_dict(),
             "n_gt": ngt, "n_det": int(sel_dt.sum()), "n_det_at_operating_threshold": int(op.sum()),

@@ -158,7 +158,8 @@ def _readout(data: FrocData, w: np.ndarray, fp_rates, fpc: np.ndarray, valid: np
                 last = ok.shape[1] - 1 - np.argmax(ok[:, ::-1], axis=1)
                 done = has & ((cf[:, -1] > lim[todo]) | (c == n))
                 rows = todo[done]
-                out[rows, j] = ct[done, last[done]] / n_gt[rows]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out[rows, j] = ct[done, last[done]] / n_gt[rows]
                 todo = todo[~done]
                 if len(todo):  # widen (rare); the full range always resolves
                     width = c - a

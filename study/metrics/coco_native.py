@@ -3,7 +3,7 @@
 A line-by-line equivalent of pycocotools' ``COCOeval.evaluateImg`` / ``accumulate`` /
 ``summarize`` for boxes, written on arrays so that ten thousand images with hundreds of
 thousands of lesions evaluate in seconds (pycocotools needs about a minute; the C++ of
-faster-coco-eval about six seconds). Same parameters: IoU thresholds .50:.05:.95, the 101
+faster-coco-eval several seconds; ``bench/bench_detection.py`` times all three). Same parameters: IoU thresholds .50:.05:.95, the 101
 recall levels, area ranges all / small / medium / large on the ground truth's ``area``
 field, ``maxDets = [1, 10, max_detections]``; same rules: crowd and out-of-range ground
 truth are ignored (matched last; crowd shared), unmatched detections outside the area

@@ -16,16 +16,18 @@ report shows, from a COCO instances ground truth and a COCO results list:
 - the COCO summary (AP@[.50:.95], AP50, AP75, APs/m/l, AR) with ``maxDets`` raised to
   ``max_detections`` (acne images can carry several hundred lesions, so detections are
   never capped at COCO's default 100), computed by ``study.metrics.coco_native`` (a
-  vectorised equivalent of pycocotools' COCOeval, equal to it to 1e-12 in the tests, ten
-  times faster than faster-coco-eval on 10,000 images) or, on request, by faster-coco-eval
+  vectorised equivalent of pycocotools' COCOeval, equal to it to 1e-12 in the tests and
+  several times faster than faster-coco-eval, see ``bench/bench_detection.py``) or, on request, by faster-coco-eval
   or pycocotools themselves (``coco_backend``); ``coco.backend`` says which.
 
 Our AP at the IoU threshold reproduces pycocotools' per-category AP50 exactly (same
 matching, same 101-point rule; ``tests/test_detection.py`` checks it on random data).
 
-Note on intervals: Wilson intervals for lesion-level precision and recall treat lesions as
-independent; lesions cluster within patients, so these intervals can be too narrow. The
-F1, FROC and presence-F1 intervals resample patients and respect the clustering.
+Note on intervals: Wilson intervals for lesion-level precision, recall and maximum recall
+treat lesions as independent; lesions cluster within patients, so these intervals can be
+too narrow. The F1, FROC, presence-F1 and Dice/IoU intervals resample patients (percentile
+bootstrap) and the AP interval deletes groups of patients (jackknife), so they respect the
+clustering.
 """
 
 from __future__ import annotations

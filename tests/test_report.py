@@ -38,8 +38,10 @@ def full_report(tmp_path_factory, monkeypatch_module):
     from study.report.render import render_report
 
     out = tmp_path_factory.mktemp("report")
-    pages = render_report(_results(), out_pdf=out / "report.pdf", out_html=out / "report.html",
-                          figures_dir=out / "figures")
+    r = _results()
+    # every section stays; only the subgroup columns are cut to two to keep the test quick
+    r["agreement"]["subgroups"] = {k: v for k, v in r["agreement"]["subgroups"].items() if k in ("fitzpatrick", "sex")}
+    pages = render_report(r, out_pdf=out / "report.pdf", out_html=out / "report.html", figures_dir=out / "figures")
     return out, pages
 
 
@@ -111,7 +113,8 @@ def test_no_case_or_patient_id_in_report(full_report):
     results = _results()
     text = _pdftotext(out / "report.pdf") + (out / "report.html").read_text(encoding="utf-8")
     ids = set(results["counting"]["sim-detector"]["points"]["case_id"])
-    leaked = sorted(i for i in ids if re.search(rf"\b{re.escape(i)}\b", text))
+    words = set(re.findall(r"[\w.-]+", text))
+    leaked = sorted(ids & words)
     assert not leaked, f"case ids printed: {leaked[:5]}"
     assert re.search(r"\bC-\d{4}\b", text), "the failure analysis shows pseudonyms"
     assert "patient_id" not in text

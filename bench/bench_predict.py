@@ -1,6 +1,6 @@
 """Predict throughput: the harness (files on disk -> detections table) against forward passes alone.
 
-    python bench/bench_predict.py [--images 48] [--size 512] [--batch-size 4] [--rounds 3]
+    python bench/bench_predict.py [--images 48] [--size 512] [--batch-size 4] [--rounds 3] [--threads N]
 
 Builds a detector (the demo architecture ``acne_small_frcnn`` when
 ``study.detectors.small_archs`` provides it, else torchvision's
@@ -54,7 +54,8 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="decoding threads")
+    ap.add_argument("--threads", type=int, help="torch intra-op threads for both (default: torch's)")
     args = ap.parse_args(argv)
 
     import cv2
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         det = load_detector(spec)
         load_s = time.perf_counter() - t
-        threads = configure_torch(device="cpu")
+        threads = configure_torch(device="cpu", threads=args.threads)
         tensors = images_to_tensors(photos, det.device)
         batches = [tensors[i:i + args.batch_size] for i in range(0, len(tensors), args.batch_size)]
         det.forward_tensors(batches[0])  # warm-up
@@ -128,7 +129,7 @@ def main(argv=None) -> int:
         def harness(k: int) -> tuple[float, dict]:
             t0 = time.perf_counter()
             s = predict_shard(spec, cases, shard=0, n_shards=1, out=d / f"out{k}.parquet", progress=False,
-                              workers=args.workers, detector=det)
+                              workers=args.workers, detector=det, threads=args.threads)
             return time.perf_counter() - t0, s
 
         lim, har = [], []

@@ -73,6 +73,15 @@ def build_reference_model(images: list[np.ndarray]):
     return model.eval()
 
 
+def reference_weights(tmp_path_factory) -> Path:
+    """The reference model's state dict, built once per test session (shared by the test modules)."""
+    path = tmp_path_factory.getbasetemp() / "reference-detector.pt"
+    if not path.exists():
+        images = synthetic_images(3, shapes=((128, 160), (128, 160), (64, 80)))
+        torch.save(build_reference_model(images).state_dict(), path)
+    return path
+
+
 def write_spec(folder: Path, **fields) -> Path:
     path = folder / f"{fields['id']}.yaml"
     path.write_text(yaml.safe_dump(fields), encoding="utf-8")
@@ -84,8 +93,7 @@ def exported(tmp_path_factory):
     """The same detector as a state dict, a TorchScript file and an ONNX file, with model specs."""
     d = tmp_path_factory.mktemp("models")
     images = synthetic_images(3, shapes=((128, 160), (128, 160), (64, 80)))
-    model = build_reference_model(images)
-    torch.save(model.state_dict(), d / "w.pt")
+    (d / "w.pt").write_bytes(reference_weights(tmp_path_factory).read_bytes())
     common = dict(classes=CLASSES, score_threshold=0.05, max_detections=1000, batch_size=2)
     tv = write_spec(d, id="tv", backend="torchvision", architecture=ARCH, architecture_kwargs=ARCH_KW,
                     weights="w.pt", **common)

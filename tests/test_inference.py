@@ -22,7 +22,7 @@ from study.inference import iter_batches, merge_shards, predict_shard, shard_cas
 from study.modelspec import load_model_spec  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_detectors import ARCH, ARCH_KW, CLASSES, build_reference_model, synthetic_images, write_spec  # noqa: E402
+from test_detectors import ARCH, ARCH_KW, CLASSES, reference_weights, synthetic_images, write_spec  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -46,7 +46,7 @@ def cohort(tmp_path_factory):
         rows.append({"case_id": f"case{i:02d}", "image": name, "image_path": str(d / name)})
     cases = pd.DataFrame(rows).iloc[::-1].reset_index(drop=True)  # manifest order != case_id order
     cases.drop(columns="image_path").to_csv(d / "manifest.csv", index=False)
-    torch.save(build_reference_model(images).state_dict(), d / "w.pt")
+    (d / "w.pt").write_bytes(reference_weights(tmp_path_factory).read_bytes())
     spec_path = write_spec(d, id="tv", backend="torchvision", architecture=ARCH, architecture_kwargs=ARCH_KW,
                            weights="w.pt", classes=CLASSES, score_threshold=0.2, batch_size=2)
     return {"dir": d, "cases": cases, "spec_path": spec_path, "images": images}

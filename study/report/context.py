@@ -209,9 +209,10 @@ def summary_context(results: Mapping) -> dict:
     for m in _model_ids(results):
         det = (results.get("detection") or {}).get(m) or {}
         if det.get("map") is not None:
-            t.add([f"Detection: mean AP over classes (IoU {fmt(det.get('iou_threshold'), 2)})", m, t.ci(det["map"])])
+            t.add([f"Detection: mean AP over classes (IoU {fmt(det.get('iou_threshold'), 2)})", m,
+                   t.ci(S.with_ci(det, "map"))])
         if (det.get("any_lesion") or {}).get("ap") is not None and len(det.get("classes") or {}) != 1:
-            t.add(["Detection: AP, any lesion", m, t.ci(det["any_lesion"]["ap"])])
+            t.add(["Detection: AP, any lesion", m, t.ci(S.with_ci(det["any_lesion"], "ap"))])
         cnt = (results.get("counting") or {}).get(m) or {}
         tk = _threshold_key(cnt, _operating_threshold(results))
         ov = ((cnt.get("thresholds") or {}).get(tk) or {}).get("overall") or {}
@@ -433,8 +434,10 @@ def methods_context(results: Mapping) -> dict:
     }
     det, cnt = results.get("detection") or {}, results.get("counting") or {}
     rows = [
-        ("Average precision per class, mean AP", "lesion (detections matched to reference lesions)", det, {"ap", "map"}),
-        ("Precision, recall, F1, maximum recall", "lesion", det, {"precision", "recall", "f1", "max_recall"}),
+        ("Average precision per class, mean AP", "lesion (detections matched to reference lesions)", det,
+         {"ap", "map", "ap_ci", "map_ci"}),
+        ("Precision, recall, F1, maximum recall", "lesion", det,
+         {"precision", "recall", "f1", "max_recall", "max_recall_ci"}),
         ("FROC sensitivity", "lesion; false positives per image", det, {"sensitivity", "average"}),
         ("Lesion-class presence per image", "image", {m: (d or {}).get("presence") for m, d in det.items()}, None),
         ("Count error: bias, SD, MAE, RMSE, CCC", "image (one image per case)", cnt, None),
@@ -581,10 +584,10 @@ def detection_context(results: Mapping, figures: Mapping[str, str]) -> dict:
         t = Table(f"tab-det-{m}", f"Standalone detection per class, model {m} (IoU ≥ {fmt(det.get('iou_threshold'), 2)})",
                   ["Class", "Reference lesions", "Detections", "AP", "Precision", "Recall", "F1", "Max recall"])
         for c, v in S.detection_classes(det, order):
-            t.add([c, fmt_int(v.get("n_gt")), fmt_int(v.get("n_det")), t.ci(v.get("ap")), t.ci(v.get("precision")),
-                   t.ci(v.get("recall")), t.ci(v.get("f1")), t.ci(v.get("max_recall"))])
+            t.add([c, fmt_int(v.get("n_gt")), fmt_int(v.get("n_det")), t.ci(S.with_ci(v, "ap")),
+                   t.ci(v.get("precision")), t.ci(v.get("recall")), t.ci(v.get("f1")), t.ci(S.with_ci(v, "max_recall"))])
         if det.get("map") is not None:
-            t.note(f"Mean AP over classes: {t.ci(det['map'])}.")
+            t.note(f"Mean AP over classes: {t.ci(S.with_ci(det, 'map'))}.")
         if det.get("ap_definition"):
             t.note(f"Definitions: {det['ap_definition']}.")
         ot = _operating_threshold(results)

@@ -169,7 +169,7 @@ def pr_figure(model: str, det: dict) -> str | None:
         cols = _palette(len(curves))
         for (cls, v), col in zip(curves, cols):
             pc = v["pr_curve"]
-            ap = S.value(v.get("ap"))
+            ap = S.value(S.with_ci(v, "ap"))
             lab = f"{_t(cls)} (AP {S.fmt(ap)})" if ap is not None else _t(cls)
             ax.plot(pc["recall"], pc["precision"], color=col, lw=1.2, label=lab,
                     ls="--" if cls == S.ANY_LESION else "-", drawstyle="steps-post")

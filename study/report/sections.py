@@ -45,6 +45,13 @@ def _num(x: float, nd: int) -> str:
     return s[1:] if s.startswith("-") and float(s) == 0 else s
 
 
+def with_ci(d: Mapping, key: str) -> Any:
+    """``d[key + '_ci']`` when the metric code recorded the interval apart from the point value
+    (``ap`` + ``ap_ci``, ``max_recall`` + ``max_recall_ci``), else ``d[key]``."""
+    ci = d.get(f"{key}_ci")
+    return ci if is_estimate(ci) and ci.get("estimate") is not None else d.get(key)
+
+
 def fmt(x: Any, nd: int = 3) -> str:
     """A number with ``nd`` decimals (integers as integers); ``–`` when absent."""
     if is_estimate(x):

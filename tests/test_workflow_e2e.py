@@ -1,0 +1,142 @@
+"""End to end: a small synthetic study through the whole Snakemake workflow to a PDF.
+
+Checks that the workflow runs, that a second run does nothing, and that a sample of the
+numbers in results.json equals an independent computation (scikit-learn, statsmodels,
+pycocotools) from the run's own intermediate tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def study_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    cohort = root / "cohort"
+    cfg = {
+        "study": "e2e",
+        "protocol": str(REPO_ROOT / "protocols" / "chinese-2019.yaml"),
+        "results_dir": str(root / "results"),
+        "cohort": {
+            "manifest": str(cohort / "manifest.csv"),
+            "image_root": str(cohort / "images"),
+            "annotations": str(cohort / "annotations.json"),
+            "reference": str(cohort / "reference.csv"),
+            "readings": str(cohort / "readings.csv"),
+            "synth": {"cases": 60, "seed": 11},
+        },
+        "models": [{"id": "demo-frcnn", "spec": str(REPO_ROOT / "models" / "demo" / "model.yaml")}],
+        "shards": 2,
+        "batch_size": 4,
+    }
+    config = root / "config.yaml"
+    config.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    cmd = [str(Path(sys.executable).parent / "study"), "run", str(config), "--cores", "2"]
+    first = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stderr[-4000:]
+    second = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=300)
+    return root, first, second
+
+
+def test_report_written_and_path_printed_last(study_run):
+    root, first, _ = study_run
+    pdf = Path(first.stdout.strip().splitlines()[-1])
+    assert pdf == root / "results" / "report.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert (root / "results" / "report.html").stat().st_size > 1000
+
+
+def test_second_run_does_nothing(study_run):
+    _, _, second = study_run
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "Nothing to be done" in second.stderr
+
+
+def _load(root):
+    r = root / "results"
+    return r, json.loads((r / "results.json").read_text())
+
+
+def test_model_agreement_matches_sklearn(study_run):
+    """Accuracy, confusion matrix and quadratic kappa of the model, recomputed with scikit-learn."""
+    from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix
+
+    root, _ = study_run[0], None
+    r, res = _load(root)
+    levels = res["agreement"]["levels"]
+    ref = pd.read_parquet(r / "reference.parquet")[["case_id", "grade"]]
+    model = pd.read_parquet(r / "grades" / "demo-frcnn.parquet")[["case_id", "grade"]]
+    both = ref.merge(model, on="case_id", suffixes=("_ref", "_model"))
+    rater = res["agreement"]["raters"]["demo-frcnn"]
+    assert rater["n_cases"] == len(both)
+    cm = confusion_matrix(both["grade_ref"], both["grade_model"], labels=levels)
+    assert np.array_equal(np.asarray(rater["confusion_matrix"]), cm)
+    assert rater["accuracy"]["estimate"] == pytest.approx(accuracy_score(both["grade_ref"], both["grade_model"]))
+    codes = {g: i for i, g in enumerate(levels)}
+    kq = cohen_kappa_score(both["grade_ref"].map(codes), both["grade_model"].map(codes), weights="quadratic",
+                           labels=list(range(len(levels))))
+    assert rater["kappa_quadratic"]["estimate"] == pytest.approx(kq)
+
+
+def test_reader_kappa_matches_statsmodels(study_run):
+    """A reader's unweighted kappa and its asymptotic SE, recomputed with statsmodels."""
+    from statsmodels.stats.inter_rater import cohens_kappa
+
+    root = study_run[0]
+    r, res = _load(root)
+    levels = res["agreement"]["levels"]
+    ref = pd.read_parquet(r / "reference.parquet")[["case_id", "grade"]]
+    readings = pd.read_parquet(r / "readings.parquet")
+    el = pd.read_parquet(r / "eligibility.parquet")
+    included = set(el.loc[el["included"], "case_id"])
+    reader = sorted(readings["reader_id"].unique())[0]
+    rd = readings[(readings["reader_id"] == reader) & readings["case_id"].isin(included)]
+    both = ref.merge(rd[["case_id", "grade"]], on="case_id", suffixes=("_ref", "_reader"))
+    table = pd.crosstab(pd.Categorical(both["grade_ref"], levels), pd.Categorical(both["grade_reader"], levels),
+                        dropna=False).to_numpy()
+    sm = cohens_kappa(table)
+    k = res["agreement"]["raters"][reader]["kappa"]
+    assert k["estimate"] == pytest.approx(sm.kappa, abs=1e-10)
+    assert k["se"] == pytest.approx(sm.std_kappa, abs=1e-10)
+
+
+def test_detection_ap50_matches_pycocotools(study_run):
+    """The class-agnostic AP50 in results.json equals pycocotools on the run's own files."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    root = study_run[0]
+    r, res = _load(root)
+    gt = json.loads((r / "ground_truth.json").read_text())
+    dt = json.loads((r / "detections" / "demo-frcnn.coco.json").read_text())
+    el = pd.read_parquet(r / "eligibility.parquet")
+    included = set(el.loc[el["included"], "case_id"])
+    ids = [im["id"] for im in gt["images"] if im["case_id"] in included]
+    # class-agnostic: every category becomes one
+    gt1 = dict(gt, categories=[{"id": 1, "name": "lesion"}],
+               annotations=[dict(a, category_id=1) for a in gt["annotations"]])
+    dt1 = [dict(d, category_id=1) for d in dt]
+    coco = COCO()
+    coco.dataset = gt1
+    coco.createIndex()
+    ev = COCOeval(coco, coco.loadRes(dt1), "bbox")
+    ev.params.imgIds = ids
+    ev.params.maxDets = [1, 10, 1000]
+    ev.evaluate(); ev.accumulate(); ev.summarize()
+    ours = res["detection"]["demo-frcnn"]["any_lesion"]["ap"]
+    ours = ours["estimate"] if isinstance(ours, dict) else ours
+    assert ours == pytest.approx(ev.stats[1], abs=1e-9)

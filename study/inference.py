@@ -268,8 +268,8 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
         "images": part["image_path"].astype(str).tolist() if "image_path" in part else None,
         "image_sha256": part["image_sha256"].astype(str).tolist() if "image_sha256" in part else None,
         "faces": [faces.get(c) for c in part["case_id"]] if faces is not None else None,
-        # batches are formed from consecutive same-size images, so the batch size changes results
-        # only through padding inside a batch; it is part of the fingerprint to be exact
+        # a batch holds images of one size (no padding), yet a batched forward pass can differ from
+        # a single one in the last float bits (~1e-4 px); to resume exactly, the batch size counts
         "batch_size": bs,
     }
     fingerprint = sha256_bytes(json.dumps(fp_src, sort_keys=True, default=str).encode())

@@ -20,6 +20,24 @@ from study.errors import Problem, StudyError
 MAX_LISTED_PROBLEMS = 50
 
 
+class LazySegmentations:
+    """``segmentation`` of selected annotations / detections, read only when asked for."""
+
+    def __init__(self, items: list, index: np.ndarray):
+        self._items = items
+        self._index = np.asarray(index, np.int64)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __getitem__(self, i: int):
+        return self._items[int(self._index[i])].get("segmentation") or None
+
+    def __iter__(self):
+        for j in self._index.tolist():
+            yield self._items[j].get("segmentation") or None
+
+
 @dataclass
 class CocoArrays:
     """Ground truth and detections of the evaluated images and classes, as flat arrays.
@@ -38,12 +56,12 @@ class CocoArrays:
     gt_box: np.ndarray
     gt_crowd: np.ndarray
     gt_area: np.ndarray                   # the annotation's ``area`` (COCO area ranges); w*h if absent
-    gt_seg: list                          # segmentation objects (None when absent)
+    gt_seg: "LazySegmentations"           # segmentation objects (None when absent), read lazily
     dt_img: np.ndarray
     dt_cls: np.ndarray
     dt_box: np.ndarray
     dt_score: np.ndarray
-    dt_seg: list
+    dt_seg: "LazySegmentations"
     dt_order: np.ndarray
     n_dt_truncated: int = 0
     excluded: dict[str, int] = field(default_factory=dict)
@@ -371,7 +389,7 @@ def to_arrays(gt: dict, dt: list, *, classes: list[str] | None, image_ids: Itera
     excluded["gt_other_classes"] = int(((a_img >= 0) & (a_cls < 0)).sum())
     kept = np.flatnonzero((a_img >= 0) & (a_cls >= 0))
     gi, gc, gb, gcr, gar = a_img[kept], a_cls[kept], a_box[kept], a_crowd[kept], a_area[kept]
-    gs = [anns[i].get("segmentation") or None for i in kept.tolist()]
+    gs = LazySegmentations(anns, kept)
 
     di = locate(raw.d_img)
     dc = cat_to_cls(raw.d_cat)
@@ -380,8 +398,6 @@ def to_arrays(gt: dict, dt: list, *, classes: list[str] | None, image_ids: Itera
     excluded["dt_other_classes"] = int(((di >= 0) & (dc < 0)).sum())
     box, score = raw.d_box, raw.d_score
     order = np.arange(len(dt))
-    has_seg = any("segmentation" in d for d in dt)
-    seg = [d.get("segmentation") for d in dt] if has_seg else None
     di, dc, box, score, order = di[keep], dc[keep], box[keep], score[keep], order[keep]
 
     # maxDets: per image and class keep the max_detections highest scores (input order on ties)
@@ -402,5 +418,5 @@ def to_arrays(gt: dict, dt: list, *, classes: list[str] | None, image_ids: Itera
         image_ids=ids, image_hw=hw, classes=list(classes), category_ids=cat_ids,
         gt_img=gi, gt_cls=gc, gt_box=gb, gt_crowd=gcr, gt_area=gar, gt_seg=gs,
         dt_img=di, dt_cls=dc, dt_box=box, dt_score=score,
-        dt_seg=[seg[i] for i in order.tolist()] if seg is not None else [None] * len(order),
+        dt_seg=LazySegmentations(dt, order),
         dt_order=order, n_dt_truncated=n_trunc, excluded=excluded)

@@ -46,7 +46,8 @@ def coco_evaluate(*, n_classes: int, gt_img, gt_cls, gt_area, gt_crowd, dt_img, 
     Returns
     -------
     dict
-        ``precision`` (T x R x K x A x M, -1 where undefined), ``recall`` (T x K x A x M),
+        ``precision`` (T x R x K x A x M, -1 where undefined; filled at the last maxDets only,
+        the one pycocotools' summary reads), ``recall`` (T x K x A x M),
         ``stats`` (AP, AP50, AP75, APs, APm, APl, AR1, AR10, ARmax, ARs, ARm, ARl).
     """
     gt_img, gt_cls, dt_img, dt_cls = (np.asarray(x, np.int64) for x in (gt_img, gt_cls, dt_img, dt_cls))
@@ -119,6 +120,9 @@ def coco_evaluate(*, n_classes: int, gt_img, gt_cls, gt_area, gt_crowd, dt_img, 
                     else:
                         w = within[sl]
                         tps, fps = tps_all[sl][w], fps_all[sl][w]
+                    if mi < M - 1:  # the summary reads precision at the last maxDets only: recall suffices
+                        recall[t, k, a, mi] = tps.sum() / npig[k] if len(tps) else 0
+                        continue
                     tp_sum = np.cumsum(tps).astype(dtype=float)
                     fp_sum = np.cumsum(fps).astype(dtype=float)
                     nd = len(tp_sum)

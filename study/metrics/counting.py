@@ -331,7 +331,9 @@ def evaluate_counting(true_counts: pd.DataFrame, detections: pd.DataFrame, *, cl
     flat = feats.reshape(n_pat, -1)
     if n_bootstrap > 0 and n_pat > 0:
         rng = np.random.default_rng(seed)
-        reps = np.vstack([w.astype(float) @ flat for w in resampling_weights(n_pat, n_replicates=n_bootstrap, rng=rng)])
+        flat32 = flat.astype(np.float32)  # replicate sums to float32 precision (1e-7 relative): ample for intervals
+        reps = np.vstack([w @ flat32 for w in resampling_weights(n_pat, n_replicates=n_bootstrap, rng=rng)])
+        reps = reps.astype(float)
     else:
         reps = np.zeros((0, flat.shape[1]))
     reps = reps.reshape(-1, t_count, s_count, 3)

@@ -261,8 +261,13 @@ def _patient_index(image_ids: np.ndarray, patient_of: Mapping | None) -> tuple[n
 
 def _mask_pairs(arr: CocoArrays, polygon: set[int]):
     """``extra_pairs`` callback giving mask IoU where both sides of a pair carry a mask."""
-    gt_mask = np.array([c in polygon and s is not None for c, s in zip(arr.gt_cls.tolist(), arr.gt_seg)], bool)
-    dt_mask = np.array([c in polygon and s is not None for c, s in zip(arr.dt_cls.tolist(), arr.dt_seg)], bool)
+    poly = np.array(sorted(polygon), np.int64)
+    gt_mask = np.zeros(len(arr.gt_cls), bool)
+    for i in np.flatnonzero(np.isin(arr.gt_cls, poly)).tolist():
+        gt_mask[i] = arr.gt_seg[i] is not None
+    dt_mask = np.zeros(len(arr.dt_cls), bool)
+    for i in np.flatnonzero(np.isin(arr.dt_cls, poly)).tolist():
+        dt_mask[i] = arr.dt_seg[i] is not None
     if not gt_mask.any() or not dt_mask.any():
         return None, gt_mask, dt_mask
     cache_g: dict[int, Any] = {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -98,22 +99,39 @@ def fmt_p(p: Any) -> str:
     return "< 0.001" if v < 0.001 else f"{v:.3f}"
 
 
+_SUP = dict(zip("abcdefghijklmnoprstuvwxyz", "ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ"))
+_MARK = re.compile("\x00(\\d+)\x00")
+
+
+def method_marker(i: int) -> str:
+    """Superscript letter naming the ``i``-th interval method of a table (a, b, c, ...)."""
+    letters = "abcdefghijklmnoprstuvwxyz"
+    return _SUP[letters[i]] if i < len(letters) else f"[{i + 1}]"
+
+
 class Table:
-    """A table for the template: caption, header, rows of strings, notes (incl. interval methods)."""
+    """A table for the template: caption, header, rows of strings, notes (incl. interval methods).
+
+    Every interval printed through :meth:`ci` is tied to its method: when a table uses more than
+    one method, each interval carries a superscript letter and the note lists the letters.
+    """
 
     def __init__(self, id: str, caption: str, columns: list[str], *, nd: int = 3):
         self.id, self.caption, self.columns, self.nd = id, caption, columns, nd
         self.rows: list[list[str]] = []
         self.notes: list[str] = []
-        self._methods: dict[str, None] = {}
+        self._methods: dict[str, int] = {}
 
     def ci(self, e: Any, nd: int | None = None) -> str:
+        text = fmt_ci(e, self.nd if nd is None else nd)
         if is_estimate(e) and e.get("method"):
-            if e.get("estimate") is not None or e.get("reason"):
-                self._methods[str(e["method"])] = None
             if e.get("estimate") is None and e.get("reason"):
                 self.note(f"n/a: {e['reason']}")
-        return fmt_ci(e, self.nd if nd is None else nd)
+            if e.get("estimate") is not None or e.get("reason"):
+                i = self._methods.setdefault(str(e["method"]), len(self._methods))
+                if e.get("ci_low") is not None or e.get("reason"):
+                    text += f"\x00{i}\x00"
+        return text
 
     def add(self, row: Iterable[Any]) -> None:
         self.rows.append([c if isinstance(c, str) else fmt(c, self.nd) for c in row])
@@ -123,10 +141,19 @@ class Table:
             self.notes.append(text)
 
     def to_dict(self) -> dict[str, Any]:
-        notes = list(self.notes)
+        multi = len(self._methods) > 1
+
+        def mark(text: str) -> str:
+            return _MARK.sub((lambda m: " " + method_marker(int(m.group(1)))) if multi else "", text)
+
+        notes = [mark(n) for n in self.notes]
         if self._methods:
-            notes.append("Intervals: " + "; ".join(self._methods) + ".")
-        return {"id": self.id, "caption": self.caption, "columns": self.columns, "rows": self.rows, "notes": notes}
+            if multi:
+                notes.append("Intervals: " + "; ".join(f"{method_marker(i)} {m}" for m, i in self._methods.items()) + ".")
+            else:
+                notes.append("Intervals: " + next(iter(self._methods)) + ".")
+        return {"id": self.id, "caption": mark(self.caption), "columns": self.columns,
+                "rows": [[mark(c) for c in r] for r in self.rows], "notes": notes}
 
 
 # ----------------------------------------------------------------------------- orders

@@ -1041,7 +1041,7 @@ def provenance_context(results: Mapping) -> dict:
         else:
             it.add([role, str(e.get("path")), str(e.get("sha256")), fmt_int(e.get("bytes"))])
     p = prov.get("protocol") or {}
-    if p:
+    if p and p.get("sha256") not in {(e or {}).get("sha256") for e in (prov.get("inputs") or {}).values()}:
         it.add(["protocol (file)", str(p.get("path")), str(p.get("sha256")), fmt_int(p.get("bytes"))])
     img = prov.get("images_digest") or {}
     if img:

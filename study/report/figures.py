@@ -1,4 +1,4 @@
-"""The report's figures, drawn from ``results.json`` with matplotlib / seaborn as SVG.
+"""The report's figures, drawn from ``results.json`` with matplotlib (seaborn's colour-blind palette) as SVG.
 
 Every figure is a pure function of the numbers in ``results.json`` and is written as a
 *deterministic* SVG: ``svg.hashsalt`` fixed (per figure, so that the element ids of two
@@ -81,9 +81,6 @@ def _to_svg(fig, *, name: str) -> str:
 
 
 def _draw(name: str, draw: Callable[[], Any]) -> str:
-    import matplotlib
-
-    matplotlib.use("svg", force=False) if matplotlib.get_backend().lower() == "agg" else None
     import matplotlib.pyplot as plt
 
     with plt.rc_context({**_rc(), "svg.hashsalt": f"acne-study:{name}"}):

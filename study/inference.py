@@ -443,7 +443,7 @@ def merge_shards(paths: Sequence[str | os.PathLike], *, spec, ground_truth: dict
     for r in df.itertuples(index=False):
         d = {"image_id": int(r.image_id), "category_id": cat_of[r[2]], "bbox": [r.x, r.y, r.w, r.h],
              "score": r.score}
-        if r.segmentation:
+        if isinstance(r.segmentation, str) and r.segmentation:  # missing reads back as None or NaN
             d["segmentation"] = json.loads(r.segmentation)
         results.append(d)
     with atomic_path(out_coco_json) as tmp:  # compact: a results file can hold 10^5+ detections

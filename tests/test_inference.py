@@ -193,7 +193,8 @@ def test_killed_predict_run_resumes_to_identical_detections(cohort, tmp_path):
 def test_precomputed_vendor_results_become_a_shard_table(tmp_path):
     """A vendor's COCO results (image ids -> file names via its own GT) through the same machinery."""
     results = [{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.8},
-               {"image_id": 2, "category_id": 2, "bbox": [5, 6, 7, 8], "score": 0.6},
+               {"image_id": 2, "category_id": 2, "bbox": [5, 6, 7, 8], "score": 0.6,
+                "segmentation": [[5, 6, 12, 6, 12, 14]]},
                {"image_id": 2, "category_id": 1, "bbox": [0, 0, 2, 2], "score": 0.9}]
     (tmp_path / "vendor.json").write_text(json.dumps(results))
     (tmp_path / "vendor_gt.json").write_text(json.dumps({"images": [{"id": 1, "file_name": "b.jpg"},
@@ -208,3 +209,8 @@ def test_precomputed_vendor_results_become_a_shard_table(tmp_path):
     assert df[["case_id", "class", "score"]].values.tolist() == [["k1", "papule", 0.9], ["k1", "pustule", 0.6],
                                                                   ["k2", "papule", 0.8]]
     assert df.iloc[1][["x", "y", "w", "h"]].tolist() == [5, 6, 7, 8]
+    merge_shards([tmp_path / "v.parquet"], spec=spec, ground_truth=None, out_table=tmp_path / "m.parquet",
+                 out_coco_json=tmp_path / "m.json", out_meta=tmp_path / "m.meta.json")
+    coco = json.loads((tmp_path / "m.json").read_text())
+    assert [r.get("segmentation") for r in coco] == [None, [[5.0, 6.0, 12.0, 6.0, 12.0, 14.0]], None]
+    assert [r["image_id"] for r in coco] == [1, 1, 2] and [r["category_id"] for r in coco] == [1, 2, 1]

@@ -177,10 +177,7 @@ def train(args) -> dict:
                   + " ".join(f"{k[5:]}={float(v):.3f}" for k, v in losses.items())
                   + f" lr {lr_at(i):.4f} {el:.0f}s", flush=True)
     t_train = time.time() - t1
-    from study import io as sio
-
-    with sio.atomic_path(args.weights, suffix=".pt.tmp") as tmp:
-        torch.save(model.state_dict(), tmp)
+    save_state_dict(model.state_dict(), args.weights)
     return {"train_cohort": {"generator": "study.synth.make_cohort", "seed": args.train_seed, "cases": args.train_cases,
                              "exclusion_rate": 0.0, "lesions": json.loads((train_dir / "summary.json").read_text())["lesions"]},
             "recipe": {"iterations": args.iters, "batch": args.batch, "crop": args.crop, "optimizer": "AdamW, weight decay 1e-4, "
@@ -189,6 +186,19 @@ def train(args) -> dict:
                        "gain x U(0.75,1.25), bias U(-0.08,0.08)", "torch_seed": args.seed, "threads": args.threads,
                        "deterministic_algorithms": True},
             "timing_s": {"synthesise_train_cohort": round(t_synth, 1), "train": round(t_train, 1)}}
+
+
+def save_state_dict(state, path) -> None:
+    """``torch.save`` into memory, then an atomic write: the zip archive inside a ``.pt`` file
+    is named after the file it is saved to, so saving to a temporary file name directly
+    would make the bytes (and the sha256) differ between identical trainings."""
+    import torch
+
+    from study import io as sio
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    sio.write_bytes(path, buf.getvalue())
 
 
 def coco_ap50(gt: dict, dets: list[dict]) -> tuple[float, dict[str, float]]:
@@ -295,7 +305,7 @@ def main(argv=None) -> int:
         metrics.update(train(args))
     elif Path(args.metrics).exists():
         old = json.loads(Path(args.metrics).read_text())
-        metrics.update({k: old[k] for k in ("train_cohort", "recipe", "timing_s") if k in old})
+        metrics.update({k: old[k] for k in ("train_cohort", "recipe", "timing_s", "command") if k in old})
     t = time.time()
     metrics.update(evaluate(args))
     metrics.setdefault("timing_s", {})["evaluate"] = round(time.time() - t, 1)

@@ -151,6 +151,10 @@ def test_more_than_100_detections_per_image_are_kept(exported, tmp_path):
     spec0 = load_model_spec({**spec.model_dump(exclude_unset=True), "score_threshold": 0.0}, base_dir=spec.base_dir)
     n = [len(d) for d in load_detector(spec0).predict(exported["images"][:1])]
     assert n[0] > 100
+    # a TorchScript file's own cap is replaced by the spec's
+    ts = load_model_spec(exported["specs"]["torchscript"])
+    ts = load_model_spec({**ts.model_dump(exclude_unset=True), "max_detections": 777}, base_dir=ts.base_dir)
+    assert load_detector(ts).module.roi_heads.detections_per_img == 777
 
 
 def test_weights_sha256_is_verified(exported):

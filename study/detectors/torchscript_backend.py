@@ -143,8 +143,11 @@ def load(spec) -> TorchScriptDetector:
     if spec.resolved_export_format == "torchvision":
         try:  # scripted torchvision models keep their attributes: lift the per-image cap
             set_limits(module, score_threshold=spec.score_threshold, max_detections=spec.max_detections)
-        except (StudyError, RuntimeError, AttributeError):
-            pass
+        except StudyError:
+            pass  # no cap attribute (e.g. a traced model): its own cap and threshold apply
+        except (RuntimeError, AttributeError) as e:
+            raise StudyError(f"cannot set the per-image cap / score threshold of {path}: {e}",
+                             file=f"model {spec.id}", where="max_detections") from None
     return TorchScriptDetector(module, spec, BackendInfo(
         backend="torchscript", backend_version=f"torch {torch.__version__}", weights=str(path), weights_sha256=digest,
         files={"file": digest}, device=spec.device), device)

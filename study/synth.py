@@ -95,6 +95,12 @@ class Lesion:
 
 @dataclass
 class Patient:
+    """A simulated patient: covariates shared by all their images.
+
+    ``seed`` is a per-patient draw kept in the plan's random stream (removing the draw
+    would change every cohort); it is recorded for traceability, not used for drawing.
+    """
+
     patient_id: str
     age: int
     sex: str
@@ -204,10 +210,6 @@ def _shade(c: np.ndarray, f: float) -> tuple[float, float, float]:
     return tuple(float(v) for v in np.clip(np.asarray(c) * f, 0, 255))
 
 
-def _lift(c, f: float, add: float) -> tuple[float, float, float]:
-    return tuple(float(v) for v in np.clip(np.asarray(c) * f + add, 0, 255))
-
-
 def _draw_face(img: np.ndarray, rng: np.random.Generator, patient_rng_vals: dict[str, Any]) -> _Face:
     """Draw a frontal face (Haar-cascade detectable) into ``img`` (float RGB, in place)."""
     import cv2
@@ -230,8 +232,9 @@ def _draw_face(img: np.ndarray, rng: np.random.Generator, patient_rng_vals: dict
     cv2.rectangle(img, (int(cx - rx * 1.9), int(cy + ry * 1.55)), (int(cx + rx * 1.9), size), shirt, -1)
     # hair behind the head
     cv2.ellipse(img, (ctr[0], int(cy - ry * 0.12)), (int(rx * 1.12), int(ry * 1.0)), 0, 180, 360, tuple(hair), -1)
-    cv2.rectangle(img, (int(cx - rx * 1.12), int(cy - ry * 0.12)), (int(cx + rx * 1.12), int(cy + ry * 0.55)),
-                  tuple(hair), -1) if patient_rng_vals["long_hair"] else None
+    if patient_rng_vals["long_hair"]:
+        cv2.rectangle(img, (int(cx - rx * 1.12), int(cy - ry * 0.12)), (int(cx + rx * 1.12), int(cy + ry * 0.55)),
+                      tuple(hair), -1)
     # ears
     for sx in (-1, 1):
         cv2.ellipse(img, (int(cx + sx * rx * 0.98), int(cy + ry * 0.02)), (int(rx * 0.14), int(ry * 0.2)), 0, 0, 360,

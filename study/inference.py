@@ -21,6 +21,7 @@ Shard table columns: ``case_id, class, score, x, y, w, h`` (COCO xywh, original 
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import time
@@ -116,6 +117,21 @@ def configure_torch(*, device: str, threads: int | None = None, seed: int = 0) -
     if device == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
     return torch.get_num_threads()
+
+
+@contextlib.contextmanager
+def torch_runtime(*, device: str, threads: int | None = None, seed: int = 0) -> Iterator[int]:
+    """:func:`configure_torch` for the duration of a block; the previous settings are restored after."""
+    import torch
+
+    before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled())
+    try:
+        yield configure_torch(device=device, threads=threads, seed=seed)
+    finally:
+        if torch.get_num_threads() != before[0]:
+            torch.set_num_threads(before[0])
+        torch.use_deterministic_algorithms(before[1], warn_only=before[2])
 
 
 # --------------------------------------------------------------------------- shards
@@ -283,8 +299,7 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
         detector = load_detector(spec)
     elif callable(detector) and not hasattr(detector, "classes"):
         detector = detector()
-    if backend_needs_pixels:
-        configure_torch(device=spec.device, threads=threads)
+    runtime = torch_runtime(device=spec.device, threads=threads) if backend_needs_pixels else contextlib.nullcontext()
     mapped = spec.mapped_classes()
     chunks: list[pd.DataFrame] = []
     n_unmapped = n_face = 0
@@ -328,21 +343,19 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
         bar = tqdm(total=len(ids), desc=f"predict {spec.id} shard {shard + 1}/{n_shards}", unit="img",
                    disable=None, leave=False)
     try:
-        if not backend_needs_pixels:
-            for cid, det in zip(ids, detector.predict_cases(part)):
-                collect(cid, det)
-            if bar is not None:
-                bar.update(len(ids))
-        else:
-            paths = part["image_path"].astype(str).tolist()
-            results: dict[int, Any] = {}
-            for idx, ims in iter_batches(paths, batch_size=bs, workers=workers):
-                for i, det in zip(idx, detector.predict(ims)):
-                    results[i] = det
+        with runtime:
+            if not backend_needs_pixels:
+                for cid, det in zip(ids, detector.predict_cases(part)):
+                    collect(cid, det)
                 if bar is not None:
-                    bar.update(len(idx))
-            for i, cid in enumerate(ids):
-                collect(cid, results.pop(i))
+                    bar.update(len(ids))
+            else:
+                paths = part["image_path"].astype(str).tolist()
+                for idx, ims in iter_batches(paths, batch_size=bs, workers=workers):  # in case order
+                    for i, det in zip(idx, detector.predict(ims)):
+                        collect(ids[i], det)
+                    if bar is not None:
+                        bar.update(len(idx))
     finally:
         if bar is not None:
             bar.close()

@@ -10,7 +10,10 @@
   outputs rescaled to original pixels; 0-based classes).
 
 Images are run one at a time (exported detectors take one image); onnxruntime's own
-intra-op threads use the cores.
+intra-op threads use the cores. An ONNX graph keeps the per-image cap and score threshold
+it was exported with (they become constants): export after setting them (torchvision:
+``roi_heads.detections_per_img``, never the default 100); the spec's threshold and cap are
+applied again on the outputs, but cannot bring back what the graph already dropped.
 """
 
 from __future__ import annotations

@@ -263,7 +263,8 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
     dict
         ``model, shard, n_shards, n_images, n_detections, n_dropped_outside_face,
         n_dropped_unmapped_class, n_cases_without_face_box, face_filter, seconds,
-        images_per_second, resumed, fingerprint, backend`` (:class:`BackendInfo` dict).
+        images_per_second, resumed, fingerprint, batch_size, n_images_with_exactly_100,
+        warnings, backend`` (:class:`BackendInfo` dict).
     """
     from study.detectors import load_detector
 
@@ -304,12 +305,14 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
     chunks: list[pd.DataFrame] = []
     n_unmapped = n_face = 0
     no_face = 0
+    at_100 = 0  # images with exactly 100 detections: the sign of a model still capped at COCO's 100
     mapped_arr = np.array(mapped, dtype=object)
     known = np.array([c is not None for c in mapped], dtype=bool)
 
     def collect(case_id: str, det) -> None:
         """Map classes, apply the face filter, order by score; vectorised (hundreds of lesions per image)."""
-        nonlocal n_unmapped, n_face, no_face
+        nonlocal n_unmapped, n_face, no_face, at_100
+        at_100 += int(len(det) == 100)
         order = np.argsort(-det.scores, kind="stable")
         labels = det.labels[order]
         keep = known[labels]
@@ -367,7 +370,12 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
         "n_cases_without_face_box": no_face, "face_filter": use_face, "seconds": round(seconds, 3),
         "images_per_second": round(len(ids) / seconds, 3) if seconds > 0 else None, "resumed": False,
         "fingerprint": fingerprint, "backend": detector.info.to_dict(), "batch_size": bs,
+        "n_images_with_exactly_100": at_100, "warnings": [],
     }
+    if at_100 and spec.max_detections > 100:
+        summary["warnings"].append(
+            f"{at_100} of {len(ids)} images have exactly 100 detections: the model may still be capped at 100 "
+            f"per image (e.g. an exported graph); max_detections is {spec.max_detections}")
     _write_table(out, df, {"summary": summary, "cases": ids, "positions": part["_position"].astype(int).tolist()})
     return summary
 
@@ -397,7 +405,8 @@ def merge_shards(paths: Sequence[str | os.PathLike], *, spec, ground_truth: dict
     dict
         The meta: ``model, backend, backend_version, torch_version, device, weights,
         weights_sha256, files, spec, classes, n_images, n_detections, n_dropped_outside_face,
-        n_dropped_unmapped_class, n_cases_without_face_box, seconds, shards``.
+        n_dropped_unmapped_class, n_cases_without_face_box, face_filter, warnings, seconds,
+        acne_study_version, shards`` (the shard summaries).
     """
     import torch
 
@@ -474,6 +483,7 @@ def merge_shards(paths: Sequence[str | os.PathLike], *, spec, ground_truth: dict
         "n_dropped_unmapped_class": sum(x["n_dropped_unmapped_class"] for x in s),
         "n_cases_without_face_box": sum(x["n_cases_without_face_box"] for x in s),
         "face_filter": s[0]["face_filter"],
+        "warnings": [w for x in s for w in x.get("warnings", [])],
         "seconds": round(sum(x["seconds"] for x in s), 3),
         "shards": [{k: v for k, v in x.items() if k != "backend"} for x in s],
     }

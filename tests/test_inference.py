@@ -214,3 +214,14 @@ def test_precomputed_vendor_results_become_a_shard_table(tmp_path):
     coco = json.loads((tmp_path / "m.json").read_text())
     assert [r.get("segmentation") for r in coco] == [None, [[5.0, 6.0, 12.0, 6.0, 12.0, 14.0]], None]
     assert [r["image_id"] for r in coco] == [1, 1, 2] and [r["category_id"] for r in coco] == [1, 2, 1]
+
+
+def test_exactly_100_detections_per_image_raises_a_warning(tmp_path):
+    """COCO's default cap of 100 is a silent under-count on acne photos; 100 exactly is flagged."""
+    results = [{"image_id": 1, "category_id": 1, "bbox": [i, i, 2, 2], "score": 0.5 + i / 1000} for i in range(100)]
+    (tmp_path / "dt.json").write_text(json.dumps(results))
+    spec = load_model_spec(write_spec(tmp_path, id="v", backend="precomputed", classes=["papule"],
+                                      detections="dt.json", images={"1": "k1"}))
+    s = predict_shard(spec, pd.DataFrame({"case_id": ["k1", "k2"]}), shard=0, n_shards=1,
+                      out=tmp_path / "v.parquet", progress=False)
+    assert s["n_images_with_exactly_100"] == 1 and "capped at 100" in s["warnings"][0]

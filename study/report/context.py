@@ -606,6 +606,15 @@ def detection_context(results: Mapping, figures: Mapping[str, str]) -> dict:
                     "s, m, l = small, medium, large lesions; AR<n> = average recall with at most n detections per image"
                     + (f" (limits {', '.join(map(str, md))}; ARmax at the largest)" if isinstance(md, list) else "")
                     + f". Computed by {coco.get('backend', 'the COCO evaluator')} {coco.get('version', '')}".rstrip() + ".")
+        cls_coco = [(c, v.get("coco")) for c, v in S.detection_classes(det, order) if isinstance(v.get("coco"), Mapping)]
+        if ct is not None and cls_coco:
+            keys = [k for k in ("AP", "AP50", "AP75") if any(k in cc for _, cc in cls_coco)]
+            cc_t = Table(f"tab-coco-class-{m}", f"COCO AP per class, model {m}", ["Class"] + keys)
+            for c, cc in cls_coco:
+                cc_t.add([c] + [cc_t.ci(cc.get(k)) for k in keys])
+            cc_t.note("AP averaged over IoU 0.50 to 0.95; AP50 and AP75 at IoU 0.50 and 0.75 (COCO conventions).")
+        else:
+            cc_t = None
         pt = None
         pres = det.get("presence") or {}
         if pres:
@@ -637,6 +646,7 @@ def detection_context(results: Mapping, figures: Mapping[str, str]) -> dict:
                 if d.get("definition"):
                     sg.note(f"{c}: {d['definition']}" + (f" (matched by {d['iou_type']})" if d.get("iou_type") else ""))
         models.append({"model": m, "available": True, "table": t.to_dict(), "coco": ct.to_dict() if ct and ct.rows else None,
+                       "coco_classes": cc_t.to_dict() if cc_t else None,
                        "presence": pt.to_dict() if pt else None, "froc": ft.to_dict() if ft else None,
                        "segmentation": sg.to_dict() if sg else None,
                        "figures": [f for f in (f"pr__{m}", f"froc__{m}") if f in figures]})

@@ -12,7 +12,10 @@ and the COCO AP@[.50:.95] block by faster-coco-eval) + ``evaluate_counting`` at 
 thresholds (including building its tables from the COCO inputs).
 Timed, peer: pycocotools ``COCOeval.evaluate()`` + ``accumulate()`` with maxDets raised to
 1000 on the same data (index building excluded, which favours the peer).
-Printed: both times and the ratio ours / pycocotools (target <= 0.15).
+Printed: the times and the ratio ours / pycocotools (target <= 0.15); ours runs before and
+after the peer and the ratio uses the mean, since the load of a shared machine drifts.
+Also printed, for information: our COCO block alone against faster-coco-eval's
+``evaluate()`` + ``accumulate()``.
 """
 
 from __future__ import annotations
@@ -164,10 +167,16 @@ def main() -> None:
     if a.skip_peer:
         return
     t_peer, ev = peer(gt, dets)
+    # ours again after the peer: the machine's load drifts, so the ratio uses the mean of both runs
+    t0 = time.perf_counter()
+    ours(gt, dets, a.bootstrap)
+    t_ours2 = time.perf_counter() - t0
+    print(f"ours, second run (after the peer): {t_ours2:.2f} s")
+    t_ours = (t_ours + t_ours2) / 2
     pr = ev.eval["precision"][:, :, :, 0, 2]
     print(f"pycocotools evaluate()+accumulate(): {t_peer:.2f} s (AP50 {pr[0][pr[0] > -1].mean():.4f}, "
           f"AP {pr[pr > -1].mean():.6f})")
-    print(f"ratio ours / pycocotools = {t_ours / t_peer:.3f} (target <= 0.15)")
+    print(f"ratio ours (mean of the two runs) / pycocotools = {t_ours / t_peer:.3f} (target <= 0.15)")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from study.errors import Problem, StudyError, raise_if
+from study.errors import Problem, raise_if
 from study.estimate import Estimate
 from study.metrics.bootstrap import bootstrap_estimate, resampling_weights
 from study.metrics.intervals import level_pct

@@ -114,6 +114,11 @@ def _numeric_cell(text: Any) -> bool:
     return bool(_NUMERIC_CELL.match(str(text)))
 
 
+def _long_token(text: Any) -> bool:
+    """A cell holding an unbreakable run longer than 28 characters (a path, a sha256): may break anywhere."""
+    return any(len(w) > 28 for w in str(text).split())
+
+
 def _numeric_columns(table: dict) -> list[bool]:
     """Per column (the first, the row label, never): True when every body cell is numeric (right-aligned)."""
     cols = len(table.get("columns") or [])
@@ -134,6 +139,7 @@ def _environment(assets_dir: Path):
     )
     env.tests["numeric_cell"] = _numeric_cell
     env.filters["numeric_columns"] = _numeric_columns
+    env.tests["long_token"] = _long_token
     return env
 
 

@@ -27,9 +27,13 @@ pytestmark = pytest.mark.slow
 def study_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     cohort = root / "cohort"
+    # the shipped protocol with fewer bootstrap replicates, to keep the suite quick
+    protocol = yaml.safe_load((REPO_ROOT / "protocols" / "chinese-2019.yaml").read_text())
+    protocol["statistics"]["bootstrap_replicates"] = 200
+    (root / "protocol.yaml").write_text(yaml.safe_dump(protocol), encoding="utf-8")
     cfg = {
         "study": "e2e",
-        "protocol": str(REPO_ROOT / "protocols" / "chinese-2019.yaml"),
+        "protocol": str(root / "protocol.yaml"),
         "results_dir": str(root / "results"),
         "cohort": {
             "manifest": str(cohort / "manifest.csv"),
@@ -37,7 +41,7 @@ def study_run(tmp_path_factory):
             "annotations": str(cohort / "annotations.json"),
             "reference": str(cohort / "reference.csv"),
             "readings": str(cohort / "readings.csv"),
-            "synth": {"cases": 60, "seed": 11},
+            "synth": {"cases": 40, "seed": 11},
         },
         "models": [{"id": "demo-frcnn", "spec": str(REPO_ROOT / "models" / "demo" / "model.yaml")}],
         "shards": 2,

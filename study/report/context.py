@@ -397,7 +397,8 @@ def methods_context(results: Mapping) -> dict:
         out["models"] = None
     out["detection_settings"] = {
         "iou": fmt(det_s.get("iou_threshold"), 2) if det_s else S.DASH,
-        "match_rule": str(det_s.get("match_rule", "iou")),
+        "match_rule": {"iou": "box overlap", "center_distance": "centre distance"}.get(
+            str(det_s.get("match_rule", "iou")), str(det_s.get("match_rule"))),
         "score_thresholds": ", ".join(str(x) for x in det_s.get("score_thresholds") or []),
         "operating_threshold": str(det_s.get("operating_threshold", S.DASH)),
         "max_detections": str(det_s.get("max_detections", S.DASH)),

@@ -86,7 +86,11 @@ def reference(*, protocol, cases, ground_truth, out, reference=None):
     if reference:
         ref = cohort.load_reference(reference, levels=p.levels, aliases=p.grading.letter_aliases or {},
                                     cases=cases_df)
+        given = ref.set_index("case_id")
         ref = ref[["case_id", "grade"]].merge(counts, on="case_id", how="left")
+        for col in [c for c in counts.columns if c.startswith("count_") and c in given.columns]:
+            # annotated lesions count where the case is annotated; else the counts the file gives
+            ref[col] = ref[col].fillna(ref["case_id"].map(given[col]))
         ref["grade_source"] = "reference file"
     else:
         graded = grading.grade_from_counts(counts, p.grading)
@@ -161,7 +165,8 @@ def evaluate_detection(*, protocol, ground_truth, detections, cases, eligibility
                  operating_threshold=d.operating_threshold, max_detections=d.max_detections,
                  froc_fp_rates=tuple(d.froc_fp_rates), polygon_classes=tuple(p.polygon_classes),
                  patient_of=patient_of, n_bootstrap=s.bootstrap_replicates, seed=s.bootstrap_seed,
-                 confidence=s.confidence_level, image_ids=image_ids)
+                 confidence=s.confidence_level, image_ids=image_ids, match_rule=d.match_rule,
+                 center_distance_px=d.center_distance_px)
     write_json(out, result)
 
 
@@ -174,9 +179,10 @@ def evaluate_counting(*, protocol, reference, detections, cases, eligibility, ou
     ref = ref[ref["case_id"].astype(str).isin(included)]
     det = pd.read_parquet(detections)
     true_counts = ref[["case_id"] + [f"count_{c}" for c in p.classes]]
+    s = p.statistics
     result = run(true_counts, det, classes=p.classes, thresholds=tuple(p.detection.score_thresholds),
                  severity=ref.set_index("case_id")["grade"], levels=p.levels, patient_of=_patients(cases),
-                 confidence=p.statistics.confidence_level)
+                 confidence=s.confidence_level, n_bootstrap=s.bootstrap_replicates, seed=s.bootstrap_seed)
     write_json(out, result)
 
 

@@ -9,13 +9,11 @@ same inputs give an identical file.
 from __future__ import annotations
 
 import os
-import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
-from study import __version__
 from study.io import read_json
 from study.protocol import load_protocol
 
@@ -28,20 +26,6 @@ def _generated() -> str | None:
     if epoch:
         return datetime.fromtimestamp(int(epoch), tz=timezone.utc).date().isoformat()
     return datetime.now(timezone.utc).date().isoformat()
-
-
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in ["numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "torch", "torchvision",
-                 "pycocotools", "faster-coco-eval", "opencv-python-headless", "onnxruntime", "snakemake",
-                 "weasyprint", "jinja2", "matplotlib", "seaborn", "pydantic", "krippendorff"]:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return out
 
 
 def _model_files(entry: dict) -> dict:
@@ -73,7 +57,7 @@ def collect_results(config: dict, *, results_dir: Path, models: list[str]) -> di
     """
     from study import grading
     from study.baseline import compute_baseline
-    from study.provenance import collect_provenance
+    from study.provenance import collect_provenance, software_versions
 
     r = Path(results_dir)
     loaded = load_protocol(config["protocol"])
@@ -91,8 +75,7 @@ def collect_results(config: dict, *, results_dir: Path, models: list[str]) -> di
             "protocol": {"name": p.name, "title": p.title, "version": p.version, "path": loaded.path,
                          "sha256": loaded.sha256, "description": p.description},
             "protocol_settings": p.model_dump(mode="json"),
-            "software": {"acne_study": __version__, "python": platform.python_version(),
-                         "libraries": library_versions()},
+            "software": software_versions(),
             "config": config,
             "generated": _generated(),
         },

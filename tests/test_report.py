@@ -264,3 +264,21 @@ def test_report_command_writes_pdf_and_html(tmp_path, run_cli, monkeypatch):
     (tmp_path / "bad" / "results.json").write_text("[1, 2]", encoding="utf-8")
     rc, out, err = run_cli("report", tmp_path / "bad")
     assert rc == 2 and "schema_version" in err
+
+
+def test_methods_written_from_a_count_band_protocol():
+    """The Hayashi (ACNE04) protocol: count bands, one class, no subgroups, no readers."""
+    from study.protocol import load_protocol
+    from study.report.context import build_context
+
+    root = Path(__file__).resolve().parents[1]
+    ps = load_protocol(root / "protocols" / "hayashi-acne04.yaml").protocol.model_dump(mode="json")
+    r = {"schema_version": 1, "study": {"name": "h", "protocol_settings": ps,
+                                        "protocol": {"name": "hayashi-acne04", "version": "1.0"}}}
+    ctx = build_context(r, figures={})
+    assert ctx["methods"]["reference"]["scheme"] == (
+        "Count bands (Hayashi et al. 2008) on the number of acne lesions: mild: 0-5 lesions; moderate: 6-20 lesions; "
+        "severe: 21-50 lesions; very_severe: more than 50 lesions.")
+    assert ctx["subgroups"] == {"available": False, "reason": "Not assessed: the protocol names no subgroup columns."}
+    assert ctx["baseline"]["available"] is False and ctx["flow"]["available"] is False
+    assert [row[0] for row in ctx["methods"]["criteria"]["rows"]] == ["facial_acne"]

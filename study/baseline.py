@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from study.errors import Problem, StudyError, raise_if
+from study.errors import Problem, raise_if
 
 DEFAULT_COVARIATES = ("age", "sex", "fitzpatrick", "site", "device")
 #: covariates summarised as numbers (mean, SD, median, IQR); the others are categorical

@@ -15,7 +15,7 @@ from typing import Any
 
 from study.report import sections as S
 from study.report import stard
-from study.report.sections import Table, fmt, fmt_ci, fmt_int, fmt_p, fmt_pct, is_estimate, value
+from study.report.sections import Table, fmt, fmt_int, fmt_p, fmt_pct, is_estimate
 
 #: section anchor id -> title (the order is the report's order; the TOC and STARD use it)
 SECTIONS: dict[str, str] = {

@@ -109,7 +109,9 @@ def images_to_tensors(images: Sequence[np.ndarray], device) -> list:
     for im in images:
         if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 HxWx3 image, got {im.dtype} {im.shape}")
-        t = torch.from_numpy(np.ascontiguousarray(im)).to(device).permute(2, 0, 1).float().div_(255.0)
+        # one contiguous float copy (a strided .float() of the permuted view is ~40x slower)
+        t = torch.from_numpy(np.ascontiguousarray(im)).to(device).permute(2, 0, 1)
+        t = t.to(torch.float32, memory_format=torch.contiguous_format).div_(255.0)
         out.append(t)
     return out
 

@@ -302,7 +302,7 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
         detector = detector()
     runtime = torch_runtime(device=spec.device, threads=threads) if backend_needs_pixels else contextlib.nullcontext()
     mapped = spec.mapped_classes()
-    chunks: list[pd.DataFrame] = []
+    chunks: list[tuple] = []  # per image: case ids, classes, scores, boxes, segmentations
     n_unmapped = n_face = 0
     no_face = 0
     at_100 = 0  # images with exactly 100 detections: the sign of a model still capped at COCO's 100
@@ -333,10 +333,8 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
         seg = [None] * len(sel)
         if det.polygons is not None:
             seg = [json.dumps(det.polygons[j]) if det.polygons[j] else None for j in sel]
-        chunks.append(pd.DataFrame({
-            "case_id": case_id, "class": mapped_arr[det.labels[sel]].astype(str), "score": det.scores[sel],
-            "x": b[:, 0], "y": b[:, 1], "w": b[:, 2] - b[:, 0], "h": b[:, 3] - b[:, 1],
-            "segmentation": pd.Series(seg, dtype=object)}))
+        chunks.append((np.full(len(sel), case_id, dtype=object), mapped_arr[det.labels[sel]], det.scores[sel],
+                       b, np.array(seg, dtype=object)))
 
     ids = part["case_id"].tolist()
     bar = None
@@ -363,7 +361,16 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - t0
-    df = pd.concat(chunks, ignore_index=True) if chunks else _empty_table()
+    if chunks:
+        b = np.concatenate([c[3] for c in chunks])
+        df = pd.DataFrame({
+            "case_id": pd.Series(np.concatenate([c[0] for c in chunks]), dtype=str),
+            "class": pd.Series(np.concatenate([c[1] for c in chunks]), dtype=str),
+            "score": np.concatenate([c[2] for c in chunks]),
+            "x": b[:, 0], "y": b[:, 1], "w": b[:, 2] - b[:, 0], "h": b[:, 3] - b[:, 1],
+            "segmentation": pd.Series(np.concatenate([c[4] for c in chunks]), dtype=object)})
+    else:
+        df = _empty_table()
     summary = {
         "model": spec.id, "shard": shard, "n_shards": n_shards, "n_images": len(ids), "n_detections": len(df),
         "n_dropped_outside_face": n_face, "n_dropped_unmapped_class": n_unmapped,

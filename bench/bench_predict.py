@@ -1,6 +1,6 @@
 """Predict throughput: the harness (files on disk -> detections table) against forward passes alone.
 
-    python bench/bench_predict.py [--images 16] [--size 512] [--batch-size 4] [--rounds 7] [--threads N]
+    python bench/bench_predict.py [--images 32] [--size 512] [--batch-size 4] [--rounds 7] [--threads N]
 
 Builds a detector (the demo architecture ``acne_small_frcnn`` when
 ``study.detectors.small_archs`` provides it, else torchvision's
@@ -50,7 +50,7 @@ def synthetic_photos(n: int, size: int, seed: int = 0) -> list[np.ndarray]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--images", type=int, default=16)
+    ap.add_argument("--images", type=int, default=32)
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=7)

@@ -114,7 +114,7 @@ def readings(*, protocol, cases, out, readings=None):
 
 
 # ----------------------------------------------------------------------------- models
-def predict(*, protocol, cases, eligibility, quality, model, shard, n_shards, out, batch_size=None):
+def predict(*, protocol, cases, eligibility, quality, model, shard, n_shards, out, batch_size=None, threads="1"):
     """One shard of one model's predictions on the included cases."""
     from study.inference import predict_shard
     from study.modelspec import load_model_spec
@@ -125,7 +125,7 @@ def predict(*, protocol, cases, eligibility, quality, model, shard, n_shards, ou
     cases_df = cases_df[cases_df["case_id"].astype(str).isin(set(_included_ids(eligibility)))]
     predict_shard(spec, cases_df, shard=int(shard), n_shards=int(n_shards), out=out,
                   batch_size=int(batch_size) if batch_size else None,
-                  face_boxes=pd.read_parquet(quality))
+                  face_boxes=pd.read_parquet(quality), threads=int(threads))
 
 
 def merge(*, shards, model, ground_truth, out_table, out_coco, out_meta):

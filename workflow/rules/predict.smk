@@ -23,7 +23,7 @@ rule predict:
         "study step predict protocol={input.protocol:q} cases={input.cases:q}"
         " eligibility={input.eligibility:q} quality={input.quality:q} model={params.entry:q}"
         " shard={wildcards.shard} n_shards={params.n_shards}"
-        " batch_size={params.batch_size} out={output:q} 2> {log:q}"
+        " batch_size={params.batch_size} threads={threads} out={output:q} 2> {log:q}"
 
 
 rule merge_detections:

@@ -27,7 +27,7 @@ from study.io import sha256_bytes, sha256_file
 LIBRARIES = (
     "numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "statsmodels", "krippendorff",
     "torch", "torchvision", "onnxruntime", "pycocotools", "faster-coco-eval",
-    "opencv-python-headless", "matplotlib", "seaborn", "jinja2", "weasyprint", "pydantic",
+    "opencv-python-headless", "scikit-image", "pillow", "matplotlib", "seaborn", "jinja2", "weasyprint", "pydantic",
     "snakemake",
 )
 

@@ -607,6 +607,8 @@ def detection_context(results: Mapping, figures: Mapping[str, str]) -> dict:
                     "s, m, l = small, medium, large lesions; AR<n> = average recall with at most n detections per image"
                     + (f" (limits {', '.join(map(str, md))}; ARmax at the largest)" if isinstance(md, list) else "")
                     + f". Computed by {coco.get('backend', 'the COCO evaluator')} {coco.get('version', '')}".rstrip() + ".")
+            if coco.get("note"):
+                ct.note(str(coco["note"]) + ".")
         cls_coco = [(c, v.get("coco")) for c, v in S.detection_classes(det, order) if isinstance(v.get("coco"), Mapping)]
         if ct is not None and cls_coco:
             keys = [k for k in ("AP", "AP50", "AP75") if any(k in cc for _, cc in cls_coco)]

@@ -53,6 +53,8 @@ def test_hand_worked_threshold_half():
     assert r["thresholds"]["0.75"]["overall"]["mean_bias"]["estimate"] == pytest.approx(-1.75)
     assert r["points"]["predicted"]["0.5"] == [3, 5, 8, 24]
     assert r["points"]["true"] == [2, 5, 10, 20]
+    assert r["points"]["by_class"]["acne"]["true"] == [2, 5, 10, 20]
+    assert r["points"]["by_class"]["acne"]["predicted"]["0.75"] == [1, 5, 0, 24]
     # the line without the most severe group has only 2 cases: not fitted
     lines = r["thresholds"]["0.5"]["lines"]
     assert lines["without_severe"]["slope"] is None

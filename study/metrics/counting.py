@@ -270,7 +270,8 @@ def evaluate_counting(true_counts: pd.DataFrame, detections: pd.DataFrame, *, cl
         ``thresholds.<t>.{overall, by_severity.<level>, by_class.<class>}`` each with ``n``,
         ``mean_bias``, ``sd``, ``mae``, ``rmse``, ``ccc`` (estimate dicts), plus per
         threshold ``lines.{all, without_<most severe level>}`` and ``bland_altman``;
-        ``points`` (``case_id``, ``true``, ``severity``, ``predicted.<t>``), ``classes``,
+        ``points`` (``case_id``, ``true``, ``severity``, ``predicted.<t>``, and per class
+        ``by_class.<class>.{true, predicted.<t>}``), ``classes``,
         ``levels``, ``inputs``, ``definitions``.
     """
     classes = list(classes)
@@ -378,7 +379,11 @@ def evaluate_counting(true_counts: pd.DataFrame, detections: pd.DataFrame, *, cl
         "levels": list(levels) if levels is not None else None,
         "points": {"case_id": case_ids.tolist(), "true": true_tot.tolist(),
                    "severity": sev.tolist() if sev is not None else None,
-                   "predicted": {f"{t:g}": pred_tot[ti].tolist() for ti, t in enumerate(thresholds)}},
+                   "predicted": {f"{t:g}": pred_tot[ti].tolist() for ti, t in enumerate(thresholds)},
+                   "by_class": {c: {"true": true_cls[:, j].tolist(),
+                                    "predicted": {f"{t:g}": pred_cls[ti, :, j].tolist()
+                                                  for ti, t in enumerate(thresholds)}}
+                                for j, c in enumerate(classes)}},
         "inputs": {"n_cases": int(n), "n_patients": int(n_pat), "n_detections": int(len(detections)),
                    "n_detections_other_cases": int((~inside).sum())},
         "definitions": {"difference": "predicted count (detections with score >= threshold) minus true count",

@@ -2,14 +2,12 @@
 
 The layout is documented in ``docs/architecture.md``. Everything here is read from the
 step outputs of one run; nothing is computed twice and nothing is typed in. Results are
-canonical (sorted keys, no wall-clock time unless ``SOURCE_DATE_EPOCH`` is set), so the
-same inputs give an identical file.
+canonical (sorted keys, no run date or time: the report adds its own date), so the same
+inputs give an identical file.
 """
 
 from __future__ import annotations
 
-import os
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -18,14 +16,6 @@ from study.io import read_json
 from study.protocol import load_protocol
 
 SCHEMA_VERSION = 1
-
-
-def _generated() -> str | None:
-    """The report date: from ``SOURCE_DATE_EPOCH`` when set (reproducible builds), else today (UTC)."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch:
-        return datetime.fromtimestamp(int(epoch), tz=timezone.utc).date().isoformat()
-    return datetime.now(timezone.utc).date().isoformat()
 
 
 def _model_files(entry: dict) -> dict:
@@ -77,7 +67,7 @@ def collect_results(config: dict, *, results_dir: Path, models: list[str]) -> di
             "protocol_settings": p.model_dump(mode="json"),
             "software": software_versions(),
             "config": config,
-            "generated": _generated(),
+            "information": config.get("information") or {},
         },
         "flow": read_json(r / "flow.json"),
         "baseline": compute_baseline(cases, eligibility, counts, reference[["case_id", "grade"]],

@@ -172,13 +172,26 @@ def title_context(results: Mapping) -> dict:
         "protocol_title": pr.get("title") or "",
         "protocol_version": pr.get("version") or S.DASH,
         "protocol_sha256": pr.get("sha256") or (prov.get("protocol") or {}).get("sha256") or S.DASH,
-        "date": st.get("generated") or S.DASH,
+        "date": st.get("generated") or _report_date(),
         "software_version": sw.get("acne_study") or S.DASH,
         "python": sw.get("python") or S.DASH,
         "git_commit": prov.get("git_commit") or "not recorded",
         "git_dirty": prov.get("git_dirty"),
         "schema_version": results.get("schema_version"),
     }
+
+
+def _report_date() -> str:
+    """The report's date: from ``SOURCE_DATE_EPOCH`` (reproducible builds), else today (UTC).
+
+    results.json carries no run date, so the same inputs give the same results.json on any day.
+    """
+    import os
+    from datetime import datetime, timezone
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = datetime.fromtimestamp(int(epoch), tz=timezone.utc) if epoch else datetime.now(timezone.utc)
+    return when.date().isoformat()
 
 
 def _model_ids(results: Mapping) -> list[str]:

@@ -144,3 +144,21 @@ def test_detection_ap50_matches_pycocotools(study_run):
     ours = res["detection"]["demo-frcnn"]["any_lesion"]["ap"]
     ours = ours["estimate"] if isinstance(ours, dict) else ours
     assert ours == pytest.approx(ev.stats[1], abs=1e-9)
+
+
+def test_same_inputs_give_identical_results_json(study_run, tmp_path):
+    """Collecting the same step outputs again (another day, another process) gives the same bytes."""
+    from study.steps import collect
+
+    root = study_run[0]
+    r = root / "results"
+    # the config as Snakemake resolved it (schema defaults filled in)
+    cfg = json.loads((r / "results.json").read_text())["study"]["config"]
+    again = tmp_path / "results.json"
+    env_before = os.environ.pop("SOURCE_DATE_EPOCH", None)
+    try:
+        collect(config=json.dumps(cfg, sort_keys=True), results_dir=str(r), models="demo-frcnn", out=str(again))
+    finally:
+        if env_before is not None:
+            os.environ["SOURCE_DATE_EPOCH"] = env_before
+    assert again.read_bytes() == (r / "results.json").read_bytes()

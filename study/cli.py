@@ -28,7 +28,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="study", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="study", description="acne-study: a clinical validation study harness for AI acne-lesion "
+                     "detectors. `study demo` runs the demo study; `study run CONFIG` runs yours.")
     parser.add_argument("--version", action="version", version=f"acne-study {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:

@@ -32,3 +32,28 @@ def run_cli(capsys):
         return rc, out, err
 
     return _run
+
+
+def pycocotools_eval(gt: dict, dt: list, *, max_dets: int = 1000, img_ids=None, summarize: bool = False):
+    """The reference: pycocotools' COCOeval (bbox) with maxDets [1, 10, max_dets], evaluated and
+    accumulated (and summarized on request, so ``.stats`` is filled). Inputs are not modified."""
+    import contextlib
+    import copy
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        g = COCO()
+        g.dataset = copy.deepcopy(gt)
+        g.createIndex()
+        ev = COCOeval(g, g.loadRes(copy.deepcopy(dt)), "bbox")
+        if img_ids is not None:
+            ev.params.imgIds = list(img_ids)
+        ev.params.maxDets = [1, 10, max_dets]
+        ev.evaluate()
+        ev.accumulate()
+        if summarize:
+            ev.summarize()
+    return ev

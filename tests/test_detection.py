@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
 
 import numpy as np
@@ -12,6 +10,7 @@ import pytest
 
 from study.errors import StudyError
 from study.metrics.detection import average_precision, evaluate_detection
+from tests.conftest import pycocotools_eval
 
 
 # ----------------------------------------------------------------------------- COCO reference data
@@ -75,20 +74,7 @@ def _random_coco(rng, n_img=30, n_cls=3, crowd=True):
 
 
 def _pycocotools_ap_per_class(gt, dt, max_dets=1000):
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        g = COCO()
-        g.dataset = copy.deepcopy(gt)
-        g.createIndex()
-        d = g.loadRes(copy.deepcopy(dt))
-        ev = COCOeval(g, d, "bbox")
-        ev.params.maxDets = [1, 10, max_dets]
-        ev.evaluate()
-        ev.accumulate()
-    p = ev.eval["precision"]  # T x R x K x A x M
-    return p
+    return pycocotools_eval(gt, dt, max_dets=max_dets).eval["precision"]  # T x R x K x A x M
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])

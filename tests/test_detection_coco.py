@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import io
 import json
 
 import numpy as np
 import pytest
 
 from study.metrics.detection import evaluate_detection
+from tests.conftest import pycocotools_eval
 
 KEYS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "ARmax", "ARs", "ARm", "ARl"]
 
 
 def _pycocotools(gt, dt, max_dets):
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        g = COCO()
-        g.dataset = copy.deepcopy(gt)
-        g.createIndex()
-        d = g.loadRes(copy.deepcopy(dt))
-        ev = COCOeval(g, d, "bbox")
-        ev.params.maxDets = [1, 10, max_dets]
-        ev.evaluate()
-        ev.accumulate()
+    ev = pycocotools_eval(gt, dt, max_dets=max_dets)
     return ev.eval["precision"], ev.eval["recall"]
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, pycocotools_eval
 
 pytestmark = pytest.mark.slow
 
@@ -120,9 +120,6 @@ def test_reader_kappa_matches_statsmodels(study_run):
 
 def test_detection_ap50_matches_pycocotools(study_run):
     """The class-agnostic AP50 in results.json equals pycocotools on the run's own files."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
     root = study_run[0]
     r, res = _load(root)
     gt = json.loads((r / "ground_truth.json").read_text())
@@ -134,13 +131,7 @@ def test_detection_ap50_matches_pycocotools(study_run):
     gt1 = dict(gt, categories=[{"id": 1, "name": "lesion"}],
                annotations=[dict(a, category_id=1) for a in gt["annotations"]])
     dt1 = [dict(d, category_id=1) for d in dt]
-    coco = COCO()
-    coco.dataset = gt1
-    coco.createIndex()
-    ev = COCOeval(coco, coco.loadRes(dt1), "bbox")
-    ev.params.imgIds = ids
-    ev.params.maxDets = [1, 10, 1000]
-    ev.evaluate(); ev.accumulate(); ev.summarize()
+    ev = pycocotools_eval(gt1, dt1, max_dets=1000, img_ids=ids, summarize=True)
     ours = res["detection"]["demo-frcnn"]["any_lesion"]["ap"]
     ours = ours["estimate"] if isinstance(ours, dict) else ours
     assert ours == pytest.approx(ev.stats[1], abs=1e-9)

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, pycocotools_eval
 
 pytestmark = pytest.mark.slow
 LETTERS = "ABCD"
@@ -129,20 +129,12 @@ def test_hayashi_levels_and_counting_by_severity(hayashi_run):
 
 
 def test_single_class_ap50_matches_pycocotools(hayashi_run):
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
     tmp, res = hayashi_run
     r = tmp / "results"
     gt = json.loads((r / "ground_truth.json").read_text())
     dt = json.loads((r / "detections" / "demo-frcnn.coco.json").read_text())
     assert {c["name"] for c in gt["categories"]} == {"acne"}
-    coco = COCO()
-    coco.dataset = gt
-    coco.createIndex()
-    ev = COCOeval(coco, coco.loadRes(dt), "bbox")
-    ev.params.maxDets = [1, 10, 1000]
-    ev.evaluate(); ev.accumulate(); ev.summarize()
+    ev = pycocotools_eval(gt, dt, max_dets=1000, summarize=True)
     ours = res["detection"]["demo-frcnn"]["classes"]["acne"]["ap"]
     ours = ours["estimate"] if isinstance(ours, dict) else ours
     assert ours == pytest.approx(ev.stats[1], abs=1e-9)

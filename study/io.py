@@ -56,6 +56,10 @@ def to_jsonable(obj: Any) -> Any:
     """
     import dataclasses
 
+    from pydantic import BaseModel
+
+    if isinstance(obj, BaseModel):  # typed results (study.results) and Estimate
+        return to_jsonable(obj.model_dump(mode="python"))
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         if hasattr(obj, "to_dict"):
             return to_jsonable(obj.to_dict())

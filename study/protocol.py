@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from study.options import BinomialInterval, BootstrapReplicates, ConfidenceLevel, IoUThreshold, ScoreThreshold, Seed
 from study.errors import Problem, StudyError
 from study.io import sha256_bytes
 
@@ -137,9 +138,9 @@ class QualityThresholds(_Strict):
 
 # --------------------------------------------------------------------------- detection
 class DetectionSettings(_Strict):
-    iou_threshold: float = Field(0.5, gt=0, lt=1)
-    score_thresholds: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75])
-    operating_threshold: float = Field(0.5, ge=0, le=1)
+    iou_threshold: IoUThreshold = 0.5
+    score_thresholds: list[ScoreThreshold] = Field(default_factory=lambda: [0.25, 0.5, 0.75], min_length=1)
+    operating_threshold: ScoreThreshold = 0.5
     max_detections: int = Field(1000, ge=100, description="per image; never the COCO default of 100")
     froc_fp_rates: list[float] = Field(default_factory=lambda: [0.125, 0.25, 0.5, 1, 2, 4, 8])
     match_rule: Literal["iou", "center_distance"] = "iou"
@@ -148,10 +149,10 @@ class DetectionSettings(_Strict):
 
 # --------------------------------------------------------------------------- statistics
 class StatisticsSettings(_Strict):
-    confidence_level: float = Field(0.95, gt=0.5, lt=1)
-    bootstrap_replicates: int = Field(2000, ge=100)
-    bootstrap_seed: int = 20261121
-    binomial_interval: Literal["wilson", "clopper_pearson"] = "wilson"
+    confidence_level: ConfidenceLevel = 0.95
+    bootstrap_replicates: BootstrapReplicates = 2000
+    bootstrap_seed: Seed = 20261121
+    binomial_interval: BinomialInterval = "wilson"
     mrmc_positive_from: str | None = Field(
         None, description="binary endpoint for MRMC: reference grade at or above this level is positive")
 

@@ -7,15 +7,14 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-#: public reference data beside the checkout (../shared/data); absent in a user's fresh clone
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+#: public reference data copied into the repository (sources and licences: tests/data/README.md)
+REFERENCE_DATA = REPO_ROOT / "tests" / "data"
 
 
 @pytest.fixture
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"reference data folder {SHARED_DATA} is absent (it sits beside the checkout in CI)")
-    return SHARED_DATA
+def reference_data() -> Path:
+    """The public reference data (COCO demo pair, MRMC studies) kept in ``tests/data``."""
+    return REFERENCE_DATA
 
 
 @pytest.fixture

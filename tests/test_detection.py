@@ -14,11 +14,11 @@ from tests.conftest import pycocotools_eval
 
 
 # ----------------------------------------------------------------------------- COCO reference data
-def test_cli_reproduces_pycocotools_demo_numbers(shared_data, run_cli, tmp_path):
-    # /work/shared/data/README.md: pycocotools' COCOeval(..., "bbox") on the official demo pair gives
+def test_cli_reproduces_pycocotools_demo_numbers(reference_data, run_cli, tmp_path):
+    # tests/data/README.md: pycocotools' COCOeval(..., "bbox") on the official demo pair gives
     # AP = 0.5045806987249628 and AP50 = 0.6969727247299577 (cocodataset/cocoapi results/).
-    gt = shared_data / "coco" / "instances_val2014_100.json"
-    dt = shared_data / "coco" / "instances_val2014_fakebbox100_results.json"
+    gt = reference_data / "coco" / "instances_val2014_100.json"
+    dt = reference_data / "coco" / "instances_val2014_fakebbox100_results.json"
     out = tmp_path / "det.json"
     rc, stdout, err = run_cli("evaluate", "detection", "--ground-truth", gt, "--detections", dt, "--out", out)
     assert rc == 0, err
@@ -39,9 +39,9 @@ def test_cli_reproduces_pycocotools_demo_numbers(shared_data, run_cli, tmp_path)
 
 
 @pytest.mark.parametrize("backend", ["pycocotools", "faster-coco-eval"])
-def test_library_backends(shared_data, backend):
-    gt = json.loads((shared_data / "coco" / "instances_val2014_100.json").read_text())
-    dt = json.loads((shared_data / "coco" / "instances_val2014_fakebbox100_results.json").read_text())
+def test_library_backends(reference_data, backend):
+    gt = json.loads((reference_data / "coco" / "instances_val2014_100.json").read_text())
+    dt = json.loads((reference_data / "coco" / "instances_val2014_fakebbox100_results.json").read_text())
     c = evaluate_detection(gt, dt, n_bootstrap=0, coco_backend=backend)["coco"]
     assert abs(c["AP"] - 0.5045806987249628) < 1e-12
     assert abs(c["AP50"] - 0.6969727247299577) < 1e-12

@@ -72,10 +72,10 @@ def test_native_equals_pycocotools(seed, max_dets):
             assert abs(c[k] - expected[k]) < 1e-12, (k, c[k], expected[k])
 
 
-def test_native_equals_libraries_on_cocoapi_demo(shared_data):
-    # Reference values: shared/data/README.md (pycocotools on the cocoapi demo pair)
-    gt = json.loads((shared_data / "coco" / "instances_val2014_100.json").read_text())
-    dt = json.loads((shared_data / "coco" / "instances_val2014_fakebbox100_results.json").read_text())
+def test_native_equals_libraries_on_cocoapi_demo(reference_data):
+    # Reference values: tests/data/README.md (pycocotools on the cocoapi demo pair)
+    gt = json.loads((reference_data / "coco" / "instances_val2014_100.json").read_text())
+    dt = json.loads((reference_data / "coco" / "instances_val2014_fakebbox100_results.json").read_text())
     nat = evaluate_detection(gt, dt, n_bootstrap=0)["coco"]
     fce = evaluate_detection(gt, dt, n_bootstrap=0, coco_backend="faster-coco-eval")["coco"]
     assert abs(nat["AP"] - 0.5045806987249628) < 1e-12

@@ -2,7 +2,7 @@
 
 References (none written by this project):
 - Iowa OR-DBM MRMC 2.51 printout on the Van Dyke data
-  (``../shared/data/mrmc/vandyke_iowa_ordbm_output.txt``): every number it prints is pinned
+  (``tests/data/mrmc/vandyke_iowa_ordbm_output.txt``): every number it prints is pinned
   here to the digits printed.
 - RJafroc / Chakraborty's RJafrocBook, chapter "Significance testing using the DBM method"
   (printed R output for dataset02 = Van Dyke): DBM RRRC/FRRC/RRFC F, ddf, p and CIs.
@@ -18,13 +18,13 @@ import pytest
 
 from study.metrics.mrmc import analyze_mrmc, load_mrmc_ratings
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mrmc"
+DATA = Path(__file__).resolve().parent / "data" / "mrmc"  # sources and licences: tests/data/README.md
 
 
 def _need(name: str) -> Path:
     p = DATA / name
     if not p.exists():
-        pytest.skip(f"reference data {p} is absent (it lives in ../shared/data beside the repository)")
+        pytest.skip(f"reference data {p} is absent (tests/data/mrmc)")
     return p
 
 

@@ -1,4 +1,4 @@
-"""``study evaluate mrmc`` on every reference file in ../shared/data/mrmc: complete, finite results."""
+"""``study evaluate mrmc`` on every reference file in tests/data/mrmc: complete, finite results."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import pytest
 
 from study.cli import main
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mrmc"
+DATA = Path(__file__).resolve().parent / "data" / "mrmc"  # sources and licences: tests/data/README.md
 
 
 def _need(name: str) -> Path:
     p = DATA / name
     if not p.exists():
-        pytest.skip(f"reference data {p} is absent (it lives in ../shared/data beside the repository)")
+        pytest.skip(f"reference data {p} is absent (tests/data/mrmc)")
     return p
 
 

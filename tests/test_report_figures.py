@@ -94,7 +94,7 @@ def _tiny_results_dir(tmp_path):
 def test_example_images_only_when_the_protocol_allows(tmp_path):
     from study.report.context import examples_context
     from study.report.figures import example_figures
-    from study.report.sections import pseudonyms
+    from study.report.selectors import pseudonyms
 
     results, rd = _tiny_results_dir(tmp_path)
     figs = example_figures(results, results_dir=rd)

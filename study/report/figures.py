@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from study.io import write_text
-from study.report import sections as S
+from study.report import format as F
+from study.report import selectors as S
 
 FONT = "DejaVu Sans"
 TEXT_WIDTH_IN = 6.5  # A4 minus 2 cm margins, rounded down
@@ -109,7 +110,6 @@ def flow_figure(flow: dict) -> str:
     view = S.flow_view(flow)
 
     def draw():
-        import matplotlib.pyplot as plt
         from matplotlib.patches import FancyBboxPatch
 
         stages = view["stages"]
@@ -160,21 +160,20 @@ def pr_figure(model: str, det: dict) -> str | None:
         return None
 
     def draw():
-        import matplotlib.pyplot as plt
 
         fig, ax = _subplots(figsize=(4.6, 3.2))
         cols = _palette(len(curves))
         for (cls, v), col in zip(curves, cols):
             pc = v["pr_curve"]
-            ap = S.value(S.with_ci(v, "ap"))
-            lab = f"{_t(cls)} (AP {S.fmt(ap)})" if ap is not None else _t(cls)
+            ap = F.value(F.with_ci(v, "ap"))
+            lab = f"{_t(cls)} (AP {F.fmt(ap)})" if ap is not None else _t(cls)
             ax.plot(pc["recall"], pc["precision"], color=col, lw=1.2, label=lab,
-                    ls="--" if cls == S.ANY_LESION else "-", drawstyle="steps-post")
+                    ls="--" if cls == F.ANY_LESION else "-", drawstyle="steps-post")
         ax.set_xlim(0, 1.02)
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("Recall (sensitivity per lesion)")
         ax.set_ylabel("Precision")
-        ax.set_title(f"Precision-recall, {_t(model)}, IoU {S.fmt(det.get('iou_threshold'), 2)}")
+        ax.set_title(f"Precision-recall, {_t(model)}, IoU {F.fmt(det.get('iou_threshold'), 2)}")
         ax.legend(loc="lower left", frameon=False)
         ax.grid(alpha=0.3, lw=0.5)
         return fig
@@ -191,21 +190,20 @@ def froc_figure(model: str, det: dict) -> str | None:
         return None
 
     def draw():
-        import matplotlib.pyplot as plt
 
         fig, ax = _subplots(figsize=(4.6, 3.0))
         if curve.get("fp_per_image"):
             xs = [max(x, 1e-3) for x in curve["fp_per_image"]]
             ax.plot(xs, curve["sensitivity"], lw=1.2, color=_palette(1)[0], drawstyle="steps-post", label="FROC")
         if pts:
-            ax.plot([p["fp_per_image"] for p in pts], [S.value(p["sensitivity"]) for p in pts], "o",
+            ax.plot([p["fp_per_image"] for p in pts], [F.value(p["sensitivity"]) for p in pts], "o",
                     ms=3.5, color="black", label="pre-specified FP rates")
         ax.set_xscale("log")
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("Mean false positives per image")
         ax.set_ylabel("Lesion sensitivity")
-        avg = S.value(froc.get("average"))
-        ax.set_title(f"FROC, {_t(model)}" + (f" (average sensitivity {S.fmt(avg)})" if avg is not None else ""))
+        avg = F.value(froc.get("average"))
+        ax.set_title(f"FROC, {_t(model)}" + (f" (average sensitivity {F.fmt(avg)})" if avg is not None else ""))
         ax.legend(loc="lower right", frameon=False)
         ax.grid(alpha=0.3, lw=0.5, which="both")
         return fig
@@ -221,7 +219,6 @@ def count_scatter_figure(model: str, cnt: dict) -> str | None:
         return None
 
     def draw():
-        import matplotlib.pyplot as plt
 
         n = len(series)
         fig, axes = _subplots(1, n, figsize=(min(TEXT_WIDTH_IN, 2.3 * n), 2.4), squeeze=False,
@@ -252,7 +249,6 @@ def bland_altman_figure(model: str, cnt: dict) -> str | None:
         return None
 
     def draw():
-        import matplotlib.pyplot as plt
 
         n = len(series)
         fig, axes = _subplots(1, n, figsize=(min(TEXT_WIDTH_IN, 2.3 * n), 2.4), squeeze=False, sharey=True)
@@ -262,7 +258,7 @@ def bland_altman_figure(model: str, cnt: dict) -> str | None:
             ax.scatter(mean, diff, s=6, alpha=0.6, color=_palette(1)[0], lw=0, rasterized=True)
             ba = s.get("bland_altman") or {}
             for key, ls in (("bias", "-"), ("loa_low", "--"), ("loa_high", "--")):
-                v = S.value(ba.get(key))
+                v = F.value(ba.get(key))
                 if v is not None:
                     ax.axhline(v, color="#d55e00", lw=0.8, ls=ls)
                     ax.text(1.0, v, f" {v:.2f}", va="center", fontsize=6, color="#d55e00",
@@ -329,22 +325,21 @@ def sens_spec_figure(agreement: dict) -> str | None:
         return None
 
     def draw():
-        import matplotlib.pyplot as plt
 
         n = len(levels)
         fig, axes = _subplots(1, n, figsize=(TEXT_WIDTH_IN, 2.6), squeeze=False, sharey=True)
         groups = sorted({r.get("group") or "" for _, r in raters if r.get("kind") != "model"})
         cols = dict(zip(groups, _palette(len(groups) + 1)[1:]))
         handles = {}
-        pts = [(S.value(((r.get("per_grade") or {}).get(lv) or {}).get("sensitivity")),
-                S.value(((r.get("per_grade") or {}).get(lv) or {}).get("specificity")))
+        pts = [(F.value(((r.get("per_grade") or {}).get(lv) or {}).get("sensitivity")),
+                F.value(((r.get("per_grade") or {}).get(lv) or {}).get("specificity")))
                for _, r in raters for lv in levels]
         se_min = min([a for a, _ in pts if a is not None] or [0.0])
         sp_min = min([b for _, b in pts if b is not None] or [0.0])
         for ax, lv in zip(axes[0], levels):
             for rid, r in raters:
                 pg = (r.get("per_grade") or {}).get(lv) or {}
-                se, sp = S.value(pg.get("sensitivity")), S.value(pg.get("specificity"))
+                se, sp = F.value(pg.get("sensitivity")), F.value(pg.get("specificity"))
                 if se is None or sp is None:
                     continue
                 if r.get("kind") == "model":
@@ -374,7 +369,6 @@ def forest_figure(column: str, rows: list[dict]) -> str | None:
         return None
 
     def draw():
-        import matplotlib.pyplot as plt
 
         fig, ax = _subplots(figsize=(TEXT_WIDTH_IN * 0.8, 0.5 + 0.17 * len(rows)))
         raters = list(dict.fromkeys(r["rater"] for r in rows))
@@ -404,7 +398,6 @@ def mrmc_roc_figure(model: str, roc: dict) -> str | None:
         return None
 
     def draw():
-        import matplotlib.pyplot as plt
 
         fig, ax = _subplots(figsize=(3.6, 3.2))
         cols = _palette(len(curves))

@@ -1,0 +1,145 @@
+"""Analysis options: built once from the protocol, used by the workflow steps and the CLI alike.
+
+Each metric family has one options model. ``XOptions.from_protocol(protocol)`` is the only
+place protocol values become options; ``study step ...`` (the workflow) and ``study
+evaluate ...`` (the CLI, with command-line overrides through ``model_copy(update=...)``
+re-validated by :func:`override`) both go through it. Range rules (a confidence level in
+(0.5, 1), at least 100 bootstrap replicates, a seed >= 0, thresholds in [0, 1]) live only in
+the annotated types below, which the protocol models use too.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:
+    from study.protocol import Protocol
+
+#: a two-sided confidence level, e.g. 0.95
+ConfidenceLevel = Annotated[float, Field(gt=0.5, lt=1, description="two-sided confidence level, in (0.5, 1)")]
+#: patient-bootstrap replicates
+BootstrapReplicates = Annotated[int, Field(ge=100, description="bootstrap replicates (at least 100)")]
+#: a random seed numpy accepts
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1, description="random seed, 0 to 2**32 - 1")]
+#: a detection score threshold
+ScoreThreshold = Annotated[float, Field(ge=0, le=1, description="detection score threshold in [0, 1]")]
+#: an IoU threshold for matching
+IoUThreshold = Annotated[float, Field(gt=0, lt=1, description="IoU threshold in (0, 1)")]
+BinomialInterval = Literal["wilson", "clopper_pearson"]
+
+
+class _Options(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StatisticsOptions(_Options):
+    """Interval settings every metric family shares (protocol ``statistics:``)."""
+
+    confidence: ConfidenceLevel = 0.95
+    n_bootstrap: BootstrapReplicates = 2000
+    seed: Seed = 20261121
+    binomial_interval: BinomialInterval = "wilson"
+
+    @classmethod
+    def from_protocol(cls, protocol: Protocol) -> StatisticsOptions:
+        s = protocol.statistics
+        return cls(confidence=s.confidence_level, n_bootstrap=s.bootstrap_replicates, seed=s.bootstrap_seed,
+                   binomial_interval=s.binomial_interval)
+
+
+class DetectionOptions(_Options):
+    """Lesion-level detection evaluation (protocol ``classes``, ``detection:``, ``statistics:``)."""
+
+    classes: tuple[str, ...] | None = None
+    polygon_classes: tuple[str, ...] = ()
+    iou_threshold: IoUThreshold = 0.5
+    operating_threshold: ScoreThreshold = 0.5
+    max_detections: int = Field(1000, ge=100, description="per image; never the COCO default of 100")
+    froc_fp_rates: tuple[Annotated[float, Field(gt=0)], ...] = (0.125, 0.25, 0.5, 1, 2, 4, 8)
+    match_rule: Literal["iou", "center_distance"] = "iou"
+    center_distance_px: Annotated[float, Field(gt=0)] | None = None
+    statistics: StatisticsOptions = StatisticsOptions()
+
+    @classmethod
+    def from_protocol(cls, protocol: Protocol) -> DetectionOptions:
+        d = protocol.detection
+        return cls(classes=tuple(protocol.classes), polygon_classes=tuple(protocol.polygon_classes),
+                   iou_threshold=d.iou_threshold, operating_threshold=d.operating_threshold,
+                   max_detections=d.max_detections, froc_fp_rates=tuple(d.froc_fp_rates), match_rule=d.match_rule,
+                   center_distance_px=d.center_distance_px, statistics=StatisticsOptions.from_protocol(protocol))
+
+
+class CountingOptions(_Options):
+    """Lesion-counting error (protocol ``classes``, ``grading.levels``, ``detection.score_thresholds``)."""
+
+    classes: tuple[str, ...]
+    thresholds: tuple[ScoreThreshold, ...] = (0.25, 0.5, 0.75)
+    levels: tuple[str, ...] | None = None
+    statistics: StatisticsOptions = StatisticsOptions()
+
+    @classmethod
+    def from_protocol(cls, protocol: Protocol) -> CountingOptions:
+        return cls(classes=tuple(protocol.classes), thresholds=tuple(protocol.detection.score_thresholds),
+                   levels=tuple(protocol.levels), statistics=StatisticsOptions.from_protocol(protocol))
+
+
+class AgreementOptions(_Options):
+    """Grading agreement (protocol ``grading.levels``, ``subgroups``, ``statistics:``)."""
+
+    levels: tuple[str, ...] = Field(..., min_length=2)
+    subgroups: tuple[str, ...] = ()
+    statistics: StatisticsOptions = StatisticsOptions()
+
+    @classmethod
+    def from_protocol(cls, protocol: Protocol) -> AgreementOptions:
+        return cls(levels=tuple(protocol.levels), subgroups=tuple(protocol.subgroups),
+                   statistics=StatisticsOptions.from_protocol(protocol))
+
+
+class MRMCOptions(_Options):
+    """Multi-reader multi-case analysis (protocol ``statistics.mrmc_positive_from``, ``statistics:``)."""
+
+    method: Literal["or", "dbm"] = "or"
+    analysis: Literal["rrrc", "frrc", "rrfc"] | None = None
+    covariance: Literal["jackknife", "bootstrap", "delong"] = "jackknife"
+    fom: Literal["wilcoxon", "sensitivity", "specificity", "accuracy"] = "wilcoxon"
+    threshold: float | None = None
+    positive_from: str | None = None
+    levels: tuple[str, ...] | None = None
+    statistics: StatisticsOptions = StatisticsOptions()
+
+    @classmethod
+    def from_protocol(cls, protocol: Protocol) -> MRMCOptions:
+        return cls(positive_from=protocol.statistics.mrmc_positive_from, levels=tuple(protocol.levels),
+                   statistics=StatisticsOptions.from_protocol(protocol))
+
+
+O = TypeVar("O", bound=_Options)
+
+
+def override(options: O, *, source: str = "command line", **changes: Any) -> O:
+    """``options`` with ``changes`` (``None`` values ignored), validated by the same types.
+
+    Raises :class:`study.errors.StudyError` naming each bad option (``--confidence``, ...).
+    """
+    from study.errors import Problem, StudyError
+
+    data = options.model_dump()
+    stats = dict(data.get("statistics") or {})
+    for key, value in changes.items():
+        if value is None:
+            continue
+        if key in StatisticsOptions.model_fields and key not in type(options).model_fields:
+            stats[key] = value
+        else:
+            data[key] = value
+    if "statistics" in data:
+        data["statistics"] = stats
+    try:
+        return type(options).model_validate(data)
+    except ValidationError as e:
+        raise StudyError([Problem(source, "--" + "-".join(str(x) for x in err["loc"] if x != "statistics")
+                                  .replace("_", "-"), f"{err['input']!r}: {err['msg']}")
+                          for err in e.errors()]) from None

@@ -1,0 +1,63 @@
+"""Build the template context of the study report from ``results.json``.
+
+One function per report section; each returns a plain dict the Jinja2 template shows
+(texts, :class:`~study.report.format.Table` dicts, figure names) and, when the section's
+data is absent, ``available = False`` with the plain reason. Only formatting happens here:
+every number shown is read from ``results``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from study.report import stard
+from study.report.context.agreement import (
+    accuracy_context,
+    agreement_context,
+    subgroups_context,
+)
+from study.report.context.appendix import information_context, provenance_context
+from study.report.context.common import SECTIONS, TOC_EXCLUDE
+from study.report.context.comparisons import comparisons_context
+from study.report.context.counting import counting_context
+from study.report.context.detection import detection_context
+from study.report.context.discussion import implications_context, limitations_context
+from study.report.context.failures import examples_context, failures_context
+from study.report.context.flow import baseline_context, flow_context
+from study.report.context.methods import methods_context
+from study.report.context.mrmc import mrmc_context
+from study.report.context.summary import introduction_context, summary_context
+from study.report.context.title import title_context
+
+__all__ = ["SECTIONS", "TOC_EXCLUDE", "build_context", "examples_context"]
+
+
+def build_context(results: Mapping, *, figures: Mapping[str, str], pages: Mapping[str, int] | None = None) -> dict:
+    """The whole template context: one entry per section plus the TOC and the STARD checklist."""
+    if not isinstance(results, Mapping):
+        raise TypeError("results must be a mapping (the parsed results.json)")
+    return {
+        "title": title_context(results),
+        "toc": [{"id": k, "title": v, "level": 2 if v[:1].isdigit() and "." in v.split(" ")[0].rstrip(".") else 1}
+                for k, v in SECTIONS.items() if k not in TOC_EXCLUDE],
+        "sections": SECTIONS,
+        "summary": summary_context(results),
+        "introduction": introduction_context(results),
+        "methods": methods_context(results),
+        "flow": flow_context(results),
+        "baseline": baseline_context(results),
+        "detection": detection_context(results, figures),
+        "counting": counting_context(results, figures),
+        "agreement": agreement_context(results, figures),
+        "accuracy": accuracy_context(results, figures),
+        "comparisons": comparisons_context(results),
+        "mrmc": mrmc_context(results, figures),
+        "subgroups": subgroups_context(results, figures),
+        "failures": failures_context(results),
+        "examples": examples_context(results, figures),
+        "limitations": limitations_context(results),
+        "implications": implications_context(results),
+        "information": information_context(results),
+        "stard": stard.checklist(SECTIONS, dict(pages or {})),
+        "provenance": provenance_context(results),
+    }

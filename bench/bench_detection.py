@@ -80,8 +80,12 @@ def ours(gt, dets, n_bootstrap: int):
     classes = [c["name"] for c in gt["categories"]]
     true_counts = counts_from_coco(gt)
     det = detections_frame(gt, dets)
-    c = evaluate_counting(true_counts, det, classes=classes, thresholds=(0.25, 0.5, 0.75))
-    assert isinstance(c, dict) and isinstance(pd.DataFrame(), pd.DataFrame)
+    from study.options import CountingOptions, StatisticsOptions
+    from study.results.counting import CountingResult
+
+    c = evaluate_counting(true_counts, det, options=CountingOptions(
+        classes=tuple(classes), thresholds=(0.25, 0.5, 0.75), statistics=StatisticsOptions(seed=0)))
+    assert isinstance(c, CountingResult) and isinstance(pd.DataFrame(), pd.DataFrame)
     return r, c
 
 

@@ -172,17 +172,16 @@ def evaluate_detection(*, protocol, ground_truth, detections, cases, eligibility
 
 def evaluate_counting(*, protocol, reference, detections, cases, eligibility, out):
     from study.metrics.counting import evaluate_counting as run
+    from study.options import CountingOptions
 
-    p = load_protocol(protocol).protocol
+    options = CountingOptions.from_protocol(load_protocol(protocol).protocol)
     included = set(_included_ids(eligibility))
     ref = pd.read_parquet(reference)
     ref = ref[ref["case_id"].astype(str).isin(included)]
     det = pd.read_parquet(detections)
-    true_counts = ref[["case_id"] + [f"count_{c}" for c in p.classes]]
-    s = p.statistics
-    result = run(true_counts, det, classes=p.classes, thresholds=tuple(p.detection.score_thresholds),
-                 severity=ref.set_index("case_id")["grade"], levels=p.levels, patient_of=_patients(cases),
-                 confidence=s.confidence_level, n_bootstrap=s.bootstrap_replicates, seed=s.bootstrap_seed)
+    true_counts = ref[["case_id"] + [f"count_{c}" for c in options.classes]]
+    result = run(true_counts, det, options=options, severity=ref.set_index("case_id")["grade"],
+                 patient_of=_patients(cases))
     write_json(out, result)
 
 

@@ -21,7 +21,8 @@ interval ``t_{n-1} * sqrt(3 SD^2 / n)``).
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,18 @@ from study.errors import Problem, raise_if
 from study.estimate import Estimate
 from study.metrics.bootstrap import bootstrap_estimate, resampling_weights
 from study.metrics.intervals import level_pct
+from study.options import CountingOptions
+from study.results.counting import (
+    BlandAltman,
+    ClassPoints,
+    CountError,
+    CountingDefinitions,
+    CountingInputs,
+    CountingPoints,
+    CountingResult,
+    LineFit,
+    ThresholdCounting,
+)
 
 
 # --------------------------------------------------------------------------- formulas
@@ -48,16 +61,16 @@ def lin_ccc(x: np.ndarray, y: np.ndarray, *, confidence: float = 0.95) -> Estima
     n = len(x)
     method = f"Fisher z-transform, asymptotic variance of Lin (1989), {level_pct(confidence)}"
     if n < 3:
-        return Estimate(None, None, None, method, extra={"reason": "fewer than 3 cases"})  # type: ignore[arg-type]
+        return Estimate(None, None, None, method, reason="fewer than 3 cases")
     mx, my = x.mean(), y.mean()
     sx2, sy2 = x.var(), y.var()
     sxy = ((x - mx) * (y - my)).mean()
     den = sx2 + sy2 + (mx - my) ** 2
     if den == 0:
-        return Estimate(None, None, None, method, extra={"reason": "no variation and no difference"})  # type: ignore[arg-type]
+        return Estimate(None, None, None, method, reason="no variation and no difference")
     ccc = 2 * sxy / den
     if sx2 == 0 or sy2 == 0 or abs(ccc) >= 1:
-        return Estimate(ccc, None, None, method, extra={"reason": "interval undefined (zero variance or |ccc| = 1)"})
+        return Estimate(ccc, None, None, method, reason="interval undefined (zero variance or |ccc| = 1)")
     r = sxy / np.sqrt(sx2 * sy2)
     u = (mx - my) / np.sqrt(np.sqrt(sx2 * sy2))
     var_z = ((1 - r ** 2) * ccc ** 2 / ((1 - ccc ** 2) * r ** 2)
@@ -66,8 +79,7 @@ def lin_ccc(x: np.ndarray, y: np.ndarray, *, confidence: float = 0.95) -> Estima
     se = float(np.sqrt(var_z))
     z = np.arctanh(ccc)
     q = st.norm.ppf(1 - (1 - confidence) / 2)
-    return Estimate(float(ccc), float(np.tanh(z - q * se)), float(np.tanh(z + q * se)), method,
-                    extra={"se_z": se})
+    return Estimate(float(ccc), float(np.tanh(z - q * se)), float(np.tanh(z + q * se)), method, se_z=se)
 
 
 def mean_t_interval(d: np.ndarray, *, confidence: float = 0.95) -> Estimate:
@@ -76,10 +88,10 @@ def mean_t_interval(d: np.ndarray, *, confidence: float = 0.95) -> Estimate:
     n = len(d)
     method = f"Student t, {level_pct(confidence)}"
     if n == 0:
-        return Estimate(None, None, None, method, extra={"reason": "no cases"})  # type: ignore[arg-type]
+        return Estimate(None, None, None, method, reason="no cases")
     m = float(d.mean())
     if n < 2:
-        return Estimate(m, None, None, method, extra={"reason": "one case"})
+        return Estimate(m, None, None, method, reason="one case")
     se = float(d.std(ddof=1) / np.sqrt(n))
     q = st.t.ppf(1 - (1 - confidence) / 2, n - 1)
     return Estimate(m, m - q * se, m + q * se, method, se=se)
@@ -91,7 +103,7 @@ def sd_chi2_interval(d: np.ndarray, *, confidence: float = 0.95) -> Estimate:
     n = len(d)
     method = f"chi-square (normal theory), {level_pct(confidence)}"
     if n < 2:
-        return Estimate(None, None, None, method, extra={"reason": "fewer than 2 cases"})  # type: ignore[arg-type]
+        return Estimate(None, None, None, method, reason="fewer than 2 cases")
     s = float(d.std(ddof=1))
     a = 1 - confidence
     lo = s * np.sqrt((n - 1) / st.chi2.ppf(1 - a / 2, n - 1))
@@ -99,30 +111,34 @@ def sd_chi2_interval(d: np.ndarray, *, confidence: float = 0.95) -> Estimate:
     return Estimate(s, float(lo), float(hi), method)
 
 
-def bland_altman(true: np.ndarray, pred: np.ndarray, *, confidence: float = 0.95) -> dict:
-    """Bland-Altman bias and 95% limits of agreement of ``pred - true`` (Bland & Altman 1986)."""
+def bland_altman(true: np.ndarray, pred: np.ndarray, *, confidence: float = 0.95) -> BlandAltman:
+    """Bland-Altman bias and 95% limits of agreement of ``pred - true``.
+
+    Limits ``bias -/+ 1.96 SD``, each with the approximate interval ``limit -/+ t_{n-1}
+    sqrt(3 SD^2 / n)`` (Bland & Altman 1986, Lancet i:307-310).
+    """
     d = np.asarray(pred, float) - np.asarray(true, float)
     n = len(d)
     if n < 2:
-        return {"n": n, "bias": None, "sd": None, "loa_low": None, "loa_high": None}
+        return BlandAltman(n=n, bias=None, sd=None, loa_low=None, loa_high=None)
     bias, sd = float(d.mean()), float(d.std(ddof=1))
     q = st.t.ppf(1 - (1 - confidence) / 2, n - 1)
     se_limit = np.sqrt(3 * sd ** 2 / n)
     method = f"Bland-Altman (1986) approximate SE sqrt(3 s^2 / n), Student t, {level_pct(confidence)}"
     lo, hi = bias - 1.96 * sd, bias + 1.96 * sd
-    return {"n": n, "bias": bias, "sd": sd,
-            "loa_low": Estimate(lo, lo - q * se_limit, lo + q * se_limit, method).to_dict(),
-            "loa_high": Estimate(hi, hi - q * se_limit, hi + q * se_limit, method).to_dict(),
-            "plot": "x = (true + predicted) / 2, y = predicted - true, from points"}
+    return BlandAltman(n=n, bias=bias, sd=sd,
+                       loa_low=Estimate(lo, lo - q * se_limit, lo + q * se_limit, method),
+                       loa_high=Estimate(hi, hi - q * se_limit, hi + q * se_limit, method),
+                       plot="x = (true + predicted) / 2, y = predicted - true, from points")
 
 
-def fit_line(true: np.ndarray, pred: np.ndarray) -> dict:
+def fit_line(true: np.ndarray, pred: np.ndarray) -> LineFit:
     """Least-squares line ``pred = intercept + slope * true`` with Pearson r (scipy linregress)."""
     x, y = np.asarray(true, float), np.asarray(pred, float)
     if len(x) < 3 or np.ptp(x) == 0:
-        return {"n": int(len(x)), "slope": None, "intercept": None, "r": None}
+        return LineFit(n=len(x), slope=None, intercept=None, r=None)
     lr = st.linregress(x, y)
-    return {"n": int(len(x)), "slope": float(lr.slope), "intercept": float(lr.intercept), "r": float(lr.rvalue)}
+    return LineFit(n=len(x), slope=float(lr.slope), intercept=float(lr.intercept), r=float(lr.rvalue))
 
 
 # --------------------------------------------------------------------------- tables
@@ -190,8 +206,10 @@ def _codes(values: pd.Series, labels: Sequence[str]) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- main
-def _validate(true_counts: pd.DataFrame, detections: pd.DataFrame, classes: Sequence[str], severity, levels,
-              patient_of) -> list[Problem]:
+def _validate(true_counts: pd.DataFrame, detections: pd.DataFrame, classes: Sequence[str],
+              severity: pd.Series | None, levels: Sequence[str] | None,
+              patient_of: Mapping[str, Any] | None) -> list[Problem]:
+    """Every problem of the inputs at once (columns, counts, scores, classes, grades, patients)."""
     p: list[Problem] = []
     if "case_id" not in true_counts.columns:
         p.append(Problem("true counts", "case_id", "column missing"))
@@ -229,9 +247,9 @@ def _validate(true_counts: pd.DataFrame, detections: pd.DataFrame, classes: Sequ
         if missing:
             p.append(Problem("severity", "case_id", f"no reference grade for cases {missing[:10]}"))
         elif levels is not None:
-            bad = sorted(set(sev.loc[ids].astype(str)) - set(levels))
-            if bad:
-                p.append(Problem("severity", "grade", f"grades {bad} are not among the levels {list(levels)}"))
+            foreign = sorted(set(sev.loc[ids].astype(str)) - set(levels))
+            if foreign:
+                p.append(Problem("severity", "grade", f"grades {foreign} are not among the levels {list(levels)}"))
     if patient_of is not None and "case_id" in true_counts.columns:
         missing = [c for c in true_counts["case_id"].astype(str) if c not in patient_of]
         if missing:
@@ -239,10 +257,9 @@ def _validate(true_counts: pd.DataFrame, detections: pd.DataFrame, classes: Sequ
     return p
 
 
-def evaluate_counting(true_counts: pd.DataFrame, detections: pd.DataFrame, *, classes: Sequence[str],
-                      thresholds: Sequence[float] = (0.25, 0.5, 0.75), severity: pd.Series | None = None,
-                      levels: Sequence[str] | None = None, patient_of: Mapping[str, Any] | None = None,
-                      confidence: float = 0.95, n_bootstrap: int = 2000, seed: int = 0) -> dict:
+def evaluate_counting(true_counts: pd.DataFrame, detections: pd.DataFrame, *, options: CountingOptions,
+                      severity: pd.Series | None = None,
+                      patient_of: Mapping[str, Any] | None = None) -> CountingResult:
     """Counting error of a model against reference counts, per score threshold.
 
     Parameters
@@ -252,30 +269,30 @@ def evaluate_counting(true_counts: pd.DataFrame, detections: pd.DataFrame, *, cl
     detections : DataFrame
         ``case_id, class, score``; detections of cases not in ``true_counts`` are not counted
         (their number is reported under ``inputs``).
-    classes : sequence of str
-        Counted classes (the total is their sum).
-    thresholds : sequence of float
-        Score thresholds; a detection counts at ``t`` when ``score >= t``.
+    options : CountingOptions
+        ``classes`` (counted; the total is their sum), score ``thresholds`` (a detection
+        counts at ``t`` when ``score >= t``), ``levels`` (orders the reference grades, the
+        last is the most severe; default: the sorted grades) and ``statistics``
+        (confidence level, bootstrap replicates and seed). Built once by
+        :meth:`CountingOptions.from_protocol`; its types hold the range rules.
     severity : Series, optional
         Reference grade per ``case_id`` (for ``by_severity`` and the line without the most
-        severe group); ``levels`` orders the grades (the last is the most severe).
+        severe group).
     patient_of : mapping case_id -> patient, optional
         Bootstrap unit for MAE and RMSE (default: each case).
-    confidence, n_bootstrap, seed :
-        Interval level; bootstrap replicates and seed.
 
     Returns
     -------
-    dict
-        ``thresholds.<t>.{overall, by_severity.<level>, by_class.<class>}`` each with ``n``,
-        ``mean_bias``, ``sd``, ``mae``, ``rmse``, ``ccc`` (estimate dicts), plus per
-        threshold ``lines.{all, without_<most severe level>}`` and ``bland_altman``;
-        ``points`` (``case_id``, ``true``, ``severity``, ``predicted.<t>``, and per class
-        ``by_class.<class>.{true, predicted.<t>}``), ``classes``,
-        ``levels``, ``inputs``, ``definitions``.
+    CountingResult
+        ``thresholds.<t>`` (:class:`~study.results.counting.ThresholdCounting`: ``overall``,
+        ``by_severity.<level>``, ``by_class.<class>``, ``lines`` and ``bland_altman``),
+        ``points`` (per case, with ``by_class``), ``classes``, ``levels``, ``inputs``,
+        ``definitions``. The formulas and their sources are in the module docstring.
     """
-    classes = list(classes)
-    thresholds = [float(t) for t in thresholds]
+    classes = list(options.classes)
+    thresholds = [float(t) for t in options.thresholds]
+    stats = options.statistics
+    levels = list(options.levels) if options.levels is not None else None
     if severity is not None and levels is None:
         levels = sorted(pd.Series(severity).astype(str).unique())
     raise_if(_validate(true_counts, detections, classes, severity, levels, patient_of))
@@ -299,6 +316,7 @@ def evaluate_counting(true_counts: pd.DataFrame, detections: pd.DataFrame, *, cl
         s = pd.Series(severity)
         s.index = s.index.astype(str)
         sev = s.loc[case_ids].astype(str).to_numpy()
+    unit: Literal["cases", "patients"]
     if patient_of is None:
         patient = np.arange(n)
         n_pat = n
@@ -309,83 +327,89 @@ def evaluate_counting(true_counts: pd.DataFrame, detections: pd.DataFrame, *, cl
         n_pat = int(patient.max()) + 1 if n else 0
         unit = "patients"
 
-    # subsets: (name, kind, key, case mask, diffs over T x n, true x, pred y)
+    # subsets: (kind, key, case mask, true x over n, predicted y over T x n)
     subsets: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]] = []
     all_mask = np.ones(n, bool)
     subsets.append(("overall", "", all_mask, true_tot, pred_tot))
-    if sev is not None:
+    if sev is not None and levels is not None:
         for lv in levels:
             subsets.append(("by_severity", lv, sev == lv, true_tot, pred_tot))
     for j, c in enumerate(classes):
         subsets.append(("by_class", c, all_mask, true_cls[:, j], pred_cls[:, :, j]))
+    reps = _bootstrap_sums(subsets, patient, n_pat, len(thresholds), n_bootstrap=stats.n_bootstrap, seed=stats.seed)
 
-    # bootstrap sums per patient: for each (threshold, subset): sum|d|, sum d^2, n
-    t_count, s_count = len(thresholds), len(subsets)
+    def error(ti: int, si: int) -> CountError:
+        _, _, mask, x, y = subsets[si]
+        xs, ys = x[mask], y[ti][mask]
+        d = ys - xs
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r_mae = reps[:, ti, si, 0] / reps[:, ti, si, 2]
+            r_rmse = np.sqrt(reps[:, ti, si, 1] / reps[:, ti, si, 2])
+        m = len(d)
+        return CountError(
+            n=m,
+            mean_true=float(xs.mean()) if m else None,
+            mean_predicted=float(ys.mean()) if m else None,
+            mean_bias=mean_t_interval(d, confidence=stats.confidence),
+            sd=sd_chi2_interval(d, confidence=stats.confidence),
+            mae=bootstrap_estimate(float(np.abs(d).mean()) if m else None, r_mae, n_replicates=stats.n_bootstrap,
+                                   confidence=stats.confidence, unit=unit),
+            rmse=bootstrap_estimate(float(np.sqrt((d ** 2).mean())) if m else None, r_rmse,
+                                    n_replicates=stats.n_bootstrap, confidence=stats.confidence, unit=unit),
+            ccc=lin_ccc(xs, ys, confidence=stats.confidence))
+
+    out_t: dict[str, ThresholdCounting] = {}
+    for ti, t in enumerate(thresholds):
+        lines = {"all": fit_line(true_tot, pred_tot[ti])}
+        if sev is not None and levels is not None:
+            keep = sev != levels[-1]
+            lines[f"without_{levels[-1]}"] = fit_line(true_tot[keep], pred_tot[ti][keep])
+        out_t[f"{t:g}"] = ThresholdCounting(
+            overall=error(ti, 0),
+            by_severity={key: error(ti, si) for si, (kind, key, *_) in enumerate(subsets) if kind == "by_severity"},
+            by_class={key: error(ti, si) for si, (kind, key, *_) in enumerate(subsets) if kind == "by_class"},
+            lines=lines,
+            bland_altman=bland_altman(true_tot, pred_tot[ti], confidence=stats.confidence))
+
+    keys = [f"{t:g}" for t in thresholds]
+    return CountingResult(
+        thresholds=out_t,
+        classes=classes,
+        levels=levels,
+        points=CountingPoints(
+            case_id=case_ids.tolist(), true=true_tot.tolist(), severity=sev.tolist() if sev is not None else None,
+            predicted={key: pred_tot[ti].tolist() for ti, key in enumerate(keys)},
+            by_class={c: ClassPoints(true=true_cls[:, j].tolist(),
+                                     predicted={key: pred_cls[ti, :, j].tolist() for ti, key in enumerate(keys)})
+                      for j, c in enumerate(classes)}),
+        inputs=CountingInputs(n_cases=n, n_patients=n_pat, n_detections=len(detections),
+                              n_detections_other_cases=int((~inside).sum())),
+        definitions=CountingDefinitions(
+            difference="predicted count (detections with score >= threshold) minus true count",
+            bootstrap_unit=unit, bootstrap_replicates=stats.n_bootstrap, seed=stats.seed))
+
+
+def _bootstrap_sums(subsets: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]], patient: np.ndarray,
+                    n_pat: int, t_count: int, *, n_bootstrap: int, seed: int) -> np.ndarray:
+    """Bootstrap replicates of (sum |d|, sum d^2, n) per (threshold, subset), resampling patients.
+
+    Returns an array ``replicates x thresholds x subsets x 3`` (no replicates without patients).
+    """
+    s_count = len(subsets)
     feats = np.zeros((n_pat, t_count, s_count, 3))
     for si, (_, _, mask, x, y) in enumerate(subsets):
         d = y - x[None, :]  # T x n
+        w = mask.astype(float)
         for ti in range(t_count):
-            w = mask.astype(float)
             feats[:, ti, si, 0] = np.bincount(patient, weights=np.abs(d[ti]) * w, minlength=n_pat)
             feats[:, ti, si, 1] = np.bincount(patient, weights=d[ti] ** 2 * w, minlength=n_pat)
             feats[:, ti, si, 2] = np.bincount(patient, weights=w, minlength=n_pat)
     flat = feats.reshape(n_pat, -1)
-    if n_bootstrap > 0 and n_pat > 0:
+    if n_pat > 0:
         rng = np.random.default_rng(seed)
         flat32 = flat.astype(np.float32)  # replicate sums to float32 precision (1e-7 relative): ample for intervals
         reps = np.vstack([w @ flat32 for w in resampling_weights(n_pat, n_replicates=n_bootstrap, rng=rng)])
         reps = reps.astype(float)
     else:
         reps = np.zeros((0, flat.shape[1]))
-    reps = reps.reshape(-1, t_count, s_count, 3)
-
-    out_t: dict[str, Any] = {}
-    for ti, t in enumerate(thresholds):
-        block: dict[str, Any] = {"overall": None, "by_severity": {}, "by_class": {}}
-        for si, (kind, key, mask, x, y) in enumerate(subsets):
-            xs, ys = x[mask], y[ti][mask]
-            d = ys - xs
-            with np.errstate(invalid="ignore", divide="ignore"):
-                r_mae = reps[:, ti, si, 0] / reps[:, ti, si, 2]
-                r_rmse = np.sqrt(reps[:, ti, si, 1] / reps[:, ti, si, 2])
-            m = len(d)
-            entry = {
-                "n": int(m),
-                "mean_true": float(xs.mean()) if m else None,
-                "mean_predicted": float(ys.mean()) if m else None,
-                "mean_bias": mean_t_interval(d, confidence=confidence).to_dict(),
-                "sd": sd_chi2_interval(d, confidence=confidence).to_dict(),
-                "mae": bootstrap_estimate(float(np.abs(d).mean()) if m else None, r_mae, n_replicates=n_bootstrap,
-                                          confidence=confidence, unit=unit).to_dict(),
-                "rmse": bootstrap_estimate(float(np.sqrt((d ** 2).mean())) if m else None, r_rmse,
-                                           n_replicates=n_bootstrap, confidence=confidence, unit=unit).to_dict(),
-                "ccc": lin_ccc(xs, ys, confidence=confidence).to_dict(),
-            }
-            if kind == "overall":
-                block["overall"] = entry
-            else:
-                block[kind][key] = entry
-        lines = {"all": fit_line(true_tot, pred_tot[ti])}
-        if sev is not None:
-            keep = sev != levels[-1]
-            lines[f"without_{levels[-1]}"] = fit_line(true_tot[keep], pred_tot[ti][keep])
-        block["lines"] = lines
-        block["bland_altman"] = bland_altman(true_tot, pred_tot[ti], confidence=confidence)
-        out_t[f"{t:g}"] = block
-
-    return {
-        "thresholds": out_t,
-        "classes": classes,
-        "levels": list(levels) if levels is not None else None,
-        "points": {"case_id": case_ids.tolist(), "true": true_tot.tolist(),
-                   "severity": sev.tolist() if sev is not None else None,
-                   "predicted": {f"{t:g}": pred_tot[ti].tolist() for ti, t in enumerate(thresholds)},
-                   "by_class": {c: {"true": true_cls[:, j].tolist(),
-                                    "predicted": {f"{t:g}": pred_cls[ti, :, j].tolist()
-                                                  for ti, t in enumerate(thresholds)}}
-                                for j, c in enumerate(classes)}},
-        "inputs": {"n_cases": int(n), "n_patients": int(n_pat), "n_detections": int(len(detections)),
-                   "n_detections_other_cases": int((~inside).sum())},
-        "definitions": {"difference": "predicted count (detections with score >= threshold) minus true count",
-                        "bootstrap_unit": unit, "bootstrap_replicates": int(n_bootstrap), "seed": int(seed)},
-    }
+    return reps.reshape(-1, t_count, s_count, 3)

@@ -25,12 +25,14 @@ def _subset(r: dict) -> dict:
 
 def test_figures_are_deterministic_svg_with_unique_ids(tmp_path):
     from study.report import figures as F
+    from study.results.counting import CountingResult
 
     r = _subset(_results())
     a = F.figure_svgs(r)
     again = json.loads(json.dumps(r))
     assert F.confusion_figure(again["agreement"]) == a["confusion"]
-    assert F.count_scatter_figure("sim-detector", again["counting"]["sim-detector"]) == a["count_scatter__sim-detector"]
+    assert F.count_scatter_figure("sim-detector", CountingResult.model_validate(again["counting"]["sim-detector"])) \
+        == a["count_scatter__sim-detector"]
     assert F.flow_figure(again["flow"]) == F.flow_figure(r["flow"])
     assert {"flow", "pr__sim-detector", "froc__sim-detector", "count_scatter__sim-detector",
             "bland_altman__sim-detector", "confusion", "sens_spec", "forest__sex",
@@ -102,8 +104,9 @@ def test_example_images_only_when_the_protocol_allows(tmp_path):
     assert sorted(figs) == sorted(f"example__m__{ps[c]}" for c in ("case-a", "case-b"))
     svg = figs[f"example__m__{ps['case-a']}"]
     assert "data:image/png;base64," in svg and "case-a" not in svg
-    assert examples_context(results, figs)["available"] is True
+    allowed = results["study"]["protocol_settings"]["report"]
+    assert examples_context(figs, show_example_images=allowed["show_example_images"])["available"] is True
     results["study"]["protocol_settings"]["report"]["show_example_images"] = False
     assert example_figures(results, results_dir=rd) == {}
-    ctx = examples_context(results, figs)
+    ctx = examples_context(figs, show_example_images=allowed["show_example_images"])
     assert ctx["available"] is False and "personal data" in ctx["reason"]

@@ -30,6 +30,7 @@ from typing import Any
 from study.io import write_text
 from study.report import format as F
 from study.report import selectors as S
+from study.results.counting import CountingResult
 
 FONT = "DejaVu Sans"
 TEXT_WIDTH_IN = 6.5  # A4 minus 2 cm margins, rounded down
@@ -212,7 +213,7 @@ def froc_figure(model: str, det: dict) -> str | None:
 
 
 # ----------------------------------------------------------------------------- counting
-def count_scatter_figure(model: str, cnt: dict) -> str | None:
+def count_scatter_figure(model: str, cnt: CountingResult) -> str | None:
     """Predicted against reference count per image at each score threshold, with the fitted line."""
     series = S.count_series(cnt)
     if not series:
@@ -223,16 +224,16 @@ def count_scatter_figure(model: str, cnt: dict) -> str | None:
         n = len(series)
         fig, axes = _subplots(1, n, figsize=(min(TEXT_WIDTH_IN, 2.3 * n), 2.4), squeeze=False,
                                  sharex=True, sharey=True)
-        hi = max(max(s["true"] + s["pred"] + [1]) for s in series)
+        hi = max(max(s.true + s.pred + [1]) for s in series)
         for ax, s in zip(axes[0], series):
-            ax.scatter(s["true"], s["pred"], s=6, alpha=0.6, color=_palette(1)[0], lw=0, rasterized=True)
+            ax.scatter(s.true, s.pred, s=6, alpha=0.6, color=_palette(1)[0], lw=0, rasterized=True)
             ax.plot([0, hi], [0, hi], color="grey", lw=0.7, ls=":", label="identity")
-            fit = s.get("fit")
-            if fit and fit.get("slope") is not None:
-                ax.plot([0, hi], [fit["intercept"], fit["intercept"] + fit["slope"] * hi], color="#d55e00", lw=1,
-                        label=f"y = {fit['slope']:.2f}x {'+' if fit['intercept'] >= 0 else '-'} "
-                              f"{abs(fit['intercept']):.2f}" + (f", r = {fit['r']:.2f}" if fit.get("r") is not None else ""))
-            ax.set_title(f"score ≥ {_t(s['threshold'])}")
+            fit = s.fit
+            if fit.slope is not None and fit.intercept is not None:
+                ax.plot([0, hi], [fit.intercept, fit.intercept + fit.slope * hi], color="#d55e00", lw=1,
+                        label=f"y = {fit.slope:.2f}x {'+' if fit.intercept >= 0 else '-'} "
+                              f"{abs(fit.intercept):.2f}" + (f", r = {fit.r:.2f}" if fit.r is not None else ""))
+            ax.set_title(f"score ≥ {_t(s.threshold)}")
             ax.set_xlabel("Reference count")
             ax.legend(loc="upper left", frameon=False, fontsize=6)
         axes[0][0].set_ylabel("Predicted count")
@@ -242,7 +243,7 @@ def count_scatter_figure(model: str, cnt: dict) -> str | None:
     return _draw(f"count_scatter__{model}", draw)
 
 
-def bland_altman_figure(model: str, cnt: dict) -> str | None:
+def bland_altman_figure(model: str, cnt: CountingResult) -> str | None:
     """Bland & Altman (1986): difference (predicted - reference) against the mean of the two."""
     series = S.count_series(cnt)
     if not series:
@@ -253,18 +254,18 @@ def bland_altman_figure(model: str, cnt: dict) -> str | None:
         n = len(series)
         fig, axes = _subplots(1, n, figsize=(min(TEXT_WIDTH_IN, 2.3 * n), 2.4), squeeze=False, sharey=True)
         for ax, s in zip(axes[0], series):
-            mean = [(a + b) / 2 for a, b in zip(s["true"], s["pred"])]
-            diff = [b - a for a, b in zip(s["true"], s["pred"])]
+            mean = [(a + b) / 2 for a, b in zip(s.true, s.pred)]
+            diff = [b - a for a, b in zip(s.true, s.pred)]
             ax.scatter(mean, diff, s=6, alpha=0.6, color=_palette(1)[0], lw=0, rasterized=True)
-            ba = s.get("bland_altman") or {}
-            for key, ls in (("bias", "-"), ("loa_low", "--"), ("loa_high", "--")):
-                v = F.value(ba.get(key))
+            ba = s.bland_altman
+            for v, ls in ((ba.bias, "-"), (ba.loa_low.estimate if ba.loa_low else None, "--"),
+                          (ba.loa_high.estimate if ba.loa_high else None, "--")):
                 if v is not None:
                     ax.axhline(v, color="#d55e00", lw=0.8, ls=ls)
                     ax.text(1.0, v, f" {v:.2f}", va="center", fontsize=6, color="#d55e00",
                             transform=ax.get_yaxis_transform())
             ax.axhline(0, color="grey", lw=0.5, ls=":")
-            ax.set_title(f"score ≥ {_t(s['threshold'])}")
+            ax.set_title(f"score ≥ {_t(s.threshold)}")
             ax.set_xlabel("Mean of the two counts")
         axes[0][0].set_ylabel("Predicted - reference")
         fig.suptitle(f"Bland-Altman, {_t(model)} (bias and 95% limits of agreement)", fontsize=8.5)
@@ -511,10 +512,10 @@ def figure_svgs(results: dict) -> dict[str, str]:
         if isinstance(det, dict):
             put(f"pr__{m}", pr_figure(m, det))
             put(f"froc__{m}", froc_figure(m, det))
-    for m, cnt in sorted((results.get("counting") or {}).items()):
-        if isinstance(cnt, dict):
-            put(f"count_scatter__{m}", count_scatter_figure(m, cnt))
-            put(f"bland_altman__{m}", bland_altman_figure(m, cnt))
+    for m, cnt_data in sorted((results.get("counting") or {}).items()):  # typed here until figure_svgs takes Results
+        cnt = CountingResult.model_validate(cnt_data)
+        put(f"count_scatter__{m}", count_scatter_figure(m, cnt))
+        put(f"bland_altman__{m}", bland_altman_figure(m, cnt))
     ag = results.get("agreement")
     if isinstance(ag, dict):
         put("confusion", confusion_figure(ag))

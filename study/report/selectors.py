@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from study.report.format import ANY_LESION, GROUP_ORDER, value
+from study.results.counting import BlandAltman, CountingResult, LineFit
 
 
 # ----------------------------------------------------------------------------- orders
@@ -63,27 +64,26 @@ def detection_classes(det: Mapping, order: list[str] | None = None) -> list[tupl
     return out
 
 
-def _thresholds(cnt: Mapping) -> list[str]:
-    return sorted((cnt.get("thresholds") or {}).keys(), key=lambda t: float(t))
+class CountSeries(NamedTuple):
+    """One score threshold of the counting figures."""
+
+    threshold: str
+    true: list[float]
+    pred: list[float]
+    fit: LineFit
+    bland_altman: BlandAltman
 
 
-def count_series(cnt: Mapping) -> list[dict]:
+def count_series(cnt: CountingResult) -> list[CountSeries]:
     """Per score threshold: reference and predicted count per image, fitted line, Bland-Altman limits.
 
     Reads ``points.{true, predicted.<t>}`` (``study.metrics.counting``), the least-squares line
-    ``thresholds.<t>.lines.all.{slope, intercept, r}`` and ``thresholds.<t>.bland_altman.{bias,
-    loa_low, loa_high}``.
+    ``thresholds.<t>.lines.all`` and ``thresholds.<t>.bland_altman``; none without cases.
     """
-    pts = cnt.get("points") or {}
-    out = []
-    for t in _thresholds(cnt):
-        pr = (pts.get("predicted") or {}).get(t)
-        if pr is None or not pts.get("true"):
-            continue
-        th = (cnt.get("thresholds") or {}).get(t) or {}
-        out.append({"threshold": t, "true": [float(x) for x in pts["true"]], "pred": [float(x) for x in pr],
-                    "fit": (th.get("lines") or {}).get("all"), "bland_altman": th.get("bland_altman")})
-    return out
+    if not cnt.points.true:
+        return []
+    return [CountSeries(t, list(cnt.points.true), list(cnt.points.predicted[t]), cnt.thresholds[t].line_all,
+                        cnt.thresholds[t].bland_altman) for t in cnt.threshold_keys()]
 
 
 def subgroup_rows(agreement: Mapping) -> dict[str, list[dict]]:

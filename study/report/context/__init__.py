@@ -17,7 +17,7 @@ from study.report.context.agreement import (
     subgroups_context,
 )
 from study.report.context.appendix import information_context, provenance_context
-from study.report.context.common import SECTIONS, TOC_EXCLUDE
+from study.report.context.common import SECTIONS, TOC_EXCLUDE, operating_threshold
 from study.report.context.comparisons import comparisons_context
 from study.report.context.counting import counting_context
 from study.report.context.detection import detection_context
@@ -28,6 +28,8 @@ from study.report.context.methods import methods_context
 from study.report.context.mrmc import mrmc_context
 from study.report.context.summary import introduction_context, summary_context
 from study.report.context.title import title_context
+from study.report.selectors import protocol_settings
+from study.results.counting import CountingResult
 
 __all__ = ["SECTIONS", "TOC_EXCLUDE", "build_context", "examples_context"]
 
@@ -36,6 +38,11 @@ def build_context(results: Mapping, *, figures: Mapping[str, str], pages: Mappin
     """The whole template context: one entry per section plus the TOC and the STARD checklist."""
     if not isinstance(results, Mapping):
         raise TypeError("results must be a mapping (the parsed results.json)")
+    # typed blocks, parsed here until build_context takes the typed Results model
+    counting = {m: CountingResult.model_validate(d) for m, d in (results.get("counting") or {}).items()}
+    report_settings = protocol_settings(results).get("report") or {}
+    ot = operating_threshold(results)
+    ot_value = None if ot is None else float(ot)
     return {
         "title": title_context(results),
         "toc": [{"id": k, "title": v, "level": 2 if v[:1].isdigit() and "." in v.split(" ")[0].rstrip(".") else 1}
@@ -47,14 +54,15 @@ def build_context(results: Mapping, *, figures: Mapping[str, str], pages: Mappin
         "flow": flow_context(results),
         "baseline": baseline_context(results),
         "detection": detection_context(results, figures),
-        "counting": counting_context(results, figures),
+        "counting": counting_context(counting, figures, operating_threshold=ot_value),
         "agreement": agreement_context(results, figures),
         "accuracy": accuracy_context(results, figures),
         "comparisons": comparisons_context(results),
         "mrmc": mrmc_context(results, figures),
         "subgroups": subgroups_context(results, figures),
-        "failures": failures_context(results),
-        "examples": examples_context(results, figures),
+        "failures": failures_context(counting, worst_cases=int(report_settings.get("worst_cases", 10)),
+                                     operating_threshold=ot_value),
+        "examples": examples_context(figures, show_example_images=bool(report_settings.get("show_example_images", False))),
         "limitations": limitations_context(results),
         "implications": implications_context(results),
         "information": information_context(results),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from study.report import format as F
@@ -180,10 +180,13 @@ def operating_threshold(results: Mapping) -> str | None:
 
 def threshold_key(cnt: Mapping, t: str | None) -> str | None:
     ths = list((cnt.get("thresholds") or {}).keys())
-    if not ths:
-        return None
+    return threshold_key_of(ths, t) if ths else None
+
+
+def threshold_key_of(keys: Sequence[str], t: str | float | None) -> str:
+    """The key among the non-empty ``keys`` (score thresholds as text) equal to ``t``, else the middle one."""
     if t is not None:
-        for k in ths:
+        for k in keys:
             if abs(float(k) - float(t)) < 1e-9:
                 return k
-    return sorted(ths, key=float)[len(ths) // 2]
+    return sorted(keys, key=float)[len(keys) // 2]

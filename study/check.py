@@ -1,7 +1,8 @@
 """``study check``: validate a study config and every input it names; collect *all* problems.
 
-Order: the config (JSON schema), the protocol (pydantic; unknown keys, NaN), the model
-specs (``study.modelspec`` when present), the manifest and its images, the criteria's and
+Order: the config (JSON schema, unique model ids), the protocol (pydantic; unknown keys,
+NaN, cross-field rules), the model specs and their files (opened, hashed and loaded as the
+run would, without inference), the manifest and its images, the criteria's and
 subgroups' columns, the annotations, the reference and the readings. A later input is
 still checked when an earlier one has problems, as long as what it is checked against
 (the protocol's classes and levels, the manifest's cases) could be read.
@@ -63,6 +64,27 @@ def _partial_protocol(data: Any) -> "_Partial | None":
             pass
     subgroups = [s for s in data.get("subgroups") or [] if isinstance(s, str)]
     return _Partial(classes, [p for p in polys if p in classes], grading, inclusion, subgroups)
+
+
+def check_model_files(spec: Any, *, where: str, config_path: str) -> list[Problem]:
+    """Open, hash and load a model's files as ``study run`` would, without running inference.
+
+    ``study.detectors.load_detector`` checks that every file exists, its sha256 against the
+    spec, that checkpoints load with ``torch.load(weights_only=True)`` into the architecture
+    (state-dict keys and shapes), that ONNX and TorchScript files parse, and that
+    precomputed detections read; any failure is a problem here instead of a late failure.
+    """
+    from study.detectors import load_detector
+
+    try:
+        load_detector(spec)
+    except StudyError as e:
+        return [Problem(p.file or config_path, p.where or where, p.message) for p in e.problems]
+    except Exception as e:  # a backend library's own error on a file it cannot use
+        text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        return [Problem(f"model {spec.id}", where, f"its files cannot be loaded by the {spec.backend} backend: "
+                        f"{type(e).__name__}: {text}"[:2000])]
+    return []
 
 
 def _resolve(p: str, workdir: Path) -> Path:
@@ -137,8 +159,10 @@ def check_study(config_path: str | Path, *, workdir: str | Path | None = None) -
     if load_model_spec is not None:
         for i, entry in enumerate(config.get("models", [])):
             try:
-                load_model_spec(entry, protocol_classes=protocol.classes if protocol else None,
-                                polygon_classes=protocol.polygon_classes if protocol else None, base_dir=workdir)
+                spec = load_model_spec(entry, protocol_classes=protocol.classes if protocol else None,
+                                       polygon_classes=protocol.polygon_classes if protocol else None,
+                                       base_dir=workdir)
+                problems += check_model_files(spec, where=f"models[{i}]", config_path=str(config_path))
             except StudyError as e:
                 problems += [Problem(p.file or str(config_path), p.where or f"models[{i}]", p.message) for p in e.problems]
             except Exception as e:  # a model spec the validator could not even read

@@ -18,7 +18,7 @@ from study import __version__
 from study.errors import StudyError
 
 #: subcommand modules, in the order ``study --help`` lists them
-COMMANDS = ["demo", "run", "check", "synth", "convert", "predict", "evaluate", "report", "step"]
+COMMANDS = ["demo", "run", "unlock", "check", "synth", "convert", "predict", "evaluate", "report", "step"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,9 +43,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: commands that hand what follows ``--`` to Snakemake (nothing else is passed on)
+PASSTHROUGH = {"run"}
+
+
+def split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``study run CONFIG [OPTIONS] -- SNAKEMAKE ARGS`` -> (our arguments, Snakemake's).
+
+    Only what follows the first ``--`` goes to Snakemake; everything before it is parsed
+    by ``study`` itself, so an unknown option is an error, not a Snakemake argument.
+    """
+    if "--" in argv and any(a in PASSTHROUGH for a in argv[: argv.index("--")]):
+        i = argv.index("--")
+        return argv[:i], argv[i + 1:]
+    return argv, []
+
+
 def main(argv: list[str] | None = None) -> int:
+    from study.workflow import Interrupted
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    ours, passthrough = split_passthrough(list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(ours)
+    args.passthrough = passthrough
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
@@ -58,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         for p in problems:
             print(f"  - {p}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        return e.code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -35,6 +35,16 @@ def validate_config(config: Any, *, source: str = "<config>") -> list[Problem]:
     for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
         where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
         problems.append(Problem(source, where, err.message))
+    models = config.get("models")
+    if isinstance(models, list):
+        seen: dict[str, int] = {}
+        for i, m in enumerate(models):
+            mid = m.get("id") if isinstance(m, dict) else None
+            if isinstance(mid, str) and mid in seen:
+                problems.append(Problem(source, f"models.{i}.id", f"model id {mid!r} is used by models.{seen[mid]} "
+                                        "too: every model needs its own id (its results are filed under it)"))
+            elif isinstance(mid, str):
+                seen[mid] = i
     return problems
 
 

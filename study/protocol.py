@@ -87,11 +87,42 @@ class Grading(_Strict):
                     raise ValueError(f"rule level {r.level!r} is not one of levels {self.levels}")
             if self.default not in self.levels:
                 raise ValueError(f"default {self.default!r} is not one of levels {self.levels}")
+            self._check_rule_order()
         if self.letter_aliases:
             for k, v in self.letter_aliases.items():
                 if v not in self.levels:
                     raise ValueError(f"letter alias {k!r} -> {v!r}: not one of levels {self.levels}")
         return self
+
+
+    def _check_rule_order(self) -> None:
+        """Rules run from the most severe level down; every level must be reachable.
+
+        Rule ``j`` can give its grade only for counts that no earlier rule matches. With
+        one class ``c`` of rule ``j`` at its minimum and every other count 0, an earlier rule
+        ``i`` matches exactly when it lists ``c`` with a minimum no higher; so rule ``j`` is
+        reachable iff one of its classes has no such earlier rule (exact, since counts are
+        monotone in each class).
+        """
+        rules = self.rules or []
+        rank = {lv: i for i, lv in enumerate(self.levels)}
+        for i, (a, b) in enumerate(zip(rules, rules[1:])):
+            if rank[b.level] > rank[a.level]:
+                raise ValueError(f"rules[{i + 1}] (level {b.level!r}) comes after rules[{i}] (level {a.level!r}): "
+                                 "rules are tried in order and must run from the most severe level down "
+                                 f"(levels {self.levels}, least to most severe)")
+        reachable = {self.default}
+        for j, rule in enumerate(rules):
+            if any(all(not (c in earlier.any_of and earlier.any_of[c] <= m) for earlier in rules[:j])
+                   for c, m in rule.any_of.items()):
+                reachable.add(rule.level)
+            else:
+                raise ValueError(f"rules[{j}] (level {rule.level!r}, any_of {rule.any_of}) can never apply: "
+                                 "every count that meets it already meets an earlier rule")
+        unreachable = [lv for lv in self.levels if lv not in reachable]
+        if unreachable:
+            raise ValueError(f"no rule gives level(s) {unreachable} and neither is the default: "
+                             "no case could ever be graded so")
 
 
 # --------------------------------------------------------------------------- criteria
@@ -145,6 +176,18 @@ class DetectionSettings(_Strict):
     froc_fp_rates: list[float] = Field(default_factory=lambda: [0.125, 0.25, 0.5, 1, 2, 4, 8])
     match_rule: Literal["iou", "center_distance"] = "iou"
     center_distance_px: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "DetectionSettings":
+        ths = self.score_thresholds
+        if len(set(ths)) != len(ths):
+            raise ValueError(f"score_thresholds must be unique, got {ths}")
+        if not any(abs(t - self.operating_threshold) < 1e-12 for t in ths):
+            raise ValueError(f"operating_threshold {self.operating_threshold} is not one of score_thresholds {ths}: "
+                             "counting error is reported at the score thresholds, so add it there")
+        if self.match_rule == "center_distance" and self.center_distance_px is None:
+            raise ValueError("match_rule center_distance needs center_distance_px (the matching radius in pixels)")
+        return self
 
 
 # --------------------------------------------------------------------------- statistics
@@ -219,7 +262,7 @@ def _pydantic_problems(file: str, err: ValidationError) -> list[Problem]:
     out = []
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"]
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = f"unknown key (value {e.get('input')!r}); check the spelling against the protocol schema"
         elif "input" in e and not isinstance(e["input"], (dict, list)):

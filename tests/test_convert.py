@@ -197,3 +197,31 @@ def test_coco_with_class_map(tmp_path, run_cli):
     names = {c["id"]: c["name"] for c in coco["categories"]}
     assert [names[a["category_id"]] for a in coco["annotations"]] == ["comedone", "papule"]
     assert coco["images"][0]["case_id"] == "p"
+
+
+def test_circles_quarantine_lesions_outside_their_image(tmp_path, run_cli):
+    """An acne04v2-like image whose lesions all lie far outside it (coordinates scaled by 100), and a
+    non-finite radius: refused with a located message, or quarantined with --drop-implausible."""
+    doc = {"images": [{"id": 1, "file_name": "ok.jpg", "width": 400, "height": 300},
+                      {"id": 2, "file_name": "scaled.jpg", "width": 400, "height": 300}],
+           "annotations": [{"id": 1, "image_id": 1, "coordinates": [100, 50], "radius": 10},
+                           {"id": 2, "image_id": 2, "coordinates": [12000, 9000], "radius": 8},
+                           {"id": 3, "image_id": 2, "coordinates": [25000, 3000], "radius": 6},
+                           {"id": 4, "image_id": 1, "coordinates": [50, 50], "radius": float("inf")}]}
+    src = tmp_path / "circles.json"
+    src.write_text(json.dumps(doc).replace("Infinity", "1e999"))
+    rc, _, err = run_cli("convert", "circles", src, "--out", tmp_path / "o1", "--classes", "acne")
+    assert rc == 2
+    assert "circles.json: annotations[1].coordinates: centre (12000, 9000) lies outside the 400x300 image 'scaled.jpg'" in err
+    assert "annotations[3].radius: radius inf is not finite" in err
+    assert not (tmp_path / "o1").exists()
+    rc, out, err = run_cli("convert", "circles", src, "--out", tmp_path / "o2", "--classes", "acne",
+                           "--drop-implausible")
+    assert rc == 0, err
+    info = json.loads((tmp_path / "o2" / "conversion.json").read_text())
+    assert [(q["annotation"], q["image"], q["field"]) for q in info["quarantined"]] == [
+        (1, "scaled.jpg", "coordinates"), (2, "scaled.jpg", "coordinates"), (3, "ok.jpg", "radius")]
+    assert all(q["reason"] for q in info["quarantined"])
+    assert "quarantined: 3 lesion(s)" in out
+    coco = json.loads((tmp_path / "o2" / "annotations.json").read_text())
+    assert len(coco["annotations"]) == 1 and len(coco["images"]) == 2  # the image stays, as a case with no lesions

@@ -24,7 +24,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-radius-fraction", type=float, default=0.1,
                    help="circles: largest plausible radius as a share of the image's shorter side (default 0.1)")
     p.add_argument("--drop-implausible", action="store_true",
-                   help="circles: leave implausible circles out (listed in conversion.json) instead of failing")
+                   help="circles: quarantine lesions that cannot be right (centre outside the image, non-finite numbers, implausible radius): leave them out, listed with the reason in conversion.json, instead of failing")
     p.add_argument("--readers", nargs="+", default=[], metavar="FILE",
                    help="acne04: reader result files '<idx> <file> <A|B|C|D>' (reader id = file stem)")
     p.set_defaults(func=_run)
@@ -84,6 +84,9 @@ def _run(args) -> int:
     info = conv.info
     print(f"study convert {args.format}: {len(conv.manifest)} cases, {len(conv.coco.get('annotations', []))} boxes"
           + (f", {len(conv.readings)} readings" if conv.readings is not None else ""))
+    if info.get("quarantined") and getattr(args, "drop_implausible", False):
+        print(f"  quarantined: {len(info['quarantined'])} lesion(s) that cannot be right were left out "
+              "(each listed with its reason in conversion.json)")
     for key in ("implausible", "grade_differs_from_hayashi_band", "box_count_differs_from_list_count",
                 "images_not_in_lists", "cases_without_annotation_file", "annotation_files_without_case"):
         if info.get(key):

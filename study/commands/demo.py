@@ -12,6 +12,7 @@ def register(subparsers) -> None:
                               description=__doc__)
     p.add_argument("--out", default="demo-out", help="output folder (default ./demo-out)")
     p.add_argument("--cores", type=int, default=2, help="cores Snakemake may use (default 2)")
+    p.add_argument("--verbose", action="store_true", help="show Snakemake's own log instead of the progress display")
     p.set_defaults(func=_demo)
 
 
@@ -58,6 +59,7 @@ def _demo(args) -> int:
     new = dumps_json(cfg)  # JSON is valid YAML; canonical so an unchanged demo re-runs nothing
     if not config_path.exists() or config_path.read_text(encoding="utf-8") != new:
         write_text(config_path, new)
-    pdf = run_snakemake(config_path, config=cfg, workdir=out, cores=args.cores)
-    print(pdf)
+    pdf = run_snakemake(config_path, config=cfg, workdir=out, cores=args.cores, verbose=args.verbose)
+    if pdf is not None:
+        print(pdf)
     return 0

@@ -1,8 +1,12 @@
-"""``study run CONFIG [--cores N] [-- SNAKEMAKE ARGS]``: run a whole study with Snakemake."""
+"""``study run CONFIG [--cores N] [--directory DIR] [--verbose] [-- SNAKEMAKE ARGS]``: run a whole study.
+
+Options before ``--`` are ``study``'s own (an unknown one is an error); only what follows
+``--`` is handed to Snakemake, e.g. ``study run study.yaml -- --dry-run``. The console shows a
+compact progress display; Snakemake's whole log goes to ``<results_dir>/logs/workflow.log``.
+The last line printed is the report's path (printed only when the report exists).
+"""
 
 from __future__ import annotations
-
-import argparse
 
 
 def register(subparsers) -> None:
@@ -11,25 +15,34 @@ def register(subparsers) -> None:
     p.add_argument("config", help="study config YAML (see config/demo.yaml and config/schemas/)")
     p.add_argument("--cores", type=int, default=2, help="cores Snakemake may use (default 2)")
     p.add_argument("--directory", default=".", help="working directory relative paths are resolved in (default: current)")
-    p.add_argument("snakemake_args", nargs=argparse.REMAINDER,
-                   help="after --: extra Snakemake arguments, e.g. -- --dry-run")
+    p.add_argument("--verbose", action="store_true", help="show Snakemake's own log instead of the progress display")
     p.set_defaults(func=_run)
 
 
-def _run(args) -> int:
+def resolve_study(args) -> tuple:
+    """(config path, parsed config, working directory) of ``study run`` / ``study unlock``, validated."""
     from pathlib import Path
 
     from study.config import load_config
     from study.protocol import load_protocol
-    from study.workflow import run_snakemake
 
     workdir = Path(args.directory).resolve()
     config_path = Path(args.config).resolve()
     config = load_config(config_path)
     protocol = Path(config["protocol"])
     load_protocol(protocol if protocol.is_absolute() else workdir / protocol)
-    extra = [a for a in args.snakemake_args if a != "--"]
-    pdf = run_snakemake(config_path, config=config, workdir=workdir, cores=args.cores, extra=extra)
+    return config_path, config, workdir
+
+
+def _run(args) -> int:
+    from study.errors import StudyError
+    from study.workflow import run_snakemake
+
+    if args.cores < 1:
+        raise StudyError(f"{args.cores}: expected at least 1", file="--cores")
+    config_path, config, workdir = resolve_study(args)
+    pdf = run_snakemake(config_path, config=config, workdir=workdir, cores=args.cores,
+                        extra=list(getattr(args, "passthrough", [])), verbose=args.verbose)
     if pdf is not None:
         print(pdf)
     return 0

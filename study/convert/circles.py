@@ -4,9 +4,12 @@ Input: a COCO-like JSON with ``images`` (``id``, ``file_name``, ``width``, ``hei
 ``annotations`` (``image_id``, ``coordinates`` [x, y], ``radius`` [, ``category_id`` with
 ``categories``]). A circle becomes the box ``[x - r, y - r, 2r, 2r]`` clipped to the image.
 
-Implausible radii (<= 0, or above ``max_radius_fraction`` of the image's shorter side;
-acne04v2 has at least one radius of thousands of pixels) are problems; with
-``drop_implausible=True`` they are left out instead and listed in ``conversion.json``.
+Lesions that cannot be right are problems: a centre outside its image (acne04v2 has an
+image whose lesions all lie far outside it, apparently scaled by 100), a non-finite centre
+or radius, a radius <= 0 or above ``max_radius_fraction`` of the image's shorter side
+(acne04v2 has at least one of thousands of pixels). With ``drop_implausible=True`` they are
+quarantined instead: left out, each listed with its reason in ``conversion.json``
+(``quarantined``; the radius cases also in ``implausible``, with the limit).
 """
 
 from __future__ import annotations
@@ -22,6 +25,21 @@ from study.io import read_json
 
 def _num(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(float(x))
+
+
+def _wrong_circle(xy: list[Any], r: Any, width: int, height: int, limit: float) -> tuple[str, str, str] | None:
+    """Why a circle cannot be right, as ``(field, reason, what is expected)``, or ``None`` when plausible."""
+    if not all(_num(v) for v in xy):
+        return "coordinates", f"centre {xy!r} is not finite on {{image}}", "expected finite numbers"
+    if not _num(r):
+        return "radius", f"radius {r!r} is not finite on {{image}}", "expected a finite number"
+    x, y, rad = float(xy[0]), float(xy[1]), float(r)
+    if not (0 <= x <= width and 0 <= y <= height):
+        return "coordinates", f"centre ({x:g}, {y:g}) lies outside {{image}}", "expected a centre inside the image"
+    if rad <= 0 or rad > limit:
+        return "radius", f"implausible radius {rad:g} px on {{image}}", (f"expected 0 < radius <= {limit:g} "
+                                                                     "(max_radius_fraction of the shorter side)")
+    return None
 
 
 def convert_circles(src: str | Path, *, classes: list[str], class_map: dict[str, str] | None = None,
@@ -77,7 +95,9 @@ def convert_circles(src: str | Path, *, classes: list[str], class_map: dict[str,
             conv.problems.append(Problem(f, f"{w}.file_name", f"image {fn!r} not found in {str(images)!r}"))
         imgs[im.get("id")] = {"file_name": fn, "width": int(W), "height": int(H), "case_id": cid}
         order.append(im.get("id"))
-    boxes, implausible = [], []
+    boxes: list[tuple[str, str, list[float]]] = []
+    implausible: list[dict[str, Any]] = []
+    quarantined: list[dict[str, Any]] = []
     for i, a in enumerate(data["annotations"]):
         w = f"annotations[{i}]"
         if not isinstance(a, dict):
@@ -99,28 +119,29 @@ def convert_circles(src: str | Path, *, classes: list[str], class_map: dict[str,
                                          "(use --class-map NAME=CLASS)"))
             continue
         xy, r = a.get("coordinates"), a.get("radius")
-        if not (isinstance(xy, list) and len(xy) == 2 and all(_num(v) for v in xy)):
-            conv.problems.append(Problem(f, f"{w}.coordinates", f"coordinates {xy!r}; expected [x, y] (finite numbers)"))
+        if not (isinstance(xy, list) and len(xy) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                              for v in xy)):
+            conv.problems.append(Problem(f, f"{w}.coordinates", f"coordinates {xy!r}; expected [x, y] (numbers)"))
             continue
-        if not _num(r):
-            conv.problems.append(Problem(f, f"{w}.radius", f"radius {r!r}; expected a finite number"))
+        if not (isinstance(r, (int, float)) and not isinstance(r, bool)):
+            conv.problems.append(Problem(f, f"{w}.radius", f"radius {r!r}; expected a number"))
+            continue
+        W, H = im["width"], im["height"]
+        limit = max_radius_fraction * min(W, H)
+        wrong = _wrong_circle(xy, r, W, H, limit)
+        if wrong is not None:
+            field_name, reason, expected = wrong
+            reason = reason.format(image=f"the {W}x{H} image {im['file_name']!r}")
+            quarantined.append({"annotation": i, "image": im["file_name"], "field": field_name,
+                                "reason": f"{reason}; {expected}"})
+            if field_name == "radius" and math.isfinite(float(r)) and all(_num(v) for v in xy):
+                implausible.append({"annotation": i, "image": im["file_name"], "radius": float(r), "limit": limit})
+            if not drop_implausible:
+                conv.problems.append(Problem(f, f"{w}.{field_name}", f"{reason}; {expected}; fix it or pass "
+                                             "--drop-implausible to leave such lesions out (each is listed in "
+                                             "conversion.json)"))
             continue
         x, y, r = float(xy[0]), float(xy[1]), float(r)
-        W, H = im["width"], im["height"]
-        if not (0 <= x <= W and 0 <= y <= H):
-            conv.problems.append(Problem(f, f"{w}.coordinates", f"centre ({x:g}, {y:g}) lies outside the {W}x{H} "
-                                         f"image {im['file_name']!r}"))
-            continue
-        limit = max_radius_fraction * min(W, H)
-        if r <= 0 or r > limit:
-            rec = {"annotation": i, "image": im["file_name"], "radius": r, "limit": limit}
-            implausible.append(rec)
-            if not drop_implausible:
-                conv.problems.append(Problem(f, f"{w}.radius", f"implausible radius {r:g} px on the {W}x{H} image "
-                                             f"{im['file_name']!r}; expected 0 < radius <= {limit:g} "
-                                             f"({max_radius_fraction:g} of the shorter side); fix it or pass "
-                                             "--drop-implausible"))
-            continue
         x0, y0 = max(0.0, x - r), max(0.0, y - r)
         x1, y1 = min(float(W), x + r), min(float(H), y + r)
         boxes.append((im["file_name"], cls, [x0, y0, x1 - x0, y1 - y0]))
@@ -128,6 +149,6 @@ def convert_circles(src: str | Path, *, classes: list[str], class_map: dict[str,
     conv.manifest = [{"case_id": im["case_id"], "patient_id": im["case_id"], "image": im["file_name"]} for im in images_list]
     conv.coco = coco_document(images_list, boxes, classes=classes)
     conv.info.update(images=len(images_list), boxes=len(boxes), implausible=implausible,
-                     implausible_dropped=bool(drop_implausible and implausible),
+                     implausible_dropped=bool(drop_implausible and implausible), quarantined=quarantined,
                      patient_id="unknown in the source; set to case_id")
     return conv

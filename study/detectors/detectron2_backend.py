@@ -43,20 +43,60 @@ def _import_detectron2():
     return detectron2, get_cfg, build_model, DetectionCheckpointer, T
 
 
+def check_config_file(path, *, model_id: str = "", _seen: tuple = ()) -> None:
+    """Refuse a Detectron2 config that YAML's safe loader would not read, with its ``_BASE_`` chain.
+
+    Detectron2's ``CfgNode.merge_from_file`` falls back to ``yaml.unsafe_load`` by default
+    (``allow_unsafe=True``), which runs code named by tags such as ``!!python/object/apply``.
+    We check every file of the chain with ``yaml.safe_load`` first (so ``study check`` refuses
+    it without detectron2 installed) and merge with ``allow_unsafe=False`` too. ``_BASE_``
+    must be a local file: no URLs (nothing is downloaded at run time).
+    """
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(path)
+    where = {"file": f"model {model_id}", "where": "config"}
+    if path in _seen:
+        raise StudyError(f"Detectron2 config {path}: _BASE_ chain loops back to itself", **where)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StudyError(f"Detectron2 config not found: {path}", **where) from None
+    except yaml.constructor.ConstructorError as e:
+        raise StudyError(f"refusing Detectron2 config {path}: it uses a YAML tag that only an unsafe loader "
+                         f"accepts ({str(e.problem or e).strip()}), which could run code; use plain YAML", **where) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise StudyError(f"Detectron2 config {path} is not valid YAML: {e}", **where) from None
+    base = data.get("_BASE_") if isinstance(data, dict) else None
+    if base is not None:
+        if not isinstance(base, str) or "://" in base:
+            raise StudyError(f"Detectron2 config {path}: _BASE_ {base!r} must be a local file path "
+                             "(nothing is downloaded at run time)", **where)
+        b = Path(base).expanduser()
+        check_config_file(b if b.is_absolute() else path.parent / b, model_id=model_id, _seen=(*_seen, path))
+
+
+def _refuse_unsafe_config(spec, cfg_path) -> None:
+    if cfg_path.suffix == ".py":
+        raise StudyError("LazyConfig (.py) Detectron2 configs are not supported (they are Python code); give a "
+                         "yacs .yaml config", file=f"model {spec.id}", where="config")
+    check_config_file(cfg_path, model_id=spec.id)
+
+
 def build_cfg(spec):
     """The Detectron2 ``CfgNode`` for a spec: its config file, weights, device, caps and thresholds.
 
     Exposed so that a test (or a user) can build detectron2's own ``DefaultPredictor`` on
     exactly the same configuration.
     """
-    _, get_cfg, _, _, _ = _import_detectron2()
     cfg_path = spec.path(spec.config)
-    if cfg_path.suffix == ".py":
-        raise StudyError("LazyConfig (.py) Detectron2 configs are not supported; give a yacs .yaml config",
-                         file=f"model {spec.id}", where="config")
+    _refuse_unsafe_config(spec, cfg_path)
+    _, get_cfg, _, _, _ = _import_detectron2()
     cfg = get_cfg()
     try:
-        cfg.merge_from_file(str(cfg_path))
+        cfg.merge_from_file(str(cfg_path), allow_unsafe=False)
     except Exception as e:  # yacs raises KeyError/AssertionError on unknown keys
         raise StudyError(f"cannot merge Detectron2 config {cfg_path}: {type(e).__name__}: {e}",
                          file=f"model {spec.id}", where="config") from None
@@ -131,8 +171,9 @@ class Detectron2Detector:
 
 def load(spec) -> Detectron2Detector:
     """Build the model from the config and load the (verified, pickle-free) weights."""
-    detectron2, _, build_model, DetectionCheckpointer, T = _import_detectron2()
     cfg_path, cfg_digest = verified_file(spec, "config")
+    _refuse_unsafe_config(spec, cfg_path)  # before detectron2 is imported: `study check` refuses it anyway
+    detectron2, _, build_model, DetectionCheckpointer, T = _import_detectron2()
     path, digest = verified_file(spec, "weights", expected_sha256=spec.weights_sha256)
     if path.suffix == ".pkl":
         raise StudyError("Detectron2 .pkl weights are Python pickles and are refused; convert them to a .pth "

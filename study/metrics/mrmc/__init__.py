@@ -71,5 +71,14 @@ from study.metrics.mrmc.grades import ratings_from_grades
 from study.metrics.mrmc.input import REQUIRED_COLUMNS, load_mrmc_ratings
 from study.metrics.roc import binary_fom, empirical_roc
 
-__all__ = ["load_mrmc_ratings", "analyze_mrmc", "ratings_from_grades", "empirical_roc", "binary_fom",
-           "REQUIRED_COLUMNS", "ANALYSES", "METHODS", "COVARIANCES"]
+__all__ = [
+           "ANALYSES",
+           "COVARIANCES",
+           "METHODS",
+           "REQUIRED_COLUMNS",
+           "analyze_mrmc",
+           "binary_fom",
+           "empirical_roc",
+           "load_mrmc_ratings",
+           "ratings_from_grades",
+]

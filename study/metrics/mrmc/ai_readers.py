@@ -8,8 +8,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from study.metrics.mrmc.inference import confidence_label, difference, satterthwaite, t_estimate
-from study.results.mrmc import AIAnalyses, AIVarianceComponents, AIVersusReaders, Difference, TEstimate
+from study.metrics.mrmc.inference import (
+    confidence_label,
+    difference,
+    satterthwaite,
+    t_estimate,
+)
+from study.results.mrmc import (
+    AIAnalyses,
+    AIVarianceComponents,
+    AIVersusReaders,
+    Difference,
+    TEstimate,
+)
 
 __all__ = ["ai_vs_readers"]
 

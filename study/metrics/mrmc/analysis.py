@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from typing import get_args
 
 import numpy as np
 import pandas as pd
@@ -13,13 +13,27 @@ from study.metrics.mrmc.dbm import dbm_analysis
 from study.metrics.mrmc.design import Design, build_design
 from study.metrics.mrmc.obuchowski_rockette import or_analysis
 from study.metrics.mrmc.settings import resolve_options
-from study.metrics.roc import (FOM_DESCRIPTIONS, bootstrap_covariance, delong_covariance, fom_parts,
-                               jackknife_covariance, jackknife_foms)
+from study.metrics.roc import (
+    FOM_DESCRIPTIONS,
+    bootstrap_covariance,
+    delong_covariance,
+    fom_parts,
+    jackknife_covariance,
+    jackknife_foms,
+)
 from study.options import MRMCOptions
-from study.results.mrmc import (AnalysisName, AIVersusReaders, BootstrapSettings, Difference, FTest, MethodName,
-                                ModalityResult, MRMCAnalysis)
+from study.results.mrmc import (
+    AIVersusReaders,
+    AnalysisName,
+    BootstrapSettings,
+    Difference,
+    FTest,
+    MethodName,
+    ModalityResult,
+    MRMCAnalysis,
+)
 
-__all__ = ["ANALYSES", "METHODS", "COVARIANCES", "analyze_mrmc"]
+__all__ = ["ANALYSES", "COVARIANCES", "METHODS", "analyze_mrmc"]
 
 ANALYSES: tuple[AnalysisName, ...] = get_args(AnalysisName)
 METHODS: tuple[MethodName, ...] = get_args(MethodName)
@@ -141,7 +155,7 @@ def analyze_mrmc(ratings: pd.DataFrame, *, options: MRMCOptions | None = None, a
     theta = theta_full[:, [j for j, rd in enumerate(full.readers) if rd != ai]]
     cov = cov_full[np.ix_(rows, rows)]
     jk = jk_full[rows]
-    t, r = theta.shape
+    r = theta.shape[1]
 
     dbm_vc = dbm_ms = None
     if opts.method == "or":

@@ -13,19 +13,35 @@ from collections.abc import Sequence
 import numpy as np
 
 from study.metrics.mrmc.design import Design
-from study.metrics.mrmc.inference import (ANALYSIS_NAMES, confidence_label, difference, f_test, safe_div,
-                                          satterthwaite, t_estimate)
-from study.results.mrmc import (Analysis, DBMMeanSquares, DBMVarianceComponents, Difference, FTest, ModalityFom,
-                                PseudovalueMeanSquares)
+from study.metrics.mrmc.inference import (
+    ANALYSIS_NAMES,
+    confidence_label,
+    difference,
+    f_test,
+    safe_div,
+    satterthwaite,
+    t_estimate,
+)
+from study.results.mrmc import (
+    Analysis,
+    AnalysisName,
+    DBMMeanSquares,
+    DBMVarianceComponents,
+    Difference,
+    FTest,
+    ModalityFom,
+    PseudovalueMeanSquares,
+)
 
-__all__ = ["pseudovalues", "three_way_mean_squares", "dbm_analysis"]
+__all__ = ["dbm_analysis", "pseudovalues", "three_way_mean_squares"]
 
 
 def pseudovalues(theta: np.ndarray, jk: np.ndarray) -> np.ndarray:
     """Jackknife pseudovalues, normalised so their mean over cases is theta (shape t, r, c)."""
     c = jk.shape[-1]
     y = c * theta[..., None] - (c - 1) * jk
-    return y + (theta - y.mean(axis=-1))[..., None]
+    out: np.ndarray = y + (theta - y.mean(axis=-1))[..., None]
+    return out
 
 
 def three_way_mean_squares(y: np.ndarray) -> dict[str, float]:
@@ -81,7 +97,7 @@ def _modality_fom(a: str, value: float, s: dict[str, float], r: int, c: int, alp
 
 def _single_reader_differences(d: Design, theta: np.ndarray, y: np.ndarray, alpha: float) -> list[Difference]:
     """FRRC, one reader at a time: the T x C ANOVA of its pseudovalues; MS(T*C) is the error term."""
-    t, r, c = y.shape
+    t, c = y.shape[0], y.shape[2]
     conf = confidence_label(alpha)
     pairs = list(itertools.combinations(range(t), 2))
     out = []
@@ -97,8 +113,8 @@ def _single_reader_differences(d: Design, theta: np.ndarray, y: np.ndarray, alph
     return out
 
 
-def dbm_analysis(d: Design, theta: np.ndarray, jk: np.ndarray, alpha: float, analyses: Sequence[str],
-                 warnings: list[str]) -> tuple[dict[str, Analysis], DBMVarianceComponents, DBMMeanSquares]:
+def dbm_analysis(d: Design, theta: np.ndarray, jk: np.ndarray, alpha: float, analyses: Sequence[AnalysisName],
+                 warnings: list[str]) -> tuple[dict[AnalysisName, Analysis], DBMVarianceComponents, DBMMeanSquares]:
     """The DBM analyses (``analyses``: some of rrrc, frrc, rrfc), variance components and mean squares."""
     t, r = theta.shape
     c = d.c
@@ -110,7 +126,7 @@ def dbm_analysis(d: Design, theta: np.ndarray, jk: np.ndarray, alpha: float, ana
     fom_i = theta.mean(axis=1)
     pairs = list(itertools.combinations(range(t), 2))
     comps = _variance_components(t, r, c, ms, warnings)
-    res: dict[str, Analysis] = {}
+    res: dict[AnalysisName, Analysis] = {}
     for a in analyses:
         mods = {mod_names[i]: _modality_fom(a, fom_i[i], single[i], r, c, alpha) for i in range(t)}
         test: FTest | None = None

@@ -50,6 +50,7 @@ def _crossed_block(read: pd.DataFrame, keep: Sequence[str], min_raters: int,
             sel = [s for s in sel if s != o]
         best = sel
         rule = "greedy backward elimination (more than 16 candidate raters)"
+    assert best is not None  # the search always tries at least one selection
     return [raters[s] for s in best], rule
 
 

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from scipy import stats
 
 from study.results.mrmc import Difference, FTest, TEstimate
 
-__all__ = ["ANALYSIS_NAMES", "t_estimate", "p_value_t", "safe_div", "satterthwaite", "difference", "f_test",
-           "mean_masked", "confidence_label"]
+__all__ = [
+    "ANALYSIS_NAMES",
+    "confidence_label",
+    "difference",
+    "f_test",
+    "mean_masked",
+    "p_value_t",
+    "safe_div",
+    "satterthwaite",
+    "t_estimate",
+]
 
 ANALYSIS_NAMES = {
     "rrrc": "random readers, random cases",
@@ -31,7 +40,8 @@ def t_estimate(cls: type[E], value: float, se: float, df: float | None, alpha: f
     """An estimate with a t (finite ``df``) or normal (``df=None``) interval ``value +- q se``."""
     q = stats.norm.ppf(1 - alpha / 2) if df is None else stats.t.ppf(1 - alpha / 2, df)
     lo, hi = (value - q * se, value + q * se) if np.isfinite(se) else (np.nan, np.nan)
-    return cls(value, lo, hi, method, se=se, df=None if df is None or not np.isfinite(df) else float(df), **extra)
+    return cls(estimate=value, ci_low=lo, ci_high=hi, method=method, se=se,
+               df=None if df is None or not np.isfinite(df) else float(df), **extra)
 
 
 def p_value_t(stat: float, df: float | None) -> float:
@@ -63,7 +73,8 @@ def difference(a: str, b: str, value: float, se: float, df: float | None, alpha:
                       p_value=p_value_t(stat, df) if np.isfinite(stat) else None, **extra)
 
 
-def f_test(F: float, ndf: float, ddf: float | None, error_term: float, formula: str, name: str = "F") -> FTest:
+def f_test(F: float, ndf: float, ddf: float | None, error_term: float, formula: str,
+           name: Literal["F", "chi-square"] = "F") -> FTest:
     """The global test: F on ``(ndf, ddf)`` (chi-square on ``ndf`` when ``ddf`` is infinite), or chi-square."""
     if name == "chi-square":
         p = float(stats.chi2.sf(F, ndf))

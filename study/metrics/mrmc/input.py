@@ -10,7 +10,7 @@ import pandas as pd
 
 from study.errors import Problem, StudyError
 
-__all__ = ["REQUIRED_COLUMNS", "MAX_LISTED", "load_mrmc_ratings"]
+__all__ = ["MAX_LISTED", "REQUIRED_COLUMNS", "load_mrmc_ratings"]
 
 REQUIRED_COLUMNS = ("modality", "reader_id", "case_id", "truth", "rating")
 MAX_LISTED = 20  # problems of one kind listed individually before summarising

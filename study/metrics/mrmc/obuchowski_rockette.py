@@ -16,11 +16,27 @@ from typing import Any
 import numpy as np
 
 from study.metrics.mrmc.design import Design
-from study.metrics.mrmc.inference import (ANALYSIS_NAMES, confidence_label, difference, f_test, mean_masked,
-                                          safe_div, satterthwaite, t_estimate)
-from study.results.mrmc import Analysis, Difference, FTest, ModalityFom, ORAnova, ORVarianceComponents
+from study.metrics.mrmc.inference import (
+    ANALYSIS_NAMES,
+    confidence_label,
+    difference,
+    f_test,
+    mean_masked,
+    safe_div,
+    satterthwaite,
+    t_estimate,
+)
+from study.results.mrmc import (
+    Analysis,
+    AnalysisName,
+    Difference,
+    FTest,
+    ModalityFom,
+    ORAnova,
+    ORVarianceComponents,
+)
 
-__all__ = ["or_covariances", "two_way_mean_squares", "or_analysis"]
+__all__ = ["or_analysis", "or_covariances", "two_way_mean_squares"]
 
 
 def or_covariances(theta: np.ndarray, cov: np.ndarray) -> dict[str, Any]:
@@ -89,7 +105,8 @@ def _anova(d: Design, t: int, r: int, ms: dict[str, Any], cv: dict[str, Any]) ->
 
 
 def or_analysis(d: Design, theta: np.ndarray, cov: np.ndarray, alpha: float, cov_name: str,
-                analyses: Sequence[str], warnings: list[str]) -> tuple[dict[str, Analysis], ORVarianceComponents, ORAnova]:
+                analyses: Sequence[AnalysisName],
+                warnings: list[str]) -> tuple[dict[AnalysisName, Analysis], ORVarianceComponents, ORAnova]:
     """The OR analyses (``analyses``: some of rrrc, frrc, rrfc), the variance components and the ANOVA.
 
     Appends to ``warnings`` when ``Cov2 - Cov3 < 0`` is set to 0 in the error terms (Hillis 2007).
@@ -101,7 +118,7 @@ def or_analysis(d: Design, theta: np.ndarray, cov: np.ndarray, alpha: float, cov
     conf = confidence_label(alpha)
     mod_names = d.modalities
     fom_i = theta.mean(axis=1)
-    res: dict[str, Analysis] = {}
+    res: dict[AnalysisName, Analysis] = {}
     c23 = max(cov2 - cov3, 0.0) if t > 1 else 0.0
     if t > 1 and cov2 - cov3 < 0:
         warnings.append(f"OR: Cov2 - Cov3 = {cov2 - cov3:.3g} < 0, set to 0 in the error terms (Hillis 2007)")

@@ -28,6 +28,7 @@ from study.report.context.methods import methods_context
 from study.report.context.mrmc import mrmc_context
 from study.report.context.summary import introduction_context, summary_context
 from study.report.context.title import title_context
+from study.results.mrmc import parse_mrmc_block
 
 __all__ = ["SECTIONS", "TOC_EXCLUDE", "build_context", "examples_context"]
 
@@ -51,7 +52,7 @@ def build_context(results: Mapping, *, figures: Mapping[str, str], pages: Mappin
         "agreement": agreement_context(results, figures),
         "accuracy": accuracy_context(results, figures),
         "comparisons": comparisons_context(results),
-        "mrmc": mrmc_context(results, figures),
+        "mrmc": mrmc_context(parse_mrmc_block(results.get("mrmc")), figures),
         "subgroups": subgroups_context(results, figures),
         "failures": failures_context(results),
         "examples": examples_context(results, figures),

@@ -71,14 +71,5 @@ from study.metrics.mrmc.grades import ratings_from_grades
 from study.metrics.mrmc.input import REQUIRED_COLUMNS, load_mrmc_ratings
 from study.metrics.roc import binary_fom, empirical_roc
 
-__all__ = [
-           "ANALYSES",
-           "COVARIANCES",
-           "METHODS",
-           "REQUIRED_COLUMNS",
-           "analyze_mrmc",
-           "binary_fom",
-           "empirical_roc",
-           "load_mrmc_ratings",
-           "ratings_from_grades",
-]
+__all__ = ["ANALYSES", "COVARIANCES", "METHODS", "REQUIRED_COLUMNS", "analyze_mrmc", "binary_fom", "empirical_roc",
+           "load_mrmc_ratings", "ratings_from_grades"]

@@ -218,44 +218,41 @@ def evaluate_agreement(*, protocol, reference, readings, grades, cases, eligibil
 
 
 def evaluate_mrmc(*, protocol, reference, readings, grades, eligibility, out):
+    """Each model against the readers on the protocol's binary endpoint -> ``mrmc.json`` (:data:`MRMCStudyBlock`)."""
+    from study.errors import StudyError
     from study.metrics import mrmc
+    from study.options import MRMCOptions
+    from study.results.base import NotAssessed
+    from study.results.mrmc import MRMCBlock, MRMCModelResult
 
-    p = load_protocol(protocol).protocol
-    s = p.statistics
+    opts = MRMCOptions.from_protocol(load_protocol(protocol).protocol)
     included = set(_included_ids(eligibility))
     model_ids = [Path(g).stem for g in _split(grades)]
-    result: dict = {"assessed": False}
-    if s.mrmc_positive_from is None:
-        result["reason"] = "the protocol names no binary endpoint (statistics.mrmc_positive_from)"
-    else:
-        ref = pd.read_parquet(reference)
-        ref = ref[ref["case_id"].astype(str).isin(included)][["case_id", "grade"]]
-        ratings = _all_ratings(_split(grades), readings, included)
-        n_readers = ratings.loc[ratings["rater_kind"] == "reader", "rater_id"].nunique()
-        if n_readers < 2:
-            result["reason"] = f"an MRMC analysis needs at least two readers; the study has {n_readers}"
-        else:
-            from study.errors import StudyError
-
-            results_by_model = {}
-            for model_id in model_ids:
-                sub = ratings[(ratings["rater_kind"] == "reader") | (ratings["rater_id"] == model_id)]
-                try:
-                    table, design = mrmc.ratings_from_grades(
-                        ref, sub[["rater_id", "case_id", "grade"]], levels=p.levels,
-                        positive_from=s.mrmc_positive_from, keep=[model_id])
-                    analysis = mrmc.analyze_mrmc(table, ai_reader=model_id, confidence=s.confidence_level,
-                                                 seed=s.bootstrap_seed)
-                except StudyError as e:  # e.g. the crossed block holds cases of one truth only
-                    results_by_model[model_id] = {"assessed": False,
-                                                  "reason": "; ".join(p_.message for p_ in e.problems)}
-                    continue
-                roc = {str(rid): mrmc.empirical_roc(g["truth"].to_numpy(), g["rating"].to_numpy())
-                       for rid, g in table.groupby("reader_id")}
-                results_by_model[model_id] = {"assessed": True, "design": design, "analysis": analysis, "roc": roc}
-            result = {"assessed": True, "endpoint": f"reference grade {s.mrmc_positive_from} or worse",
-                      "positive_from": s.mrmc_positive_from, "models": results_by_model}
-    write_json(out, result)
+    if opts.positive_from is None or opts.levels is None:
+        write_json(out, NotAssessed(reason="the protocol names no binary endpoint (statistics.mrmc_positive_from)"))
+        return
+    ref = pd.read_parquet(reference)
+    ref = ref[ref["case_id"].astype(str).isin(included)][["case_id", "grade"]]
+    ratings = _all_ratings(_split(grades), readings, included)
+    n_readers = ratings.loc[ratings["rater_kind"] == "reader", "rater_id"].nunique()
+    if n_readers < 2:
+        write_json(out, NotAssessed(reason=f"an MRMC analysis needs at least two readers; the study has {n_readers}"))
+        return
+    results_by_model: dict[str, MRMCModelResult | NotAssessed] = {}
+    for model_id in model_ids:
+        sub = ratings[(ratings["rater_kind"] == "reader") | (ratings["rater_id"] == model_id)]
+        try:
+            table, design = mrmc.ratings_from_grades(ref, sub[["rater_id", "case_id", "grade"]], levels=opts.levels,
+                                                     positive_from=opts.positive_from, keep=[model_id])
+            analysis = mrmc.analyze_mrmc(table, options=opts, ai_reader=model_id)
+        except StudyError as e:  # e.g. the crossed block holds cases of one truth only
+            results_by_model[model_id] = NotAssessed(reason="; ".join(p_.message for p_ in e.problems))
+            continue
+        roc = {str(rid): mrmc.empirical_roc(g["truth"].to_numpy(), g["rating"].to_numpy())
+               for rid, g in table.groupby("reader_id")}
+        results_by_model[model_id] = MRMCModelResult(design=design, analysis=analysis, roc=roc)
+    write_json(out, MRMCBlock(endpoint=f"reference grade {opts.positive_from} or worse",
+                              positive_from=opts.positive_from, models=results_by_model))
 
 
 # ----------------------------------------------------------------------------- collect

@@ -116,32 +116,32 @@ def test_binary_fom_analysis(fom, method):
     for rd in ("r1", "r2", "r3", "r4"):
         for m in ("A", "B"):
             sub = df[(df["reader_id"] == rd) & (df["modality"] == m)]
-            assert res["readers"][rd][m] == pytest.approx(binary_fom(sub["truth"], sub["rating"], threshold=0.5, fom=fom))
-    d = res["differences"][0]
-    assert d["ci_low"] < d["estimate"] < d["ci_high"] and 0 <= d["p_value"] <= 1
-    assert res["fom"] == fom and res["threshold"] == 0.5
+            assert res.readers[rd][m] == pytest.approx(binary_fom(sub["truth"], sub["rating"], threshold=0.5, fom=fom))
+    d = res.differences[0]
+    assert d.ci_low < d.estimate < d.ci_high and 0 <= d.p_value <= 1
+    assert res.fom == fom and res.threshold == 0.5
 
 
 @pytest.mark.parametrize("covariance", ["bootstrap", "delong"])
 def test_other_covariances_run_and_are_close_to_jackknife(covariance):
     df = _crossed(readers=("r1", "r2", "r3", "r4"), n0=40, n1=40, seed=8)
-    jk = analyze_mrmc(df)["variance_components"]
-    other = analyze_mrmc(df, covariance=covariance, n_bootstrap=300)["variance_components"]
-    assert other["covariance_method"] == covariance
-    assert other["var_error"] == pytest.approx(jk["var_error"], rel=0.35)
+    jk = analyze_mrmc(df).variance_components
+    other = analyze_mrmc(df, covariance=covariance, n_bootstrap=300).variance_components
+    assert other.covariance_method == covariance
+    assert other.var_error == pytest.approx(jk.var_error, rel=0.35)
 
 
 def test_ai_reader_with_two_modalities_is_left_out_of_the_modality_comparison():
     df = _crossed(readers=("ai", "r1", "r2", "r3"), seed=9)
     res = analyze_mrmc(df, ai_reader="ai")
-    assert res["design"]["readers_in_modality_comparison"] == ["r1", "r2", "r3"]
-    assert set(res["modalities"]["A"]["readers"]) == {"r1", "r2", "r3"}
-    assert [a["modality"] for a in res["ai_vs_readers"]] == ["A", "B"]
-    kinds = [d["kind"] for d in res["differences"]]
+    assert res.design.readers_in_modality_comparison == ["r1", "r2", "r3"]
+    assert set(res.modalities["A"].readers) == {"r1", "r2", "r3"}
+    assert [a.modality for a in res.ai_vs_readers] == ["A", "B"]
+    kinds = [d.kind for d in res.differences]
     assert kinds == ["modality", "ai_vs_readers", "ai_vs_readers"]
-    a = res["ai_vs_readers"][0]
-    expected = a["ai_fom"]["estimate"] - np.mean(list(a["readers"].values()))
-    assert a["analyses"]["rrrc"]["estimate"] == pytest.approx(expected)
+    a = res.ai_vs_readers[0]
+    expected = a.ai_fom.estimate - np.mean(list(a.readers.values()))
+    assert a.analyses.rrrc.estimate == pytest.approx(expected)
 
 
 # ------------------------------------------------------------------ ratings from grades
@@ -168,24 +168,24 @@ def test_ratings_from_grades_keeps_the_largest_crossed_block():
     ref, grades = _reader_study()
     table, account = ratings_from_grades(ref, grades, levels=LEVELS, positive_from="moderate", keep=["model"])
     # candidate blocks: {model,A,B}: 3 x 8 = 24 cells; {model,A,B,C}: 4 x 4 = 16; {model,A,B,D}: 4 x 3 = 12
-    assert account["raters_kept"] == ["A", "B", "model"]
-    assert set(account["raters_dropped"]) == {"C", "D"}
-    assert account["raters_dropped"]["C"]["cases_read"] == 8
-    assert account["cases_kept"] == 8 and account["cases_excluded"]["not_read_by_every_kept_rater"] == 4
-    assert (account["n_positive"], account["n_negative"]) == (5, 3)
+    assert account.raters_kept == ["A", "B", "model"]
+    assert set(account.raters_dropped) == {"C", "D"}
+    assert account.raters_dropped["C"].cases_read == 8
+    assert account.cases_kept == 8 and account.cases_excluded.not_read_by_every_kept_rater == 4
+    assert (account.n_positive, account.n_negative) == (5, 3)
     assert len(table) == 24 and set(table["modality"]) == {"grading"}
     # truth = reference grade moderate or worse; rating = ordinal index of the rater's grade
     row = table[(table["reader_id"] == "A") & (table["case_id"] == "k4")].iloc[0]
     assert row["truth"] == 1 and row["rating"] == LEVELS.index(row["grade"])
     assert table[table["case_id"] == "k0"]["truth"].eq(0).all()
     res = analyze_mrmc(table, ai_reader="model")
-    assert res["ai_vs_readers"][0]["ai_reader"] == "model"
+    assert res.ai_vs_readers[0].ai_reader == "model"
     # the binary endpoint's sensitivity, with the cut point the account gives
-    assert account["binary_threshold"] == 1
-    sens = analyze_mrmc(table, ai_reader="model", fom="sensitivity", threshold=account["binary_threshold"])
+    assert account.binary_threshold == 1
+    sens = analyze_mrmc(table, ai_reader="model", fom="sensitivity", threshold=account.binary_threshold)
     model = table[table["reader_id"] == "model"]
     pos = model[model["truth"] == 1]
-    assert sens["ai_vs_readers"][0]["ai_fom"]["estimate"] == pytest.approx((pos["rating"] >= 1).mean())
+    assert sens.ai_vs_readers[0].ai_fom.estimate == pytest.approx((pos["rating"] >= 1).mean())
 
 
 def test_ratings_from_grades_uses_scores_and_reports_unknown_grades():
@@ -194,7 +194,7 @@ def test_ratings_from_grades_uses_scores_and_reports_unknown_grades():
     table, account = ratings_from_grades(ref, grades, levels=LEVELS, positive_from="severe", keep=["model"])
     model_rows = table[table["reader_id"] == "model"]
     assert not np.allclose(model_rows["rating"], model_rows["grade"].map(LEVELS.index))
-    assert "score" in account["rating"] and "model" in account["rating"]
+    assert "score" in account.rating and "model" in account.rating
     bad = grades.copy()
     bad.loc[0, "grade"] = "B"
     with pytest.raises(StudyError, match=r"values \['B'\] are not levels"):
@@ -211,7 +211,8 @@ def test_ratings_from_grades_keeps_a_complete_model_and_two_readers_without_bein
                           columns=["rater_id", "case_id", "grade"])
     # {model, C} alone would give 2 x 9 = 18 cells, as many as {model, A, C} = 3 x 6
     table, account = ratings_from_grades(ref, grades, levels=LEVELS, positive_from="severe")
-    assert account["raters_kept"] == ["A", "C", "model"] and account["cases_kept"] == 6
-    assert account["raters_dropped"] == {"B": {"cases_read": 6, "reason": account["raters_dropped"]["B"]["reason"]}}
-    assert "at least 3 raters" in account["rule"]
+    assert account.raters_kept == ["A", "C", "model"] and account.cases_kept == 6
+    dropped = account.model_dump()["raters_dropped"]
+    assert dropped == {"B": {"cases_read": 6, "reason": dropped["B"]["reason"]}}
+    assert "at least 3 raters" in account.rule
     analyze_mrmc(table, ai_reader="model")

@@ -87,11 +87,11 @@ def test_empirical_roc_points_and_area():
     truth = np.array([0, 0, 0, 1, 1, 1, 0, 1])
     rating = np.array([1, 2, 2, 2, 3, 4, 1, 1], float)
     roc = empirical_roc(truth, rating)
-    assert roc["fpr"][0] == 0 and roc["tpr"][0] == 0 and roc["fpr"][-1] == 1 and roc["tpr"][-1] == 1
-    assert roc["thresholds"][0] is None and roc["thresholds"][1:] == [4.0, 3.0, 2.0, 1.0]
+    assert roc.fpr[0] == 0 and roc.tpr[0] == 0 and roc.fpr[-1] == 1 and roc.tpr[-1] == 1
+    assert roc.thresholds[0] is None and roc.thresholds[1:] == [4.0, 3.0, 2.0, 1.0]
     # at threshold 2: positives with rating >= 2 are 3 of 4, negatives 2 of 4
-    k = roc["thresholds"].index(2.0)
-    assert (roc["fpr"][k], roc["tpr"][k]) == (0.5, 0.75)
-    assert roc["auc"] == pytest.approx(np.trapezoid(roc["tpr"], roc["fpr"]))
-    assert roc["auc"] == pytest.approx(roc_auc_score(truth, rating))
-    assert (roc["n_positive"], roc["n_negative"]) == (4, 4)
+    k = roc.thresholds.index(2.0)
+    assert (roc.fpr[k], roc.tpr[k]) == (0.5, 0.75)
+    assert roc.auc == pytest.approx(np.trapezoid(roc.tpr, roc.fpr))
+    assert roc.auc == pytest.approx(roc_auc_score(truth, rating))
+    assert (roc.n_positive, roc.n_negative) == (4, 4)

@@ -28,7 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.stats import rankdata
+
+from study.results.mrmc import RocCurve
 
 FOMS = ("wilcoxon", "sensitivity", "specificity", "accuracy")
 
@@ -229,7 +232,7 @@ def binary_fom(truth, rating, *, threshold: float, fom: str = "sensitivity") -> 
                             threshold=threshold)[0])
 
 
-def empirical_roc(truth, rating) -> dict:
+def empirical_roc(truth: ArrayLike, rating: ArrayLike) -> RocCurve:
     """Empirical ROC curve of one reader.
 
     Parameters
@@ -239,7 +242,7 @@ def empirical_roc(truth, rating) -> dict:
 
     Returns
     -------
-    dict
+    study.results.mrmc.RocCurve
         ``fpr``, ``tpr`` (lists, from (0, 0) to (1, 1), one operating point per distinct
         rating), ``thresholds`` (the rating at or above which a case is called positive;
         the first point has ``None``, i.e. +infinity: nothing called positive) and
@@ -252,11 +255,11 @@ def empirical_roc(truth, rating) -> dict:
     r = np.asarray(rating, dtype=float)
     fpr, tpr, thr = roc_curve(t, r, drop_intermediate=False)
     thresholds = [None if not np.isfinite(v) else float(v) for v in thr]
-    return {
-        "fpr": [float(v) for v in fpr],
-        "tpr": [float(v) for v in tpr],
-        "thresholds": thresholds,
-        "auc": float(fom_matrix(r[None, :], t)[0]),
-        "n_positive": int((t == 1).sum()),
-        "n_negative": int((t == 0).sum()),
-    }
+    return RocCurve(
+        fpr=[float(v) for v in fpr],
+        tpr=[float(v) for v in tpr],
+        thresholds=thresholds,
+        auc=float(fom_matrix(r[None, :], t)[0]),
+        n_positive=int((t == 1).sum()),
+        n_negative=int((t == 0).sum()),
+    )

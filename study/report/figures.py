@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from study.io import write_text
 from study.report import format as F
 from study.report import selectors as S
 from study.results.counting import CountingResult
+from study.results.mrmc import RocCurve, parse_mrmc_block
 
 FONT = "DejaVu Sans"
 TEXT_WIDTH_IN = 6.5  # A4 minus 2 cm margins, rounded down
@@ -391,8 +392,8 @@ def forest_figure(column: str, rows: list[dict]) -> str | None:
     return _draw(f"forest__{column}", draw)
 
 
-def mrmc_roc_figure(model: str, roc: dict) -> str | None:
-    """Empirical ROC curves (operating points joined) of the algorithm and each reader."""
+def mrmc_roc_figure(model: str, roc: Mapping[str, RocCurve]) -> str | None:
+    """Empirical ROC curves (operating points joined) of the algorithm and each reader (rater id -> curve)."""
     curves = [(rid, S.roc_points(v)) for rid, v in sorted(roc.items())]
     curves = [(rid, pts) for rid, pts in curves if pts]
     if not curves:
@@ -522,7 +523,7 @@ def figure_svgs(results: dict) -> dict[str, str]:
         put("sens_spec", sens_spec_figure(ag))
         for col, rows in S.subgroup_rows(ag).items():
             put(f"forest__{col}", forest_figure(col, rows))
-    for m, roc in S.mrmc_rocs(results.get("mrmc")).items():
+    for m, roc in S.mrmc_rocs(parse_mrmc_block(results.get("mrmc"))).items():
         put(f"mrmc_roc__{m}", mrmc_roc_figure(m, roc))
     return out
 

@@ -10,7 +10,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from study.report.format import ANY_LESION, GROUP_ORDER, value
+from study.results.base import NotAssessed
 from study.results.counting import BlandAltman, CountingResult, LineFit
+from study.results.mrmc import MRMCBlock, MRMCModelResult, RocCurve
 
 
 # ----------------------------------------------------------------------------- orders
@@ -108,32 +110,23 @@ def subgroup_rows(agreement: Mapping) -> dict[str, list[dict]]:
     return out
 
 
-def mrmc_models(mrmc: Any) -> dict[str, dict]:
-    """``{model_id: {design, analysis, roc}}`` from the mrmc result (empty when not assessed)."""
-    if not isinstance(mrmc, Mapping) or mrmc.get("assessed") is False:
+def mrmc_models(mrmc: MRMCBlock | NotAssessed | None) -> dict[str, MRMCModelResult]:
+    """The assessed models of the mrmc block, by model id (empty when the block is not assessed)."""
+    if not isinstance(mrmc, MRMCBlock):
         return {}
-    if mrmc.get("models"):
-        return dict(sorted(mrmc["models"].items()))
-    if mrmc.get("method"):  # a single analysis at the top level
-        return {"": {"analysis": mrmc, "roc": mrmc.get("roc") or {}}}
-    return {}
+    return {m: v for m, v in sorted(mrmc.models.items()) if isinstance(v, MRMCModelResult)}
 
 
-def mrmc_rocs(mrmc: Any) -> dict[str, dict]:
-    return {m: v.get("roc") or {} for m, v in mrmc_models(mrmc).items() if v.get("roc")}
+def mrmc_rocs(mrmc: MRMCBlock | NotAssessed | None) -> dict[str, dict[str, RocCurve]]:
+    """Each assessed model's empirical ROC curves (rater id -> curve), models with curves only."""
+    return {m: v.roc for m, v in mrmc_models(mrmc).items() if v.roc}
 
 
-def roc_points(v: Any) -> tuple[list[float], list[float]] | None:
-    if isinstance(v, Mapping):
-        fpr = v.get("fpr") or v.get("false_positive_rate")
-        tpr = v.get("tpr") or v.get("sensitivity") or v.get("true_positive_rate")
-        if fpr and tpr:
-            return [float(x) for x in fpr], [float(x) for x in tpr]
-        if v.get("points"):
-            v = v["points"]
-    if isinstance(v, list) and v and isinstance(v[0], Mapping):
-        return [float(p.get("fpr")) for p in v], [float(p.get("tpr")) for p in v]
-    return None
+def roc_points(curve: RocCurve) -> tuple[list[float], list[float]] | None:
+    """The operating points ``(fpr, tpr)`` of a curve; ``None`` when it has none."""
+    if not curve.fpr or not curve.tpr:
+        return None
+    return list(curve.fpr), list(curve.tpr)
 
 
 def flow_view(flow: Mapping) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from study.report.context.summary import introduction_context, summary_context
 from study.report.context.title import title_context
 from study.report.selectors import protocol_settings
 from study.results.counting import CountingResult
+from study.results.mrmc import parse_mrmc_block
 
 __all__ = ["SECTIONS", "TOC_EXCLUDE", "build_context", "examples_context"]
 
@@ -58,7 +59,7 @@ def build_context(results: Mapping, *, figures: Mapping[str, str], pages: Mappin
         "agreement": agreement_context(results, figures),
         "accuracy": accuracy_context(results, figures),
         "comparisons": comparisons_context(results),
-        "mrmc": mrmc_context(results, figures),
+        "mrmc": mrmc_context(parse_mrmc_block(results.get("mrmc")), figures),
         "subgroups": subgroups_context(results, figures),
         "failures": failures_context(counting, worst_cases=int(report_settings.get("worst_cases", 10)),
                                      operating_threshold=ot_value),

@@ -17,6 +17,7 @@ from study.report.context.common import (
     model_ids,
 )
 from study.report.format import Table, fmt, fmt_int
+from study.results.mrmc import parse_mrmc_block
 
 
 def _criterion_rule(c: Mapping) -> str:
@@ -209,11 +210,8 @@ def methods_context(results: Mapping) -> dict:
             t.add([label, unit, "point estimate only (results.json records no interval)"])
         else:
             t.add([label, unit, "not assessed in this study"])
-    mr = S.mrmc_models(results.get("mrmc"))
-    for m, v in mr.items():
-        an = v.get("analysis") or {}
-        if an.get("method"):
-            t.note(f"MRMC ({m or 'all'}): method {an.get('method')}, analysis {an.get('analysis', F.DASH)}.")
+    for m, v in S.mrmc_models(parse_mrmc_block(results.get("mrmc"))).items():
+        t.note(f"MRMC ({m or 'all'}): method {v.analysis.method}, analysis {v.analysis.analysis}.")
     out["statistics"] = t.to_dict()
     bt = Table("tab-bootstrap", "Bootstrap settings as recorded by each analysis in results.json",
                ["Analysis", "Replicates", "Resampling unit", "Seed"])

@@ -14,6 +14,7 @@ from study.report.context.common import (
     threshold_key,
 )
 from study.report.format import Table, fmt
+from study.results.mrmc import parse_mrmc_block
 
 
 def summary_context(results: Mapping) -> dict:
@@ -39,11 +40,9 @@ def summary_context(results: Mapping) -> dict:
             t.add(["Grading: quadratic-weighted kappa", rid, t.ci(r.get("kappa_quadratic"))])
     for g, r in S.groups_in_order(ag):
         t.add(["Grading: accuracy", f"readers, {g}", t.ci(r.get("accuracy"))])
-    for m, v in S.mrmc_models(results.get("mrmc")).items():
-        for d in (v.get("analysis") or {}).get("differences") or []:
-            mods = d.get("modalities")
-            label = " - ".join(mods) if isinstance(mods, list) else str(mods or "")
-            t.add([f"MRMC: difference in figure of merit ({label})", m or F.DASH, t.ci(d)])
+    for m, v in S.mrmc_models(parse_mrmc_block(results.get("mrmc"))).items():
+        for d in v.analysis.differences:
+            t.add([f"MRMC: difference in figure of merit ({' - '.join(d.modalities)})", m or F.DASH, t.ci(d.to_dict())])
     flow = S.flow_view(results.get("flow") or {})
     st = results.get("study") or {}
     n_readers = sum(1 for _, r in S.raters_in_order(ag) if r.get("kind") != "model")

@@ -17,7 +17,7 @@ from study.report.context.agreement import (
     subgroups_context,
 )
 from study.report.context.appendix import information_context, provenance_context
-from study.report.context.common import SECTIONS, TOC_EXCLUDE
+from study.report.context.common import SECTIONS, TOC_EXCLUDE, operating_threshold
 from study.report.context.comparisons import comparisons_context
 from study.report.context.counting import counting_context
 from study.report.context.detection import detection_context
@@ -28,6 +28,8 @@ from study.report.context.methods import methods_context
 from study.report.context.mrmc import mrmc_context
 from study.report.context.summary import introduction_context, summary_context
 from study.report.context.title import title_context
+from study.report.selectors import class_order
+from study.results.detection import DetectionResult
 
 __all__ = ["SECTIONS", "TOC_EXCLUDE", "build_context", "examples_context"]
 
@@ -46,7 +48,9 @@ def build_context(results: Mapping, *, figures: Mapping[str, str], pages: Mappin
         "methods": methods_context(results),
         "flow": flow_context(results),
         "baseline": baseline_context(results),
-        "detection": detection_context(results, figures),
+        "detection": detection_context(
+            {m: DetectionResult.model_validate(d) for m, d in (results.get("detection") or {}).items()}, figures,
+            classes=class_order(results), operating_threshold=operating_threshold(results)),
         "counting": counting_context(results, figures),
         "agreement": agreement_context(results, figures),
         "accuracy": accuracy_context(results, figures),

@@ -70,7 +70,7 @@ class _DetectionRules(_Options):
 class DetectionOptions(_DetectionRules):
     """Lesion-level detection evaluation (protocol ``classes``, ``detection:``, ``statistics:``)."""
 
-    max_detections: int = Field(1000, ge=100, description="per image; never the COCO default of 100")
+    max_detections: Annotated[int, Field(ge=100, description="per image; never the COCO default of 100")] = 1000
     statistics: StatisticsOptions = StatisticsOptions()
 
     @classmethod
@@ -98,8 +98,8 @@ class DetectionArguments(_DetectionRules):
     and ``n_bootstrap`` >= 0 (0: no bootstrap intervals).
     """
 
-    max_detections: int = Field(1000, ge=1, description="per image and class, the highest-scoring detections kept")
-    n_bootstrap: int = Field(2000, ge=0, description="patient-bootstrap replicates (0: no bootstrap intervals)")
+    max_detections: Annotated[int, Field(ge=1, description="per image and class, the highest-scoring detections kept")] = 1000
+    n_bootstrap: Annotated[int, Field(ge=0, description="patient-bootstrap replicates (0: no bootstrap intervals)")] = 2000
     seed: Seed = 0
     confidence: ConfidenceLevel = 0.95
     coco_backend: Literal["native", "faster-coco-eval", "pycocotools"] = "native"

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import ValidationError
@@ -54,7 +54,7 @@ from study.metrics.coco_input import (
     load_coco_pair,
     to_arrays,
 )
-from study.metrics.coco_summary import coco_summary, native_coco
+from study.metrics.coco_summary import CocoBackend, coco_summary, native_coco
 from study.metrics.froc import DEFAULT_FP_RATES, FrocData, evaluate_froc
 from study.metrics.intervals import binomial_ci
 from study.metrics.matching import (
@@ -107,7 +107,7 @@ class Patients:
 
     index: np.ndarray
     n: int
-    unit: str
+    unit: Literal["patients", "images"]
     blocks: list[np.ndarray]
 
 
@@ -155,6 +155,7 @@ def _arguments(**options: Any) -> DetectionArguments:
 def _patients(image_ids: np.ndarray, patient_of: Mapping[Any, Any] | None, *, n_bootstrap: int,
               seed: int) -> Patients:
     """Patient of each image (default: each image its own patient) and the bootstrap draws."""
+    unit: Literal["patients", "images"]
     if patient_of is None:
         index, n, unit = np.arange(len(image_ids)), len(image_ids), "images"
     else:
@@ -215,7 +216,9 @@ def _match(arr: CocoArrays, a: DetectionArguments) -> Matching:
         d, g, s = candidate_pairs(arr.gt_img, arr.gt_box, arr.dt_img, arr.dt_box, threshold=pair_thr,
                                   gt_crowd=arr.gt_crowd, extra_pairs=extra)
     else:
-        d, g, s = candidate_pairs(arr.gt_img, arr.gt_box, arr.dt_img, arr.dt_box, threshold=a.center_distance_px,
+        radius = a.center_distance_px
+        assert radius is not None  # DetectionArguments requires it with this rule
+        d, g, s = candidate_pairs(arr.gt_img, arr.gt_box, arr.dt_img, arr.dt_box, threshold=radius,
                                   gt_crowd=arr.gt_crowd, rule="center_distance")
     same = arr.dt_cls[d] == arr.gt_cls[g]
     coco_pairs = None
@@ -346,8 +349,8 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: S
                        froc_fp_rates: Sequence[float] = DEFAULT_FP_RATES, polygon_classes: Sequence[str] = (),
                        patient_of: Mapping[Any, Any] | None = None, n_bootstrap: int = 2000, seed: int = 0,
                        confidence: float = 0.95, image_ids: Sequence[int] | None = None,
-                       match_rule: str = "iou", center_distance_px: float | None = None,
-                       coco_backend: str = "native", validate: bool = True) -> DetectionResult:
+                       match_rule: Literal["iou", "center_distance"] = "iou", center_distance_px: float | None = None,
+                       coco_backend: CocoBackend = "native", validate: bool = True) -> DetectionResult:
     """Every lesion-level detection metric of one model on one cohort.
 
     The keyword options are validated by :class:`study.options.DetectionArguments` (a study

@@ -159,9 +159,9 @@ def main() -> None:
     r, c = ours(gt, dets, a.bootstrap)
     t_ours = time.perf_counter() - t0
     print(f"ours (AP, P/R/F1, FROC {a.bootstrap} bootstrap replicates, presence, counting, COCO block by "
-          f"{r['coco']['backend']}): {t_ours:.2f} s")
-    print(f"  any-lesion AP50 {r['any_lesion']['ap']:.4f}, mAP50 {r['map']:.4f}, COCO AP {r['coco']['AP']:.4f}, "
-          f"FROC average {r['froc']['average']['estimate']:.4f}")
+          f"{r.coco.backend}): {t_ours:.2f} s")
+    print(f"  any-lesion AP50 {r.any_lesion.ap:.4f}, mAP50 {r.map:.4f}, COCO AP {r.coco.AP:.4f}, "
+          f"FROC average {r.froc.average.estimate:.4f}")
     t0 = time.perf_counter()
     stats = native_coco_block(gt, dets)
     t_native = time.perf_counter() - t0

@@ -10,9 +10,9 @@ the annotated types below, which the protocol models use too.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 if TYPE_CHECKING:
     from study.protocol import Protocol
@@ -49,17 +49,28 @@ class StatisticsOptions(_Options):
                    binomial_interval=s.binomial_interval)
 
 
-class DetectionOptions(_Options):
-    """Lesion-level detection evaluation (protocol ``classes``, ``detection:``, ``statistics:``)."""
+class _DetectionRules(_Options):
+    """Fields and rules shared by the study's detection options and the metric's own arguments."""
 
     classes: tuple[str, ...] | None = None
     polygon_classes: tuple[str, ...] = ()
     iou_threshold: IoUThreshold = 0.5
     operating_threshold: ScoreThreshold = 0.5
-    max_detections: int = Field(1000, ge=100, description="per image; never the COCO default of 100")
     froc_fp_rates: tuple[Annotated[float, Field(gt=0)], ...] = (0.125, 0.25, 0.5, 1, 2, 4, 8)
     match_rule: Literal["iou", "center_distance"] = "iou"
     center_distance_px: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _centre_distance_needs_radius(self) -> Self:
+        if self.match_rule == "center_distance" and self.center_distance_px is None:
+            raise ValueError("match_rule center_distance needs center_distance_px > 0")
+        return self
+
+
+class DetectionOptions(_DetectionRules):
+    """Lesion-level detection evaluation (protocol ``classes``, ``detection:``, ``statistics:``)."""
+
+    max_detections: Annotated[int, Field(ge=100, description="per image; never the COCO default of 100")] = 1000
     statistics: StatisticsOptions = StatisticsOptions()
 
     @classmethod
@@ -69,6 +80,29 @@ class DetectionOptions(_Options):
                    iou_threshold=d.iou_threshold, operating_threshold=d.operating_threshold,
                    max_detections=d.max_detections, froc_fp_rates=tuple(d.froc_fp_rates), match_rule=d.match_rule,
                    center_distance_px=d.center_distance_px, statistics=StatisticsOptions.from_protocol(protocol))
+
+    def arguments(self) -> dict[str, Any]:
+        """The keyword options of :func:`study.metrics.detection.evaluate_detection` (see
+        :class:`DetectionArguments`)."""
+        rules = self.model_dump(include=set(_DetectionRules.model_fields))
+        s = self.statistics
+        return {**rules, "max_detections": self.max_detections, "n_bootstrap": s.n_bootstrap, "seed": s.seed,
+                "confidence": s.confidence}
+
+
+class DetectionArguments(_DetectionRules):
+    """The keyword options of :func:`study.metrics.detection.evaluate_detection`, as it validates them.
+
+    The rules of :class:`DetectionOptions`, except where a direct call of the metric needs a
+    wider range than a study: ``max_detections`` >= 1 (COCO comparisons at any ``maxDets``)
+    and ``n_bootstrap`` >= 0 (0: no bootstrap intervals).
+    """
+
+    max_detections: Annotated[int, Field(ge=1, description="per image and class, the highest-scoring detections kept")] = 1000
+    n_bootstrap: Annotated[int, Field(ge=0, description="patient-bootstrap replicates (0: no bootstrap intervals)")] = 2000
+    seed: Seed = 0
+    confidence: ConfidenceLevel = 0.95
+    coco_backend: Literal["native", "faster-coco-eval", "pycocotools"] = "native"
 
 
 class CountingOptions(_Options):

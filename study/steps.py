@@ -153,6 +153,7 @@ def grade(*, protocol, detections, eligibility, out):
 # ----------------------------------------------------------------------------- evaluate
 def evaluate_detection(*, protocol, ground_truth, detections, cases, eligibility, out):
     from study.metrics.detection import evaluate_detection as run
+    from study.options import DetectionOptions
 
     p = load_protocol(protocol).protocol
     gt = read_json(ground_truth)
@@ -160,13 +161,8 @@ def evaluate_detection(*, protocol, ground_truth, detections, cases, eligibility
     image_ids = [im["id"] for im in gt["images"] if str(im["case_id"]) in included]
     patient_of_case = _patients(cases)
     patient_of = {im["id"]: patient_of_case[str(im["case_id"])] for im in gt["images"]}
-    d, s = p.detection, p.statistics
-    result = run(gt, read_json(detections), classes=p.classes, iou_threshold=d.iou_threshold,
-                 operating_threshold=d.operating_threshold, max_detections=d.max_detections,
-                 froc_fp_rates=tuple(d.froc_fp_rates), polygon_classes=tuple(p.polygon_classes),
-                 patient_of=patient_of, n_bootstrap=s.bootstrap_replicates, seed=s.bootstrap_seed,
-                 confidence=s.confidence_level, image_ids=image_ids, match_rule=d.match_rule,
-                 center_distance_px=d.center_distance_px)
+    options = DetectionOptions.from_protocol(p)
+    result = run(gt, read_json(detections), **options.arguments(), patient_of=patient_of, image_ids=image_ids)
     write_json(out, result)
 
 

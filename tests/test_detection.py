@@ -42,10 +42,10 @@ def test_cli_reproduces_pycocotools_demo_numbers(reference_data, run_cli, tmp_pa
 def test_library_backends(reference_data, backend):
     gt = json.loads((reference_data / "coco" / "instances_val2014_100.json").read_text())
     dt = json.loads((reference_data / "coco" / "instances_val2014_fakebbox100_results.json").read_text())
-    c = evaluate_detection(gt, dt, n_bootstrap=0, coco_backend=backend)["coco"]
-    assert abs(c["AP"] - 0.5045806987249628) < 1e-12
-    assert abs(c["AP50"] - 0.6969727247299577) < 1e-12
-    assert c["backend"] == backend and c["max_dets"] == [1, 10, 1000]
+    c = evaluate_detection(gt, dt, n_bootstrap=0, coco_backend=backend).coco
+    assert abs(c.AP - 0.5045806987249628) < 1e-12
+    assert abs(c.AP50 - 0.6969727247299577) < 1e-12
+    assert c.backend == backend and c.max_dets == [1, 10, 1000]
 
 
 # ----------------------------------------------------------------------------- AP vs pycocotools
@@ -87,13 +87,13 @@ def test_ap_equals_pycocotools(seed):
         r = evaluate_detection(gt, dt, iou_threshold=thr, n_bootstrap=0)
         for k, name in enumerate(["c0", "c1", "c2"]):
             ref = p[t_idx, :, k, 0, -1]
-            ours = r["classes"][name]["ap"]
+            ours = r.classes[name].ap
             if (ref > -1).all():
                 assert abs(ours - ref.mean()) < 1e-12, (name, thr)
             else:
                 assert ours is None or np.isnan(ours)
     r = evaluate_detection(gt, dt, n_bootstrap=0)
-    assert abs(r["map"] - r["coco"]["AP50"]) < 1e-12
+    assert abs(r.map - r.coco.AP50) < 1e-12
 
 
 # ----------------------------------------------------------------------------- 300 lesions
@@ -112,22 +112,22 @@ def _grid_image(n=300, extra_fp=0):
 def test_three_hundred_lesions_are_not_truncated():
     gt, dt = _grid_image()
     r = evaluate_detection(gt, dt, n_bootstrap=0)
-    c = r["classes"]["acne"]
-    assert c["n_det"] == 300 and c["n_gt"] == 300
-    assert c["max_recall"] == 1.0 and c["ap"] == 1.0 and c["ap_voc"] == 1.0
-    assert r["coco"]["AP50"] == pytest.approx(1.0, abs=1e-12)
-    assert r["coco"]["ARmax"] == pytest.approx(1.0, abs=1e-12)
+    c = r.classes["acne"]
+    assert c.n_det == 300 and c.n_gt == 300
+    assert c.max_recall == 1.0 and c.ap == 1.0 and c.ap_voc == 1.0
+    assert r.coco.AP50 == pytest.approx(1.0, abs=1e-12)
+    assert r.coco.ARmax == pytest.approx(1.0, abs=1e-12)
     # with the COCO default cap of 100 only the 100 best detections count: recall 1/3 and
     # 101-point AP = (#recall levels 0, .01, ..., .33 = 34) / 101
     capped = evaluate_detection(gt, dt, n_bootstrap=0, max_detections=100)
-    cc = capped["classes"]["acne"]
-    assert cc["max_recall"] == pytest.approx(1 / 3)
-    assert cc["ap"] == pytest.approx(34 / 101, abs=1e-12)
-    assert capped["inputs"]["n_det_truncated_by_max_detections"] == 200
+    cc = capped.classes["acne"]
+    assert cc.max_recall == pytest.approx(1 / 3)
+    assert cc.ap == pytest.approx(34 / 101, abs=1e-12)
+    assert capped.inputs.n_det_truncated_by_max_detections == 200
     # pycocotools with its default maxDets (100) reports the truncated number
     p = _pycocotools_ap_per_class(gt, dt, max_dets=100)
     assert p[0, :, 0, 0, -1].mean() == pytest.approx(34 / 101, abs=1e-12)
-    assert r["coco"]["AP50"] != pytest.approx(34 / 101)
+    assert r.coco.AP50 != pytest.approx(34 / 101)
 
 
 # ----------------------------------------------------------------------------- hand-worked AP
@@ -138,9 +138,9 @@ def test_average_precision_hand_worked():
     # COCO 101-point: recall levels 0..0.33 (34 levels) -> 1; 0.34..0.66 (33) -> 2/3; 0.67..1 (34) -> 0;
     #   (34 + 33 * 2/3) / 101 = 56 / 101.
     r = average_precision(np.array([0.9, 0.8, 0.7]), np.array([1, 0, 1], bool), np.array([0, 1, 0], bool), 3)
-    assert r["ap_voc"] == pytest.approx(5 / 9, abs=1e-12)
-    assert r["ap"] == pytest.approx(56 / 101, abs=1e-12)
-    assert r["max_recall"] == pytest.approx(2 / 3)
+    assert r.ap_voc == pytest.approx(5 / 9, abs=1e-12)
+    assert r.ap == pytest.approx(56 / 101, abs=1e-12)
+    assert r.max_recall == pytest.approx(2 / 3)
 
 
 def test_operating_point_and_any_lesion():
@@ -157,16 +157,16 @@ def test_operating_point_and_any_lesion():
           {"image_id": 1, "category_id": 1, "bbox": [50, 0, 10, 10], "score": 0.8},
           {"image_id": 1, "category_id": 2, "bbox": [50, 0, 10, 10], "score": 0.3}]
     r = evaluate_detection(gt, dt, n_bootstrap=200)
-    x, y, a = r["classes"]["x"], r["classes"]["y"], r["any_lesion"]
-    assert (x["tp"], x["fp"], x["fn"]) == (1, 1, 0)
-    assert x["precision"]["estimate"] == 0.5 and x["recall"]["estimate"] == 1.0
-    assert "Wilson" in x["precision"]["method"]
-    assert x["f1"]["estimate"] == pytest.approx(2 / 3)  # 2*1 / (2*1 + 1 + 0)
-    assert (y["tp"], y["fp"], y["fn"]) == (0, 0, 1)
-    assert y["max_recall"] == 1.0  # found below the operating threshold
-    assert (a["tp"], a["fp"]) == (2, 0)
-    assert r["presence"]["x"]["table"] == {"tp": 1, "fp": 0, "fn": 0, "tn": 0}
-    assert r["presence"]["y"]["table"] == {"tp": 0, "fp": 0, "fn": 1, "tn": 0}
+    x, y, a = r.classes["x"], r.classes["y"], r.any_lesion
+    assert (x.tp, x.fp, x.fn) == (1, 1, 0)
+    assert x.precision.estimate == 0.5 and x.recall.estimate == 1.0
+    assert "Wilson" in x.precision.method
+    assert x.f1.estimate == pytest.approx(2 / 3)  # 2*1 / (2*1 + 1 + 0)
+    assert (y.tp, y.fp, y.fn) == (0, 0, 1)
+    assert y.max_recall == 1.0  # found below the operating threshold
+    assert (a.tp, a.fp) == (2, 0)
+    assert r.presence["x"].table.model_dump() == {"tp": 1, "fp": 0, "fn": 0, "tn": 0}
+    assert r.presence["y"].table.model_dump() == {"tp": 0, "fp": 0, "fn": 1, "tn": 0}
 
 
 # ----------------------------------------------------------------------------- validation
@@ -203,7 +203,7 @@ def test_patient_bootstrap_needs_every_image():
     with pytest.raises(StudyError, match="no patient"):
         evaluate_detection(gt, dt, patient_of={2: "p"}, n_bootstrap=10)
     r = evaluate_detection(gt, dt, patient_of={1: "p1"}, n_bootstrap=10)
-    assert r["n_patients"] == 1 and r["bootstrap"]["unit"] == "patients"
+    assert r.n_patients == 1 and r.bootstrap.unit == "patients"
 
 
 def test_image_subset_and_center_distance_rule():
@@ -215,15 +215,15 @@ def test_image_subset_and_center_distance_rule():
                           {"id": 2, "image_id": 2, "category_id": 1, "bbox": [10, 10, 10, 10], "area": 100, "iscrowd": 0}]}
     dt = [{"image_id": 1, "category_id": 1, "bbox": [13, 7, 2, 2], "score": 0.9}]
     r = evaluate_detection(gt, dt, n_bootstrap=0, image_ids=[1])
-    assert r["n_images"] == 1 and r["classes"]["acne"]["n_gt"] == 1 and r["classes"]["acne"]["tp"] == 0
-    assert r["inputs"]["gt_other_images"] == 1
+    assert r.n_images == 1 and r.classes["acne"].n_gt == 1 and r.classes["acne"].tp == 0
+    assert r.inputs.gt_other_images == 1
     # centre (14, 8) vs (15, 15): distance sqrt(1 + 49) = 7.07
     r2 = evaluate_detection(gt, dt, n_bootstrap=0, image_ids=[1], match_rule="center_distance", center_distance_px=8)
-    assert r2["classes"]["acne"]["tp"] == 1
+    assert r2.classes["acne"].tp == 1
     r3 = evaluate_detection(gt, dt, n_bootstrap=0, image_ids=[1], match_rule="center_distance", center_distance_px=7)
-    assert r3["classes"]["acne"]["tp"] == 0
+    assert r3.classes["acne"].tp == 0
     # the COCO block stays a box-IoU evaluation
-    assert r2["coco"]["AP50"] == 0.0
+    assert r2.coco.AP50 == 0.0
 
 
 def test_ap_interval_grouped_jackknife():
@@ -238,16 +238,16 @@ def test_ap_interval_grouped_jackknife():
     score = np.where(tp, rng.beta(4, 2, n), rng.beta(2, 4, n))
     pat = rng.integers(0, 30, n)
     ngt_pat = np.bincount(pat[tp], minlength=30) + 1
-    point = average_precision(score, tp, ~tp, int(ngt_pat.sum()))["ap"]
+    point = average_precision(score, tp, ~tp, int(ngt_pat.sum())).ap
     e = ap_interval(point, score, tp, ~tp, pat, ngt_pat, n_groups=10, seed=3)
     # reference: drop each group's patients, recompute AP from scratch on what is left
     group_of = np.random.default_rng(3).permutation(30) % 10
     thetas = []
     for g in range(10):
         keep = group_of[pat] != g
-        thetas.append(average_precision(score[keep], tp[keep], ~tp[keep], int(ngt_pat[group_of != g].sum()))["ap"])
+        thetas.append(average_precision(score[keep], tp[keep], ~tp[keep], int(ngt_pat[group_of != g].sum())).ap)
     thetas = np.array(thetas)
     se = np.sqrt(9 / 10 * np.sum((thetas - thetas.mean()) ** 2))
-    assert e["se"] == pytest.approx(se, rel=1e-9)
-    assert e["ci_low"] == pytest.approx(point - student_t.ppf(0.975, 9) * se, rel=1e-9)
-    assert "jackknife" in e["method"] and "10 random groups" in e["method"]
+    assert e.se == pytest.approx(se, rel=1e-9)
+    assert e.ci_low == pytest.approx(point - student_t.ppf(0.975, 9) * se, rel=1e-9)
+    assert "jackknife" in e.method and "10 random groups" in e.method

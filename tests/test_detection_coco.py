@@ -52,7 +52,7 @@ def test_native_equals_pycocotools(seed, max_dets):
     gt, dt = _random(rng)
     prec, rec = _pycocotools(gt, dt, max_dets)
     r = evaluate_detection(gt, dt, n_bootstrap=0, max_detections=max_dets)
-    c = r["coco"]
+    c = r.coco.model_dump()
     assert c["backend"] == "native" and c["max_dets"] == [1, 10, max_dets]
 
     def ref(x, ap=True):
@@ -76,8 +76,8 @@ def test_native_equals_libraries_on_cocoapi_demo(reference_data):
     # Reference values: tests/data/README.md (pycocotools on the cocoapi demo pair)
     gt = json.loads((reference_data / "coco" / "instances_val2014_100.json").read_text())
     dt = json.loads((reference_data / "coco" / "instances_val2014_fakebbox100_results.json").read_text())
-    nat = evaluate_detection(gt, dt, n_bootstrap=0)["coco"]
-    fce = evaluate_detection(gt, dt, n_bootstrap=0, coco_backend="faster-coco-eval")["coco"]
+    nat = evaluate_detection(gt, dt, n_bootstrap=0).coco.model_dump()
+    fce = evaluate_detection(gt, dt, n_bootstrap=0, coco_backend="faster-coco-eval").coco.model_dump()
     assert abs(nat["AP"] - 0.5045806987249628) < 1e-12
     assert abs(nat["AP50"] - 0.6969727247299577) < 1e-12
     assert abs(nat["AP75"] - 0.5729816669904824) < 1e-12

@@ -34,8 +34,8 @@ def test_hand_worked_curve_and_readout():
     np.testing.assert_allclose(sensitivity_at(data, RATES), [.25, .25, .25, .75, .75, .75, .75])
     out = evaluate_froc(data, fp_rates=RATES)
     # average = (3 * .25 + 4 * .75) / 7 = 3.75 / 7
-    assert out["average"]["estimate"] == pytest.approx(3.75 / 7)
-    assert [p["fp_per_image"] for p in out["points"]] == list(RATES)
+    assert out.average.estimate == pytest.approx(3.75 / 7)
+    assert [p.fp_per_image for p in out.points] == list(RATES)
 
 
 def test_tied_scores_enter_together():
@@ -69,10 +69,10 @@ def test_windowed_bootstrap_equals_plain_loop(seed):
     np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-12)
     # percentile interval brackets the point estimate
     out = evaluate_froc(data, fp_rates=RATES, weight_blocks=blocks, n_bootstrap=300)
-    for p in out["points"]:
-        s = p["sensitivity"]
-        assert s["ci_low"] <= s["estimate"] <= s["ci_high"]
-        assert "patients" in s["method"]
+    for p in out.points:
+        s = p.sensitivity
+        assert s.ci_low <= s.estimate <= s.ci_high
+        assert "patients" in s.method
 
 
 def test_narrow_windows_widen_until_exact():

@@ -18,15 +18,15 @@ def test_hand_worked_table():
     called = np.array([1, 0, 1, 0, 1], bool)
     blocks = list(resampling_weights(5, n_replicates=200, rng=np.random.default_rng(0)))
     r = evaluate_presence(truth, called, np.arange(5), weight_blocks=blocks, n_bootstrap=200)
-    assert r["table"] == {"tp": 2, "fp": 1, "fn": 1, "tn": 1}
-    assert r["accuracy"]["estimate"] == pytest.approx(3 / 5)
-    assert r["sensitivity"]["estimate"] == pytest.approx(2 / 3)
-    assert r["specificity"]["estimate"] == pytest.approx(1 / 2)
-    assert r["f1"]["estimate"] == pytest.approx(2 / 3)
-    assert r["n_images_positive"] == 3
+    assert r.table.model_dump() == {"tp": 2, "fp": 1, "fn": 1, "tn": 1}
+    assert r.accuracy.estimate == pytest.approx(3 / 5)
+    assert r.sensitivity.estimate == pytest.approx(2 / 3)
+    assert r.specificity.estimate == pytest.approx(1 / 2)
+    assert r.f1.estimate == pytest.approx(2 / 3)
+    assert r.n_images_positive == 3
     lo, hi = proportion_confint(2, 3, alpha=0.05, method="wilson")
-    assert (r["sensitivity"]["ci_low"], r["sensitivity"]["ci_high"]) == pytest.approx((lo, hi))
-    assert "Wilson" in r["sensitivity"]["method"] and "bootstrap" in r["f1"]["method"]
+    assert (r.sensitivity.ci_low, r.sensitivity.ci_high) == pytest.approx((lo, hi))
+    assert "Wilson" in r.sensitivity.method and "bootstrap" in r.f1.method
 
 
 def test_presence_from_detections_uses_operating_threshold():
@@ -38,8 +38,8 @@ def test_presence_from_detections_uses_operating_threshold():
     dt = [{"image_id": 1, "category_id": 1, "bbox": [30, 30, 5, 5], "score": 0.7},
           {"image_id": 2, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.3},
           {"image_id": 3, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.6}]
-    p = evaluate_detection(gt, dt, n_bootstrap=0)["presence"]["c"]
+    p = evaluate_detection(gt, dt, n_bootstrap=0).presence["c"]
     # presence ignores where the detection is: image 1 counts as found
-    assert p["table"] == {"tp": 1, "fp": 1, "fn": 1, "tn": 0}
-    p2 = evaluate_detection(gt, dt, n_bootstrap=0, operating_threshold=0.25)["presence"]["c"]
-    assert p2["table"] == {"tp": 2, "fp": 1, "fn": 0, "tn": 0}
+    assert p.table.model_dump() == {"tp": 1, "fp": 1, "fn": 1, "tn": 0}
+    p2 = evaluate_detection(gt, dt, n_bootstrap=0, operating_threshold=0.25).presence["c"]
+    assert p2.table.model_dump() == {"tp": 2, "fp": 1, "fn": 0, "tn": 0}

@@ -35,22 +35,22 @@ def test_mask_iou_matching_and_dice():
           {"image_id": 1, "category_id": 1, "bbox": [30, 0, 10, 10], "score": 0.8, "segmentation": _rle(30, 0, 5, 10)},
           {"image_id": 1, "category_id": 2, "bbox": [50, 30, 5, 5], "score": 0.9}]
     r = evaluate_detection(gt, dt, polygon_classes=["cyst"], n_bootstrap=50)
-    seg = r["segmentation"]["cyst"]
-    assert seg["iou_type"] == "segm"
-    assert seg["instance"]["n"] == 2
+    seg = r.segmentation["cyst"]
+    assert seg.iou_type == "segm"
+    assert seg.instance.n == 2
     # instance IoU: 2/3 and 1/2 -> mean 7/12 ; Dice: .8 and 2*.5/1.5 = 2/3 -> mean (0.8 + 2/3) / 2
-    assert seg["instance"]["iou"]["estimate"] == pytest.approx(7 / 12)
-    assert seg["instance"]["dice"]["estimate"] == pytest.approx((0.8 + 2 / 3) / 2)
+    assert seg.instance.iou.estimate == pytest.approx(7 / 12)
+    assert seg.instance.dice.estimate == pytest.approx((0.8 + 2 / 3) / 2)
     # image: union of GT = 200 px, union of predictions = 100 + 50 = 150, intersection 80 + 50 = 130
     #   Dice = 260 / 350, IoU = 130 / 220
-    assert seg["image"]["n"] == 1
-    assert seg["image"]["dice"]["estimate"] == pytest.approx(260 / 350)
-    assert seg["image"]["iou"]["estimate"] == pytest.approx(130 / 220)
-    assert r["classes"]["cyst"]["tp"] == 2 and r["classes"]["papule"]["tp"] == 1
+    assert seg.image.n == 1
+    assert seg.image.dice.estimate == pytest.approx(260 / 350)
+    assert seg.image.iou.estimate == pytest.approx(130 / 220)
+    assert r.classes["cyst"].tp == 2 and r.classes["papule"].tp == 1
 
     # raise the IoU threshold to .6: the half mask (IoU .5) no longer matches although its box is exact
     r2 = evaluate_detection(gt, dt, polygon_classes=["cyst"], iou_threshold=0.6, n_bootstrap=0)
-    assert r2["classes"]["cyst"]["tp"] == 1
+    assert r2.classes["cyst"].tp == 1
 
 
 def test_polygons_rasterised_at_image_size():
@@ -60,6 +60,6 @@ def test_polygons_rasterised_at_image_size():
           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100,
                            "iscrowd": 0, "segmentation": poly}]}
     dt = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9, "segmentation": poly}]
-    seg = evaluate_detection(gt, dt, polygon_classes=["scar"], n_bootstrap=0)["segmentation"]["scar"]
-    assert seg["instance"]["dice"]["estimate"] == pytest.approx(1.0)
-    assert seg["image"]["iou"]["estimate"] == pytest.approx(1.0)
+    seg = evaluate_detection(gt, dt, polygon_classes=["scar"], n_bootstrap=0).segmentation["scar"]
+    assert seg.instance.dice.estimate == pytest.approx(1.0)
+    assert seg.image.iou.estimate == pytest.approx(1.0)

@@ -4,8 +4,8 @@
 
 The protocol (optional) supplies the classes, polygon classes, IoU and operating
 thresholds, maximum detections per image, FROC rates, matching rule and the bootstrap /
-confidence settings; without it the defaults of ``study.protocol.DetectionSettings`` and
-``StatisticsSettings`` apply and every ground-truth category is evaluated. Each image is
+confidence settings (``study.options.DetectionOptions.from_protocol``); without it the
+defaults of ``DetectionOptions`` apply and every ground-truth category is evaluated. Each image is
 its own bootstrap unit here (a study run resamples patients).
 """
 
@@ -29,23 +29,15 @@ def register(evaluate_subparsers) -> None:
 def _run(args) -> int:
     from study.io import write_json
     from study.metrics.detection import evaluate_detection, load_coco_pair
-    from study.protocol import DetectionSettings, StatisticsSettings, load_protocol
+    from study.options import DetectionOptions
+    from study.protocol import load_protocol
 
-    classes = None
-    polygon: tuple[str, ...] = ()
-    det, stats = DetectionSettings(), StatisticsSettings()
-    if args.protocol:
-        p = load_protocol(args.protocol).protocol
-        classes, polygon, det, stats = list(p.classes), tuple(p.polygon_classes), p.detection, p.statistics
+    options = DetectionOptions.from_protocol(load_protocol(args.protocol).protocol) if args.protocol \
+        else DetectionOptions()
     gt, dt = load_coco_pair(args.ground_truth, args.detections)
-    result = evaluate_detection(
-        gt, dt, classes=classes, iou_threshold=det.iou_threshold, operating_threshold=det.operating_threshold,
-        max_detections=det.max_detections, froc_fp_rates=tuple(det.froc_fp_rates), polygon_classes=polygon,
-        n_bootstrap=stats.bootstrap_replicates, seed=stats.bootstrap_seed, confidence=stats.confidence_level,
-        match_rule=det.match_rule, center_distance_px=det.center_distance_px, coco_backend=args.coco_backend,
-        validate=False)
+    result = evaluate_detection(gt, dt, **options.arguments(), coco_backend=args.coco_backend, validate=False)
     write_json(args.out, result)
-    c = result["coco"]
-    print(f"{len(result['classes'])} classes, {result['n_images']} images: mAP@{det.iou_threshold:g} = "
-          f"{result['map']}, COCO AP = {c.get('AP')} ({c['backend']}); wrote {args.out}")
+    c = result.coco
+    print(f"{len(result.classes)} classes, {result.n_images} images: mAP@{options.iou_threshold:g} = "
+          f"{result.map}, COCO AP = {c.AP} ({c.backend}); wrote {args.out}")
     return 0

@@ -29,9 +29,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from study.metrics.bootstrap import bootstrap_estimate
-
+from study.results.detection import FrocCurve, FrocPoint, FrocResult
 
 DEFAULT_FP_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+#: how the detection evaluation matches detections to lesions for the FROC
+ANY_LESION_MATCHING = "class-agnostic (any lesion)"
+READOUT = ("sensitivity of the most lenient operating point with mean FP per image <= rate (step, "
+           "no interpolation); average = mean over the rates")
 _EPS = 1e-9
 
 
@@ -47,7 +51,7 @@ class FrocData:
     n_img_patient: np.ndarray  # images per patient
 
     @classmethod
-    def build(cls, score, tp, fp, patient, *, n_gt_patient, n_img_patient) -> "FrocData":
+    def build(cls, score, tp, fp, patient, *, n_gt_patient, n_img_patient) -> FrocData:
         score = np.asarray(score, float)
         o = np.argsort(-score, kind="mergesort")
         return cls(score[o], np.asarray(tp, float)[o], np.asarray(fp, float)[o], np.asarray(patient, np.int64)[o],
@@ -197,7 +201,8 @@ def bootstrap_sensitivities_reference(data: FrocData, fp_rates, weight_blocks) -
 
 
 def evaluate_froc(data: FrocData, *, fp_rates=DEFAULT_FP_RATES, weight_blocks=None, n_bootstrap: int = 0,
-                  confidence: float = 0.95, max_curve_points: int = 512, unit: str = "patients") -> dict:
+                  confidence: float = 0.95, max_curve_points: int = 512, unit: str = "patients",
+                  matching: str = ANY_LESION_MATCHING) -> FrocResult:
     """FROC points, average and curve with patient-bootstrap intervals.
 
     Parameters
@@ -210,22 +215,23 @@ def evaluate_froc(data: FrocData, *, fp_rates=DEFAULT_FP_RATES, weight_blocks=No
         Patient draw counts of the bootstrap replicates (``study.metrics.bootstrap``).
     n_bootstrap : int
         Number of replicates in ``weight_blocks`` (for the method name).
+    matching : str
+        How the TP/FP status was obtained (recorded with the result).
 
     Returns
     -------
-    dict
+    FrocResult
         ``points: [{fp_per_image, sensitivity: estimate}]``, ``average: estimate``,
         ``curve: {fp_per_image[], sensitivity[], threshold[]}`` (thinned to at most
-        ``max_curve_points`` vertices), ``n_lesions``, ``n_images``, ``readout``.
+        ``max_curve_points`` vertices), ``n_lesions``, ``n_images``, ``readout``, ``matching``.
     """
     fp_rates = tuple(float(f) for f in fp_rates)
     point = sensitivity_at(data, fp_rates)
     reps = (bootstrap_sensitivities(data, fp_rates, weight_blocks) if weight_blocks
             else np.full((0, len(fp_rates)), np.nan))
-    pts = []
-    for j, f in enumerate(fp_rates):
-        est = bootstrap_estimate(point[j], reps[:, j], n_replicates=n_bootstrap, confidence=confidence, unit=unit)
-        pts.append({"fp_per_image": f, "sensitivity": est.to_dict()})
+    pts = [FrocPoint(fp_per_image=f, sensitivity=bootstrap_estimate(point[j], reps[:, j], n_replicates=n_bootstrap,
+                                                                    confidence=confidence, unit=unit))
+           for j, f in enumerate(fp_rates)]
     avg = bootstrap_estimate(float(np.mean(point)), reps.mean(axis=1), n_replicates=n_bootstrap,
                              confidence=confidence, unit=unit)
     curve = froc_curve(data)
@@ -233,13 +239,13 @@ def evaluate_froc(data: FrocData, *, fp_rates=DEFAULT_FP_RATES, weight_blocks=No
     if m > max_curve_points:
         keep = np.unique(np.linspace(0, m - 1, max_curve_points).round().astype(int))
         curve = {k: v[keep] for k, v in curve.items()}
-    return {
-        "points": pts,
-        "average": avg.to_dict(),
-        "curve": {"fp_per_image": curve["fp_per_image"].tolist(), "sensitivity": curve["sensitivity"].tolist(),
-                  "threshold": [None if not np.isfinite(t) else float(t) for t in curve["threshold"]]},
-        "n_lesions": int(data.n_gt_patient.sum()),
-        "n_images": int(data.n_img_patient.sum()),
-        "readout": "sensitivity of the most lenient operating point with mean FP per image <= rate (step, "
-                   "no interpolation); average = mean over the rates",
-    }
+    return FrocResult(
+        points=pts,
+        average=avg,
+        curve=FrocCurve(fp_per_image=curve["fp_per_image"].tolist(), sensitivity=curve["sensitivity"].tolist(),
+                        threshold=curve["threshold"].tolist()),
+        n_lesions=int(data.n_gt_patient.sum()),
+        n_images=int(data.n_img_patient.sum()),
+        readout=READOUT,
+        matching=matching,
+    )

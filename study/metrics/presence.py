@@ -14,6 +14,7 @@ import numpy as np
 
 from study.metrics.bootstrap import bootstrap_estimate
 from study.metrics.intervals import binomial_ci
+from study.results.detection import PresenceResult, PresenceTable
 
 
 def presence_table(truth: np.ndarray, called: np.ndarray) -> dict[str, int]:
@@ -44,7 +45,7 @@ def presence_features(truth: np.ndarray, called: np.ndarray, patient: np.ndarray
 
 def evaluate_presence(truth: np.ndarray, called: np.ndarray, patient: np.ndarray, *, weight_blocks=None,
                       n_bootstrap: int = 0, confidence: float = 0.95, replicate_table: np.ndarray | None = None,
-                      unit: str = "patients") -> dict:
+                      unit: str = "patients") -> PresenceResult:
     """Per-image presence metrics of one class.
 
     Parameters
@@ -60,26 +61,12 @@ def evaluate_presence(truth: np.ndarray, called: np.ndarray, patient: np.ndarray
 
     Returns
     -------
-    dict
+    PresenceResult
         ``accuracy, sensitivity, specificity, ppv, npv`` (Wilson), ``f1`` (patient
         bootstrap), ``table {tp, fp, fn, tn}``, ``n_images``, ``n_images_positive``.
     """
     t = presence_table(truth, called)
     n = sum(t.values())
-    out = {
-        "accuracy": binomial_ci(t["tp"] + t["tn"], n, confidence=confidence).to_dict(),
-        "sensitivity": binomial_ci(t["tp"], t["tp"] + t["fn"], confidence=confidence,
-                                   reason_if_empty="no image contains the class").to_dict(),
-        "specificity": binomial_ci(t["tn"], t["tn"] + t["fp"], confidence=confidence,
-                                   reason_if_empty="every image contains the class").to_dict(),
-        "ppv": binomial_ci(t["tp"], t["tp"] + t["fp"], confidence=confidence,
-                           reason_if_empty="no image called positive").to_dict(),
-        "npv": binomial_ci(t["tn"], t["tn"] + t["fn"], confidence=confidence,
-                           reason_if_empty="no image called negative").to_dict(),
-        "table": t,
-        "n_images": n,
-        "n_images_positive": t["tp"] + t["fn"],
-    }
     point = float(f1_from_counts(t["tp"], t["fp"], t["fn"]))
     reps = np.zeros(0)
     if replicate_table is not None:
@@ -88,5 +75,16 @@ def evaluate_presence(truth: np.ndarray, called: np.ndarray, patient: np.ndarray
         feats = presence_features(truth, called, patient, int(weight_blocks[0].shape[1]))
         s = np.vstack([w @ feats for w in weight_blocks])
         reps = f1_from_counts(s[:, 0], s[:, 1], s[:, 2])
-    out["f1"] = bootstrap_estimate(point, reps, n_replicates=n_bootstrap, confidence=confidence, unit=unit).to_dict()
-    return out
+    return PresenceResult(
+        accuracy=binomial_ci(t["tp"] + t["tn"], n, confidence=confidence),
+        sensitivity=binomial_ci(t["tp"], t["tp"] + t["fn"], confidence=confidence,
+                                reason_if_empty="no image contains the class"),
+        specificity=binomial_ci(t["tn"], t["tn"] + t["fp"], confidence=confidence,
+                                reason_if_empty="every image contains the class"),
+        ppv=binomial_ci(t["tp"], t["tp"] + t["fp"], confidence=confidence, reason_if_empty="no image called positive"),
+        npv=binomial_ci(t["tn"], t["tn"] + t["fn"], confidence=confidence, reason_if_empty="no image called negative"),
+        f1=bootstrap_estimate(point, reps, n_replicates=n_bootstrap, confidence=confidence, unit=unit),
+        table=PresenceTable(**t),
+        n_images=n,
+        n_images_positive=t["tp"] + t["fn"],
+    )

@@ -14,9 +14,17 @@ ground truth). Means get a percentile bootstrap interval over patients.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from study.metrics.bootstrap import bootstrap_estimate
+from study.metrics.coco_input import CocoArrays
+from study.metrics.matching import MatchResult
+from study.results.detection import MeanEstimate, SegmentationLevel, SegmentationResult
+
+DEFINITION = ("instance: mask IoU / Dice of matched pairs (score >= operating threshold); image: union "
+              "of predicted vs union of reference masks, images where either is non-empty")
 
 
 def to_rle(seg, h: int, w: int):
@@ -40,10 +48,12 @@ def mask_iou(dt_rles: list, gt_rles: list, crowd: list[int]) -> np.ndarray:
 
 
 def _mean_estimate(values: np.ndarray, patient: np.ndarray, weight_blocks, n_bootstrap: int, confidence: float,
-                   unit: str = "patients"):
+                   unit: str = "patients") -> MeanEstimate:
+    """Mean of ``values`` with a percentile bootstrap interval over patients, and the median."""
     values = np.asarray(values, float)
     if not len(values):
-        return bootstrap_estimate(None, np.zeros(0), n_replicates=n_bootstrap, confidence=confidence, unit=unit).to_dict()
+        empty = bootstrap_estimate(None, np.zeros(0), n_replicates=n_bootstrap, confidence=confidence, unit=unit)
+        return MeanEstimate(**empty.model_dump())
     reps = np.zeros(0)
     if weight_blocks:
         p = int(weight_blocks[0].shape[1])
@@ -53,22 +63,27 @@ def _mean_estimate(values: np.ndarray, patient: np.ndarray, weight_blocks, n_boo
         s = np.vstack([w.astype(float) @ feats for w in weight_blocks])
         with np.errstate(invalid="ignore", divide="ignore"):
             reps = s[:, 0] / s[:, 1]
-    d = bootstrap_estimate(float(values.mean()), reps, n_replicates=n_bootstrap, confidence=confidence,
-                           unit=unit).to_dict()
-    d["median"] = float(np.median(values))
-    return d
+    est = bootstrap_estimate(float(values.mean()), reps, n_replicates=n_bootstrap, confidence=confidence, unit=unit)
+    return MeanEstimate(**est.model_dump(), median=float(np.median(values)))
+
+
+def _level(iou: np.ndarray, dice: np.ndarray, patient: np.ndarray, weight_blocks, n_bootstrap: int,
+           confidence: float, unit: str) -> SegmentationLevel:
+    return SegmentationLevel(n=len(iou),
+                             iou=_mean_estimate(iou, patient, weight_blocks, n_bootstrap, confidence, unit),
+                             dice=_mean_estimate(dice, patient, weight_blocks, n_bootstrap, confidence, unit))
 
 
 def evaluate_segmentation(*, inst_iou: np.ndarray, inst_patient: np.ndarray, img_inter: np.ndarray,
                           img_area_dt: np.ndarray, img_area_gt: np.ndarray, img_patient: np.ndarray,
                           weight_blocks=None, n_bootstrap: int = 0, confidence: float = 0.95,
-                          iou_type: str = "segm", unit: str = "patients") -> dict:
+                          iou_type: Literal["segm", "bbox"] = "segm", unit: str = "patients") -> SegmentationResult:
     """Dice / IoU summaries of one polygon class from per-instance and per-image areas.
 
     Returns
     -------
-    dict
-        ``instance {n, iou, dice}`` and ``image {n, iou, dice}`` (mean estimate dicts with
+    SegmentationResult
+        ``instance {n, iou, dice}`` and ``image {n, iou, dice}`` (mean estimates with
         ``median``), ``iou_type`` (``segm`` = masks; ``bbox`` when detections had no masks).
     """
     inst_iou = np.asarray(inst_iou, float)
@@ -80,14 +95,50 @@ def evaluate_segmentation(*, inst_iou: np.ndarray, inst_patient: np.ndarray, img
     inter, a_dt, a_gt, ip = inter[any_], a_dt[any_], a_gt[any_], np.asarray(img_patient)[any_]
     img_dice = 2 * inter / (a_dt + a_gt) if len(inter) else inter
     img_iou = inter / (a_dt + a_gt - inter) if len(inter) else inter
-    return {
-        "iou_type": iou_type,
-        "instance": {"n": int(len(inst_iou)),
-                     "iou": _mean_estimate(inst_iou, inst_patient, weight_blocks, n_bootstrap, confidence, unit),
-                     "dice": _mean_estimate(inst_dice, inst_patient, weight_blocks, n_bootstrap, confidence, unit)},
-        "image": {"n": int(len(img_iou)),
-                  "iou": _mean_estimate(img_iou, ip, weight_blocks, n_bootstrap, confidence, unit),
-                  "dice": _mean_estimate(img_dice, ip, weight_blocks, n_bootstrap, confidence, unit)},
-        "definition": "instance: mask IoU / Dice of matched pairs (score >= operating threshold); image: union "
-                      "of predicted vs union of reference masks, images where either is non-empty",
-    }
+    return SegmentationResult(
+        iou_type=iou_type,
+        instance=_level(inst_iou, inst_dice, inst_patient, weight_blocks, n_bootstrap, confidence, unit),
+        image=_level(img_iou, img_dice, ip, weight_blocks, n_bootstrap, confidence, unit),
+        definition=DEFINITION,
+    )
+
+
+def segmentation_of_class(arr: CocoArrays, c: int, m: MatchResult, at_op: np.ndarray, dt_mask: np.ndarray | None,
+                          patient: np.ndarray, *, weight_blocks, n_bootstrap: int, confidence: float,
+                          unit: str) -> SegmentationResult:
+    """Dice / IoU of polygon class ``c`` from the class-aware matching ``m``.
+
+    Instances: the detections at or above the operating threshold (``at_op``) that matched,
+    with the similarity of their match (mask IoU when every detection of the class carries a
+    mask, else box IoU). Images: the union of the class's masks on each side, rasterised at
+    the image size.
+    """
+    from pycocotools import mask as mu
+
+    sel = (arr.dt_cls == c) & at_op & m.tp
+    d_idx = np.flatnonzero(sel)
+    has_masks = dt_mask is not None and bool(dt_mask[arr.dt_cls == c].all()) and bool((arr.dt_cls == c).any())
+    inst_iou = m.similarity[d_idx] if len(d_idx) else np.zeros(0)
+    inst_pat = patient[arr.dt_img[d_idx]]
+    inter, a_dt, a_gt, ip = [], [], [], []
+    if has_masks:
+        gsel = np.flatnonzero((arr.gt_cls == c) & ~arr.gt_crowd)
+        dsel = np.flatnonzero((arr.dt_cls == c) & at_op)
+        for im in np.union1d(arr.gt_img[gsel], arr.dt_img[dsel]):
+            h, w = (int(v) for v in arr.image_hw[im])
+            gl = [to_rle(arr.gt_seg[i], h, w) for i in gsel[arr.gt_img[gsel] == im]]
+            dl = [to_rle(arr.dt_seg[i], h, w) for i in dsel[arr.dt_img[dsel] == im]]
+            gu = mu.merge(gl) if gl else None
+            du = mu.merge(dl) if dl else None
+            ag = float(mu.area(gu)) if gu is not None else 0.0
+            ad = float(mu.area(du)) if du is not None else 0.0
+            it = float(mu.area(mu.merge([gu, du], intersect=True))) if gu is not None and du is not None else 0.0
+            inter.append(it)
+            a_dt.append(ad)
+            a_gt.append(ag)
+            ip.append(patient[im])
+    return evaluate_segmentation(inst_iou=inst_iou, inst_patient=inst_pat, img_inter=np.array(inter),
+                                 img_area_dt=np.array(a_dt), img_area_gt=np.array(a_gt),
+                                 img_patient=np.array(ip, np.int64), weight_blocks=weight_blocks,
+                                 n_bootstrap=n_bootstrap, confidence=confidence,
+                                 iou_type="segm" if has_masks else "bbox", unit=unit)

@@ -31,6 +31,7 @@ from study.io import write_text
 from study.report import format as F
 from study.report import selectors as S
 from study.results.counting import CountingResult
+from study.results.detection import DetectionResult
 from study.results.mrmc import RocCurve, parse_mrmc_block
 
 FONT = "DejaVu Sans"
@@ -155,9 +156,9 @@ def flow_figure(flow: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- detection
-def pr_figure(model: str, det: dict) -> str | None:
+def pr_figure(model: str, det: DetectionResult) -> str | None:
     """Precision-recall curve of each class (and of any lesion), AP in the legend."""
-    curves = [(c, v) for c, v in S.detection_classes(det) if (v.get("pr_curve") or {}).get("recall")]
+    curves = [(c, v) for c, v in S.detection_classes(det) if v.pr_curve.recall]
     if not curves:
         return None
 
@@ -166,16 +167,15 @@ def pr_figure(model: str, det: dict) -> str | None:
         fig, ax = _subplots(figsize=(4.6, 3.2))
         cols = _palette(len(curves))
         for (cls, v), col in zip(curves, cols):
-            pc = v["pr_curve"]
-            ap = F.value(F.with_ci(v, "ap"))
+            ap = v.ap_ci.estimate if v.ap_ci.estimate is not None else v.ap
             lab = f"{_t(cls)} (AP {F.fmt(ap)})" if ap is not None else _t(cls)
-            ax.plot(pc["recall"], pc["precision"], color=col, lw=1.2, label=lab,
-                    ls="--" if cls == F.ANY_LESION else "-", drawstyle="steps-post")
+            ax.plot(v.pr_curve.recall, [math.nan if p is None else p for p in v.pr_curve.precision], color=col,
+                    lw=1.2, label=lab, ls="--" if cls == F.ANY_LESION else "-", drawstyle="steps-post")
         ax.set_xlim(0, 1.02)
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("Recall (sensitivity per lesion)")
         ax.set_ylabel("Precision")
-        ax.set_title(f"Precision-recall, {_t(model)}, IoU {F.fmt(det.get('iou_threshold'), 2)}")
+        ax.set_title(f"Precision-recall, {_t(model)}, IoU {F.fmt(det.iou_threshold, 2)}")
         ax.legend(loc="lower left", frameon=False)
         ax.grid(alpha=0.3, lw=0.5)
         return fig
@@ -183,28 +183,28 @@ def pr_figure(model: str, det: dict) -> str | None:
     return _draw(f"pr__{model}", draw)
 
 
-def froc_figure(model: str, det: dict) -> str | None:
+def froc_figure(model: str, det: DetectionResult) -> str | None:
     """FROC: lesion sensitivity against mean false positives per image (log x axis)."""
-    froc = det.get("froc") or {}
-    curve = froc.get("curve") or {}
-    pts = froc.get("points") or []
-    if not curve.get("fp_per_image") and not pts:
+    froc = det.froc
+    curve = [(x, y) for x, y in zip(froc.curve.fp_per_image, froc.curve.sensitivity) if x is not None]
+    pts = froc.points
+    if not curve and not pts:
         return None
 
     def draw():
 
         fig, ax = _subplots(figsize=(4.6, 3.0))
-        if curve.get("fp_per_image"):
-            xs = [max(x, 1e-3) for x in curve["fp_per_image"]]
-            ax.plot(xs, curve["sensitivity"], lw=1.2, color=_palette(1)[0], drawstyle="steps-post", label="FROC")
+        if curve:
+            ax.plot([max(x, 1e-3) for x, _ in curve], [math.nan if y is None else y for _, y in curve], lw=1.2,
+                    color=_palette(1)[0], drawstyle="steps-post", label="FROC")
         if pts:
-            ax.plot([p["fp_per_image"] for p in pts], [F.value(p["sensitivity"]) for p in pts], "o",
+            ax.plot([p.fp_per_image for p in pts], [p.sensitivity.estimate for p in pts], "o",
                     ms=3.5, color="black", label="pre-specified FP rates")
         ax.set_xscale("log")
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("Mean false positives per image")
         ax.set_ylabel("Lesion sensitivity")
-        avg = F.value(froc.get("average"))
+        avg = froc.average.estimate
         ax.set_title(f"FROC, {_t(model)}" + (f" (average sensitivity {F.fmt(avg)})" if avg is not None else ""))
         ax.legend(loc="lower right", frameon=False)
         ax.grid(alpha=0.3, lw=0.5, which="both")
@@ -510,9 +510,9 @@ def figure_svgs(results: dict) -> dict[str, str]:
             svg = None
         put("flow", _scope_ids(svg, "flow") if svg else flow_figure(flow))
     for m, det in sorted((results.get("detection") or {}).items()):
-        if isinstance(det, dict):
-            put(f"pr__{m}", pr_figure(m, det))
-            put(f"froc__{m}", froc_figure(m, det))
+        typed = DetectionResult.model_validate(det)
+        put(f"pr__{m}", pr_figure(m, typed))
+        put(f"froc__{m}", froc_figure(m, typed))
     for m, cnt_data in sorted((results.get("counting") or {}).items()):  # typed here until figure_svgs takes Results
         cnt = CountingResult.model_validate(cnt_data)
         put(f"count_scatter__{m}", count_scatter_figure(m, cnt))

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from study.report.format import ANY_LESION, GROUP_ORDER, value
 from study.results.base import NotAssessed
 from study.results.counting import BlandAltman, CountingResult, LineFit
+from study.results.detection import ClassDetection, DetectionResult
 from study.results.mrmc import MRMCBlock, MRMCModelResult, RocCurve
 
 
@@ -57,12 +58,14 @@ def groups_in_order(agreement: Mapping) -> list[tuple[str, dict]]:
     return sorted((agreement.get("groups") or {}).items(), key=lambda x: _group_key(x[0]))
 
 
-def detection_classes(det: Mapping, order: list[str] | None = None) -> list[tuple[str, dict]]:
-    classes = det.get("classes") or {}
-    names = [c for c in (order or []) if c in classes] + sorted(c for c in classes if c not in (order or []))
-    out = [(c, classes[c]) for c in names]
-    if det.get("any_lesion") and len(names) != 1:
-        out.append((ANY_LESION, det["any_lesion"]))
+def detection_classes(det: DetectionResult, order: list[str] | None = None) -> list[tuple[str, ClassDetection]]:
+    """The classes of one model's detection block (``order`` first, then by name) and, unless
+    only one class is evaluated, any lesion last."""
+    names = [c for c in (order or []) if c in det.classes]
+    names += sorted(c for c in det.classes if c not in names)
+    out = [(c, det.classes[c]) for c in names]
+    if len(names) != 1:
+        out.append((ANY_LESION, det.any_lesion))
     return out
 
 

@@ -28,8 +28,9 @@ from study.report.context.methods import methods_context
 from study.report.context.mrmc import mrmc_context
 from study.report.context.summary import introduction_context, summary_context
 from study.report.context.title import title_context
-from study.report.selectors import protocol_settings
+from study.report.selectors import class_order, protocol_settings
 from study.results.counting import CountingResult
+from study.results.detection import DetectionResult
 from study.results.mrmc import parse_mrmc_block
 
 __all__ = ["SECTIONS", "TOC_EXCLUDE", "build_context", "examples_context"]
@@ -54,7 +55,9 @@ def build_context(results: Mapping, *, figures: Mapping[str, str], pages: Mappin
         "methods": methods_context(results),
         "flow": flow_context(results),
         "baseline": baseline_context(results),
-        "detection": detection_context(results, figures),
+        "detection": detection_context(
+            {m: DetectionResult.model_validate(d) for m, d in (results.get("detection") or {}).items()}, figures,
+            classes=class_order(results), operating_threshold=operating_threshold(results)),
         "counting": counting_context(counting, figures, operating_threshold=ot_value),
         "agreement": agreement_context(results, figures),
         "accuracy": accuracy_context(results, figures),

@@ -1,95 +1,144 @@
-"""Standalone lesion detection."""
+"""Standalone lesion detection: per-class table, COCO summary, presence, FROC, segmentation."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from study.report import format as F
+from study.estimate import Estimate
 from study.report import selectors as S
-from study.report.context.common import operating_threshold, unavailable
-from study.report.format import Table, fmt, fmt_int, is_estimate
+from study.report.context.common import unavailable
+from study.report.format import Table, fmt, fmt_int
+from study.results.detection import (
+    ClassDetection,
+    CocoSummary,
+    DetectionResult,
+    FrocResult,
+    PresenceResult,
+    SegmentationResult,
+)
 
 
-def detection_context(results: Mapping, figures: Mapping[str, str]) -> dict:
-    dets = results.get("detection") or {}
-    if not dets:
+def _ci(t: Table, x: Estimate | float | None) -> str:
+    """``x`` printed by the table (an estimate with its interval, tied to its method)."""
+    return t.ci(x.to_dict() if isinstance(x, Estimate) else x)
+
+
+def with_interval(point: float | None, interval: Estimate) -> Estimate | float | None:
+    """The interval estimate when it is defined, else the plain point value (``ap`` / ``ap_ci``)."""
+    return interval if interval.estimate is not None else point
+
+
+def _in_order(names: Sequence[str], order: Sequence[str]) -> list[str]:
+    return [c for c in order if c in names] + sorted(set(names) - set(order))
+
+
+def _class_table(m: str, det: DetectionResult, order: Sequence[str], operating_threshold: str | None) -> Table:
+    t = Table(f"tab-det-{m}", f"Standalone detection per class, model {m} (IoU ≥ {fmt(det.iou_threshold, 2)})",
+              ["Class", "Reference lesions", "Detections", "AP", "Precision", "Recall", "F1", "Max recall"])
+    for c, v in S.detection_classes(det, list(order)):
+        t.add([c, fmt_int(v.n_gt), fmt_int(v.n_det), _ci(t, with_interval(v.ap, v.ap_ci)), _ci(t, v.precision),
+               _ci(t, v.recall), _ci(t, v.f1), _ci(t, with_interval(v.max_recall, v.max_recall_ci))])
+    if det.map is not None:
+        t.note(f"Mean AP over classes: {_ci(t, det.map)}.")
+    t.note(f"Definitions: {det.ap_definition}.")
+    if operating_threshold is not None:
+        t.note(f"Precision, recall and F1 at the operating score threshold {operating_threshold}; AP and maximum "
+               f"recall over all scores (max recall: the recall reached with every detection kept).")
+    return t
+
+
+def _coco_table(m: str, coco: CocoSummary) -> Table:
+    ct = Table(f"tab-coco-{m}", f"COCO summary metrics (all classes), model {m}", ["Metric", "Value"])
+    for k, v in sorted(coco.stats().items()):
+        if v is not None:
+            ct.add([k, _ci(ct, v)])
+    ct.note("COCO conventions: AP is averaged over IoU 0.50 to 0.95, AP50 and AP75 at IoU 0.50 and 0.75; "
+            "s, m, l = small, medium, large lesions; AR<n> = average recall with at most n detections per image"
+            f" (limits {', '.join(map(str, coco.max_dets))}; ARmax at the largest)"
+            + f". Computed by {coco.backend} {coco.version}".rstrip() + ".")
+    if coco.note:
+        ct.note(coco.note + ".")
+    return ct
+
+
+def _coco_class_table(m: str, classes: list[tuple[str, ClassDetection]]) -> Table | None:
+    rows = [(c, v.coco) for c, v in classes if v.coco is not None]
+    if not rows:
+        return None
+    keys = ["AP", "AP50", "AP75"]
+    t = Table(f"tab-coco-class-{m}", f"COCO AP per class, model {m}", ["Class"] + keys)
+    for c, cc in rows:
+        t.add([c, _ci(t, cc.AP), _ci(t, cc.AP50), _ci(t, cc.AP75)])
+    t.note("AP averaged over IoU 0.50 to 0.95; AP50 and AP75 at IoU 0.50 and 0.75 (COCO conventions).")
+    return t
+
+
+def _presence_table(m: str, pres: Mapping[str, PresenceResult], order: Sequence[str]) -> Table | None:
+    if not pres:
+        return None
+    t = Table(f"tab-presence-{m}", f"Presence of each lesion class per image, model {m}",
+              ["Class", "Accuracy", "Sensitivity", "Specificity", "F1"])
+    for c in _in_order(list(pres), order):
+        v = pres[c]
+        t.add([c, _ci(t, v.accuracy), _ci(t, v.sensitivity), _ci(t, v.specificity), _ci(t, v.f1)])
+    return t
+
+
+def _froc_table(m: str, froc: FrocResult) -> Table | None:
+    if not froc.points:
+        return None
+    t = Table(f"tab-froc-{m}", f"FROC: lesion sensitivity at pre-specified false positives per image, model {m}",
+              ["FP per image", "Sensitivity"])
+    for p in froc.points:
+        t.add([fmt(p.fp_per_image, 3), _ci(t, p.sensitivity)])
+    t.note(f"Average sensitivity over these rates: {_ci(t, froc.average)}.")
+    return t
+
+
+def _segmentation_table(m: str, seg: Mapping[str, SegmentationResult], order: Sequence[str]) -> Table | None:
+    if not seg:
+        return None
+    t = Table(f"tab-seg-{m}", f"Polygon classes: overlap of matched lesions and per image, model {m}",
+              ["Class", "Level", "n", "IoU", "Dice"])
+    for c in _in_order(list(seg), order):
+        d = seg[c]
+        for lvl, x in (("instance", d.instance), ("image", d.image)):
+            t.add([c, lvl, fmt_int(x.n), _ci(t, x.iou), _ci(t, x.dice)])
+        t.note(f"{c}: {d.definition} (matched by {d.iou_type})")
+    return t
+
+
+def _dict(t: Table | None) -> dict[str, Any] | None:
+    return t.to_dict() if t is not None else None
+
+
+def detection_context(detection: Mapping[str, DetectionResult], figures: Mapping[str, str], *,
+                      classes: Sequence[str], operating_threshold: str | None) -> dict[str, Any]:
+    """The detection section: one entry per model.
+
+    Parameters
+    ----------
+    detection : mapping model -> DetectionResult
+        The ``detection`` block of ``results.json``.
+    figures : mapping
+        Figure names available (``pr__<model>``, ``froc__<model>``).
+    classes : sequence of str
+        The protocol's class order (rows follow it; other classes after, by name).
+    operating_threshold : str, optional
+        The protocol's operating score threshold, as printed.
+    """
+    if not detection:
         return unavailable("No detection results: results.json lists no model under 'detection'.")
-    order = S.class_order(results)
     models = []
-    for m, det in sorted(dets.items()):
-        if not isinstance(det, Mapping) or det.get("assessed") is False:
-            models.append({"model": m, "available": False,
-                           "reason": (det or {}).get("reason", "no detection metrics for this model")})
-            continue
-        t = Table(f"tab-det-{m}", f"Standalone detection per class, model {m} (IoU ≥ {fmt(det.get('iou_threshold'), 2)})",
-                  ["Class", "Reference lesions", "Detections", "AP", "Precision", "Recall", "F1", "Max recall"])
-        for c, v in S.detection_classes(det, order):
-            t.add([c, fmt_int(v.get("n_gt")), fmt_int(v.get("n_det")), t.ci(F.with_ci(v, "ap")),
-                   t.ci(v.get("precision")), t.ci(v.get("recall")), t.ci(v.get("f1")), t.ci(F.with_ci(v, "max_recall"))])
-        if det.get("map") is not None:
-            t.note(f"Mean AP over classes: {t.ci(F.with_ci(det, 'map'))}.")
-        if det.get("ap_definition"):
-            t.note(f"Definitions: {det['ap_definition']}.")
-        ot = operating_threshold(results)
-        if ot is not None:
-            t.note(f"Precision, recall and F1 at the operating score threshold {ot}; AP and maximum recall over all "
-                   f"scores (max recall: the recall reached with every detection kept).")
-        coco = det.get("coco") or {}
-        ct = None
-        if coco:
-            ct = Table(f"tab-coco-{m}", f"COCO summary metrics (all classes), model {m}", ["Metric", "Value"])
-            for k, v in sorted(coco.items()):
-                if is_estimate(v) or (isinstance(v, (int, float)) and not isinstance(v, bool)):
-                    ct.add([k, ct.ci(v)])
-            md = coco.get("max_dets")
-            ct.note("COCO conventions: AP is averaged over IoU 0.50 to 0.95, AP50 and AP75 at IoU 0.50 and 0.75; "
-                    "s, m, l = small, medium, large lesions; AR<n> = average recall with at most n detections per image"
-                    + (f" (limits {', '.join(map(str, md))}; ARmax at the largest)" if isinstance(md, list) else "")
-                    + f". Computed by {coco.get('backend', 'the COCO evaluator')} {coco.get('version', '')}".rstrip() + ".")
-            if coco.get("note"):
-                ct.note(str(coco["note"]) + ".")
-        cls_coco = [(c, v.get("coco")) for c, v in S.detection_classes(det, order) if isinstance(v.get("coco"), Mapping)]
-        if ct is not None and cls_coco:
-            keys = [k for k in ("AP", "AP50", "AP75") if any(k in cc for _, cc in cls_coco)]
-            cc_t = Table(f"tab-coco-class-{m}", f"COCO AP per class, model {m}", ["Class"] + keys)
-            for c, cc in cls_coco:
-                cc_t.add([c] + [cc_t.ci(cc.get(k)) for k in keys])
-            cc_t.note("AP averaged over IoU 0.50 to 0.95; AP50 and AP75 at IoU 0.50 and 0.75 (COCO conventions).")
-        else:
-            cc_t = None
-        pt = None
-        pres = det.get("presence") or {}
-        if pres:
-            pt = Table(f"tab-presence-{m}", f"Presence of each lesion class per image, model {m}",
-                       ["Class", "Accuracy", "Sensitivity", "Specificity", "F1"])
-            for c in [c for c in order if c in pres] + sorted(set(pres) - set(order)):
-                v = pres[c] or {}
-                pt.add([c, pt.ci(v.get("accuracy")), pt.ci(v.get("sensitivity")), pt.ci(v.get("specificity")), pt.ci(v.get("f1"))])
-        ft = None
-        froc = det.get("froc") or {}
-        if froc.get("points"):
-            ft = Table(f"tab-froc-{m}", f"FROC: lesion sensitivity at pre-specified false positives per image, model {m}",
-                       ["FP per image", "Sensitivity"])
-            for p in froc["points"]:
-                ft.add([fmt(p.get("fp_per_image"), 3), ft.ci(p.get("sensitivity"))])
-            if froc.get("average") is not None:
-                ft.note(f"Average sensitivity over these rates: {ft.ci(froc['average'])}.")
-        seg = det.get("segmentation") or {}
-        sg = None
-        if seg:
-            sg = Table(f"tab-seg-{m}", f"Polygon classes: overlap of matched lesions and per image, model {m}",
-                       ["Class", "Level", "n", "IoU", "Dice"])
-            for c in [c for c in order if c in seg] + sorted(set(seg) - set(order)):
-                d = seg[c] or {}
-                for lvl in ("instance", "image"):
-                    x = d.get(lvl) or {}
-                    if x:
-                        sg.add([c, lvl, fmt_int(x.get("n")), sg.ci(x.get("iou")), sg.ci(x.get("dice"))])
-                if d.get("definition"):
-                    sg.note(f"{c}: {d['definition']}" + (f" (matched by {d['iou_type']})" if d.get("iou_type") else ""))
-        models.append({"model": m, "available": True, "table": t.to_dict(), "coco": ct.to_dict() if ct and ct.rows else None,
-                       "coco_classes": cc_t.to_dict() if cc_t else None,
-                       "presence": pt.to_dict() if pt else None, "froc": ft.to_dict() if ft else None,
-                       "segmentation": sg.to_dict() if sg else None,
+    for m, det in sorted(detection.items()):
+        coco = _coco_table(m, det.coco)
+        models.append({"model": m, "available": True,
+                       "table": _class_table(m, det, classes, operating_threshold).to_dict(),
+                       "coco": coco.to_dict() if coco.rows else None,
+                       "coco_classes": _dict(_coco_class_table(m, S.detection_classes(det, list(classes)))),
+                       "presence": _dict(_presence_table(m, det.presence, classes)),
+                       "froc": _dict(_froc_table(m, det.froc)),
+                       "segmentation": _dict(_segmentation_table(m, det.segmentation, classes)),
                        "figures": [f for f in (f"pr__{m}", f"froc__{m}") if f in figures]})
     return {"available": True, "models": models}

@@ -16,27 +16,11 @@ Modules: :mod:`~study.cohort.tables` (CSV cells shared by every table),
 :mod:`~study.cohort.annotations`, :mod:`~study.cohort.reference`.
 """
 
-from study.cohort.annotations import (
-                                 empty_ground_truth,
-                                 load_annotations,
-                                 validate_annotations,
-)
+from study.cohort.annotations import empty_ground_truth, load_annotations, validate_annotations
 from study.cohort.images import probe_image, resolve_image
-from study.cohort.manifest import (
-                                 MANIFEST_NUMERIC,
-                                 MANIFEST_REQUIRED,
-                                 load_manifest,
-                                 validate_manifest,
-)
+from study.cohort.manifest import MANIFEST_NUMERIC, MANIFEST_REQUIRED, load_manifest, validate_manifest
 from study.cohort.reference import load_reference, validate_reference
-from study.cohort.tables import (
-                                 _known_cases,
-                                 check_case_id,
-                                 count_columns,
-                                 map_grade,
-                                 parse_number,
-                                 read_csv_table,
-)
+from study.cohort.tables import _known_cases, check_case_id, count_columns, map_grade, parse_number, read_csv_table
 
 __all__ = [
     "MANIFEST_NUMERIC", "MANIFEST_REQUIRED", "_known_cases", "check_case_id", "count_columns",

@@ -8,14 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from study.cohort.tables import (
-    _known_cases,
-    check_case_id,
-    count_columns,
-    map_grade,
-    parse_number,
-    read_csv_table,
-)
+from study.cohort.tables import _known_cases, check_case_id, count_columns, map_grade, parse_number, read_csv_table
 from study.errors import Problem, raise_if
 
 

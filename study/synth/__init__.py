@@ -33,19 +33,8 @@ from study.synth.drawing import JPEG_QUALITY, RenderJob, render_case
 from study.synth.lesions import Lesion
 from study.synth.planning import Patient, plan_cohort, sample_counts
 from study.synth.readers import DEFAULT_READERS, simulate_readings
-from study.synth.vocabulary import (
-                                    CLASSES,
-                                    DEVICES,
-                                    EXCLUSIONS,
-                                    FITZPATRICK,
-                                    LEVELS,
-                                    OTHER_DISEASES,
-                                    POLYGON_CLASSES,
-                                    PROTOCOL_PATH,
-                                    SITES,
-                                    grade_cases,
-                                    grading,
-)
+from study.synth.vocabulary import (CLASSES, DEVICES, EXCLUSIONS, FITZPATRICK, LEVELS, OTHER_DISEASES, POLYGON_CLASSES,
+                                    PROTOCOL_PATH, SITES, grade_cases, grading)
 from study.synth.writing import MANIFEST_COLUMNS, make_cohort
 
 __all__ = [

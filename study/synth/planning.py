@@ -10,15 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from study.synth.vocabulary import (
-    CLASSES,
-    DEVICES,
-    EXCLUSIONS,
-    FITZPATRICK,
-    LEVELS,
-    OTHER_DISEASES,
-    SITES,
-)
+from study.synth.vocabulary import CLASSES, DEVICES, EXCLUSIONS, FITZPATRICK, LEVELS, OTHER_DISEASES, SITES
 
 
 @dataclass

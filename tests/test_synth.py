@@ -266,3 +266,14 @@ def test_synth_grades_by_the_protocol_file(tmp_path, monkeypatch):
     finally:
         vocabulary.grading.cache_clear()
 
+
+
+def test_options_are_checked_by_their_types(tmp_path):
+    """Each bad option is named as its flag; a reader's probabilities are probabilities."""
+    with pytest.raises(StudyError) as e:
+        synth.make_cohort(tmp_path, cases=True, seed=-1, readers=[("r", "junior", 1.5, 0.5)])
+    assert sorted(p.where for p in e.value.problems) == ["--cases", "--readers", "--seed"]
+    with pytest.raises(StudyError, match="--workers"):
+        synth.make_cohort(tmp_path, cases=2, workers=0)
+    with pytest.raises(StudyError, match="--readers"):
+        synth.make_cohort(tmp_path, cases=2, readers=[])

@@ -13,8 +13,9 @@ import numpy as np
 from study.errors import StudyError
 from study.synth.drawing import RenderJob, render_job
 from study.synth.face import patient_look
+from study.synth.options import SynthOptions
 from study.synth.planning import plan_cohort
-from study.synth.readers import DEFAULT_READERS, simulate_readings
+from study.synth.readers import simulate_readings
 from study.synth.vocabulary import CLASSES, EXCLUSIONS, LEVELS, grade_cases
 
 
@@ -41,7 +42,8 @@ def make_cohort(out_dir: str | Path, *, cases: int, seed: int = 0, image_size: i
     out_dir : path
         Output folder (created); existing cohort files in it are replaced.
     cases : int
-        Number of images (cases), >= 1.
+        Number of images (cases), >= 1. The ranges of every option are those of
+        :class:`~study.synth.options.SynthOptions` (a :class:`StudyError` names each bad one).
     seed : int
         Seed; the same seed (and options) gives byte-identical files.
     image_size : int
@@ -63,20 +65,9 @@ def make_cohort(out_dir: str | Path, *, cases: int, seed: int = 0, image_size: i
         "lesions": {class: n}, "planted_exclusions": {kind: n}, "readers": {reader_id: n_read},
         "files": {role: relative path}}``.
     """
-    problems = []
-    if not isinstance(cases, int) or cases < 1:
-        problems.append(f"--cases must be a positive integer, got {cases!r}")
-    if not isinstance(image_size, int) or image_size < 128:
-        problems.append(f"image_size must be an integer >= 128, got {image_size!r}")
-    if not (0 <= exclusion_rate < 1):
-        problems.append(f"exclusion_rate must be in [0, 1), got {exclusion_rate!r}")
-    if not isinstance(workers, int) or workers < 1:
-        problems.append(f"workers must be a positive integer, got {workers!r}")
-    if readers is not None and len(readers) < 1:
-        problems.append("readers must list at least one reader")
-    if problems:
-        from study.errors import Problem
-        raise StudyError([Problem("make_cohort", "", m) for m in problems])
+    opts = SynthOptions.checked(cases=cases, seed=seed, image_size=image_size, exclusion_rate=exclusion_rate,
+                                readers=readers, workers=workers)
+    readers = list(opts.readers)
 
     from study import io as sio
 
@@ -149,7 +140,7 @@ def make_cohort(out_dir: str | Path, *, cases: int, seed: int = 0, image_size: i
         "grades": {g: sum(1 for r in reference if r["grade"] == g) for g in LEVELS},
         "lesions": {c: sum(cnt[c] for cnt in counts_by_case.values()) for c in CLASSES},
         "planted_exclusions": {k: sum(1 for m in manifest if m["planted_exclusion"] == k) for k in EXCLUSIONS},
-        "readers": {rid: sum(1 for x in readings if x["reader_id"] == rid) for rid, *_ in (readers or DEFAULT_READERS)},
+        "readers": {rid: sum(1 for x in readings if x["reader_id"] == rid) for rid, *_ in readers},
         "files": {"images": "images", "manifest": "manifest.csv", "annotations": "annotations.json",
                   "reference": "reference.csv", "readings": "readings.csv"},
     }

@@ -42,10 +42,10 @@ def validate_manifest(path: str | os.PathLike, *, image_root: str | os.PathLike,
     for rec in df.to_dict("records"):
         row = f"row {rec['_row']}"
         cid = rec["case_id"]
-        p = check_case_id(cid, rec["_row"], first_case, file=f,
-                          empty="case_id is empty; every case needs a unique case_id", expected="expected one row per case")
-        if p:
-            problems.append(p)
+        bad_id = check_case_id(cid, rec["_row"], first_case, file=f, empty="case_id is empty; every case needs a "
+                               "unique case_id", expected="expected one row per case")
+        if bad_id:
+            problems.append(bad_id)
         if not rec["patient_id"]:
             problems.append(Problem(f, row, f"case {cid!r}: patient_id is empty; expected the patient's id "
                                     "(use the case_id when each case is its own patient)"))
@@ -74,11 +74,11 @@ def validate_manifest(path: str | os.PathLike, *, image_root: str | os.PathLike,
     image_problems: list[Problem] = []
     if probe:
         infos = []
-        for rec, p in zip(df.to_dict("records"), paths):
-            if not p:
+        for rec, image_path in zip(df.to_dict("records"), paths):
+            if not image_path:
                 infos.append({"decodable": False, "image_error": "no usable image path"})
                 continue
-            info = probe_image(p)
+            info = probe_image(image_path)
             infos.append(info)
             if not info["decodable"]:
                 image_problems.append(Problem(f, f"row {rec['_row']}", f"case {rec['case_id']!r}: image "

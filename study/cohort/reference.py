@@ -20,17 +20,18 @@ def validate_reference(path: str | os.PathLike, *, levels: list[str], aliases: M
     if df is None:
         return None, problems
     known = _known_cases(cases)
-    counts, p = count_columns(df.columns, classes=classes, file=f)
-    problems += p
+    counts, header_problems = count_columns(df.columns, classes=classes, file=f)
+    problems += header_problems
     seen: dict[str, int] = {}
-    grades, cnt_vals = [], {c: [] for c in counts}
+    grades: list[str | None] = []
+    cnt_vals: dict[str, list[float | None]] = {c: [] for c in counts}
     for rec in df.to_dict("records"):
         row = f"row {rec['_row']}"
         cid = rec["case_id"]
-        p = check_case_id(cid, rec["_row"], seen, file=f, empty="case_id is empty",
-                          expected="expected one reference grade per case")
-        if p:
-            problems.append(p)
+        bad_id = check_case_id(cid, rec["_row"], seen, file=f, empty="case_id is empty",
+                               expected="expected one reference grade per case")
+        if bad_id:
+            problems.append(bad_id)
         if cid and known is not None and cid not in known:
             problems.append(Problem(f, row, f"reference for unknown case {cid!r}; expected a case_id of the manifest"))
         g, p = map_grade(rec["grade"], levels=levels, aliases=aliases, file=f, where=f"{row}, case {cid!r}")

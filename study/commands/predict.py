@@ -18,15 +18,15 @@ import shutil
 import sys
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, PositiveInt
+from pydantic import PositiveInt
+
+from study.options import _Options
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-class RunOptions(BaseModel):
+class RunOptions(_Options):
     """How ``study predict`` runs (not what it computes); the ranges live in these types only."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     batch_size: PositiveInt | None = None  # None: the spec's
     workers: PositiveInt = 2

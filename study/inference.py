@@ -266,11 +266,12 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
         images_per_second, resumed, fingerprint, batch_size, n_images_with_exactly_100,
         warnings, backend`` (:class:`BackendInfo` dict).
     """
-    from study.detectors import load_detector
+    from study.detectors import backend_class, load_detector
 
     out = Path(out)
-    backend_needs_pixels = spec.backend != "precomputed"
-    _check_cases(cases, needs_pixels=backend_needs_pixels)
+    # known before the model is loaded: a resumed shard never loads it
+    needs_pixels = backend_class(spec.backend, model_id=spec.id).needs_pixels
+    _check_cases(cases, needs_pixels=needs_pixels)
     part = shard_cases(cases, shard=shard, n_shards=n_shards)
     use_face = spec.face_filter if face_filter is None else bool(face_filter)
     faces = _face_table(face_boxes) if use_face else None
@@ -300,7 +301,7 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
         detector = load_detector(spec)
     elif callable(detector) and not hasattr(detector, "classes"):
         detector = detector()
-    runtime = torch_runtime(device=spec.device, threads=threads) if backend_needs_pixels else contextlib.nullcontext()
+    runtime = torch_runtime(device=spec.device, threads=threads) if needs_pixels else contextlib.nullcontext()
     mapped = spec.mapped_classes()
     chunks: list[tuple] = []  # per image: case ids, classes, scores, boxes, segmentations
     n_unmapped = n_face = 0
@@ -345,7 +346,7 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
                    disable=None, leave=False)
     try:
         with runtime:
-            if not backend_needs_pixels:
+            if not needs_pixels:
                 for cid, det in zip(ids, detector.predict_cases(part)):
                     collect(cid, det)
                 if bar is not None:

@@ -17,7 +17,8 @@ import yaml
 torch = pytest.importorskip("torch")
 cv2 = pytest.importorskip("cv2")
 
-from study.detectors import Detections, load_detector, load_state_dict  # noqa: E402
+from study.detectors import Detections, load_detector  # noqa: E402
+from study.detectors.helpers import load_state_dict  # noqa: E402
 from study.errors import StudyError  # noqa: E402
 from study.modelspec import load_model_spec  # noqa: E402
 
@@ -284,3 +285,31 @@ def test_precomputed_unknown_category_and_bad_boxes_are_listed(tmp_path):
     (tmp_path / "dt.json").write_text(json.dumps([{"image_id": 1, "category_id": 5, "bbox": [0, 0, 1, 2], "score": 1}]))
     with pytest.raises(StudyError, match="unknown category 5"):
         load_detector(spec).predict_cases(pd.DataFrame({"case_id": ["c1"]}))
+
+
+# --------------------------------------------------------------------------- the protocol
+def test_every_backend_has_every_member_of_the_protocol(exported, tmp_path):
+    """classes, needs_pixels, info, predict and predict_cases on every backend; the member a
+    backend does not use is a clear error, not a missing attribute."""
+    import pandas as pd
+
+    from study.detectors import BACKENDS, Detector, backend_class
+
+    for name in BACKENDS:
+        cls = backend_class(name)
+        assert isinstance(cls.needs_pixels, bool), name
+        assert callable(cls.predict) and callable(cls.predict_cases), name
+        assert not getattr(cls, "__abstractmethods__", None), name
+    for name, path in exported["specs"].items():
+        det = load_detector(load_model_spec(path))
+        assert isinstance(det, Detector) and det.needs_pixels and det.info.backend == name
+        with pytest.raises(StudyError, match="from pixels"):
+            det.predict_cases(pd.DataFrame({"case_id": ["c1"]}))
+    (tmp_path / "dt.json").write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 2], "score": 1}]))
+    spec = load_model_spec(write_spec(tmp_path, id="v", backend="precomputed", classes=["papule"],
+                                      detections="dt.json", images={"1": "c1"}))
+    det = load_detector(spec)
+    assert isinstance(det, Detector) and not det.needs_pixels
+    assert backend_class(spec.backend).needs_pixels is False
+    with pytest.raises(StudyError, match="looked up by case"):
+        det.predict(exported["images"])

@@ -225,3 +225,12 @@ def test_exactly_100_detections_per_image_raises_a_warning(tmp_path):
     s = predict_shard(spec, pd.DataFrame({"case_id": ["k1", "k2"]}), shard=0, n_shards=1,
                       out=tmp_path / "v.parquet", progress=False)
     assert s["n_images_with_exactly_100"] == 1 and "capped at 100" in s["warnings"][0]
+
+
+def test_predict_run_options_are_checked_by_their_types(cohort, tmp_path, run_cli):
+    """--batch-size, --workers, --part-size and --threads below 1 are user errors naming the flag."""
+    d = cohort["dir"]
+    rc, _, err = run_cli("predict", "--model", cohort["spec_path"], "--manifest", d / "manifest.csv",
+                         "--out", tmp_path / "dt.json", "--part-size", "0", "--workers", "-1")
+    assert rc == 2 and "--part-size" in err and "--workers" in err
+    assert not (tmp_path / "dt.json").exists()

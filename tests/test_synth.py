@@ -110,7 +110,7 @@ def test_reference_matches_counts_and_project_grading(cohort):
 
 def test_grade_distribution_of_demo_sized_plan():
     """The 160-case demo plan puts a sizeable share of cases in every grade."""
-    _, rows = synth._plan(160, 7, 0.15)
+    _, rows = synth.plan_cohort(160, 7, 0.15)
     n = Counter(r["target_grade"] for r in rows)
     assert all(n[g] >= 0.12 * 160 for g in synth.LEVELS), n
 
@@ -118,7 +118,7 @@ def test_grade_distribution_of_demo_sized_plan():
 def test_lesion_frequencies_follow_the_smartphone_study():
     """Comedone and scar means per image follow the smartphone study's test set (3.7, 2.5)."""
     rng = np.random.default_rng(0)
-    draws = [synth._sample_counts(rng, str(g)) for g in rng.choice(synth.LEVELS, 4000)]
+    draws = [synth.sample_counts(rng, str(g)) for g in rng.choice(synth.LEVELS, 4000)]
     mean = {c: np.mean([d[c] for d in draws]) for c in synth.CLASSES}
     assert 3.6 <= mean["comedone"] <= 4.3
     assert 2.35 <= mean["scar"] <= 2.65
@@ -151,7 +151,7 @@ def test_reader_error_patterns():
     for i in range(1500):
         g = str(rng.choice(synth.LEVELS))
         ref[f"c{i}"] = g
-        counts[f"c{i}"] = synth._sample_counts(rng, g)
+        counts[f"c{i}"] = synth.sample_counts(rng, g)
     rows = pd.DataFrame(synth.simulate_readings(ref, counts, seed=5))
     rows["ref"] = rows["case_id"].map(ref)
     d = rows["grade"].map(synth.LEVELS.index) - rows["ref"].map(synth.LEVELS.index)
@@ -230,3 +230,50 @@ def test_output_path_that_is_a_file_is_a_user_error(tmp_path, run_cli):
     f.write_text("x")
     rc, _, err = run_cli("synth", "--cases", "2", "--out", f)
     assert rc == 2 and str(f) in err
+
+
+def test_sampled_counts_grade_to_their_target_by_the_protocol():
+    """The counts drawn for a target grade get that grade from the protocol's own grading."""
+    from study.grading import grade_from_counts
+    from study.protocol import load_protocol
+
+    rng = np.random.default_rng(2)
+    targets = [str(g) for g in rng.choice(synth.LEVELS, 2000)]
+    draws = [synth.sample_counts(rng, g) for g in targets]
+    table = pd.DataFrame({"case_id": range(len(draws)), **{f"count_{c}": [d[c] for d in draws] for c in synth.CLASSES}})
+    grading = load_protocol(ROOT / "protocols" / "chinese-2019.yaml").protocol.grading
+    assert list(grade_from_counts(table, grading)) == targets
+
+
+def test_synth_grades_by_the_protocol_file(tmp_path, monkeypatch):
+    """The generator reads its grading from the protocol; one whose levels differ is refused."""
+    import yaml
+
+    from study.protocol import load_protocol
+    from study.synth import vocabulary
+
+    assert synth.grading() == load_protocol(ROOT / "protocols" / "chinese-2019.yaml").protocol.grading
+    raw = yaml.safe_load((ROOT / "protocols" / "chinese-2019.yaml").read_text())
+    raw["grading"]["levels"] = ["I", "II", "III", "IV", "V"]
+    bad = tmp_path / "protocol.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    monkeypatch.setattr(vocabulary, "PROTOCOL_PATH", bad)
+    vocabulary.grading.cache_clear()
+    try:
+        with pytest.raises(StudyError) as e:
+            synth.grade_cases({"c1": dict.fromkeys(synth.CLASSES, 0)})
+        assert str(bad) in str(e.value) and "levels" in str(e.value)
+    finally:
+        vocabulary.grading.cache_clear()
+
+
+
+def test_options_are_checked_by_their_types(tmp_path):
+    """Each bad option is named as its flag; a reader's probabilities are probabilities."""
+    with pytest.raises(StudyError) as e:
+        synth.make_cohort(tmp_path, cases=True, seed=-1, readers=[("r", "junior", 1.5, 0.5)])
+    assert sorted(p.where for p in e.value.problems) == ["--cases", "--readers", "--seed"]
+    with pytest.raises(StudyError, match="--workers"):
+        synth.make_cohort(tmp_path, cases=2, workers=0)
+    with pytest.raises(StudyError, match="--readers"):
+        synth.make_cohort(tmp_path, cases=2, readers=[])

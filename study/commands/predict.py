@@ -18,7 +18,20 @@ import shutil
 import sys
 from pathlib import Path
 
+from pydantic import PositiveInt
+
+from study.options import _Options
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+class RunOptions(_Options):
+    """How ``study predict`` runs (not what it computes); the ranges live in these types only."""
+
+    batch_size: PositiveInt | None = None  # None: the spec's
+    workers: PositiveInt = 2
+    part_size: PositiveInt = 64
+    threads: PositiveInt | None = None  # None: torch's
 
 
 def register(subparsers) -> None:
@@ -107,10 +120,10 @@ def _ground_truth_with_cases(gt: dict, cases, path: str) -> dict:
 
 
 def run(args) -> int:
-    from study.errors import StudyError
     from study.inference import merge_shards, predict_shard
     from study.io import read_json
     from study.modelspec import load_model_spec
+    from study.options import override
 
     protocol_classes = polygon_classes = None
     if args.protocol:
@@ -122,10 +135,8 @@ def run(args) -> int:
     if args.device:
         spec = load_model_spec({**spec.model_dump(exclude_unset=True), "device": args.device},
                                protocol_classes=protocol_classes, polygon_classes=polygon_classes, base_dir=spec.base_dir)
-    for name in ("batch_size", "workers", "part_size", "threads"):
-        v = getattr(args, name)
-        if v is not None and v < 1:
-            raise StudyError(f"must be >= 1, got {v}", file=f"--{name.replace('_', '-')}")
+    run_opts = override(RunOptions(), batch_size=args.batch_size, workers=args.workers, part_size=args.part_size,
+                        threads=args.threads)
     if args.images:
         cases = _cases_from_dir(Path(args.images))
     else:
@@ -136,7 +147,7 @@ def run(args) -> int:
 
     out = Path(args.out)
     parts_dir = out.with_name(out.name + ".parts")
-    n_parts = max(1, math.ceil(len(cases) / args.part_size))
+    n_parts = max(1, math.ceil(len(cases) / run_opts.part_size))
     from study.detectors import load_detector
 
     loaded = []
@@ -150,8 +161,8 @@ def run(args) -> int:
     total = {"n_images": 0, "resumed_parts": 0}
     for k in range(n_parts):
         part = parts_dir / f"part-{k:05d}-of-{n_parts:05d}.parquet"
-        s = predict_shard(spec, cases, shard=k, n_shards=n_parts, out=part, batch_size=args.batch_size,
-                          workers=args.workers, progress=not args.no_progress, threads=args.threads,
+        s = predict_shard(spec, cases, shard=k, n_shards=n_parts, out=part, batch_size=run_opts.batch_size,
+                          workers=run_opts.workers, progress=not args.no_progress, threads=run_opts.threads,
                           detector=detector)
         total["n_images"] += s["n_images"]
         total["resumed_parts"] += int(s["resumed"])

@@ -11,34 +11,41 @@ original image's pixels, with scores, class indices into ``classes`` (the *model
 names; the spec's ``class_map`` is applied by :mod:`study.inference`) and, for models with
 a mask head, polygons.
 
-A backend that does not look at pixels (``precomputed``) sets ``needs_pixels = False`` and
-implements ``predict_cases(case_ids, cases)`` instead.
+Every backend also says whether it looks at pixels (``needs_pixels``); one that does not
+(``precomputed``) looks detections up by case with ``predict_cases(cases)`` instead, and
+:mod:`study.inference` calls whichever the backend's ``needs_pixels`` names.
 
-:func:`load_detector` picks the backend from ``spec.backend``; backends import their heavy
-libraries (torch, onnxruntime, detectron2) only when loaded.
+This module holds the protocol (:class:`Detector`, :class:`Detections`,
+:class:`BackendInfo`) and the registry (:data:`BACKENDS`, :func:`backend_class`,
+:func:`load_detector`); what backends share is in :mod:`study.detectors.base` and
+:mod:`study.detectors.helpers`. Backends import their heavy libraries (torch, onnxruntime,
+detectron2) only when loaded.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 from study.errors import StudyError
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
     from study.modelspec import ModelSpec
 
-#: backend name -> module under study.detectors (each defines ``load(spec) -> Detector``)
-BACKENDS = {
-    "torchvision": "torchvision_backend",
-    "torchscript": "torchscript_backend",
-    "onnx": "onnx_backend",
-    "detectron2": "detectron2_backend",
-    "precomputed": "precomputed",
+#: backend name -> (module under study.detectors, its detector class); each module defines
+#: ``load(spec) -> Detector``
+BACKENDS: dict[str, tuple[str, str]] = {
+    "torchvision": ("torchvision_backend", "TorchvisionDetector"),
+    "torchscript": ("torchscript_backend", "TorchScriptDetector"),
+    "onnx": ("onnx_backend", "OnnxDetector"),
+    "detectron2": ("detectron2_backend", "Detectron2Detector"),
+    "precomputed": ("precomputed", "PrecomputedDetector"),
 }
 
 
@@ -76,29 +83,19 @@ class Detections:
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def select(self, keep: np.ndarray) -> "Detections":
+    def select(self, keep: np.ndarray) -> Detections:
         """The detections where the boolean mask / index array ``keep`` selects."""
         idx = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.asarray(keep, dtype=np.int64)
         polys = None if self.polygons is None else [self.polygons[i] for i in idx]
         return Detections(self.boxes[idx], self.scores[idx], self.labels[idx], polys)
 
     @classmethod
-    def empty(cls) -> "Detections":
+    def empty(cls) -> Detections:
         return cls(np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"boxes": self.boxes.tolist(), "scores": self.scores.tolist(), "labels": self.labels.tolist(),
                 "polygons": self.polygons}
-
-
-@runtime_checkable
-class Detector(Protocol):
-    """What every backend provides (see the module docstring)."""
-
-    classes: list[str]
-
-    def predict(self, images: Sequence[np.ndarray]) -> list[Detections]:  # pragma: no cover - protocol
-        ...
 
 
 @dataclass(frozen=True)
@@ -112,16 +109,59 @@ class BackendInfo:
     files: dict[str, str] = field(default_factory=dict)  # role -> sha256
     device: str = "cpu"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"backend": self.backend, "backend_version": self.backend_version, "weights": self.weights,
                 "weights_sha256": self.weights_sha256, "files": dict(self.files), "device": self.device}
 
 
-def load_detector(spec: "ModelSpec") -> Detector:
+@runtime_checkable
+class Detector(Protocol):
+    """What every backend provides (see the module docstring).
+
+    Attributes
+    ----------
+    classes : the model's class names; ``Detections.labels`` index into them.
+    needs_pixels : True when the backend computes detections from images (:meth:`predict`),
+        False when it looks them up by case (:meth:`predict_cases`). A class attribute, so
+        that it is known before the backend is loaded (:func:`backend_class`).
+    info : provenance of the loaded model.
+    """
+
+    classes: list[str]
+    needs_pixels: ClassVar[bool]
+    info: BackendInfo
+
+    def predict(self, images: Sequence[np.ndarray]) -> list[Detections]:  # pragma: no cover - protocol
+        """Detections for each image (RGB ``uint8`` HWC), boxes in its original pixels."""
+        ...
+
+    def predict_cases(self, cases: pd.DataFrame) -> list[Detections]:  # pragma: no cover - protocol
+        """Detections for each row of ``cases`` (``case_id``, ``image_path`` [, ``image``]), in row order."""
+        ...
+
+
+def backend_class(backend: str, *, model_id: str = "") -> type[Detector]:
+    """The detector class of a backend, without loading a model (nor the backend's heavy libraries).
+
+    Raises
+    ------
+    StudyError
+        When ``backend`` is not one of :data:`BACKENDS`.
+    """
+    try:
+        module, cls = BACKENDS[backend]
+    except KeyError:  # pragma: no cover - the spec validator already refuses this
+        raise StudyError(f"unknown backend {backend!r}; expected one of {sorted(BACKENDS)}",
+                         file=f"model {model_id}", where="backend") from None
+    found: type[Detector] = getattr(importlib.import_module(f"study.detectors.{module}"), cls)
+    return found
+
+
+def load_detector(spec: ModelSpec) -> Detector:
     """Build the detector a model spec names.
 
-    The returned object has ``classes``, ``predict(images)`` (or ``predict_cases`` when
-    ``needs_pixels`` is false) and ``info`` (:class:`BackendInfo`).
+    The returned object has ``classes``, ``needs_pixels``, ``info`` (:class:`BackendInfo`),
+    ``predict(images)`` and ``predict_cases(cases)``.
 
     Raises
     ------
@@ -129,158 +169,6 @@ def load_detector(spec: "ModelSpec") -> Detector:
         When the backend's library is missing (with how to install it), a file is missing,
         its sha256 differs from the spec's, or a checkpoint needs pickled code.
     """
-    try:
-        module = BACKENDS[spec.backend]
-    except KeyError:  # pragma: no cover - the spec validator already refuses this
-        raise StudyError(f"unknown backend {spec.backend!r}; expected one of {sorted(BACKENDS)}",
-                         file=f"model {spec.id}", where="backend") from None
-    mod = importlib.import_module(f"study.detectors.{module}")
-    return mod.load(spec)
-
-
-# --------------------------------------------------------------------------- helpers for backends
-def verified_file(spec: "ModelSpec", key: str, *, expected_sha256: str | None = None) -> tuple[Path, str]:
-    """Path of the spec's file ``key`` and its sha256, checked against ``expected_sha256``."""
-    from study.io import sha256_file
-
-    value = getattr(spec, key)
-    path = spec.path(value)
-    if not path.is_file():
-        raise StudyError(f"file not found: {path}", file=f"model {spec.id}", where=key)
-    digest = sha256_file(path)
-    if expected_sha256 and digest.lower() != expected_sha256.lower():
-        raise StudyError(f"sha256 of {path} is {digest}, but the spec's weights_sha256 is {expected_sha256}: "
-                         "the file is not the one the spec was written for", file=f"model {spec.id}",
-                         where="weights_sha256")
-    return path, digest
-
-
-def load_state_dict(path: Path, *, model_id: str = "") -> dict:
-    """Load a checkpoint with ``torch.load(weights_only=True)``; refuse files that need pickled code.
-
-    A Detectron2 ``DetectionCheckpointer`` file (``{"model": state_dict, ...}``) and a
-    Lightning-style ``{"state_dict": ...}`` are unwrapped.
-    """
-    import pickle
-
-    import torch
-
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise StudyError(
-            f"refusing to load {path}: it needs pickled Python code, which could run arbitrary code "
-            f"(torch.load weights_only=True said: {first}). Save a plain state dict instead: "
-            "torch.save(model.state_dict(), path)", file=f"model {model_id}", where="weights") from None
-    except (RuntimeError, EOFError, OSError) as e:
-        raise StudyError(f"cannot read checkpoint {path}: {e}", file=f"model {model_id}", where="weights") from None
-    if isinstance(obj, dict):
-        for key in ("model", "state_dict"):
-            if key in obj and isinstance(obj[key], dict):
-                obj = obj[key]
-                break
-    if not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj):
-        raise StudyError(f"{path} does not hold a state dict (got {type(obj).__name__})",
-                         file=f"model {model_id}", where="weights")
-    return obj
-
-
-def resized_shape(h: int, w: int, *, min_size: int, max_size: int) -> tuple[int, int]:
-    """Output ``(height, width)`` of Detectron2's ``ResizeShortestEdge`` at test time.
-
-    Re-implements ``detectron2.data.transforms.ResizeShortestEdge.get_output_shape``
-    (shortest edge to ``min_size``, longest edge capped at ``max_size``, rounded half up),
-    so traced Detectron2 exports get exactly the input their ``DefaultPredictor`` would.
-    """
-    scale = min_size * 1.0 / min(h, w)
-    if h < w:
-        newh, neww = float(min_size), scale * w
-    else:
-        newh, neww = scale * h, float(min_size)
-    if max(newh, neww) > max_size:
-        scale = max_size * 1.0 / max(newh, neww)
-        newh, neww = newh * scale, neww * scale
-    return int(newh + 0.5), int(neww + 0.5)
-
-
-def d2_resize(image: np.ndarray, *, min_size: int, max_size: int) -> np.ndarray:
-    """Resize like Detectron2's ``ResizeTransform.apply_image`` on ``uint8``: PIL bilinear."""
-    from PIL import Image
-
-    h, w = image.shape[:2]
-    newh, neww = resized_shape(h, w, min_size=min_size, max_size=max_size)
-    if (newh, neww) == (h, w):
-        return image
-    return np.asarray(Image.fromarray(image).resize((neww, newh), Image.BILINEAR))
-
-
-def mask_to_polygons(mask: np.ndarray) -> list[list[float]]:
-    """Outer contours of a binary mask as flat COCO polygons ``[x1, y1, x2, y2, ...]``.
-
-    Uses OpenCV's border following (Suzuki & Abe 1985); polygons with fewer than 3 points
-    are dropped, as pycocotools cannot rasterise them.
-    """
-    import cv2
-
-    m = np.ascontiguousarray(mask.astype(np.uint8))
-    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    out = []
-    for c in contours:
-        if len(c) >= 3:
-            out.append([float(v) for v in c.reshape(-1)])
-    return out
-
-
-def paste_mask_in_box(mask: np.ndarray, box: np.ndarray, height: int, width: int, *, threshold: float = 0.5) -> np.ndarray:
-    """Paste an ``M x M`` mask probability map into its box of an ``height x width`` image.
-
-    Bilinear resize of the mask to the box (rounded outwards), thresholded; an approximation
-    of Detectron2's ``paste_masks_in_image`` (which samples with ``grid_sample``).
-    """
-    import cv2
-
-    out = np.zeros((height, width), dtype=bool)
-    x0, y0, x1, y1 = box
-    ix0, iy0 = int(np.floor(x0)), int(np.floor(y0))
-    ix1, iy1 = int(np.ceil(x1)), int(np.ceil(y1))
-    bw, bh = max(ix1 - ix0, 1), max(iy1 - iy0, 1)
-    resized = cv2.resize(mask.astype(np.float32), (bw, bh), interpolation=cv2.INTER_LINEAR) >= threshold
-    cx0, cy0 = max(ix0, 0), max(iy0, 0)
-    cx1, cy1 = min(ix0 + bw, width), min(iy0 + bh, height)
-    if cx1 > cx0 and cy1 > cy0:
-        out[cy0:cy1, cx0:cx1] = resized[cy0 - iy0:cy1 - iy0, cx0 - ix0:cx1 - ix0]
-    return out
-
-
-def polygon_labels(spec: "ModelSpec") -> set[int]:
-    """Indices into ``spec.classes`` whose (mapped) class is one of ``spec.polygon_classes``.
-
-    Masks become polygons only for these, so a box-only class never pays for contour tracing.
-    """
-    wanted = set(spec.polygon_classes or [])
-    return {i for i, c in enumerate(spec.mapped_classes()) if c is not None and c in wanted}
-
-
-def masks_to_polygons(masks, labels: np.ndarray, wanted: set[int]) -> list[list[list[float]] | None]:
-    """Polygons for the detections whose label is in ``wanted``; ``None`` for the others."""
-    out: list[list[list[float]] | None] = []
-    for i, lab in enumerate(labels):
-        out.append(mask_to_polygons(np.asarray(masks[i])) if int(lab) in wanted else None)
-    return out
-
-
-def run_by_shape(images: Sequence[np.ndarray], run) -> list:
-    """Call ``run(list_of_images)`` once per image shape and return results in input order.
-
-    Detectors pad a batch to its largest image, so mixing sizes in one forward pass would
-    make an image's detections depend on the other images in the batch.
-    """
-    groups: dict[tuple, list[int]] = {}
-    for i, im in enumerate(images):
-        groups.setdefault(tuple(im.shape), []).append(i)
-    out: list = [None] * len(images)
-    for idx in groups.values():
-        for i, r in zip(idx, run([images[i] for i in idx])):
-            out[i] = r
-    return out
+    module = importlib.import_module(backend_class(spec.backend, model_id=spec.id).__module__)
+    detector: Detector = module.load(spec)
+    return detector

@@ -18,8 +18,14 @@ from typing import Sequence
 
 import numpy as np
 
-from study.detectors import (BackendInfo, Detections, load_state_dict, masks_to_polygons, polygon_labels, run_by_shape,
-                             verified_file)
+from study.detectors import BackendInfo, Detections
+from study.detectors.base import PixelDetector
+from study.detectors.helpers import (
+    load_state_dict,
+    masks_to_polygons,
+    run_by_shape,
+    verified_file,
+)
 from study.errors import StudyError
 
 INSTALL_HINT = (
@@ -117,20 +123,15 @@ def build_cfg(spec):
     return cfg
 
 
-class Detectron2Detector:
+class Detectron2Detector(PixelDetector):
     """A Detectron2 model with ``DefaultPredictor``'s preprocessing, batched."""
 
-    needs_pixels = True
-
     def __init__(self, model, cfg, spec, info: BackendInfo, T):
+        super().__init__(spec, info)
         self.model = model
         self.cfg = cfg
-        self.spec = spec
-        self.classes = list(spec.classes)
-        self.info = info
         self.input_format = cfg.INPUT.FORMAT
         self.aug = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST)
-        self._polygons = polygon_labels(spec)
 
     def _inputs(self, images: Sequence[np.ndarray]) -> list[dict]:
         import torch

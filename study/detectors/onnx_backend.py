@@ -22,24 +22,21 @@ from typing import Sequence
 
 import numpy as np
 
-from study.detectors import BackendInfo, Detections, masks_to_polygons, polygon_labels, verified_file
+from study.detectors import BackendInfo, Detections
+from study.detectors.base import PixelDetector
+from study.detectors.helpers import masks_to_polygons, verified_file
 from study.errors import StudyError
 
 
-class OnnxDetector:
+class OnnxDetector(PixelDetector):
     """An onnxruntime session wrapped as a :class:`~study.detectors.Detector`."""
 
-    needs_pixels = True
-
     def __init__(self, session, spec, info: BackendInfo):
+        super().__init__(spec, info)
         self.session = session
-        self.spec = spec
-        self.classes = list(spec.classes)
-        self.info = info
         self.format = spec.resolved_export_format
         self.input_name = session.get_inputs()[0].name
         self.output_names = [o.name for o in session.get_outputs()]
-        self._polygons = polygon_labels(spec)
 
     def _torchvision_outputs(self, outs: list[np.ndarray]) -> Detections:
         named = dict(zip(self.output_names, outs))

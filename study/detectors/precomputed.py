@@ -18,27 +18,23 @@ from __future__ import annotations
 import csv
 import numbers
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from study.detectors import BackendInfo, Detections, mask_to_polygons, polygon_labels, verified_file
+from study.detectors import BackendInfo, Detections
+from study.detectors.base import CaseLookupDetector
+from study.detectors.helpers import mask_to_polygons, verified_file
 from study.errors import Problem, StudyError, raise_if
 from study.io import read_json
 
 
-class PrecomputedDetector:
+class PrecomputedDetector(CaseLookupDetector):
     """Looks detections up by case instead of running a model (``needs_pixels = False``)."""
 
-    needs_pixels = False
-
     def __init__(self, results: list[dict], spec, info: BackendInfo, source: str):
-        self.spec = spec
-        self.classes = list(spec.classes)
-        self.info = info
+        super().__init__(spec, info)
         self.source = source
         self.results = results
-        self._polygons = polygon_labels(spec)
         cats = spec.categories or {i + 1: c for i, c in enumerate(spec.classes)}
         self.category_index = {int(k): spec.classes.index(v) for k, v in cats.items()}
         self._mapping = self._load_mapping()
@@ -137,9 +133,6 @@ class PrecomputedDetector:
                                    polys if any(p is not None for p in polys) else None))
         return dets
 
-    def predict(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        raise StudyError("precomputed detections are looked up by case, not computed from pixels "
-                         "(use study.inference.predict_shard)", file=f"model {self.spec.id}", where="backend")
 
 
 def _validate(results, source: str) -> list[dict]:

@@ -20,8 +20,15 @@ from typing import Sequence
 
 import numpy as np
 
-from study.detectors import (BackendInfo, Detections, d2_resize, masks_to_polygons, paste_mask_in_box, polygon_labels,
-                             run_by_shape, verified_file)
+from study.detectors import BackendInfo, Detections
+from study.detectors.base import PixelDetector
+from study.detectors.helpers import (
+    d2_resize,
+    masks_to_polygons,
+    paste_mask_in_box,
+    run_by_shape,
+    verified_file,
+)
 from study.errors import StudyError
 
 
@@ -78,19 +85,14 @@ def d2_postprocess(outputs: Sequence[np.ndarray], *, resized_hw: tuple[int, int]
     return Detections(b[idx].astype(np.float64), scores[idx].astype(np.float64), labels, polys)
 
 
-class TorchScriptDetector:
+class TorchScriptDetector(PixelDetector):
     """A TorchScript detector (see the module docstring)."""
 
-    needs_pixels = True
-
     def __init__(self, module, spec, info: BackendInfo, device):
+        super().__init__(spec, info)
         self.module = module
-        self.spec = spec
-        self.classes = list(spec.classes)
-        self.info = info
         self.device = device
         self.format = spec.resolved_export_format
-        self._polygons = polygon_labels(spec)
 
     def predict(self, images: Sequence[np.ndarray]) -> list[Detections]:
         import torch
@@ -99,7 +101,10 @@ class TorchScriptDetector:
             return []
         with torch.inference_mode():
             if self.format == "torchvision":
-                from study.detectors.torchvision_backend import images_to_tensors, outputs_to_detections
+                from study.detectors.torchvision_backend import (
+                    images_to_tensors,
+                    outputs_to_detections,
+                )
 
                 def run(group):
                     out = self.module(images_to_tensors(group, self.device))

@@ -14,8 +14,14 @@ from typing import Sequence
 
 import numpy as np
 
-from study.detectors import (BackendInfo, Detections, load_state_dict, masks_to_polygons, polygon_labels, run_by_shape,
-                             verified_file)
+from study.detectors import BackendInfo, Detections
+from study.detectors.base import PixelDetector
+from study.detectors.helpers import (
+    load_state_dict,
+    masks_to_polygons,
+    run_by_shape,
+    verified_file,
+)
 from study.errors import StudyError
 
 
@@ -131,18 +137,13 @@ def outputs_to_detections(outputs, wanted_polygons: set[int]) -> list[Detections
     return dets
 
 
-class TorchvisionDetector:
+class TorchvisionDetector(PixelDetector):
     """A torchvision-style detection model in eval mode (see the module docstring)."""
 
-    needs_pixels = True
-
     def __init__(self, model, spec, info: BackendInfo):
+        super().__init__(spec, info)
         self.model = model
-        self.spec = spec
-        self.classes = list(spec.classes)
-        self.info = info
         self.device = resolve_device(spec)
-        self._polygons = polygon_labels(spec)
 
     def predict(self, images: Sequence[np.ndarray]) -> list[Detections]:
         import torch

@@ -1,0 +1,86 @@
+"""Manifest images: resolving a path under the image root, probing a file once."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+from study.io import sha256_bytes
+
+
+def resolve_image(image: str, *, image_root: Path) -> tuple[Path | None, str | None]:
+    """Resolve a manifest ``image`` cell under ``image_root``; refuse paths that escape it.
+
+    Returns ``(path, None)`` or ``(None, reason)`` (absolute path, ``..`` component, or a
+    symlink whose target lies outside the root).
+    """
+    if not image:
+        return None, "empty"
+    p = Path(image)
+    if p.is_absolute() or image.startswith(("/", "\\")) or (len(image) > 1 and image[1] == ":"):
+        return None, f"image path {image!r} is absolute; expected a path relative to the image root {str(image_root)!r}"
+    if ".." in Path(image.replace("\\", "/")).parts:
+        return None, f"image path {image!r} contains '..'; expected a path inside the image root {str(image_root)!r}"
+    root = image_root.resolve()
+    full = root / p
+    real = full.resolve()
+    if not real.is_relative_to(root):
+        return None, (f"image path {image!r} resolves to {str(real)!r} (through a symbolic link), outside the "
+                      f"image root {str(root)!r}; expected files inside the root")
+    return full, None
+
+
+def probe_image(path: str | os.PathLike) -> dict[str, Any]:
+    """Read an image file once: sha256, size, and whether it fully decodes.
+
+    The decode is done by Pillow in draft (reduced) mode, which still reads the whole
+    compressed stream, so truncated JPEG / PNG files are caught ("image file is truncated").
+
+    Returns
+    -------
+    dict
+        ``width``, ``height`` (original pixels; -1 when unknown), ``image_sha256``,
+        ``image_bytes``, ``image_format``, ``decodable`` (bool), ``image_error`` ("" when fine).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    out: dict[str, Any] = {"width": -1, "height": -1, "image_sha256": "", "image_bytes": 0,
+                           "image_format": "", "decodable": False, "image_error": ""}
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        out["image_error"] = "image file not found"
+        return out
+    except IsADirectoryError:
+        out["image_error"] = "image path is a folder, not a file"
+        return out
+    except OSError as e:
+        out["image_error"] = f"cannot read image file: {e.strerror}"
+        return out
+    out["image_sha256"] = sha256_bytes(data)
+    out["image_bytes"] = len(data)
+    if not data:
+        out["image_error"] = "image file is empty (0 bytes)"
+        return out
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            out["width"], out["height"] = int(im.size[0]), int(im.size[1])
+            out["image_format"] = str(im.format or "")
+            im.draft("L", (max(1, im.size[0] // 8), max(1, im.size[1] // 8)))
+            im.load()
+    except UnidentifiedImageError:
+        out["image_error"] = "not an image (the file's content is not a format Pillow or OpenCV can read)"
+        return out
+    except Image.DecompressionBombError as e:
+        out["image_error"] = f"image refused as a decompression bomb ({e})"
+        return out
+    except (OSError, ValueError, SyntaxError) as e:
+        out["image_error"] = f"image does not decode ({out['image_format'] or 'unknown format'}: {e})"
+        return out
+    if out["width"] < 1 or out["height"] < 1:
+        out["image_error"] = f"image has size {out['width']}x{out['height']}"
+        return out
+    out["decodable"] = True
+    return out

@@ -122,3 +122,22 @@ def test_excel_style_csv_with_bom_and_crlf(tmp_path):
     s["manifest"].write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
     df = cohort.load_manifest(s["manifest"], image_root=s["images"])
     assert df.columns[0] == "case_id" and df["case_id"].tolist() == ["C1", "C2", "C3", "C4"]
+
+
+def test_truncated_image_is_refused_even_after_weasyprint_made_pillow_tolerant(tmp_path):
+    """weasyprint sets PIL.ImageFile.LOAD_TRUNCATED_IMAGES = True at import; intake must not follow it."""
+    import numpy as np
+    from PIL import Image, ImageFile
+
+    from study.cohort.images import probe_image
+
+    path = tmp_path / "x.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    before = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        info = probe_image(path)
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = before
+    assert not info["decodable"] and "does not decode" in info["image_error"]

@@ -64,6 +64,11 @@ def probe_image(path: str | os.PathLike) -> dict[str, Any]:
     if not data:
         out["image_error"] = "image file is empty (0 bytes)"
         return out
+    from PIL import ImageFile
+
+    # A truncated file must not pass: Pillow's global LOAD_TRUNCATED_IMAGES (which other
+    # libraries in this process, e.g. weasyprint, switch on at import) is forced off here.
+    tolerant, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
     try:
         with Image.open(io.BytesIO(data)) as im:
             out["width"], out["height"] = int(im.size[0]), int(im.size[1])
@@ -79,6 +84,8 @@ def probe_image(path: str | os.PathLike) -> dict[str, Any]:
     except (OSError, ValueError, SyntaxError) as e:
         out["image_error"] = f"image does not decode ({out['image_format'] or 'unknown format'}: {e})"
         return out
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = tolerant
     if out["width"] < 1 or out["height"] < 1:
         out["image_error"] = f"image has size {out['width']}x{out['height']}"
         return out

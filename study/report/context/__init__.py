@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from study.report import stard
 from study.report.context.agreement import (
     accuracy_context,
+    agreement_block,
     agreement_context,
     subgroups_context,
 )
@@ -28,6 +29,7 @@ from study.report.context.methods import methods_context
 from study.report.context.mrmc import mrmc_context
 from study.report.context.summary import introduction_context, summary_context
 from study.report.context.title import title_context
+from study.report.selectors import protocol_settings
 
 __all__ = ["SECTIONS", "TOC_EXCLUDE", "build_context", "examples_context"]
 
@@ -36,6 +38,7 @@ def build_context(results: Mapping, *, figures: Mapping[str, str], pages: Mappin
     """The whole template context: one entry per section plus the TOC and the STARD checklist."""
     if not isinstance(results, Mapping):
         raise TypeError("results must be a mapping (the parsed results.json)")
+    agreement = agreement_block(results)  # typed here until build_context takes the typed Results
     return {
         "title": title_context(results),
         "toc": [{"id": k, "title": v, "level": 2 if v[:1].isdigit() and "." in v.split(" ")[0].rstrip(".") else 1}
@@ -48,11 +51,12 @@ def build_context(results: Mapping, *, figures: Mapping[str, str], pages: Mappin
         "baseline": baseline_context(results),
         "detection": detection_context(results, figures),
         "counting": counting_context(results, figures),
-        "agreement": agreement_context(results, figures),
-        "accuracy": accuracy_context(results, figures),
-        "comparisons": comparisons_context(results),
+        "agreement": agreement_context(agreement, figures),
+        "accuracy": accuracy_context(agreement, figures),
+        "comparisons": comparisons_context(agreement),
         "mrmc": mrmc_context(results, figures),
-        "subgroups": subgroups_context(results, figures),
+        "subgroups": subgroups_context(agreement, figures,
+                                       prespecified=protocol_settings(results).get("subgroups") or []),
         "failures": failures_context(results),
         "examples": examples_context(results, figures),
         "limitations": limitations_context(results),

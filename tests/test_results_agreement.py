@@ -58,3 +58,24 @@ def test_standalone_file_adds_inputs_and_protocol(block):
     assert "protocol" not in json.loads(dumps_json(StandaloneAgreement.model_validate(doc)))
     with pytest.raises(ValidationError):
         StandaloneAgreement.model_validate({**doc, "protocol": {"name": "p"}})
+
+
+def test_comparisons_without_shared_cases_round_trip_and_report_dashes():
+    from test_agreement import make_study, options
+
+    from study.metrics.agreement import evaluate_agreement
+    from study.report.context.comparisons import comparisons_context
+    from study.results.agreement import NoSharedCases
+
+    ref, rat, po, _ = make_study(80, seed=5)
+    first = set(ref.case_id[:40])
+    keep = (((rat.rater_id == "ai") & ~rat.case_id.isin(first)) | (rat.rater_id.isin(["j1", "j2"]) & rat.case_id.isin(first))
+            | (rat.rater_id == "i2"))
+    out = evaluate_agreement(ref, rat[keep], options=options(n_bootstrap=100), patient_of=po)
+    empty = [c for c in out.comparisons if isinstance(c, NoSharedCases)]
+    assert {(c.versus, c.versus_kind) for c in empty} == {("j1", "reader"), ("j2", "reader"), ("junior", "group")}
+    assert all(c.n_cases == 0 and c.reason for c in empty)
+    text = dumps_json(out)
+    assert dumps_json(AgreementResult.model_validate_json(text)) == text
+    rows = {r[1]: r for r in comparisons_context(out)["table"]["rows"]}
+    assert rows["j1 (reader)"][3:] == ["–"] * 5 and rows["junior (group)"][3:] == ["–"] * 5

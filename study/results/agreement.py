@@ -11,7 +11,7 @@ bootstrap as their main interval (plain :class:`~study.estimate.Estimate`).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import Field
 
@@ -21,7 +21,8 @@ from study.results.base import ResultModel
 __all__ = [
     "AgreementResult", "AgreementSettings", "AgreementStats", "BootstrapInterval", "BootstrappedEstimate",
     "Comparison", "ConfusionAxes", "ErrorDirections", "FleissKappa", "GradeAgreement", "GroupAgreement",
-    "GroupComparison", "InputFile", "InterReader", "KrippendorffAlpha", "McNemar", "PairwiseAgreement",
+    "GroupComparison", "InputFile", "InterReader", "KrippendorffAlpha", "McNemarNotDone", "McNemarTest",
+    "NoSharedCases", "PairwiseAgreement",
     "ProtocolReference", "RaterAgreement", "RaterKind", "ReaderComparison", "ReaderPair", "Spread", "SpreadByMetric",
     "StandaloneAgreement",
 ]
@@ -197,49 +198,68 @@ class InterReader(ResultModel):
     krippendorff_alpha_ordinal: KrippendorffAlpha
 
 
-class McNemar(ResultModel):
-    """McNemar's exact test of model against one reader (counts), or why it is not done (``reason``)."""
+class McNemarTest(ResultModel):
+    """McNemar's exact test of the model against one reader on the cases both graded."""
 
-    p_value: float | None
+    p_value: float
     method: str
-    both_correct: int | None = _optional()
-    model_only_correct: int | None = _optional()
-    reader_only_correct: int | None = _optional()
-    both_wrong: int | None = _optional()
-    note: str | None = _optional()
-    reason: str | None = _optional()
+    both_correct: int
+    model_only_correct: int
+    reader_only_correct: int
+    both_wrong: int
+    note: str
 
 
-class _ComparisonBase(ResultModel):
-    """Model against a reader or a reader group; no estimates (``reason``) when no case is shared."""
+class McNemarNotDone(ResultModel):
+    """Why McNemar's test is not done (a reader group: readings of one case are not independent pairs)."""
+
+    p_value: None
+    method: str
+    reason: str
+
+
+class _Compared(ResultModel):
+    """Model against a reader or a reader group on the cases both graded."""
 
     model: str
     versus: str
     n_cases: int
-    model_accuracy: Estimate | None = _optional()
-    versus_accuracy: Estimate | None = _optional()
-    accuracy_difference: Estimate | None = _optional()
-    model_kappa_quadratic: Estimate | None = _optional()
-    versus_kappa_quadratic: Estimate | None = _optional()
-    kappa_quadratic_difference: Estimate | None = _optional()
-    mcnemar: McNemar | None = _optional()
-    reason: str | None = _optional()
+    model_accuracy: Estimate
+    versus_accuracy: Estimate
+    accuracy_difference: Estimate
+    model_kappa_quadratic: Estimate
+    versus_kappa_quadratic: Estimate
+    kappa_quadratic_difference: Estimate
 
 
-class ReaderComparison(_ComparisonBase):
-    """Model against one reader on the cases both graded (differences: model minus reader)."""
+class ReaderComparison(_Compared):
+    """Model against one reader: each one's accuracy and kappa, differences model minus reader."""
 
     versus_kind: Literal["reader"]
+    mcnemar: McNemarTest
 
 
-class GroupComparison(_ComparisonBase):
+class GroupComparison(_Compared):
     """Model against a reader group: means over the group's readers of the paired comparisons."""
 
     versus_kind: Literal["group"]
     readers: list[str]
+    mcnemar: McNemarNotDone
 
 
-Comparison = Annotated[ReaderComparison | GroupComparison, Field(discriminator="versus_kind")]
+class NoSharedCases(ResultModel):
+    """Model against a reader or group with no case graded by both: nothing is estimated."""
+
+    model: str
+    versus: str
+    versus_kind: Literal["reader", "group"]
+    n_cases: int
+    reason: str
+    readers: list[str] | None = _optional()  # written for a group (empty), not for a reader
+
+
+#: one entry of ``comparisons`` (the shapes exclude each other: unknown keys are refused)
+Comparison = ReaderComparison | GroupComparison | NoSharedCases
 
 
 class AgreementSettings(ResultModel):

@@ -25,7 +25,9 @@ from study.metrics.intervals import BinomialMethod, binomial_ci, cohen_kappa
 from study.results.agreement import (
     Comparison,
     GroupComparison,
-    McNemar,
+    McNemarNotDone,
+    McNemarTest,
+    NoSharedCases,
     ReaderComparison,
 )
 
@@ -66,7 +68,7 @@ def register_model_reader(design: BootstrapDesign, models: list[str], readers: l
     return out
 
 
-def mcnemar_test(model_ok: np.ndarray, reader_ok: np.ndarray) -> McNemar:
+def mcnemar_test(model_ok: np.ndarray, reader_ok: np.ndarray) -> McNemarTest:
     """McNemar's exact test of paired correct / wrong gradings (cases as independent pairs)."""
     from statsmodels.stats.contingency_tables import mcnemar
 
@@ -75,15 +77,16 @@ def mcnemar_test(model_ok: np.ndarray, reader_ok: np.ndarray) -> McNemar:
     r_only = int((~model_ok & reader_ok).sum())
     neither = int((~model_ok & ~reader_ok).sum())
     p = 1.0 if m_only + r_only == 0 else float(mcnemar([[both, m_only], [r_only, neither]], exact=True).pvalue)
-    return McNemar(p_value=p, method=MCNEMAR_METHOD, both_correct=both, model_only_correct=m_only,
+    return McNemarTest(p_value=p, method=MCNEMAR_METHOD, both_correct=both, model_only_correct=m_only,
                    reader_only_correct=r_only, both_wrong=neither, note="treats cases as independent pairs")
 
 
-def _versus_reader(iv: Intervals, data: RatingData, boot: BootstrapPass, p: ModelReaderBlocks) -> ReaderComparison:
+def _versus_reader(iv: Intervals, data: RatingData, boot: BootstrapPass,
+                   p: ModelReaderBlocks) -> ReaderComparison | NoSharedCases:
     n = len(p.shared)
     if n == 0:
-        return ReaderComparison(model=p.model, versus=p.reader, versus_kind="reader", n_cases=0,
-                                reason="no case graded by both")
+        return NoSharedCases(model=p.model, versus=p.reader, versus_kind="reader", n_cases=0,
+                             reason="no case graded by both")
     ref = data.ref[p.shared]
     binomial: BinomialMethod = "clopper_pearson" if iv.binomial == "clopper_pearson" else "wilson"
     obs, bs = boot.obs_stats, boot.boot_stats
@@ -104,12 +107,12 @@ def _versus_reader(iv: Intervals, data: RatingData, boot: BootstrapPass, p: Mode
 
 
 def _versus_group(iv: Intervals, boot: BootstrapPass, model: str, group: str, members: list[str],
-                  per_reader: dict[str, ModelReaderBlocks]) -> GroupComparison:
+                  per_reader: dict[str, ModelReaderBlocks]) -> GroupComparison | NoSharedCases:
     use = [r for r in members if len(per_reader[r].shared) > 0]
     n = int(sum(len(per_reader[r].shared) for r in use))
     if not use:
-        return GroupComparison(model=model, versus=group, versus_kind="group", readers=[], n_cases=n,
-                               reason="no case graded by the model and a reader of the group")
+        return NoSharedCases(model=model, versus=group, versus_kind="group", readers=[], n_cases=n,
+                             reason="no case graded by the model and a reader of the group")
     jm = [per_reader[r].model_block for r in use]
     jr = [per_reader[r].reader_block for r in use]
     obs, bs = boot.obs_stats, boot.boot_stats
@@ -125,9 +128,9 @@ def _versus_group(iv: Intervals, boot: BootstrapPass, model: str, group: str, me
         model=model, versus=group, versus_kind="group", readers=sorted(use), n_cases=n,
         model_accuracy=acc[0], versus_accuracy=acc[1], accuracy_difference=acc[2],
         model_kappa_quadratic=kq[0], versus_kappa_quadratic=kq[1], kappa_quadratic_difference=kq[2],
-        mcnemar=McNemar(p_value=None, method=MCNEMAR_METHOD,
-                        reason="several readers' readings of one case are not independent pairs; "
-                               "use the bootstrap interval of the difference"))
+        mcnemar=McNemarNotDone(p_value=None, method=MCNEMAR_METHOD,
+                               reason="several readers' readings of one case are not independent pairs; "
+                                      "use the bootstrap interval of the difference"))
 
 
 def comparisons(iv: Intervals, data: RatingData, boot: BootstrapPass, pairs: list[ModelReaderBlocks],

@@ -6,8 +6,14 @@ from typing import Any
 
 from study.report.context.agreement import ci
 from study.report.context.common import unavailable
-from study.report.format import Table, fmt_int, fmt_p
-from study.results.agreement import AgreementResult, Comparison, InterReader
+from study.report.format import DASH, Table, fmt_int, fmt_p
+from study.results.agreement import (
+    AgreementResult,
+    Comparison,
+    InterReader,
+    McNemarTest,
+    NoSharedCases,
+)
 
 
 def _comparison_table(comps: list[Comparison]) -> Table:
@@ -16,14 +22,16 @@ def _comparison_table(comps: list[Comparison]) -> Table:
               ["Model", "Versus", "Cases", "Model accuracy", "Versus accuracy", "Accuracy difference",
                "Quadratic kappa difference", "McNemar p"])
     for c in comps:
+        versus = [c.model, f"{c.versus} ({c.versus_kind})", fmt_int(c.n_cases)]
+        if isinstance(c, NoSharedCases):
+            t.add([*versus, *[DASH] * 5])
+            continue
         mc = c.mcnemar
-        t.add([c.model, f"{c.versus} ({c.versus_kind})", fmt_int(c.n_cases), ci(t, c.model_accuracy),
-               ci(t, c.versus_accuracy), ci(t, c.accuracy_difference), ci(t, c.kappa_quadratic_difference),
-               fmt_p(None if mc is None else mc.p_value)])
-        if mc is not None:
-            t.note(f"McNemar: {mc.method}.")
-            if mc.note:
-                t.note(f"McNemar's test {mc.note}.")
+        t.add([*versus, ci(t, c.model_accuracy), ci(t, c.versus_accuracy), ci(t, c.accuracy_difference),
+               ci(t, c.kappa_quadratic_difference), fmt_p(mc.p_value)])
+        t.note(f"McNemar: {mc.method}.")
+        if isinstance(mc, McNemarTest):
+            t.note(f"McNemar's test {mc.note}.")
     return t
 
 

@@ -25,13 +25,14 @@ def _subset(r: dict) -> dict:
 
 def test_figures_are_deterministic_svg_with_unique_ids(tmp_path):
     from study.report import figures as F
+    from study.results.flow import Flow
 
     r = _subset(_results())
     a = F.figure_svgs(r)
     again = json.loads(json.dumps(r))
     assert F.confusion_figure(again["agreement"]) == a["confusion"]
     assert F.count_scatter_figure("sim-detector", again["counting"]["sim-detector"]) == a["count_scatter__sim-detector"]
-    assert F.flow_figure(again["flow"]) == F.flow_figure(r["flow"])
+    assert F.flow_figure(Flow.model_validate(again["flow"])) == F.flow_figure(Flow.model_validate(r["flow"]))
     assert {"flow", "pr__sim-detector", "froc__sim-detector", "count_scatter__sim-detector",
             "bland_altman__sim-detector", "confusion", "sens_spec", "forest__sex",
             "mrmc_roc__sim-detector"} <= set(a)
@@ -61,7 +62,7 @@ def test_user_text_is_neither_mathtext_nor_markup():
 def test_no_figure_without_data():
     from study.report.figures import figure_svgs
 
-    assert figure_svgs({"schema_version": 1, "detection": {}, "counting": {}, "agreement": {}, "mrmc": None}) == {}
+    assert figure_svgs({"schema_version": 2, "detection": {}, "counting": {}, "agreement": {}, "mrmc": None}) == {}
 
 
 def _tiny_results_dir(tmp_path):

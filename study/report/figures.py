@@ -6,9 +6,9 @@ figures inlined in one HTML page never collide), ``svg.fonttype = 'none'`` (text
 set in DejaVu Sans by the renderer, and searchable in the PDF), and no date in the metadata.
 The same results therefore give byte-identical SVG files.
 
-Figures (names are keys of :func:`figure_svgs`):
+Figures (names are keys of :func:`figure_svgs`, made by :func:`study.report.figure_ids.figure_id`):
 
-- ``flow``: STARD 2015 flow diagram of cases (``study.eligibility.flow_svg`` when it exists);
+- ``flow``: STARD 2015 flow diagram of cases (``study.report.flow_diagram.flow_svg``);
 - ``pr__<model>``, ``froc__<model>``: precision-recall curves per class, FROC curve;
 - ``count_scatter__<model>``, ``bland_altman__<model>``: predicted against reference lesion
   counts with least-squares lines, and the Bland & Altman (1986) plot of the differences;
@@ -30,6 +30,9 @@ from typing import Any
 from study.io import write_text
 from study.report import format as F
 from study.report import selectors as S
+from study.report.figure_ids import figure_id
+from study.report.flow_diagram import flow_svg, flow_view
+from study.results.flow import Flow
 
 FONT = "DejaVu Sans"
 TEXT_WIDTH_IN = 6.5  # A4 minus 2 cm margins, rounded down
@@ -105,14 +108,14 @@ def _subplots(*args, **kw):
 
 
 # ----------------------------------------------------------------------------- flow
-def flow_figure(flow: dict) -> str:
-    """STARD 2015 flow diagram: cases received, excluded at each stage with reasons, analysed."""
-    view = S.flow_view(flow)
+def flow_figure(flow: Flow) -> str:
+    """STARD 2015 flow diagram drawn with matplotlib (the report shows :func:`flow_svg`)."""
+    view = flow_view(flow)
 
     def draw():
         from matplotlib.patches import FancyBboxPatch
 
-        stages = view["stages"]
+        stages = view.stages
         rows = len(stages)
         fig_h = 1.0 + 1.05 * rows
         fig, ax = _subplots(figsize=(TEXT_WIDTH_IN, fig_h))
@@ -129,15 +132,15 @@ def flow_figure(flow: dict) -> str:
         y = rows * 1.6 - 0.7
         prev = None
         for st in stages:
-            label = f"{_t(st['label'])}\nn = {st['n']}"
+            label = f"{_t(st.label)}\nn = {st.n}"
             box(3.0, y, 4.2, 0.75, label, bold=True, fc="#e8eef7")
             if prev is not None:
                 ax.annotate("", xy=(3.0, y + 0.38), xytext=(3.0, prev - 0.38),
                             arrowprops={"arrowstyle": "-|>", "lw": 0.8, "color": "#333333"})
-            ex = st.get("excluded")
-            if ex:
-                lines = [f"{_t(ex['label'])}" + (f": n = {ex['n']}" if ex.get("n") is not None else "")]
-                lines += [f"  {_t(r)}: {n}" for r, n in ex.get("reasons", [])][:6]
+            ex = st.excluded
+            if ex is not None:
+                lines = [f"{_t(ex.label)}" + (f": n = {ex.n}" if ex.n is not None else "")]
+                lines += [f"  {_t(r)}: {n}" for r, n in ex.reasons][:6]
                 h = 0.22 * len(lines) + 0.25
                 ey = y + 0.8
                 ax.add_patch(FancyBboxPatch((5.6, ey - h / 2), 4.3, h, boxstyle="square,pad=0.02",
@@ -149,7 +152,7 @@ def flow_figure(flow: dict) -> str:
             y -= 1.6
         return fig
 
-    return _draw("flow", draw)
+    return _draw(figure_id("flow"), draw)
 
 
 # ----------------------------------------------------------------------------- detection
@@ -496,33 +499,24 @@ def figure_svgs(results: dict) -> dict[str, str]:
         if svg:
             out[name] = svg
 
-    flow = results.get("flow")
-    if flow:
-        svg = None
-        try:
-            from study import eligibility as _el
-
-            if hasattr(_el, "flow_svg"):
-                svg = _el.flow_svg(flow)
-        except ImportError:
-            svg = None
-        put("flow", _scope_ids(svg, "flow") if svg else flow_figure(flow))
+    if results.get("flow") is not None:  # parsed here until build_context hands over the typed Results
+        put(figure_id("flow"), _scope_ids(flow_svg(Flow.model_validate(results["flow"])), figure_id("flow")))
     for m, det in sorted((results.get("detection") or {}).items()):
         if isinstance(det, dict):
-            put(f"pr__{m}", pr_figure(m, det))
-            put(f"froc__{m}", froc_figure(m, det))
+            put(figure_id("pr", m), pr_figure(m, det))
+            put(figure_id("froc", m), froc_figure(m, det))
     for m, cnt in sorted((results.get("counting") or {}).items()):
         if isinstance(cnt, dict):
-            put(f"count_scatter__{m}", count_scatter_figure(m, cnt))
-            put(f"bland_altman__{m}", bland_altman_figure(m, cnt))
+            put(figure_id("count_scatter", m), count_scatter_figure(m, cnt))
+            put(figure_id("bland_altman", m), bland_altman_figure(m, cnt))
     ag = results.get("agreement")
     if isinstance(ag, dict):
-        put("confusion", confusion_figure(ag))
-        put("sens_spec", sens_spec_figure(ag))
+        put(figure_id("confusion"), confusion_figure(ag))
+        put(figure_id("sens_spec"), sens_spec_figure(ag))
         for col, rows in S.subgroup_rows(ag).items():
-            put(f"forest__{col}", forest_figure(col, rows))
+            put(figure_id("forest", col), forest_figure(col, rows))
     for m, roc in S.mrmc_rocs(results.get("mrmc")).items():
-        put(f"mrmc_roc__{m}", mrmc_roc_figure(m, roc))
+        put(figure_id("mrmc_roc", m), mrmc_roc_figure(m, roc))
     return out
 
 

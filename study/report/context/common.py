@@ -44,7 +44,7 @@ SECTIONS: dict[str, str] = {
 TOC_EXCLUDE = {"sec-title"}
 
 #: study information the harness cannot know (STARD items); read from ``study.information``
-#: or ``study.config.information`` when the study supplies it
+#: (:class:`study.results.study.StudyInformation`) when the study supplies it
 INFORMATION_KEYS = {
     "design": "Study design (prospective / retrospective data collection)",
     "identification": "Basis on which potentially eligible participants were identified",
@@ -65,18 +65,16 @@ INFORMATION_KEYS = {
 
 def information(results: Mapping) -> dict[str, str]:
     st = results.get("study") or {}
-    info = dict((st.get("config") or {}).get("information") or {})
-    info.update(st.get("information") or {})
-    return {k: str(v) for k, v in info.items() if v not in (None, "")}
+    return {k: str(v) for k, v in (st.get("information") or {}).items() if v not in (None, "")}
 
 
-def info_text(info: dict, key: str, default: str) -> dict:
+def info_text(info: Mapping[str, str], key: str, default: str) -> dict[str, str]:
     if key in info:
         return {"text": info[key], "source": "supplied by the investigators"}
     return {"text": default, "source": f"not supplied (study information key '{key}')"}
 
 
-def unavailable(reason: str) -> dict:
+def unavailable(reason: str) -> dict[str, Any]:
     return {"available": False, "reason": reason}
 
 

@@ -44,13 +44,12 @@ def summary_context(results: Mapping) -> dict:
             mods = d.get("modalities")
             label = " - ".join(mods) if isinstance(mods, list) else str(mods or "")
             t.add([f"MRMC: difference in figure of merit ({label})", m or F.DASH, t.ci(d)])
-    flow = S.flow_view(results.get("flow") or {})
+    flow = results.get("flow")
     st = results.get("study") or {}
     n_readers = sum(1 for _, r in S.raters_in_order(ag) if r.get("kind") != "model")
-    stages = flow["stages"]
     design = (f"Study '{st.get('name', '')}' under protocol {(st.get('protocol') or {}).get('name', '')} "
               f"version {(st.get('protocol') or {}).get('version', '')}: "
-              + (f"{stages[0]['n']} images received, " if stages else "")
+              + (f"{flow['received']} images received, " if flow else "")
               + (f"{(results.get('baseline') or {}).get('n_cases')} included; " if results.get("baseline") else "")
               + f"{len(model_ids(results))} model(s) and {n_readers} reader(s) were compared with the reference standard.")
     return {"design": design, "table": t.to_dict() if t.rows else None}

@@ -68,7 +68,7 @@ def _numeric_summary(values: pd.Series) -> NumericSummary:
     )
 
 
-def _sort_key(value: Any) -> tuple:
+def _sort_key(value: Any) -> tuple[int, float, str]:
     """Natural order: numbers numerically, then Roman numerals I-VI (Fitzpatrick), then text."""
     roman = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
     s = str(value)

@@ -76,7 +76,7 @@ def software_versions() -> SoftwareVersions:
     )
 
 
-def git_state(repo_dir: str | os.PathLike | None) -> dict[str, Any]:
+def git_state(repo_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
     """``{commit, dirty}`` of the git checkout at ``repo_dir``; both ``None`` when it is not one.
 
     ``dirty`` is True when tracked files differ from the commit (``git status --porcelain
@@ -94,7 +94,7 @@ def git_state(repo_dir: str | os.PathLike | None) -> dict[str, Any]:
     return {"commit": commit or None, "dirty": bool(status.strip())}
 
 
-def images_digest(image_paths: Iterable[str | os.PathLike]) -> ImagesDigest:
+def images_digest(image_paths: Iterable[str | os.PathLike[str]]) -> ImagesDigest:
     """One sha256 standing for every image file, independent of the order given and of where
     the cohort folder sits (paths are taken relative to the images' common folder).
 
@@ -112,7 +112,7 @@ def images_digest(image_paths: Iterable[str | os.PathLike]) -> ImagesDigest:
                         method=IMAGES_DIGEST_METHOD)
 
 
-def _file_entry(path: str | os.PathLike) -> FileRecord:
+def _file_entry(path: str | os.PathLike[str]) -> FileRecord:
     p = Path(path)
     return FileRecord(path=str(p), sha256=sha256_file(p), bytes=p.stat().st_size)
 
@@ -120,11 +120,11 @@ def _file_entry(path: str | os.PathLike) -> FileRecord:
 def collect_provenance(
     *,
     config: Mapping[str, Any],
-    protocol_path: str | os.PathLike,
-    inputs: Mapping[str, str | os.PathLike | None],
-    image_paths: Iterable[str | os.PathLike],
+    protocol_path: str | os.PathLike[str],
+    inputs: Mapping[str, str | os.PathLike[str] | None],
+    image_paths: Iterable[str | os.PathLike[str]],
     models: Iterable[Mapping[str, Any]],
-    repo_dir: str | os.PathLike | None,
+    repo_dir: str | os.PathLike[str] | None,
 ) -> Provenance:
     """Everything needed to trace a study's numbers to its inputs.
 

@@ -13,28 +13,33 @@ from pydantic import Field
 
 from study.results.base import ResultModel
 
-__all__ = ["ModelClasses", "ModelMeta", "ShardSummary"]
+__all__ = ["DetectionCounts", "ModelClasses", "ModelMeta", "ShardSummary"]
 
 
-class ShardSummary(ResultModel):
-    """One shard of one model's predictions (``predict_shard``'s summary, without the backend)."""
+class DetectionCounts(ResultModel):
+    """What a model was run on and what was kept of its detections (a shard, or all shards)."""
 
     model: str
-    shard: int = Field(description="0-based shard index")
-    n_shards: int
     n_images: int
     n_detections: int
-    n_dropped_outside_face: int
-    n_dropped_unmapped_class: int
+    n_dropped_outside_face: int = Field(description="box centre outside the case's face box (face_filter)")
+    n_dropped_unmapped_class: int = Field(description="model class mapped to no protocol class")
     n_cases_without_face_box: int
     face_filter: bool
+    warnings: list[str]
     seconds: float
+
+
+class ShardSummary(DetectionCounts):
+    """One shard of one model's predictions (``predict_shard``'s summary, without the backend)."""
+
+    shard: int = Field(description="0-based shard index")
+    n_shards: int
     images_per_second: float | None = Field(description="None when no time was measured")
     resumed: bool
     fingerprint: str = Field(description="sha256 of the spec, model files, cases and face boxes of the shard")
     batch_size: int
     n_images_with_exactly_100: int = Field(description="sign of a model still capped at COCO's 100 detections")
-    warnings: list[str]
 
 
 class ModelClasses(ResultModel):
@@ -45,10 +50,9 @@ class ModelClasses(ResultModel):
     category_ids: dict[str, int]
 
 
-class ModelMeta(ResultModel):
+class ModelMeta(DetectionCounts):
     """``detections/<model>.meta.json``: provenance and counts of one model's merged detections."""
 
-    model: str
     backend: str
     backend_version: str
     torch_version: str
@@ -61,12 +65,4 @@ class ModelMeta(ResultModel):
     # keys depend on the backend and are validated by ModelSpec itself when it is loaded
     spec: dict[str, Any]
     classes: ModelClasses
-    n_images: int
-    n_detections: int
-    n_dropped_outside_face: int
-    n_dropped_unmapped_class: int
-    n_cases_without_face_box: int
-    face_filter: bool
-    warnings: list[str]
-    seconds: float
     shards: list[ShardSummary]

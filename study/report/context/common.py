@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from study.report import format as F
 from study.report import selectors as S
-from study.report.format import Table, fmt, fmt_p, is_estimate
+from study.report.format import is_estimate
 
 #: section anchor id -> title (the order is the report's order; the TOC and STARD use it)
 SECTIONS: dict[str, str] = {
@@ -106,49 +105,6 @@ def has_numbers(obj: Any, keys: set[str]) -> bool:
     if isinstance(obj, list):
         return any(has_numbers(v, keys) for v in obj)
     return False
-
-
-def generic_table(id: str, caption: str, items: list[Mapping], *, nd: int = 3) -> Table | None:
-    """A table of a list of flat-ish dicts: strings and counts as they are, estimates with CI, p-values."""
-    if not items:
-        return None
-    cols: dict[str, None] = {}
-    for it in items:
-        for k, v in it.items():
-            if isinstance(v, (str, int, float, bool)) or v is None or is_estimate(v) or (
-                    isinstance(v, list) and all(isinstance(x, str) for x in v)):
-                cols[k] = None
-    t = Table(id, caption, [k.replace("_", " ") for k in cols], nd=nd)
-    for it in items:
-        row = []
-        for k in cols:
-            v = it.get(k)
-            if is_estimate(v):
-                row.append(t.ci(v))
-            elif isinstance(v, list):
-                row.append(" vs ".join(v))
-            elif k.startswith("p") and ("p_value" in k or k in ("p", "pvalue")) or k.endswith("_p"):
-                row.append(fmt_p(v))
-            elif isinstance(v, bool):
-                row.append("yes" if v else "no")
-            else:
-                row.append(fmt(v, nd) if v is not None else F.DASH)
-        t.add(row)
-    return t
-
-
-def kv_rows(d: Mapping, *, skip: set[str] = frozenset(), prefix: str = "", depth: int = 2) -> list[tuple[str, Any]]:
-    rows = []
-    for k in sorted(d):
-        if k in skip:
-            continue
-        v = d[k]
-        name = f"{prefix}{k}"
-        if is_estimate(v) or isinstance(v, (str, int, float, bool)) or v is None:
-            rows.append((name, v))
-        elif isinstance(v, Mapping) and depth > 0:
-            rows += kv_rows(v, skip=skip, prefix=f"{name}.", depth=depth - 1)
-    return rows
 
 
 def report_date() -> str:

@@ -127,7 +127,7 @@ def flow_svg(flow: Flow, *, width: int = 720) -> str:
          + [f"  {_label(r)}: {k}" for r, k in fq.by_reason.items() if k]),
         ([f"Passed image quality (n = {flow.passed_quality})"],
          [f"Not eligible (n = {fe.total})"]
-         + [f"  {crit_desc.get(c, c)}: {k}" for c, k in fe.by_criterion.items() if k]),
+         + [f"  {crit_desc[c] if c in crit_desc else c}: {k}" for c, k in fe.by_criterion.items() if k]),
         ([f"Included in the analysis (n = {flow.included})"], None),
     ]
     for i, (main, side) in enumerate(steps):
@@ -147,7 +147,7 @@ def flow_svg(flow: Flow, *, width: int = 720) -> str:
         lines.append(f"  model {m}: {k}")
     groups = flow.reader_groups
     for r, k in flow.analysed.readers.items():
-        g = f" ({groups[r]})" if groups.get(r) else ""
+        g = f" ({groups[r]})" if r in groups and groups[r] else ""
         lines.append(f"  reader {r}{g}: {k}")
     if len(lines) == 1:
         lines.append("  (no models or readers given)")

@@ -40,7 +40,7 @@ def _covariate_rows(t: Table, b: Baseline) -> None:
         summary = b.categorical(cov)
         if summary is None:
             continue
-        label = COVARIATE_LABELS.get(cov, cov)
+        label = COVARIATE_LABELS[cov]
         for lv in summary.levels:
             t.add([f"{label}: {lv.value}", fmt_pct(lv.n, lv.percent)])
         if summary.n_missing:
@@ -76,9 +76,11 @@ def _severity_table(b: Baseline, classes: Sequence[str], levels: Sequence[str]) 
     st = Table("tab-lesions-severity", "Mean reference lesions per image by class and reference grade",
                ["Grade", "Images"] + names, nd=2)
     for lv in list(levels) or sorted(bys):
-        v = bys.get(lv)
-        st.add([lv, fmt_int(v.n_images if v is not None else None)]
-               + [fmt(v.mean.get(c) if v is not None else None, 2) for c in names])
+        if lv in bys:
+            v = bys[lv]
+            st.add([lv, fmt_int(v.n_images)] + [fmt(v.mean[c] if c in v.mean else None, 2) for c in names])
+        else:
+            st.add([lv, fmt_int(None)] + [fmt(None, 2) for _ in names])
     return st
 
 

@@ -25,6 +25,7 @@ STRICT = [
     "study/report/context/flow.py",
     "study/report/context/appendix.py",
     "study/report/context/discussion.py",
+    "study/report/context/index_tests.py",
     "study/commands/schema.py",
 ]
 

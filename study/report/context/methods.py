@@ -16,7 +16,10 @@ from study.report.context.common import (
     information,
     model_ids,
 )
+from study.report.context.index_tests import index_tests_table
 from study.report.format import Table, fmt, fmt_int
+from study.results.models import ModelMeta
+from study.results.provenance import Provenance
 
 
 def _criterion_rule(c: Mapping) -> str:
@@ -124,25 +127,10 @@ def methods_context(results: Mapping) -> dict:
     }
 
     # index tests
-    prov_models = (results.get("provenance") or {}).get("models") or {}
-    meta = results.get("models") or {}
     det_s = ps.get("detection") or {}
-    models = model_ids(results)
-    if models:
-        t = Table("tab-models", "Index tests: models, their weights and backends",
-                  ["Model id", "Backend", "Backend version", "Weights sha256"])
-        for m in models:
-            pm = prov_models.get(m) or {}
-            mm = meta.get(m) or {}
-            sha = pm.get("sha256") or mm.get("weights_sha256") or mm.get("sha256")
-            det_file = (pm.get("files") or {}).get("detections")
-            if not sha and det_file:
-                sha = f"none: precomputed detections, file sha256 {det_file.get('sha256')}"
-            t.add([m, str(pm.get("backend") or mm.get("backend") or F.DASH),
-                   str(pm.get("backend_version") or mm.get("backend_version") or F.DASH), str(sha or "not recorded")])
-        out["models"] = t.to_dict()
-    else:
-        out["models"] = None
+    out["models"] = index_tests_table(  # blocks parsed here until build_context hands over the typed Results
+        model_ids(results), models={m: ModelMeta.model_validate(d) for m, d in (results.get("models") or {}).items()},
+        provenance=Provenance.model_validate(results["provenance"]) if results.get("provenance") else None)
     out["detection_settings"] = {
         "iou": fmt(det_s.get("iou_threshold"), 2) if det_s else F.DASH,
         "match_rule": {"iou": "box overlap", "center_distance": "centre distance"}.get(

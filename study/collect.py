@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from study.errors import Problem, StudyError
 from study.io import read_json
 from study.protocol import load_protocol
 from study.results import SCHEMA_VERSION, Results
 from study.results.flow import Flow
 from study.results.models import ModelMeta
+from study.results.parse import parse_model
 from study.results.study import ProtocolRecord, StudyBlock, StudyInformation
 
 __all__ = ["SCHEMA_VERSION", "collect_results", "read_block"]
@@ -35,13 +35,7 @@ def read_block(path: Path, model: type[_M]) -> _M:
     StudyError
         Naming the file and, for each problem, the key path and what is expected.
     """
-    data = read_json(path)
-    try:
-        return model.model_validate(data)
-    except ValidationError as e:
-        raise StudyError([Problem(str(path), ".".join(str(p) for p in err["loc"]) or "(top level)",
-                                  f"{err['msg']} (expected by {model.__module__}.{model.__name__})")
-                          for err in e.errors()]) from None
+    return parse_model(model, read_json(path), source=str(path))
 
 
 def _model_files(entry: dict[str, Any]) -> dict[str, Any]:

@@ -98,3 +98,14 @@ def test_schema_command_writes_the_file(tmp_path, run_cli):
     assert rc == 0, err
     assert out.strip() == str(tmp_path / "s.json")
     assert (tmp_path / "s.json").read_text(encoding="utf-8") == schema_text()
+
+
+def test_a_malformed_block_in_results_json_is_a_study_error():
+    from study.errors import StudyError
+    from study.report.context import build_context
+
+    r = _fixture()
+    r["flow"] = {k: v for k, v in r["flow"].items() if k != "included"}
+    with pytest.raises(StudyError) as e:
+        build_context(r, figures={})
+    assert "results.json" in str(e.value) and "flow.included" in str(e.value)

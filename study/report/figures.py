@@ -33,6 +33,7 @@ from study.report import selectors as S
 from study.report.figure_ids import figure_id
 from study.report.flow_diagram import flow_svg, flow_view
 from study.results.flow import Flow
+from study.results.parse import parse_model
 
 FONT = "DejaVu Sans"
 TEXT_WIDTH_IN = 6.5  # A4 minus 2 cm margins, rounded down
@@ -500,7 +501,8 @@ def figure_svgs(results: dict) -> dict[str, str]:
             out[name] = svg
 
     if results.get("flow") is not None:  # parsed here until build_context hands over the typed Results
-        put(figure_id("flow"), _scope_ids(flow_svg(Flow.model_validate(results["flow"])), figure_id("flow")))
+        flow = parse_model(Flow, results["flow"], source="results.json", where="flow")
+        put(figure_id("flow"), _scope_ids(flow_svg(flow), figure_id("flow")))
     for m, det in sorted((results.get("detection") or {}).items()):
         if isinstance(det, dict):
             put(figure_id("pr", m), pr_figure(m, det))

@@ -34,6 +34,7 @@ from study.report.context.summary import introduction_context, summary_context
 from study.report.context.title import title_context
 from study.results.baseline import Baseline
 from study.results.flow import Flow
+from study.results.parse import parse_model
 from study.results.provenance import Provenance
 from study.results.study import StudyBlock
 
@@ -46,7 +47,7 @@ def _block(results: Mapping[str, Any], key: str, model: type[_B]) -> _B | None:
     """One block of results.json as its typed model (None when absent); until the lead parses
     the whole file into :class:`study.results.Results` here."""
     data = results.get(key)
-    return None if data is None else model.model_validate(data)
+    return None if data is None else parse_model(model, data, source="results.json", where=key)
 
 
 def build_context(results: Mapping, *, figures: Mapping[str, str], pages: Mapping[str, int] | None = None) -> dict:

@@ -19,6 +19,7 @@ from study.report.context.common import (
 from study.report.context.index_tests import index_tests_table
 from study.report.format import Table, fmt, fmt_int
 from study.results.models import ModelMeta
+from study.results.parse import parse_model
 from study.results.provenance import Provenance
 
 
@@ -129,8 +130,11 @@ def methods_context(results: Mapping) -> dict:
     # index tests
     det_s = ps.get("detection") or {}
     out["models"] = index_tests_table(  # blocks parsed here until build_context hands over the typed Results
-        model_ids(results), models={m: ModelMeta.model_validate(d) for m, d in (results.get("models") or {}).items()},
-        provenance=Provenance.model_validate(results["provenance"]) if results.get("provenance") else None)
+        model_ids(results),
+        models={m: parse_model(ModelMeta, d, source="results.json", where=f"models.{m}")
+                for m, d in (results.get("models") or {}).items()},
+        provenance=(parse_model(Provenance, results["provenance"], source="results.json", where="provenance")
+                    if results.get("provenance") else None))
     out["detection_settings"] = {
         "iou": fmt(det_s.get("iou_threshold"), 2) if det_s else F.DASH,
         "match_rule": {"iou": "box overlap", "center_distance": "centre distance"}.get(

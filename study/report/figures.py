@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -441,7 +442,7 @@ def mrmc_roc_figure(model: str, roc: Mapping[str, RocCurve]) -> str | None:
 
 
 # ----------------------------------------------------------------------------- examples
-def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | Path, show: bool,
+def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | os.PathLike[str], show: bool,
                     worst_cases: int, operating_threshold: float, max_side: int = 384) -> dict[str, str]:
     """Example images with the reference boxes (solid) and the model's boxes at the operating
     threshold (dashed): only when ``show`` (the protocol's ``report.show_example_images``; faces
@@ -544,7 +545,7 @@ def figure_svgs(results: Results | Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def study_example_figures(results: Results, *, results_dir: str | Path) -> dict[str, str]:
+def study_example_figures(results: Results, *, results_dir: str | os.PathLike[str]) -> dict[str, str]:
     """:func:`example_figures` with the study's own protocol settings."""
     ps = results.study.protocol_settings
     return example_figures({m: c.points for m, c in results.counting.items()}, results_dir=results_dir,

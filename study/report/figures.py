@@ -40,7 +40,7 @@ from study.results.detection import DetectionResult
 from study.results.flow import Flow
 from study.results.mrmc import RocCurve
 
-if TYPE_CHECKING:  # matplotlib and numpy are imported where a figure is drawn (heavy imports)
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn (a heavy import)
     from matplotlib.axes import Axes
     from matplotlib.collections import PathCollection
     from matplotlib.figure import Figure

@@ -1,0 +1,343 @@
+"""U-statistic MRMC analysis of any reader study design: :func:`analyze_ustat` (as the FDA's iMRMC).
+
+Per modality, the reader-averaged figure of merit (empirical AUC, or sensitivity / specificity
+at a threshold) with two variance estimates -- unbiased (U-statistics) and MLE (V-statistics,
+the ideal bootstrap) -- and, for every pair of modalities, their difference. Works on fully
+crossed, split-plot, partially crossed and unpaired-in-case data: every reading enters.
+
+Reader weighting (as iMRMC): the AUC of a modality averages the readers' AUCs weighted by the
+number of (non-diseased, diseased) case pairs each reader read, ``N0_r * N1_r`` -- equal weights
+when the design is fully crossed; sensitivity and specificity weigh every reading the same
+(a reader by the number of diseased, resp. non-diseased, cases read).
+
+Modules: :mod:`~study.metrics.mrmc.ustat_auc` (AUC moments), :mod:`~study.metrics.mrmc.ustat_binary`
+(binary endpoints, non-negative variances), :mod:`~study.metrics.mrmc.ustat_inference` (BDG and
+Hillis degrees of freedom, tests), :mod:`~study.metrics.mrmc.ustat_design` (the design).
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from study.errors import Problem, StudyError
+from study.metrics.mrmc.ustat_auc import BCK_NAMES, AUCMoments, auc_moments, success_matrices
+from study.metrics.mrmc.ustat_binary import (
+    BINARY_COMPONENTS,
+    MOMENT_NAMES,
+    BinaryMoments,
+    binary_moments,
+    nonnegative_variance,
+)
+from study.metrics.mrmc.ustat_design import UStatDesignArrays, build_ustat_design, design_summary
+from study.metrics.mrmc.ustat_inference import (
+    bdg_df,
+    bdg_df_difference,
+    hillis_df,
+    hillis_df_difference,
+    t_inference,
+)
+from study.results.mrmc import (
+    UStatAnalysis,
+    UStatComponents,
+    UStatDifference,
+    UStatEstimate,
+    UStatModality,
+)
+
+__all__ = ["USTAT_FOMS", "analyze_ustat"]
+
+USTAT_FOMS = ("auc", "sensitivity", "specificity")
+FomName = Literal["auc", "sensitivity", "specificity"]
+
+REFERENCES = [
+    "Gallas BD (2006). One-shot estimate of MRMC variance: AUC. Acad Radiol 13:353-362.",
+    "Gallas BD, Bandos A, Samuelson FW, Wagner RF (2009). A framework for random-effects ROC analysis: biases "
+    "with the bootstrap and other variance estimators. Commun Stat Theory Methods 38:2586-2603.",
+    "Gallas BD, Brown DG (2008). Reader studies for validation of CAD systems. Neural Networks 21:387-397.",
+    "Chen W, Wunderlich A, Petrick N, Gallas BD (2014). Multireader multicase reader studies with binary "
+    "agreement data: simulation, analysis, validation, and sizing. J Med Imaging 1:031011.",
+    "Obuchowski NA, Gallas BD, Hillis SL (2012). Multi-reader ROC studies with split-plot designs: a comparison "
+    "of statistical methods. Acad Radiol 19:1508-1517.",
+    "Hillis SL (2014). A marginal-mean ANOVA approach for analyzing multireader multicase radiological imaging "
+    "data. Stat Med 33:330-360.",
+    "US FDA iMRMC 4.0.3 (https://github.com/DIDSR/iMRMC), the software these numbers reproduce.",
+]
+
+_DESCRIPTIONS = {
+    "auc": "empirical AUC (Wilcoxon-Mann-Whitney; ties count one half), reader-averaged",
+    "sensitivity": "sensitivity: fraction of diseased cases rated at or above the threshold, reader-averaged",
+    "specificity": "specificity: fraction of non-diseased cases rated below the threshold, reader-averaged",
+}
+
+
+def _estimate(value: float, var: float | None, df: float | None, null: float | None, alpha: float, kind: str,
+              label: str, hillis: float | None = None, untruncated: float | None = None) -> UStatEstimate:
+    stat, p, (lo, hi) = t_inference(value, var, df, null, alpha)
+    _, p_n, (lo_n, hi_n) = t_inference(value, var, None, null, alpha)
+    extra: dict[str, object] = {}
+    if hillis is not None:
+        _, p_h, ci_h = t_inference(value, var, hillis, null, alpha)
+        extra = {"df_hillis": hillis, "p_value_hillis": p_h, "ci_hillis": list(ci_h)}
+    conf = f"{100 * (1 - alpha):g}%"
+    method = (f"{label}; {kind} U-statistic variance; t on BDG df (iMRMC), {conf}" if kind == "unbiased"
+              else f"{label}; MLE (V-statistic) variance; t on BDG df (iMRMC), {conf}")
+    se = float(np.sqrt(var)) if var is not None and var >= 0 else None
+    return UStatEstimate(estimate=value, ci_low=lo, ci_high=hi, method=method, se=se, df=df, variance=var,
+                         variance_kind="unbiased" if kind == "unbiased" else "mle", null_value=null,
+                         statistic=stat, p_value=p, p_value_normal=p_n, ci_normal=[lo_n, hi_n],
+                         **({"variance_untruncated": untruncated} if untruncated is not None else {}), **extra)
+
+
+def _auc_components(m: AUCMoments) -> UStatComponents:
+    names = [f"M{k}" for k in range(1, 9)]
+    return UStatComponents(kind="auc", moments=dict(zip(names, m.moments.tolist())),
+                           moments_mle=dict(zip(names, m.moments_biased.tolist())),
+                           moment_coefficients=dict(zip(names, m.coefficients.tolist())),
+                           components=dict(zip(BCK_NAMES, m.bck.tolist())),
+                           components_mle=dict(zip(BCK_NAMES, m.bck_biased.tolist())),
+                           component_coefficients=dict(zip(BCK_NAMES, m.bck_coefficients.tolist())))
+
+
+def _binary_components(m: BinaryMoments, truncated: list[int]) -> UStatComponents:
+    return UStatComponents(kind="binary", moments=dict(zip(MOMENT_NAMES, m.moments.tolist())),
+                           moments_mle=dict(zip(MOMENT_NAMES, m.moments_biased.tolist())),
+                           moment_coefficients=dict(zip(MOMENT_NAMES, m.coefficients.tolist())),
+                           components=dict(zip(BINARY_COMPONENTS, m.components.tolist())),
+                           components_mle=dict(zip(BINARY_COMPONENTS, m.components_biased.tolist())),
+                           component_coefficients=dict(zip(BINARY_COMPONENTS, m.weights.tolist())),
+                           truncated=[BINARY_COMPONENTS[t] for t in truncated])
+
+
+def _fully_crossed(a: UStatDesignArrays, ks: list[int]) -> bool:
+    return bool(all(a.read[k].all() for k in ks))
+
+
+def _binary_df(var: float, terms: np.ndarray, m: BinaryMoments) -> float | None:
+    """Satterthwaite df over the case, reader and reader x case terms (bounded below as BDG)."""
+    if not var > 0:
+        return None
+    dfs = np.array([m.n_cases - 1.0, m.n_readers - 1.0, (m.n_cases - 1.0) * (m.n_readers - 1.0)])
+    denom = float(np.sum(terms ** 2 / dfs))
+    df = var ** 2 / denom if denom > 0 else np.inf
+    return max(df, float(dfs[:2].min()), 2.0)
+
+
+def analyze_ustat(ratings: pd.DataFrame, *, fom: str = "auc", threshold: float | None = None,
+                  confidence: float = 0.95, source: str = "ratings") -> UStatAnalysis:
+    """U-statistic MRMC analysis of a ratings table of any design (iMRMC).
+
+    Parameters
+    ----------
+    ratings : DataFrame
+        ``modality, reader_id, case_id, truth, rating`` (one row per reading; readers need not
+        read every case, nor every modality).
+    fom : {"auc", "sensitivity", "specificity"}
+        Figure of merit; the binary ones call ``rating >= threshold`` positive.
+    threshold : float, optional
+        Required for sensitivity and specificity.
+    confidence : float
+        Confidence level of every interval (iMRMC: 0.95).
+    source : str
+        The name of the ratings in error messages.
+
+    Returns
+    -------
+    study.results.mrmc.UStatAnalysis
+        ``design`` (reader x case matrix per modality), ``modalities[m]`` (``unbiased`` and ``mle``
+        estimates with BDG df, p against AUC 0.5, normal-approximation p and interval, Hillis df
+        when fully crossed; per-reader values and weights; variance components), ``differences``
+        (every pair of modalities, first minus second in order of appearance; per-reader
+        differences for a forest plot).
+
+    Raises
+    ------
+    StudyError
+        A modality with fewer than two readers, or fewer than two cases of a needed truth;
+        duplicate readings; a binary figure of merit without a threshold; bad options.
+    """
+    problems = []
+    if fom not in USTAT_FOMS:
+        problems.append(Problem("--fom", "", f"{fom!r}; expected one of {list(USTAT_FOMS)} with --method ustat"))
+    if fom != "auc" and threshold is None:
+        problems.append(Problem("--threshold", "", f"missing; fom {fom!r} needs a cut point (rating >= threshold is positive)"))
+    if not 0 < confidence < 1:
+        problems.append(Problem("--confidence", "", f"{confidence!r}; expected a number strictly between 0 and 1"))
+    if problems:
+        raise StudyError(problems)
+    a = build_ustat_design(ratings, source=source, endpoint=fom)
+    alpha = 1 - confidence
+    if fom == "auc":
+        modalities, differences, warnings = _auc(a, alpha)
+        weighting = ("readers weighted by the number of (non-diseased, diseased) case pairs they read, N0_r x N1_r "
+                     "(iMRMC); equal weights on fully crossed data")
+        variance_note = ("unbiased: U-statistic estimate from the moments M1..M8 (Gallas 2006, 2009); can be negative "
+                         "on small or sparse designs (then no interval); mle: V-statistic (ideal bootstrap) estimate")
+        df_note = ("BDG: Satterthwaite over the non-diseased, diseased and reader BCK terms (iMRMC calcDF_BDGms), at "
+                   "least the smallest term df and 2; t quantile on int(df), normal from df 50; Hillis df where the "
+                   "comparison is fully crossed")
+    else:
+        modalities, differences, warnings = _binary(a, alpha, fom, float(threshold))  # type: ignore[arg-type]
+        weighting = ("every reading weighs the same: a reader is weighted by the number of "
+                     f"{'diseased' if fom == 'sensitivity' else 'non-diseased'} cases read (iMRMC uStat11.jointD)")
+        variance_note = ("U-statistic moments turned into case, reader and reader x case components; each 2 x 2 "
+                         "(across modalities) component matrix is replaced by its nearest positive semi-definite "
+                         "matrix, so the variance (a sum of traces of products with the design's Gram weight "
+                         "matrices) is never negative on any design; equal to the unbiased estimate when no "
+                         "component needed changing ('truncated' lists those that did; 'variance_untruncated' "
+                         "the raw value)")
+        df_note = ("Satterthwaite over the case (cases - 1), reader (readers - 1) and reader x case terms, at least "
+                   "min(cases, readers) - 1 and 2; t quantile on int(df), normal from df 50")
+    return UStatAnalysis(fom=fom, fom_description=_DESCRIPTIONS[fom], threshold=threshold,  # type: ignore[arg-type]
+                         confidence_level=confidence, design=design_summary(a), weighting=weighting,
+                         variance_note=variance_note, df_note=df_note, resampling_unit="case",
+                         modalities=modalities, differences=differences, references=REFERENCES, warnings=warnings)
+
+
+def _auc_arrays(a: UStatDesignArrays) -> list[tuple[np.ndarray, np.ndarray]]:
+    neg, pos = a.truth == 0, a.truth == 1
+    return [success_matrices(a.rating[k][:, neg], a.rating[k][:, pos], a.read[k][:, neg], a.read[k][:, pos])
+            for k in range(len(a.modalities))]
+
+
+def _per_reader(d: np.ndarray, x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    n = d.sum(axis=axes)
+    return np.where(n > 0, x.sum(axis=axes) / np.where(n > 0, n, 1), np.nan)
+
+
+def _reader_dict(a: UStatDesignArrays, values: np.ndarray, present: np.ndarray) -> dict[str, float | None]:
+    return {rd: (float(values[j]) if present[j] else None) for j, rd in enumerate(a.readers) if present[j]}
+
+
+def _auc(a: UStatDesignArrays, alpha: float) -> tuple[dict[str, UStatModality], list[UStatDifference], list[str]]:
+    arrays = _auc_arrays(a)
+    n0, n1 = int((a.truth == 0).sum()), int((a.truth == 1).sum())
+    warnings: list[str] = []
+    own: dict[int, AUCMoments] = {}
+    out: dict[str, UStatModality] = {}
+    per_reader: dict[int, np.ndarray] = {}
+    for k, m in enumerate(a.modalities):
+        d, x = arrays[k]
+        mom = own[k] = auc_moments(d, x, d, x)
+        pairs = d.sum(axis=(1, 2))
+        per_reader[k] = _per_reader(d, x, (1, 2))
+        lost = [a.readers[j] for j in range(len(a.readers)) if a.read[k][j].any() and pairs[j] == 0]
+        if lost:
+            warnings.append(f"modality {m!r}: reader(s) {lost} read cases of one truth only and carry no weight in the AUC")
+        hillis = hillis_df(per_reader[k], mom, n0, n1) if _fully_crossed(a, [k]) else None
+        ests = {}
+        for kind, var in (("unbiased", mom.covariance), ("mle", mom.covariance_mle)):
+            df = bdg_df(var, mom) if kind == "unbiased" else bdg_df(var, mom)
+            ests[kind] = _estimate(mom.auc_a, var, df, 0.5, alpha, kind, f"reader-averaged AUC of {m!r}",
+                                   hillis=hillis if kind == "unbiased" else None)
+            if not var >= 0:
+                warnings.append(f"modality {m!r}: the {kind} variance estimate is negative ({var:.3g}); no interval")
+        present = pairs > 0
+        out[m] = UStatModality(unbiased=ests["unbiased"], mle=ests["mle"],
+                               readers=_reader_dict(a, per_reader[k], present),
+                               reader_weights={rd: float(pairs[j] / pairs.sum()) for j, rd in enumerate(a.readers)
+                                               if present[j]},
+                               components=_auc_components(mom))
+    diffs: list[UStatDifference] = []
+    for ka, kb in combinations(range(len(a.modalities)), 2):
+        ma, mb = a.modalities[ka], a.modalities[kb]
+        ab = auc_moments(arrays[ka][0], arrays[ka][1], arrays[kb][0], arrays[kb][1])
+        aa, bb = own[ka], own[kb]
+        value = aa.auc_a - bb.auc_a
+        both = ~np.isnan(per_reader[ka]) & ~np.isnan(per_reader[kb])
+        hillis = (hillis_df_difference(per_reader[ka], per_reader[kb], aa, bb, ab, n0, n1)
+                  if _fully_crossed(a, [ka, kb]) else None)
+        ests = {}
+        for kind in ("unbiased", "mle"):
+            if kind == "unbiased":
+                var = aa.covariance + bb.covariance - 2 * ab.covariance
+            else:
+                var = aa.covariance_mle + bb.covariance_mle - 2 * ab.covariance_mle
+            ests[kind] = _estimate(value, var, bdg_df_difference(var, aa, bb, ab), 0.0, alpha, kind,
+                                   f"difference of reader-averaged AUCs {ma!r} - {mb!r}",
+                                   hillis=hillis if kind == "unbiased" else None)
+            if not var >= 0:
+                warnings.append(f"{ma!r} - {mb!r}: the {kind} variance estimate is negative ({var:.3g}); no interval")
+        diffs.append(UStatDifference(modalities=[ma, mb], comparison=f"{ma} - {mb}", unbiased=ests["unbiased"],
+                                     mle=ests["mle"], readers=_reader_dict(a, per_reader[ka] - per_reader[kb], both),
+                                     components=_difference_auc_components(aa, bb, ab),
+                                     covariance_components=_auc_components(ab)))
+    return out, diffs, warnings
+
+
+def _difference_auc_components(aa: AUCMoments, bb: AUCMoments, ab: AUCMoments) -> UStatComponents:
+    """Moments and BCK components of the difference (A + B - 2 AB, coefficient-weighted as iMRMC's BDG[3])."""
+    names = [f"M{k}" for k in range(1, 9)]
+    mom = aa.coefficients * aa.moments + bb.coefficients * bb.moments - 2 * ab.coefficients * ab.moments
+    mom_b = (aa.coefficients * aa.moments_biased + bb.coefficients * bb.moments_biased
+             - 2 * ab.coefficients * ab.moments_biased)
+    bck = aa.bck_coefficients * aa.bck + bb.bck_coefficients * bb.bck - 2 * ab.bck_coefficients * ab.bck
+    bck_b = (aa.bck_coefficients * aa.bck_biased + bb.bck_coefficients * bb.bck_biased
+             - 2 * ab.bck_coefficients * ab.bck_biased)
+    return UStatComponents(kind="auc", moments=dict(zip(names, mom.tolist())), moments_mle=dict(zip(names, mom_b.tolist())),
+                           moment_coefficients=dict.fromkeys(names, 1.0), components=dict(zip(BCK_NAMES, bck.tolist())),
+                           components_mle=dict(zip(BCK_NAMES, bck_b.tolist())),
+                           component_coefficients=dict.fromkeys(BCK_NAMES, 1.0))
+
+
+def _binary(a: UStatDesignArrays, alpha: float, fom: str,
+            threshold: float) -> tuple[dict[str, UStatModality], list[UStatDifference], list[str]]:
+    cases = a.truth == (1 if fom == "sensitivity" else 0)
+    kernels = []
+    for k in range(len(a.modalities)):
+        d = a.read[k][:, cases].astype(float)
+        called = a.rating[k][:, cases] >= threshold
+        kernels.append((d, (called if fom == "sensitivity" else ~called).astype(float)))
+    warnings: list[str] = []
+    own: dict[int, BinaryMoments] = {}
+    per_reader: dict[int, np.ndarray] = {}
+    out: dict[str, UStatModality] = {}
+    label = fom
+    for k, m in enumerate(a.modalities):
+        d, kern = kernels[k]
+        mom = own[k] = binary_moments(d, kern, d, kern)
+        per_reader[k] = _per_reader(d, d * kern, (1,))
+        n_read = d.sum(axis=1)
+        ests = {}
+        truncated: list[int] = []
+        for kind, biased in (("unbiased", False), ("mle", True)):
+            var, terms, trunc = nonnegative_variance(mom, biased=biased)
+            raw = mom.covariance_mle if biased else mom.covariance
+            truncated = trunc if not biased else truncated
+            ests[kind] = _estimate(mom.mean_a, var, _binary_df(var, terms, mom), None, alpha, kind,
+                                   f"reader-averaged {label} of {m!r}", untruncated=raw if trunc else None)
+        if truncated:
+            warnings.append(f"modality {m!r}: {label} variance component(s) "
+                            f"{[BINARY_COMPONENTS[t] for t in truncated]} estimated negative, set to zero")
+        present = n_read > 0
+        out[m] = UStatModality(unbiased=ests["unbiased"], mle=ests["mle"], readers=_reader_dict(a, per_reader[k], present),
+                               reader_weights={rd: float(n_read[j] / n_read.sum()) for j, rd in enumerate(a.readers)
+                                               if present[j]},
+                               components=_binary_components(mom, truncated))
+    diffs: list[UStatDifference] = []
+    for ka, kb in combinations(range(len(a.modalities)), 2):
+        ma, mb = a.modalities[ka], a.modalities[kb]
+        aa, bb = own[ka], own[kb]
+        ab = binary_moments(kernels[ka][0], kernels[ka][1], kernels[kb][0], kernels[kb][1])
+        both = ~np.isnan(per_reader[ka]) & ~np.isnan(per_reader[kb])
+        ests = {}
+        truncated = []
+        for kind, biased in (("unbiased", False), ("mle", True)):
+            var, terms, trunc = nonnegative_variance(aa, bb, ab, biased=biased)
+            raw = ((aa.covariance_mle + bb.covariance_mle - 2 * ab.covariance_mle) if biased
+                   else (aa.covariance + bb.covariance - 2 * ab.covariance))
+            truncated = trunc if not biased else truncated
+            ests[kind] = _estimate(aa.mean_a - bb.mean_a, var, _binary_df(var, terms, ab), 0.0, alpha, kind,
+                                   f"difference of reader-averaged {label} {ma!r} - {mb!r}",
+                                   untruncated=raw if trunc else None)
+        if truncated:
+            warnings.append(f"{ma!r} - {mb!r}: {label} component matrices {[BINARY_COMPONENTS[t] for t in truncated]} "
+                            "were not positive semi-definite; replaced by the nearest ones")
+        diffs.append(UStatDifference(modalities=[ma, mb], comparison=f"{ma} - {mb}", unbiased=ests["unbiased"],
+                                     mle=ests["mle"], readers=_reader_dict(a, per_reader[ka] - per_reader[kb], both),
+                                     components=_binary_components(ab, truncated),
+                                     covariance_components=_binary_components(ab, truncated)))
+    return out, diffs, warnings

@@ -24,7 +24,12 @@ import numpy as np
 import pandas as pd
 
 from study.errors import Problem, StudyError
-from study.metrics.mrmc.ustat_auc import BCK_NAMES, AUCMoments, auc_moments, success_matrices
+from study.metrics.mrmc.ustat_auc import (
+    BCK_NAMES,
+    AUCMoments,
+    auc_moments,
+    success_matrices,
+)
 from study.metrics.mrmc.ustat_binary import (
     BINARY_COMPONENTS,
     MOMENT_NAMES,
@@ -32,7 +37,11 @@ from study.metrics.mrmc.ustat_binary import (
     binary_moments,
     nonnegative_variance,
 )
-from study.metrics.mrmc.ustat_design import UStatDesignArrays, build_ustat_design, design_summary
+from study.metrics.mrmc.ustat_design import (
+    UStatDesignArrays,
+    build_ustat_design,
+    design_summary,
+)
 from study.metrics.mrmc.ustat_inference import (
     bdg_df,
     bdg_df_difference,
@@ -54,17 +63,17 @@ USTAT_FOMS = ("auc", "sensitivity", "specificity")
 FomName = Literal["auc", "sensitivity", "specificity"]
 
 REFERENCES = [
-    "Gallas BD (2006). One-shot estimate of MRMC variance: AUC. Acad Radiol 13:353-362.",
-    "Gallas BD, Bandos A, Samuelson FW, Wagner RF (2009). A framework for random-effects ROC analysis: biases "
-    "with the bootstrap and other variance estimators. Commun Stat Theory Methods 38:2586-2603.",
-    "Gallas BD, Brown DG (2008). Reader studies for validation of CAD systems. Neural Networks 21:387-397.",
-    "Chen W, Wunderlich A, Petrick N, Gallas BD (2014). Multireader multicase reader studies with binary "
-    "agreement data: simulation, analysis, validation, and sizing. J Med Imaging 1:031011.",
-    "Obuchowski NA, Gallas BD, Hillis SL (2012). Multi-reader ROC studies with split-plot designs: a comparison "
-    "of statistical methods. Acad Radiol 19:1508-1517.",
-    "Hillis SL (2014). A marginal-mean ANOVA approach for analyzing multireader multicase radiological imaging "
-    "data. Stat Med 33:330-360.",
-    "US FDA iMRMC 4.0.3 (https://github.com/DIDSR/iMRMC), the software these numbers reproduce.",
+    ("Gallas BD (2006). One-shot estimate of MRMC variance: AUC. Acad Radiol 13:353-362."),
+    ("Gallas BD, Bandos A, Samuelson FW, Wagner RF (2009). A framework for random-effects ROC analysis: biases "
+     "with the bootstrap and other variance estimators. Commun Stat Theory Methods 38:2586-2603."),
+    ("Gallas BD, Brown DG (2008). Reader studies for validation of CAD systems. Neural Networks 21:387-397."),
+    ("Chen W, Wunderlich A, Petrick N, Gallas BD (2014). Multireader multicase reader studies with binary "
+     "agreement data: simulation, analysis, validation, and sizing. J Med Imaging 1:031011."),
+    ("Obuchowski NA, Gallas BD, Hillis SL (2012). Multi-reader ROC studies with split-plot designs: a comparison "
+     "of statistical methods. Acad Radiol 19:1508-1517."),
+    ("Hillis SL (2014). A marginal-mean ANOVA approach for analyzing multireader multicase radiological imaging "
+     "data. Stat Med 33:330-360."),
+    ("US FDA iMRMC 4.0.3 (https://github.com/DIDSR/iMRMC), the software these numbers reproduce."),
 ]
 
 _DESCRIPTIONS = {
@@ -78,18 +87,19 @@ def _estimate(value: float, var: float | None, df: float | None, null: float | N
               label: str, hillis: float | None = None, untruncated: float | None = None) -> UStatEstimate:
     stat, p, (lo, hi) = t_inference(value, var, df, null, alpha)
     _, p_n, (lo_n, hi_n) = t_inference(value, var, None, null, alpha)
-    extra: dict[str, object] = {}
+    df_h = p_h = None
+    ci_h: list[float | None] | None = None
     if hillis is not None:
-        _, p_h, ci_h = t_inference(value, var, hillis, null, alpha)
-        extra = {"df_hillis": hillis, "p_value_hillis": p_h, "ci_hillis": list(ci_h)}
+        _, p_h, (lo_h, hi_h) = t_inference(value, var, hillis, null, alpha)
+        df_h, ci_h = hillis, [lo_h, hi_h]
     conf = f"{100 * (1 - alpha):g}%"
-    method = (f"{label}; {kind} U-statistic variance; t on BDG df (iMRMC), {conf}" if kind == "unbiased"
+    method = (f"{label}; unbiased U-statistic variance; t on BDG df (iMRMC), {conf}" if kind == "unbiased"
               else f"{label}; MLE (V-statistic) variance; t on BDG df (iMRMC), {conf}")
     se = float(np.sqrt(var)) if var is not None and var >= 0 else None
     return UStatEstimate(estimate=value, ci_low=lo, ci_high=hi, method=method, se=se, df=df, variance=var,
                          variance_kind="unbiased" if kind == "unbiased" else "mle", null_value=null,
                          statistic=stat, p_value=p, p_value_normal=p_n, ci_normal=[lo_n, hi_n],
-                         **({"variance_untruncated": untruncated} if untruncated is not None else {}), **extra)
+                         variance_untruncated=untruncated, df_hillis=df_h, p_value_hillis=p_h, ci_hillis=ci_h)
 
 
 def _auc_components(m: AUCMoments) -> UStatComponents:
@@ -230,8 +240,7 @@ def _auc(a: UStatDesignArrays, alpha: float) -> tuple[dict[str, UStatModality], 
         hillis = hillis_df(per_reader[k], mom, n0, n1) if _fully_crossed(a, [k]) else None
         ests = {}
         for kind, var in (("unbiased", mom.covariance), ("mle", mom.covariance_mle)):
-            df = bdg_df(var, mom) if kind == "unbiased" else bdg_df(var, mom)
-            ests[kind] = _estimate(mom.auc_a, var, df, 0.5, alpha, kind, f"reader-averaged AUC of {m!r}",
+            ests[kind] = _estimate(mom.auc_a, var, bdg_df(var, mom), 0.5, alpha, kind, f"reader-averaged AUC of {m!r}",
                                    hillis=hillis if kind == "unbiased" else None)
             if not var >= 0:
                 warnings.append(f"modality {m!r}: the {kind} variance estimate is negative ({var:.3g}); no interval")

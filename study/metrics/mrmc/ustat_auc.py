@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["AUCMoments", "BCK_NAMES", "auc_moments", "success_matrices"]
+__all__ = ["BCK_NAMES", "AUCMoments", "auc_moments", "success_matrices"]
 
 #: biased -> unbiased sums over pairs of readings (Gallas 2009; iMRMC ``bias2unbias``)
 _B = np.array([

@@ -270,3 +270,72 @@ def test_cli_method_ustat(run_cli, reference_data, tmp_path):
     rc, _, err = run_cli("evaluate", "mrmc", "--method", "ustat", "--ai-reader", "reader1", "--ratings",
                          reference_data / "mrmc" / "imrmc_example.csv", "--out", tmp_path / "x.json")
     assert rc == 2 and "--ai-reader" in err and not (tmp_path / "x.json").exists()
+
+
+# ----------------------------------------------------------------------------- patients resampled
+def test_one_image_per_patient_gives_the_image_level_variance(reference_data):
+    df = pd.read_csv(reference_data / "mrmc" / "imrmc_example.csv")
+    img = analyze_ustat(df)
+    pat = analyze_ustat(df.assign(patient_id=df.case_id))
+    assert pat.resampling_unit == "patient" and pat.design.n_patients == 80 and pat.differences[0].mle is None
+    for m in ("testA", "testB"):
+        assert pat.modalities[m].unbiased.variance == pytest.approx(img.modalities[m].unbiased.variance, rel=1e-12)
+    assert pat.differences[0].unbiased.variance == pytest.approx(img.differences[0].unbiased.variance, rel=1e-12)
+    terms = pat.differences[0].patient_terms
+    assert terms is not None and sum(terms.values()) == pytest.approx(pat.differences[0].unbiased.variance)
+
+
+def _with_patients(seed: int) -> pd.DataFrame:
+    df = _partially_crossed(seed, n_neg=6, n_pos=6, keep=0.8)
+    # three images per patient, truths mixed within a patient
+    patient = {f"c{c}": f"p{c % 4}" for c in range(12)}
+    return df.assign(patient_id=df.case_id.map(patient))
+
+
+def _brute_force_patient_cov(df: pd.DataFrame, ma: str, mb: str) -> float:
+    """Sum over pairs of AUC terms sharing a reader or a patient of (s s' - M_none), over N_A N_B."""
+    pat = dict(zip(df.case_id, df.patient_id))
+
+    def terms(mod):
+        g = df[df.modality == mod]
+        out = []
+        for r, gr in g.groupby("reader_id"):
+            neg, pos = gr[gr.truth == 0], gr[gr.truth == 1]
+            for (_, n), (_, p) in itertools.product(neg.iterrows(), pos.iterrows()):
+                s = 1.0 if p.rating > n.rating else 0.5 if p.rating == n.rating else 0.0
+                out.append((r, {pat[n.case_id], pat[p.case_id]}, s))
+        return out
+
+    ta, tb = terms(ma), terms(mb)
+    sharing, none = [], []
+    for (r, pa, s), (r2, pb, s2) in itertools.product(ta, tb):
+        (sharing if r == r2 or pa & pb else none).append(s * s2)
+    return float((sum(sharing) - len(sharing) * np.mean(none)) / (len(ta) * len(tb)))
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_patient_resampling_matches_brute_force_enumeration(seed):
+    df = _with_patients(seed)
+    res = analyze_ustat(df)
+    var_a = _brute_force_patient_cov(df, "A", "A")
+    var_b = _brute_force_patient_cov(df, "B", "B")
+    cov_ab = _brute_force_patient_cov(df, "A", "B")
+    assert res.modalities["A"].unbiased.variance == pytest.approx(var_a, abs=1e-12)
+    assert res.differences[0].unbiased.variance == pytest.approx(var_a + var_b - 2 * cov_ab, abs=1e-12)
+    # ignoring the patients gives a different (image-level) variance
+    assert analyze_ustat(df, patient_column=None).modalities["A"].unbiased.variance != pytest.approx(var_a)
+
+
+def test_binary_patient_resampling_one_image_per_patient():
+    df = _split_plot(2)
+    img = analyze_ustat(df, fom="specificity", threshold=0.5)
+    pat = analyze_ustat(df.assign(patient_id=df.case_id), fom="specificity", threshold=0.5)
+    raw = img.differences[0].unbiased.variance_untruncated or img.differences[0].unbiased.variance
+    assert pat.differences[0].unbiased.variance == pytest.approx(raw, rel=1e-10)
+
+
+def test_a_case_with_two_patients_is_an_error():
+    df = _with_patients(4)
+    df.loc[df.index[0], "patient_id"] = "someone else"
+    with pytest.raises(StudyError, match=r"case_id 'c\d+'.*patient_id takes values"):
+        analyze_ustat(df)

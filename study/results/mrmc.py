@@ -424,13 +424,18 @@ class UStatComponents(ResultModel):
 
 
 class UStatModality(ResultModel):
-    """One modality: the reader-averaged figure of merit, per reader values and weights, both variances."""
+    """One modality: the reader-averaged figure of merit, per reader values and weights, both variances.
+
+    With patient ids, ``unbiased`` resamples patients (``patient_terms``: its reader, patient and
+    reader x patient parts), ``mle`` is ``None`` and ``components`` are the image-level ones.
+    """
 
     unbiased: UStatEstimate
-    mle: UStatEstimate
+    mle: UStatEstimate | None
     readers: dict[str, MaybeFloat]
     reader_weights: dict[str, float]
     components: UStatComponents
+    patient_terms: dict[str, MaybeFloat] | None = _omitted()
 
 
 class UStatDifference(ResultModel):
@@ -439,10 +444,11 @@ class UStatDifference(ResultModel):
     modalities: list[str]
     comparison: str
     unbiased: UStatEstimate
-    mle: UStatEstimate
+    mle: UStatEstimate | None
     readers: dict[str, MaybeFloat]
     components: UStatComponents
     covariance_components: UStatComponents
+    patient_terms: dict[str, MaybeFloat] | None = _omitted()
 
 
 class UStatAnalysis(ResultModel):
@@ -457,7 +463,7 @@ class UStatAnalysis(ResultModel):
     weighting: str
     variance_note: str
     df_note: str
-    resampling_unit: str
+    resampling_unit: Literal["case", "patient"]
     modalities: dict[str, UStatModality]
     differences: list[UStatDifference]
     references: list[str]

@@ -41,6 +41,7 @@ from study.metrics.mrmc.ustat_design import (
     UStatDesignArrays,
     build_ustat_design,
     design_summary,
+    patient_index,
 )
 from study.metrics.mrmc.ustat_inference import (
     bdg_df,
@@ -48,6 +49,13 @@ from study.metrics.mrmc.ustat_inference import (
     hillis_df,
     hillis_df_difference,
     t_inference,
+)
+from study.metrics.mrmc.ustat_patients import (
+    PATIENT_TERMS,
+    PatientCovariance,
+    auc_patient_covariance,
+    binary_patient_covariance,
+    patient_df,
 )
 from study.results.mrmc import (
     UStatAnalysis,
@@ -137,7 +145,8 @@ def _binary_df(var: float, terms: np.ndarray, m: BinaryMoments) -> float | None:
 
 
 def analyze_ustat(ratings: pd.DataFrame, *, fom: str = "auc", threshold: float | None = None,
-                  confidence: float = 0.95, source: str = "ratings") -> UStatAnalysis:
+                  confidence: float = 0.95, patient_column: str | None = "patient_id",
+                  source: str = "ratings") -> UStatAnalysis:
     """U-statistic MRMC analysis of a ratings table of any design (iMRMC).
 
     Parameters
@@ -151,6 +160,10 @@ def analyze_ustat(ratings: pd.DataFrame, *, fom: str = "auc", threshold: float |
         Required for sensitivity and specificity.
     confidence : float
         Confidence level of every interval (iMRMC: 0.95).
+    patient_column : str or None
+        When the ratings have this column (the patient of each case), patients, not cases, are
+        the random case unit of the variance (:mod:`~study.metrics.mrmc.ustat_patients`); the
+        ``mle`` estimates and Hillis df are then not given. ``None``: always resample cases.
     source : str
         The name of the ratings in error messages.
 
@@ -179,9 +192,11 @@ def analyze_ustat(ratings: pd.DataFrame, *, fom: str = "auc", threshold: float |
     if problems:
         raise StudyError(problems)
     a = build_ustat_design(ratings, source=source, endpoint=fom)
+    patients = None if patient_column is None else patient_index(ratings, a.cases, column=patient_column,
+                                                                   source=source)
     alpha = 1 - confidence
     if fom == "auc":
-        modalities, differences, warnings = _auc(a, alpha)
+        modalities, differences, warnings = _auc(a, alpha, patients)
         weighting = ("readers weighted by the number of (non-diseased, diseased) case pairs they read, N0_r x N1_r "
                      "(iMRMC); equal weights on fully crossed data")
         variance_note = ("unbiased: U-statistic estimate from the moments M1..M8 (Gallas 2006, 2009); can be negative "
@@ -190,7 +205,7 @@ def analyze_ustat(ratings: pd.DataFrame, *, fom: str = "auc", threshold: float |
                    "least the smallest term df and 2; t quantile on int(df), normal from df 50; Hillis df where the "
                    "comparison is fully crossed")
     else:
-        modalities, differences, warnings = _binary(a, alpha, fom, float(threshold))  # type: ignore[arg-type]
+        modalities, differences, warnings = _binary(a, alpha, fom, float(threshold), patients)  # type: ignore[arg-type]
         weighting = ("every reading weighs the same: a reader is weighted by the number of "
                      f"{'diseased' if fom == 'sensitivity' else 'non-diseased'} cases read (iMRMC uStat11.jointD)")
         variance_note = ("U-statistic moments turned into case, reader and reader x case components; each 2 x 2 "
@@ -201,9 +216,17 @@ def analyze_ustat(ratings: pd.DataFrame, *, fom: str = "auc", threshold: float |
                          "the raw value)")
         df_note = ("Satterthwaite over the case (cases - 1), reader (readers - 1) and reader x case terms, at least "
                    "min(cases, readers) - 1 and 2; t quantile on int(df), normal from df 50")
+    if patients is not None:
+        variance_note = (f"patients ({patients[1]}), not images, are the random case unit: the U-statistic variance "
+                         "over the pairs of terms sharing a reader or a patient (reader, patient and reader x patient "
+                         "parts in patient_terms); image-level components for reference; " + variance_note)
+        df_note = ("Satterthwaite over the reader (readers - 1), patient (patients - 1) and reader x patient terms, at "
+                   "least min(readers, patients) - 1 and 2; t quantile on int(df), normal from df 50")
     return UStatAnalysis(fom=fom, fom_description=_DESCRIPTIONS[fom], threshold=threshold,  # type: ignore[arg-type]
-                         confidence_level=confidence, design=design_summary(a), weighting=weighting,
-                         variance_note=variance_note, df_note=df_note, resampling_unit="case",
+                         confidence_level=confidence,
+                         design=design_summary(a, n_patients=None if patients is None else patients[1]),
+                         weighting=weighting, variance_note=variance_note, df_note=df_note,
+                         resampling_unit="case" if patients is None else "patient",
                          modalities=modalities, differences=differences, references=REFERENCES, warnings=warnings)
 
 
@@ -222,13 +245,35 @@ def _reader_dict(a: UStatDesignArrays, values: np.ndarray, present: np.ndarray) 
     return {rd: (float(values[j]) if present[j] else None) for j, rd in enumerate(a.readers) if present[j]}
 
 
-def _auc(a: UStatDesignArrays, alpha: float) -> tuple[dict[str, UStatModality], list[UStatDifference], list[str]]:
+Patients = tuple[np.ndarray, int] | None
+
+
+def _patient_estimate(value: float, cov: PatientCovariance, n_readers: int, n_patients: int, null: float | None,
+                      alpha: float, label: str) -> UStatEstimate:
+    return _estimate(value, cov.covariance, patient_df(cov, n_readers, n_patients), null, alpha, "unbiased",
+                     f"{label}; patients resampled")
+
+
+def _terms(cov: PatientCovariance | None) -> dict[str, float | None] | None:
+    return None if cov is None else dict(zip(PATIENT_TERMS, cov.terms.tolist()))
+
+
+def _auc(a: UStatDesignArrays, alpha: float,
+         patients: Patients) -> tuple[dict[str, UStatModality], list[UStatDifference], list[str]]:
     arrays = _auc_arrays(a)
     n0, n1 = int((a.truth == 0).sum()), int((a.truth == 1).sum())
     warnings: list[str] = []
     own: dict[int, AUCMoments] = {}
+    own_p: dict[int, PatientCovariance] = {}
     out: dict[str, UStatModality] = {}
     per_reader: dict[int, np.ndarray] = {}
+
+    def pcov(ka: int, kb: int) -> PatientCovariance:
+        assert patients is not None
+        pidx, n_p = patients
+        return auc_patient_covariance(arrays[ka][0], arrays[ka][1], arrays[kb][0], arrays[kb][1],
+                                      pidx[a.truth == 0], pidx[a.truth == 1], n_p)
+
     for k, m in enumerate(a.modalities):
         d, x = arrays[k]
         mom = own[k] = auc_moments(d, x, d, x)
@@ -237,19 +282,25 @@ def _auc(a: UStatDesignArrays, alpha: float) -> tuple[dict[str, UStatModality], 
         lost = [a.readers[j] for j in range(len(a.readers)) if a.read[k][j].any() and pairs[j] == 0]
         if lost:
             warnings.append(f"modality {m!r}: reader(s) {lost} read cases of one truth only and carry no weight in the AUC")
-        hillis = hillis_df(per_reader[k], mom, n0, n1) if _fully_crossed(a, [k]) else None
-        ests = {}
-        for kind, var in (("unbiased", mom.covariance), ("mle", mom.covariance_mle)):
-            ests[kind] = _estimate(mom.auc_a, var, bdg_df(var, mom), 0.5, alpha, kind, f"reader-averaged AUC of {m!r}",
-                                   hillis=hillis if kind == "unbiased" else None)
-            if not var >= 0:
-                warnings.append(f"modality {m!r}: the {kind} variance estimate is negative ({var:.3g}); no interval")
+        label = f"reader-averaged AUC of {m!r}"
         present = pairs > 0
-        out[m] = UStatModality(unbiased=ests["unbiased"], mle=ests["mle"],
-                               readers=_reader_dict(a, per_reader[k], present),
+        if patients is not None:
+            own_p[k] = pcov(k, k)
+            unbiased = _patient_estimate(mom.auc_a, own_p[k], int(present.sum()), patients[1], 0.5, alpha, label)
+            mle = None
+        else:
+            hillis = hillis_df(per_reader[k], mom, n0, n1) if _fully_crossed(a, [k]) else None
+            unbiased = _estimate(mom.auc_a, mom.covariance, bdg_df(mom.covariance, mom), 0.5, alpha, "unbiased",
+                                 label, hillis=hillis)
+            mle = _estimate(mom.auc_a, mom.covariance_mle, bdg_df(mom.covariance_mle, mom), 0.5, alpha, "mle", label)
+        for e in (unbiased, mle):
+            if e is not None and e.variance is not None and e.variance < 0:
+                warnings.append(f"modality {m!r}: the {e.variance_kind} variance estimate is negative "
+                                f"({e.variance:.3g}); no interval")
+        out[m] = UStatModality(unbiased=unbiased, mle=mle, readers=_reader_dict(a, per_reader[k], present),
                                reader_weights={rd: float(pairs[j] / pairs.sum()) for j, rd in enumerate(a.readers)
                                                if present[j]},
-                               components=_auc_components(mom))
+                               components=_auc_components(mom), patient_terms=_terms(own_p.get(k)))
     diffs: list[UStatDifference] = []
     for ka, kb in combinations(range(len(a.modalities)), 2):
         ma, mb = a.modalities[ka], a.modalities[kb]
@@ -257,23 +308,29 @@ def _auc(a: UStatDesignArrays, alpha: float) -> tuple[dict[str, UStatModality], 
         aa, bb = own[ka], own[kb]
         value = aa.auc_a - bb.auc_a
         both = ~np.isnan(per_reader[ka]) & ~np.isnan(per_reader[kb])
-        hillis = (hillis_df_difference(per_reader[ka], per_reader[kb], aa, bb, ab, n0, n1)
-                  if _fully_crossed(a, [ka, kb]) else None)
-        ests = {}
-        for kind in ("unbiased", "mle"):
-            if kind == "unbiased":
-                var = aa.covariance + bb.covariance - 2 * ab.covariance
-            else:
-                var = aa.covariance_mle + bb.covariance_mle - 2 * ab.covariance_mle
-            ests[kind] = _estimate(value, var, bdg_df_difference(var, aa, bb, ab), 0.0, alpha, kind,
-                                   f"difference of reader-averaged AUCs {ma!r} - {mb!r}",
-                                   hillis=hillis if kind == "unbiased" else None)
-            if not var >= 0:
-                warnings.append(f"{ma!r} - {mb!r}: the {kind} variance estimate is negative ({var:.3g}); no interval")
-        diffs.append(UStatDifference(modalities=[ma, mb], comparison=f"{ma} - {mb}", unbiased=ests["unbiased"],
-                                     mle=ests["mle"], readers=_reader_dict(a, per_reader[ka] - per_reader[kb], both),
+        label = f"difference of reader-averaged AUCs {ma!r} - {mb!r}"
+        diff_p = None
+        if patients is not None:
+            diff_p = own_p[ka] + own_p[kb] - pcov(ka, kb).scaled(2.0)
+            n_r = int((~np.isnan(per_reader[ka]) | ~np.isnan(per_reader[kb])).sum())
+            unbiased = _patient_estimate(value, diff_p, n_r, patients[1], 0.0, alpha, label)
+            mle = None
+        else:
+            hillis = (hillis_df_difference(per_reader[ka], per_reader[kb], aa, bb, ab, n0, n1)
+                      if _fully_crossed(a, [ka, kb]) else None)
+            var = aa.covariance + bb.covariance - 2 * ab.covariance
+            var_b = aa.covariance_mle + bb.covariance_mle - 2 * ab.covariance_mle
+            unbiased = _estimate(value, var, bdg_df_difference(var, aa, bb, ab), 0.0, alpha, "unbiased", label,
+                                 hillis=hillis)
+            mle = _estimate(value, var_b, bdg_df_difference(var_b, aa, bb, ab), 0.0, alpha, "mle", label)
+        for e in (unbiased, mle):
+            if e is not None and e.variance is not None and e.variance < 0:
+                warnings.append(f"{ma!r} - {mb!r}: the {e.variance_kind} variance estimate is negative "
+                                f"({e.variance:.3g}); no interval")
+        diffs.append(UStatDifference(modalities=[ma, mb], comparison=f"{ma} - {mb}", unbiased=unbiased, mle=mle,
+                                     readers=_reader_dict(a, per_reader[ka] - per_reader[kb], both),
                                      components=_difference_auc_components(aa, bb, ab),
-                                     covariance_components=_auc_components(ab)))
+                                     covariance_components=_auc_components(ab), patient_terms=_terms(diff_p)))
     return out, diffs, warnings
 
 
@@ -292,8 +349,8 @@ def _difference_auc_components(aa: AUCMoments, bb: AUCMoments, ab: AUCMoments) -
                            component_coefficients=dict.fromkeys(BCK_NAMES, 1.0))
 
 
-def _binary(a: UStatDesignArrays, alpha: float, fom: str,
-            threshold: float) -> tuple[dict[str, UStatModality], list[UStatDifference], list[str]]:
+def _binary(a: UStatDesignArrays, alpha: float, fom: str, threshold: float,
+            patients: Patients) -> tuple[dict[str, UStatModality], list[UStatDifference], list[str]]:
     cases = a.truth == (1 if fom == "sensitivity" else 0)
     kernels = []
     for k in range(len(a.modalities)):
@@ -302,51 +359,72 @@ def _binary(a: UStatDesignArrays, alpha: float, fom: str,
         kernels.append((d, (called if fom == "sensitivity" else ~called).astype(float)))
     warnings: list[str] = []
     own: dict[int, BinaryMoments] = {}
+    own_p: dict[int, PatientCovariance] = {}
     per_reader: dict[int, np.ndarray] = {}
     out: dict[str, UStatModality] = {}
-    label = fom
+
+    def pcov(ka: int, kb: int) -> PatientCovariance:
+        assert patients is not None
+        return binary_patient_covariance(kernels[ka][0], kernels[ka][1], kernels[kb][0], kernels[kb][1],
+                                         patients[0][cases], patients[1])
+
+    def estimates(aa: BinaryMoments, bb: BinaryMoments | None, ab: BinaryMoments | None, value: float,
+                  null: float | None, label: str, cov_p: PatientCovariance | None,
+                  n_readers: int) -> tuple[UStatEstimate, UStatEstimate | None, list[int]]:
+        if cov_p is not None and patients is not None:
+            return _patient_estimate(value, cov_p, n_readers, patients[1], null, alpha, label), None, []
+        ests: dict[str, UStatEstimate] = {}
+        truncated: list[int] = []
+        for kind, biased in (("unbiased", False), ("mle", True)):
+            var, terms, trunc = nonnegative_variance(aa, bb, ab, biased=biased)
+            if bb is None or ab is None:
+                raw = aa.covariance_mle if biased else aa.covariance
+            else:
+                raw = ((aa.covariance_mle + bb.covariance_mle - 2 * ab.covariance_mle) if biased
+                       else (aa.covariance + bb.covariance - 2 * ab.covariance))
+            if not biased:
+                truncated = trunc
+            ests[kind] = _estimate(value, var, _binary_df(var, terms, ab or aa), null, alpha, kind, label,
+                                   untruncated=raw if trunc else None)
+        return ests["unbiased"], ests["mle"], truncated
+
     for k, m in enumerate(a.modalities):
         d, kern = kernels[k]
         mom = own[k] = binary_moments(d, kern, d, kern)
         per_reader[k] = _per_reader(d, d * kern, (1,))
         n_read = d.sum(axis=1)
-        ests = {}
-        truncated: list[int] = []
-        for kind, biased in (("unbiased", False), ("mle", True)):
-            var, terms, trunc = nonnegative_variance(mom, biased=biased)
-            raw = mom.covariance_mle if biased else mom.covariance
-            truncated = trunc if not biased else truncated
-            ests[kind] = _estimate(mom.mean_a, var, _binary_df(var, terms, mom), None, alpha, kind,
-                                   f"reader-averaged {label} of {m!r}", untruncated=raw if trunc else None)
-        if truncated:
-            warnings.append(f"modality {m!r}: {label} variance component(s) "
-                            f"{[BINARY_COMPONENTS[t] for t in truncated]} estimated negative, set to zero")
         present = n_read > 0
-        out[m] = UStatModality(unbiased=ests["unbiased"], mle=ests["mle"], readers=_reader_dict(a, per_reader[k], present),
+        if patients is not None:
+            own_p[k] = pcov(k, k)
+        unbiased, mle, truncated = estimates(mom, None, None, mom.mean_a, None, f"reader-averaged {fom} of {m!r}",
+                                             own_p.get(k), int(present.sum()))
+        if truncated:
+            warnings.append(f"modality {m!r}: {fom} variance component(s) "
+                            f"{[BINARY_COMPONENTS[t] for t in truncated]} estimated negative, set to zero")
+        if unbiased.variance is not None and unbiased.variance < 0:
+            warnings.append(f"modality {m!r}: the patient-level variance estimate is negative; no interval")
+        out[m] = UStatModality(unbiased=unbiased, mle=mle, readers=_reader_dict(a, per_reader[k], present),
                                reader_weights={rd: float(n_read[j] / n_read.sum()) for j, rd in enumerate(a.readers)
                                                if present[j]},
-                               components=_binary_components(mom, truncated))
+                               components=_binary_components(mom, truncated), patient_terms=_terms(own_p.get(k)))
     diffs: list[UStatDifference] = []
     for ka, kb in combinations(range(len(a.modalities)), 2):
         ma, mb = a.modalities[ka], a.modalities[kb]
         aa, bb = own[ka], own[kb]
         ab = binary_moments(kernels[ka][0], kernels[ka][1], kernels[kb][0], kernels[kb][1])
         both = ~np.isnan(per_reader[ka]) & ~np.isnan(per_reader[kb])
-        ests = {}
-        truncated = []
-        for kind, biased in (("unbiased", False), ("mle", True)):
-            var, terms, trunc = nonnegative_variance(aa, bb, ab, biased=biased)
-            raw = ((aa.covariance_mle + bb.covariance_mle - 2 * ab.covariance_mle) if biased
-                   else (aa.covariance + bb.covariance - 2 * ab.covariance))
-            truncated = trunc if not biased else truncated
-            ests[kind] = _estimate(aa.mean_a - bb.mean_a, var, _binary_df(var, terms, ab), 0.0, alpha, kind,
-                                   f"difference of reader-averaged {label} {ma!r} - {mb!r}",
-                                   untruncated=raw if trunc else None)
+        diff_p = None if patients is None else own_p[ka] + own_p[kb] - pcov(ka, kb).scaled(2.0)
+        n_r = int((~np.isnan(per_reader[ka]) | ~np.isnan(per_reader[kb])).sum())
+        unbiased, mle, truncated = estimates(aa, bb, ab, aa.mean_a - bb.mean_a, 0.0,
+                                             f"difference of reader-averaged {fom} {ma!r} - {mb!r}", diff_p, n_r)
         if truncated:
-            warnings.append(f"{ma!r} - {mb!r}: {label} component matrices {[BINARY_COMPONENTS[t] for t in truncated]} "
+            warnings.append(f"{ma!r} - {mb!r}: {fom} component matrices {[BINARY_COMPONENTS[t] for t in truncated]} "
                             "were not positive semi-definite; replaced by the nearest ones")
-        diffs.append(UStatDifference(modalities=[ma, mb], comparison=f"{ma} - {mb}", unbiased=ests["unbiased"],
-                                     mle=ests["mle"], readers=_reader_dict(a, per_reader[ka] - per_reader[kb], both),
+        if unbiased.variance is not None and unbiased.variance < 0:
+            warnings.append(f"{ma!r} - {mb!r}: the patient-level variance estimate is negative; no interval")
+        diffs.append(UStatDifference(modalities=[ma, mb], comparison=f"{ma} - {mb}", unbiased=unbiased, mle=mle,
+                                     readers=_reader_dict(a, per_reader[ka] - per_reader[kb], both),
                                      components=_binary_components(ab, truncated),
-                                     covariance_components=_binary_components(ab, truncated)))
+                                     covariance_components=_binary_components(ab, truncated),
+                                     patient_terms=_terms(diff_p)))
     return out, diffs, warnings

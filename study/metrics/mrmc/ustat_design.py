@@ -18,7 +18,7 @@ from study.errors import Problem, StudyError
 from study.metrics.mrmc.input import REQUIRED_COLUMNS
 from study.results.mrmc import UStatDesign, UStatModalityDesign
 
-__all__ = ["UStatDesignArrays", "build_ustat_design", "crossing_of"]
+__all__ = ["UStatDesignArrays", "build_ustat_design", "crossing_of", "design_summary", "patient_index"]
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def _check(a: UStatDesignArrays, source: str, endpoint: str) -> None:
         raise StudyError(problems)
 
 
-def design_summary(a: UStatDesignArrays, *, patient_of: dict[str, str] | None = None) -> UStatDesign:
+def design_summary(a: UStatDesignArrays, *, n_patients: int | None = None) -> UStatDesign:
     """The design as reported: per modality the readers, cases and readings, and the reader x case matrix."""
     pos = a.truth == 1
     per_modality: dict[str, UStatModalityDesign] = {}
@@ -153,4 +153,33 @@ def design_summary(a: UStatDesignArrays, *, patient_of: dict[str, str] | None = 
         modalities=list(a.modalities), readers=list(a.readers), cases=list(a.cases),
         n_cases=len(a.cases), n_cases_negative=int((~pos).sum()), n_cases_positive=int(pos.sum()),
         n_readings=int(a.read.sum()), readers_in_every_modality=paired_readers,
-        n_patients=len(set(patient_of.values())) if patient_of else None, by_modality=per_modality)
+        n_patients=n_patients, by_modality=per_modality)
+
+
+def patient_index(ratings: pd.DataFrame, cases: list[str], *, column: str = "patient_id",
+                  source: str = "ratings") -> tuple[np.ndarray, int] | None:
+    """The patient of each case (index into the patients, and their number), or ``None`` without ``column``.
+
+    Raises
+    ------
+    StudyError
+        An empty patient id, or a case given two patients (line numbers of the first ones).
+    """
+    if column not in ratings.columns:
+        return None
+    df = ratings[["case_id", column]].astype(str)
+    df[column] = df[column].str.strip()
+    problems: list[Problem] = []
+    empty = df.index[df[column].isin(["", "nan", "None"])]
+    if len(empty):
+        problems.append(Problem(source, f"column {column}", f"{len(empty)} empty value(s) (first at data row "
+                                                            f"{int(empty[0]) + 1}); expected a patient id on every row"))
+    per_case = df.groupby("case_id")[column].nunique()
+    for case in per_case.index[per_case > 1][:20]:
+        vals = sorted(set(df.loc[df["case_id"] == case, column]))
+        problems.append(Problem(source, f"case_id {case!r}", f"{column} takes values {vals}; expected one patient per case"))
+    if problems:
+        raise StudyError(problems)
+    patient_of = df.drop_duplicates("case_id").set_index("case_id")[column]
+    patients = list(pd.unique(patient_of.loc[cases]))
+    return pd.Index(patients).get_indexer(patient_of.loc[cases]).astype(int), len(patients)

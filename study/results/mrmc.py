@@ -57,6 +57,7 @@ __all__ = [
     "PseudovalueMeanSquares",
     "RocCurve",
     "TEstimate",
+    "MRMCUStatStudy",
     "UStatAnalysis",
     "UStatCommandOutput",
     "UStatComponents",
@@ -470,6 +471,26 @@ class UStatAnalysis(ResultModel):
     warnings: list[str]
 
 
+class MRMCUStatStudy(ResultModel):
+    """The study's U-statistic analyses on every included case with readings (:func:`study.metrics.mrmc.study_ustat`).
+
+    ``rating``: modality -> what its rating is (confidence, or the grade as an ordinal);
+    ``cases_included``: included cases with a reference grade; ``cases_with_readings``: those
+    with at least one reading; ``aided_vs_unaided``: the readers' two sessions (the CADe-style
+    primary) or why not; ``models``: each model standalone against the unaided readers.
+    """
+
+    endpoint: str
+    rating: dict[str, str]
+    cases_included: int
+    cases_with_readings: int
+    readings_used: int
+    readings_by_modality: dict[str, int]
+    resampling_unit: Literal["case", "patient"]
+    aided_vs_unaided: UStatAnalysis | NotAssessed
+    models: dict[str, UStatAnalysis | NotAssessed]
+
+
 class UStatCommandOutput(UStatAnalysis):
     """``study evaluate mrmc --method ustat``'s output: the analysis and its input file."""
 
@@ -525,6 +546,7 @@ class MRMCBlock(ResultModel):
     endpoint: str
     positive_from: str
     models: dict[str, MRMCModelResult | NotAssessed]
+    ustat: MRMCUStatStudy | None = _omitted()
 
 
 #: the ``mrmc`` block of ``results.json``

@@ -17,6 +17,7 @@ Hillis degrees of freedom, tests), :mod:`~study.metrics.mrmc.ustat_design` (the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import combinations
 from typing import Literal
 
@@ -135,9 +136,15 @@ def _fully_crossed(a: UStatDesignArrays, ks: list[int]) -> bool:
 
 
 def _binary_df(var: float, terms: np.ndarray, m: BinaryMoments) -> float | None:
-    """Satterthwaite df over the case, reader and reader x case terms (bounded below as BDG)."""
+    """Satterthwaite df over the case, reader and reader x case terms (bounded below as BDG).
+
+    With one (fixed) reader the reader and reader x case terms have no degrees of freedom of their
+    own: the reader x case term then goes with the cases.
+    """
     if not var > 0:
         return None
+    if m.n_readers < 2:
+        return max(float(m.n_cases - 1), 2.0)
     dfs = np.array([m.n_cases - 1.0, m.n_readers - 1.0, (m.n_cases - 1.0) * (m.n_readers - 1.0)])
     denom = float(np.sum(terms ** 2 / dfs))
     df = var ** 2 / denom if denom > 0 else np.inf
@@ -146,7 +153,7 @@ def _binary_df(var: float, terms: np.ndarray, m: BinaryMoments) -> float | None:
 
 def analyze_ustat(ratings: pd.DataFrame, *, fom: str = "auc", threshold: float | None = None,
                   confidence: float = 0.95, patient_column: str | None = "patient_id",
-                  source: str = "ratings") -> UStatAnalysis:
+                  fixed_modalities: Sequence[str] = (), source: str = "ratings") -> UStatAnalysis:
     """U-statistic MRMC analysis of a ratings table of any design (iMRMC).
 
     Parameters
@@ -164,6 +171,9 @@ def analyze_ustat(ratings: pd.DataFrame, *, fom: str = "auc", threshold: float |
         When the ratings have this column (the patient of each case), patients, not cases, are
         the random case unit of the variance (:mod:`~study.metrics.mrmc.ustat_patients`); the
         ``mle`` estimates and Hillis df are then not given. ``None``: always resample cases.
+    fixed_modalities : sequence of str
+        Modalities read by one fixed reader -- an algorithm standing alone: allowed one reader,
+        with no reader variance (its AUC varies with the cases only).
     source : str
         The name of the ratings in error messages.
 
@@ -191,7 +201,7 @@ def analyze_ustat(ratings: pd.DataFrame, *, fom: str = "auc", threshold: float |
         problems.append(Problem("--confidence", "", f"{confidence!r}; expected a number strictly between 0 and 1"))
     if problems:
         raise StudyError(problems)
-    a = build_ustat_design(ratings, source=source, endpoint=fom)
+    a = build_ustat_design(ratings, source=source, endpoint=fom, fixed_modalities=fixed_modalities)
     patients = None if patient_column is None else patient_index(ratings, a.cases, column=patient_column,
                                                                    source=source)
     alpha = 1 - confidence

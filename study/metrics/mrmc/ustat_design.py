@@ -9,6 +9,7 @@ missing) and summarises the design as a typed :class:`~study.results.mrmc.UStatD
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,7 +56,8 @@ def crossing_of(read: np.ndarray) -> str:
     return "partially crossed"
 
 
-def build_ustat_design(ratings: pd.DataFrame, *, source: str = "ratings", endpoint: str = "auc") -> UStatDesignArrays:
+def build_ustat_design(ratings: pd.DataFrame, *, source: str = "ratings", endpoint: str = "auc",
+                       fixed_modalities: Sequence[str] = ()) -> UStatDesignArrays:
     """Arrays of a ratings table of any design, checked for what the analysis of ``endpoint`` needs.
 
     Parameters
@@ -68,6 +70,8 @@ def build_ustat_design(ratings: pd.DataFrame, *, source: str = "ratings", endpoi
         AUC needs, per modality, two readers who each read a diseased and a non-diseased case,
         and two cases of each truth; sensitivity (specificity) needs two readers and two
         diseased (non-diseased) cases.
+    fixed_modalities : sequence of str
+        Modalities allowed a single (fixed) reader, such as an algorithm read alone.
 
     Raises
     ------
@@ -81,6 +85,17 @@ def build_ustat_design(ratings: pd.DataFrame, *, source: str = "ratings", endpoi
     for c in ("modality", "reader_id", "case_id"):
         df[c] = df[c].astype(str)
     problems: list[Problem] = []
+    truth = pd.to_numeric(df["truth"], errors="coerce")
+    rating = pd.to_numeric(df["rating"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    if not truth.isin([0, 1]).all():
+        bad = sorted(set(df.loc[~truth.isin([0, 1]), "truth"].astype(str)))[:10]
+        problems.append(Problem(source, "truth", f"values {bad}; expected 0 or 1"))
+    if not np.isfinite(rating).all():
+        problems.append(Problem(source, "rating", f"{int((~np.isfinite(rating)).sum())} missing or non-finite "
+                                                  "rating(s); expected finite numbers"))
+    if problems:
+        raise StudyError(problems)
+    df["truth"], df["rating"] = truth.astype(int), rating
     dups = df.duplicated(["modality", "reader_id", "case_id"])
     if dups.any():
         first = df[dups].iloc[0]
@@ -104,11 +119,11 @@ def build_ustat_design(ratings: pd.DataFrame, *, source: str = "ratings", endpoi
     rating[mi, ri, ci] = df["rating"].to_numpy(dtype=float)
     read[mi, ri, ci] = True
     arrays = UStatDesignArrays(modalities, readers, cases, truth, rating, read)
-    _check(arrays, source, endpoint)
+    _check(arrays, source, endpoint, set(fixed_modalities))
     return arrays
 
 
-def _check(a: UStatDesignArrays, source: str, endpoint: str) -> None:
+def _check(a: UStatDesignArrays, source: str, endpoint: str, fixed: set[str]) -> None:
     problems: list[Problem] = []
     pos, neg = a.truth == 1, a.truth == 0
     for k, m in enumerate(a.modalities):
@@ -121,7 +136,7 @@ def _check(a: UStatDesignArrays, source: str, endpoint: str) -> None:
             cases = pos if endpoint == "sensitivity" else neg
             usable = [r for j, r in enumerate(a.readers) if read[j, cases].any()]
             need = f"who read at least one {'diseased' if endpoint == 'sensitivity' else 'non-diseased'} case"
-        if len(usable) < 2:
+        if len(usable) < (1 if m in fixed else 2):
             problems.append(Problem(source, f"modality {m!r}", f"{len(usable)} reader(s) {usable} {need}; "
                                                                "the MRMC variance needs at least two readers per modality"))
         if endpoint in ("auc", "sensitivity") and n_pos < 2:

@@ -5,7 +5,8 @@
   ``df = round(1 / coefficient - 1)`` (Obuchowski 2012), ``df = var^2 / sum_t (MS_t / df_t)^2 / df_t``;
   bounded below by the smallest ``df_t`` (Gaylor and Hopper 1969) and by 2. For a difference,
   each term whose units are paired across modalities uses the difference of the components on
-  the smaller ``df_t``, an unpaired term contributes both modalities' terms separately.
+  the smaller ``df_t``, an unpaired term contributes both modalities' terms separately. A modality
+  read by one fixed reader (an algorithm) has no reader term (``df_R = 0``): it is left out.
 - Hillis degrees of freedom (``StatTest.calcDF_Hillis``, fully crossed only): single modality
   ``(r - 1) [MS(R) + r max(Cov2, 0)]^2 / MS(R)^2``; difference
   ``(r - 1) [MS(T*R) + r max(Cov2 - Cov3, 0)]^2 / MS(T*R)^2`` (Hillis 2007, 2014), with
@@ -54,15 +55,25 @@ def _bounded(df: float, df_min: float) -> float:
     return max(df, df_min, 2.0)
 
 
+def _term(ms: float, df: float) -> float:
+    """``(MS / df)^2 / df``; a term on 0 degrees of freedom (one fixed reader: the algorithm) adds nothing."""
+    return ms ** 2 / df ** 3 if df > 0 else 0.0
+
+
+def _min_df(dfs: np.ndarray) -> float:
+    pos = dfs[dfs > 0]
+    return float(pos.min()) if pos.size else 2.0
+
+
 def bdg_df(var: float, aa: AUCMoments) -> float | None:
     """BDG degrees of freedom of one modality's AUC (``None`` when the variance is negative)."""
     if not var >= 0:
         return None
     dfs = _dfs(aa)
     ms = aa.bck_biased[[_N, _D, _R]]
-    denom = float(np.sum(ms ** 2 / dfs ** 3))
+    denom = float(sum(_term(m, d) for m, d in zip(ms, dfs)))
     df = var ** 2 / denom if denom > 0 else np.inf
-    return _bounded(df, float(dfs.min()))
+    return _bounded(df, _min_df(dfs))
 
 
 def bdg_df_difference(var: float, aa: AUCMoments, bb: AUCMoments, ab: AUCMoments) -> float | None:
@@ -75,11 +86,12 @@ def bdg_df_difference(var: float, aa: AUCMoments, bb: AUCMoments, ab: AUCMoments
     for n, k in enumerate((_N, _D, _R)):
         if ab.bck_coefficients[k] > 0:  # paired across modalities
             ms = aa.bck_biased[k] + bb.bck_biased[k] - 2 * ab.bck_biased[k]
-            denom += ms ** 2 / dfm[n] ** 3
+            denom += _term(ms, dfm[n])
         else:
-            denom += aa.bck_biased[k] ** 2 / dfa[n] ** 3 + bb.bck_biased[k] ** 2 / dfb[n] ** 3
+            denom += _term(aa.bck_biased[k], dfa[n]) + _term(bb.bck_biased[k], dfb[n])
     df = var ** 2 / denom if denom > 0 else np.inf
-    return _bounded(df, float(dfm.min()))
+    # the bound: the smallest df of a term that varies (a fixed single reader has none)
+    return _bounded(df, _min_df(np.where(dfm > 0, dfm, np.maximum(dfa, dfb))))
 
 
 def _cov2(m: AUCMoments, n0: int, n1: int) -> float:

@@ -87,11 +87,12 @@ def _partially_crossed(seed: int, *, n_readers=4, n_neg=5, n_pos=4, keep=0.7, sh
     return pd.DataFrame(rows, columns=["modality", "reader_id", "case_id", "truth", "rating"])
 
 
-def _brute_force_cov(df: pd.DataFrame, ma: str, mb: str) -> tuple[float, float, float]:
+def _brute_force_cov(df: pd.DataFrame, ma: str, mb: str, *, fixed_reader: bool = False) -> tuple[float, float, float]:
     """Cov(AUC_A, AUC_B) by enumerating every pair of kernel terms (r, i, j), (r', i', j').
 
     Unbiased moments: mean of s s' over the pairs sharing exactly the same reader / non-diseased /
     diseased units; coefficients: the fraction of all pairs that share them (Gallas 2009).
+    ``fixed_reader``: the reader is fixed (an algorithm), sharing it correlates nothing.
     """
     def terms(mod):
         g = df[df.modality == mod]
@@ -106,7 +107,7 @@ def _brute_force_cov(df: pd.DataFrame, ma: str, mb: str) -> tuple[float, float, 
     ta, tb = terms(ma), terms(mb)
     sums: dict[tuple[bool, bool, bool], list[float]] = {}
     for (r, i, j, s), (r2, i2, j2, s2) in itertools.product(ta, tb):
-        sums.setdefault((r == r2, i == i2, j == j2), []).append(s * s2)
+        sums.setdefault((r == r2 and not fixed_reader, i == i2, j == j2), []).append(s * s2)
     n_pairs = len(ta) * len(tb)
     mean_a = np.mean([t[3] for t in ta])
     mean_b = np.mean([t[3] for t in tb])

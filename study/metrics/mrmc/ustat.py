@@ -206,7 +206,7 @@ def analyze_ustat(ratings: pd.DataFrame, *, fom: str = "auc", threshold: float |
                                                                    source=source)
     alpha = 1 - confidence
     if fom == "auc":
-        modalities, differences, warnings = _auc(a, alpha, patients)
+        modalities, differences, warnings = _auc(a, alpha, patients, set(fixed_modalities))
         weighting = ("readers weighted by the number of (non-diseased, diseased) case pairs they read, N0_r x N1_r "
                      "(iMRMC); equal weights on fully crossed data")
         variance_note = ("unbiased: U-statistic estimate from the moments M1..M8 (Gallas 2006, 2009); can be negative "
@@ -215,7 +215,8 @@ def analyze_ustat(ratings: pd.DataFrame, *, fom: str = "auc", threshold: float |
                    "least the smallest term df and 2; t quantile on int(df), normal from df 50; Hillis df where the "
                    "comparison is fully crossed")
     else:
-        modalities, differences, warnings = _binary(a, alpha, fom, float(threshold), patients)  # type: ignore[arg-type]
+        modalities, differences, warnings = _binary(a, alpha, fom, float(threshold),  # type: ignore[arg-type]
+                                                    patients, set(fixed_modalities))
         weighting = ("every reading weighs the same: a reader is weighted by the number of "
                      f"{'diseased' if fom == 'sensitivity' else 'non-diseased'} cases read (iMRMC uStat11.jointD)")
         variance_note = ("U-statistic moments turned into case, reader and reader x case components; each 2 x 2 "
@@ -268,8 +269,8 @@ def _terms(cov: PatientCovariance | None) -> dict[str, float | None] | None:
     return None if cov is None else dict(zip(PATIENT_TERMS, cov.terms.tolist()))
 
 
-def _auc(a: UStatDesignArrays, alpha: float,
-         patients: Patients) -> tuple[dict[str, UStatModality], list[UStatDifference], list[str]]:
+def _auc(a: UStatDesignArrays, alpha: float, patients: Patients,
+         fixed: set[str]) -> tuple[dict[str, UStatModality], list[UStatDifference], list[str]]:
     arrays = _auc_arrays(a)
     n0, n1 = int((a.truth == 0).sum()), int((a.truth == 1).sum())
     warnings: list[str] = []
@@ -282,11 +283,12 @@ def _auc(a: UStatDesignArrays, alpha: float,
         assert patients is not None
         pidx, n_p = patients
         return auc_patient_covariance(arrays[ka][0], arrays[ka][1], arrays[kb][0], arrays[kb][1],
-                                      pidx[a.truth == 0], pidx[a.truth == 1], n_p)
+                                      pidx[a.truth == 0], pidx[a.truth == 1], n_p,
+                                      fixed_reader=ka == kb and a.modalities[ka] in fixed)
 
     for k, m in enumerate(a.modalities):
         d, x = arrays[k]
-        mom = own[k] = auc_moments(d, x, d, x)
+        mom = own[k] = auc_moments(d, x, d, x, fixed_reader=m in fixed)
         pairs = d.sum(axis=(1, 2))
         per_reader[k] = _per_reader(d, x, (1, 2))
         lost = [a.readers[j] for j in range(len(a.readers)) if a.read[k][j].any() and pairs[j] == 0]
@@ -359,8 +361,8 @@ def _difference_auc_components(aa: AUCMoments, bb: AUCMoments, ab: AUCMoments) -
                            component_coefficients=dict.fromkeys(BCK_NAMES, 1.0))
 
 
-def _binary(a: UStatDesignArrays, alpha: float, fom: str, threshold: float,
-            patients: Patients) -> tuple[dict[str, UStatModality], list[UStatDifference], list[str]]:
+def _binary(a: UStatDesignArrays, alpha: float, fom: str, threshold: float, patients: Patients,
+            fixed: set[str]) -> tuple[dict[str, UStatModality], list[UStatDifference], list[str]]:
     cases = a.truth == (1 if fom == "sensitivity" else 0)
     kernels = []
     for k in range(len(a.modalities)):
@@ -376,7 +378,8 @@ def _binary(a: UStatDesignArrays, alpha: float, fom: str, threshold: float,
     def pcov(ka: int, kb: int) -> PatientCovariance:
         assert patients is not None
         return binary_patient_covariance(kernels[ka][0], kernels[ka][1], kernels[kb][0], kernels[kb][1],
-                                         patients[0][cases], patients[1])
+                                         patients[0][cases], patients[1],
+                                         fixed_reader=ka == kb and a.modalities[ka] in fixed)
 
     def estimates(aa: BinaryMoments, bb: BinaryMoments | None, ab: BinaryMoments | None, value: float,
                   null: float | None, label: str, cov_p: PatientCovariance | None,
@@ -400,7 +403,7 @@ def _binary(a: UStatDesignArrays, alpha: float, fom: str, threshold: float,
 
     for k, m in enumerate(a.modalities):
         d, kern = kernels[k]
-        mom = own[k] = binary_moments(d, kern, d, kern)
+        mom = own[k] = binary_moments(d, kern, d, kern, fixed_reader=m in fixed)
         per_reader[k] = _per_reader(d, d * kern, (1,))
         n_read = d.sum(axis=1)
         present = n_read > 0

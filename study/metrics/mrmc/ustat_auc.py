@@ -144,7 +144,8 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-def auc_moments(d_a: np.ndarray, x_a: np.ndarray, d_b: np.ndarray, x_b: np.ndarray) -> AUCMoments:
+def auc_moments(d_a: np.ndarray, x_a: np.ndarray, d_b: np.ndarray, x_b: np.ndarray, *,
+                fixed_reader: bool = False) -> AUCMoments:
     """Moments, coefficients and BCK components of ``Cov(AUC_A, AUC_B)``.
 
     Parameters
@@ -152,6 +153,10 @@ def auc_moments(d_a: np.ndarray, x_a: np.ndarray, d_b: np.ndarray, x_b: np.ndarr
     d_a, x_a, d_b, x_b : ndarray, shape (readers, non-diseased, diseased)
         Designs and weighted successes from :func:`success_matrices`, on the same readers and
         cases (a reader or case absent from a modality has zero design there).
+    fixed_reader : bool
+        ``A = B`` is read by one fixed reader (an algorithm): sharing the reader is then no
+        source of correlation, and the moments of pairs of different readers (none exist) take
+        the values of the same-reader ones, so ``M8`` (the squared mean) is estimated by ``M4``.
 
     Returns
     -------
@@ -161,6 +166,8 @@ def auc_moments(d_a: np.ndarray, x_a: np.ndarray, d_b: np.ndarray, x_b: np.ndarr
     numer_u, denom_u = _B @ numer, _B @ denom
     m_biased = _ratio(numer, denom)
     m = _ratio(numer_u, denom_u)
+    if fixed_reader:
+        m[4:], m_biased[4:] = m[:4], m_biased[:4]
     coeff = denom_u / denom[7]
     coeff[7] -= 1.0
     bck_coeff = _B_BDG2BCK @ coeff

@@ -111,13 +111,17 @@ def _components(m: np.ndarray, denom_u: np.ndarray) -> np.ndarray:
     return np.array([case - none, reader - none, both - case - reader + none])
 
 
-def binary_moments(d_a: np.ndarray, k_a: np.ndarray, d_b: np.ndarray, k_b: np.ndarray) -> BinaryMoments:
+def binary_moments(d_a: np.ndarray, k_a: np.ndarray, d_b: np.ndarray, k_b: np.ndarray, *,
+                   fixed_reader: bool = False) -> BinaryMoments:
     """Moments, coefficients and components of ``Cov(mean_A, mean_B)``.
 
     Parameters
     ----------
     d_a, k_a, d_b, k_b : ndarray, shape (readers, cases)
         Reading masks (0/1) and kernels (0/1) of the two modalities on the same readers and cases.
+    fixed_reader : bool
+        ``A = B`` is read by one fixed reader (an algorithm): the different-reader moments take
+        the same-reader values (the squared mean is estimated from pairs of different cases).
     """
     xa, xb = d_a * k_a, d_b * k_b
     numer, denom = _sums(xa, xb), _sums(d_a, d_b)
@@ -127,6 +131,10 @@ def binary_moments(d_a: np.ndarray, k_a: np.ndarray, d_b: np.ndarray, k_b: np.nd
     n_a, n_b = d_a.sum(), d_b.sum()
     coeff = denom_u / (n_a * n_b)
     coeff[3] -= 1.0
+    if fixed_reader:
+        m[1], m[3], m_b[1], m_b[3] = m[0], m[2], m_b[0], m_b[2]
+        denom_u = denom_u.copy()
+        denom_u[1], denom_u[3] = denom_u[0], denom_u[2]  # estimable through the same-reader pairs
     # Gram weights of the case, reader and reader x case components (biased sums / N_A N_B)
     weights = np.array([denom[1], denom[2], denom[0]]) / (n_a * n_b)
     either = (d_a + d_b) > 0

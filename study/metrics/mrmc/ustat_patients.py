@@ -91,12 +91,18 @@ def _no_shared_patient(xa: np.ndarray, xb: np.ndarray, n_slots: int, same_reader
     return total
 
 
-def _classes(xa: np.ndarray, xb: np.ndarray, n_slots: int) -> np.ndarray:
-    """Sums over pairs of cells sharing: nothing, the reader only, a patient only, both."""
+def _classes(xa: np.ndarray, xb: np.ndarray, n_slots: int, fixed_reader: bool = False) -> np.ndarray:
+    """Sums over pairs of cells sharing: nothing, the reader only, a patient only, both.
+
+    ``fixed_reader``: one fixed reader (an algorithm); sharing it is no source of correlation,
+    so every pair that shares no patient counts as sharing nothing.
+    """
     axes = tuple(range(1, xa.ndim))
     total_free = float(xa.sum() * xb.sum())
-    total_same = float((xa.sum(axis=axes) * xb.sum(axis=axes)).sum())
     none_free = _no_shared_patient(xa, xb, n_slots, same_reader=False)
+    if fixed_reader:
+        return np.array([none_free, 0.0, total_free - none_free, 0.0])
+    total_same = float((xa.sum(axis=axes) * xb.sum(axis=axes)).sum())
     none_same = _no_shared_patient(xa, xb, n_slots, same_reader=True)
     both = total_same - none_same
     return np.array([none_free - none_same, none_same, total_free - none_free - both, both])
@@ -109,7 +115,8 @@ def _covariance(num: np.ndarray, den: np.ndarray, n: float) -> PatientCovariance
 
 
 def auc_patient_covariance(d_a: np.ndarray, x_a: np.ndarray, d_b: np.ndarray, x_b: np.ndarray,
-                           neg_patient: np.ndarray, pos_patient: np.ndarray, n_patients: int) -> PatientCovariance:
+                           neg_patient: np.ndarray, pos_patient: np.ndarray, n_patients: int, *,
+                           fixed_reader: bool = False) -> PatientCovariance:
     """``Cov(AUC_A, AUC_B)`` resampling patients.
 
     Parameters
@@ -119,6 +126,8 @@ def auc_patient_covariance(d_a: np.ndarray, x_a: np.ndarray, d_b: np.ndarray, x_
     neg_patient, pos_patient : ndarray of int
         The patient index of each non-diseased and diseased image.
     n_patients : int
+    fixed_reader : bool
+        ``A = B`` is read by one fixed reader (an algorithm).
     """
     one_neg = np.eye(n_patients)[neg_patient]
     one_pos = np.eye(n_patients)[pos_patient]
@@ -126,17 +135,17 @@ def auc_patient_covariance(d_a: np.ndarray, x_a: np.ndarray, d_b: np.ndarray, x_
     def to_patients(x: np.ndarray) -> np.ndarray:
         return np.einsum("ip,rij,jq->rpq", one_neg, x, one_pos, optimize=True)
 
-    num = _classes(to_patients(x_a), to_patients(x_b), 2)
-    den = _classes(to_patients(d_a), to_patients(d_b), 2)
+    num = _classes(to_patients(x_a), to_patients(x_b), 2, fixed_reader)
+    den = _classes(to_patients(d_a), to_patients(d_b), 2, fixed_reader)
     return _covariance(num, den, float(d_a.sum() * d_b.sum()))
 
 
 def binary_patient_covariance(d_a: np.ndarray, k_a: np.ndarray, d_b: np.ndarray, k_b: np.ndarray,
-                              patient: np.ndarray, n_patients: int) -> PatientCovariance:
+                              patient: np.ndarray, n_patients: int, *, fixed_reader: bool = False) -> PatientCovariance:
     """``Cov(mean_A, mean_B)`` of a binary kernel (readers x images) resampling patients."""
     one = np.eye(n_patients)[patient]
-    num = _classes((d_a * k_a) @ one, (d_b * k_b) @ one, 1)
-    den = _classes(d_a @ one, d_b @ one, 1)
+    num = _classes((d_a * k_a) @ one, (d_b * k_b) @ one, 1, fixed_reader)
+    den = _classes(d_a @ one, d_b @ one, 1, fixed_reader)
     return _covariance(num, den, float(d_a.sum() * d_b.sum()))
 
 
@@ -149,6 +158,8 @@ def patient_df(cov: PatientCovariance, n_readers: int, n_patients: int) -> float
     var = cov.covariance
     if not var > 0:
         return None
+    if n_readers < 2:  # one fixed reader: the patients are the only random units
+        return max(n_patients - 1.0, 2.0)
     dfs = np.array([n_readers - 1.0, n_patients - 1.0, (n_readers - 1.0) * (n_patients - 1.0)])
     denom = float(np.sum(cov.terms ** 2 / dfs))
     df = var ** 2 / denom if denom > 0 else np.inf

@@ -109,3 +109,15 @@ def test_an_unanalysable_design_is_not_assessed_with_the_reason():
     res = study_ustat(reference, one, models, levels=LEVELS, positive_from="moderate")
     assert isinstance(res.aided_vs_unaided, NotAssessed)
     assert "modality 'aided'" in res.aided_vs_unaided.reason and "at least two readers" in res.aided_vs_unaided.reason
+
+
+def test_the_study_block_round_trips_through_json():
+    import json
+
+    from study.results.mrmc import MRMCBlock, parse_mrmc_block
+
+    reference, readings, models = _study(6)
+    res = study_ustat(reference, readings, models, levels=LEVELS, positive_from="severe")
+    block = MRMCBlock(endpoint=res.endpoint, positive_from="severe", models={}, ustat=res)
+    data = json.loads(json.dumps(block.to_json_dict()))
+    assert parse_mrmc_block(data) == block

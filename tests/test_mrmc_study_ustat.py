@@ -121,3 +121,13 @@ def test_the_study_block_round_trips_through_json():
     block = MRMCBlock(endpoint=res.endpoint, positive_from="severe", models={}, ustat=res)
     data = json.loads(json.dumps(block.to_json_dict()))
     assert parse_mrmc_block(data) == block
+
+
+def test_not_assessable_readings_are_left_out_and_counted():
+    reference, readings, models = _study(6)
+    marked = readings.assign(assessable=["false" if i % 10 == 0 else "true" for i in range(len(readings))],
+                             confidence=readings.confidence.where(readings.index % 10 != 0))
+    res = study_ustat(reference, marked, models, levels=LEVELS, positive_from="severe")
+    n_out = int((readings.index % 10 == 0).sum())
+    assert res.readings_not_used == n_out and res.readings_used == len(readings) - n_out
+    assert isinstance(res.aided_vs_unaided, UStatAnalysis)

@@ -476,7 +476,8 @@ class MRMCUStatStudy(ResultModel):
 
     ``rating``: modality -> what its rating is (confidence, or the grade as an ordinal);
     ``cases_included``: included cases with a reference grade; ``cases_with_readings``: those
-    with at least one reading; ``aided_vs_unaided``: the readers' two sessions (the CADe-style
+    with at least one reading; ``readings_not_used``: readings of included cases marked not
+    assessable or without a grade; ``aided_vs_unaided``: the readers' two sessions (the CADe-style
     primary) or why not; ``models``: each model standalone against the unaided readers.
     """
 
@@ -485,6 +486,7 @@ class MRMCUStatStudy(ResultModel):
     cases_included: int
     cases_with_readings: int
     readings_used: int
+    readings_not_used: int
     readings_by_modality: dict[str, int]
     resampling_unit: Literal["case", "patient"]
     aided_vs_unaided: UStatAnalysis | NotAssessed

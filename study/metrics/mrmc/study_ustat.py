@@ -66,7 +66,8 @@ def study_ustat(reference: pd.DataFrame, readings: pd.DataFrame, model_grades: M
         ``case_id, grade`` of the included cases (the analysis set).
     readings : DataFrame
         ``reader_id, case_id, grade`` [, ``modality`` (``unaided``/``aided``; empty = unaided),
-        ``confidence`` (0-100)]; readings of cases outside ``reference`` are left out.
+        ``confidence`` (0-100), ``assessable``]; readings of cases outside ``reference`` are left
+        out, and so are readings marked not assessable or without a grade (``readings_not_used``).
     model_grades : mapping
         Model id -> ``case_id, grade``.
     levels, positive_from : the protocol's grade levels and the first positive one.
@@ -84,7 +85,11 @@ def study_ustat(reference: pd.DataFrame, readings: pd.DataFrame, model_grades: M
     truth = {c: int(list(levels).index(str(g)) >= cut) for c, g in zip(ref["case_id"], ref["grade"])}
     rd = readings.assign(case_id=readings["case_id"].astype(str), reader_id=readings["reader_id"].astype(str))
     rd = rd[rd["case_id"].isin(truth)]
+    n_read = len(rd)
+    if "assessable" in rd.columns:  # a reading marked not assessable has no rating
+        rd = rd[rd["assessable"].map(lambda v: str(v).strip().lower() not in ("false", "0", "no", "n"))]
     readers, rating_kind = _reader_table(rd, levels)
+    readers = readers[readers["rating"].notna()]
 
     def finish(t: pd.DataFrame) -> pd.DataFrame:
         t = t.assign(truth=t["case_id"].map(truth))
@@ -112,6 +117,7 @@ def study_ustat(reference: pd.DataFrame, readings: pd.DataFrame, model_grades: M
     return MRMCUStatStudy(
         endpoint=f"reference grade {positive_from} or worse", rating=rating_kind, cases_included=len(truth),
         cases_with_readings=int(readers["case_id"].nunique()), readings_used=len(readers),
+        readings_not_used=n_read - len(readers),
         readings_by_modality={str(m): int(n) for m, n in readers["modality"].value_counts(sort=False).items()},
         resampling_unit="patient" if patient_of is not None else "case",
         aided_vs_unaided=aided, models=models)

@@ -26,7 +26,8 @@ def register(evaluate_subparsers: argparse._SubParsersAction) -> None:  # type: 
                     "algorithm) against the average of the others. --method ustat (any design: fully crossed, "
                     "split-plot, partially crossed): U-statistics as the FDA's iMRMC, reader-averaged AUC (or "
                     "sensitivity / specificity with --threshold) per modality and their differences, unbiased "
-                    "and MLE variances, BDG (and, fully crossed, Hillis) degrees of freedom.")
+                    "and MLE variances, BDG (and, fully crossed, Hillis) degrees of freedom; a patient_id column "
+                    "makes patients, not images, the resampled unit.")
     p.add_argument("--ratings", required=True, metavar="R.csv", help="ratings CSV")
     p.add_argument("--method", choices=[*_choices("method"), "ustat"], default=_DEFAULTS.method,
                    help=f"analysis method (default: {_DEFAULTS.method}; ustat: U-statistics, any design)")

@@ -6,9 +6,9 @@ figures inlined in one HTML page never collide), ``svg.fonttype = 'none'`` (text
 set in DejaVu Sans by the renderer, and searchable in the PDF), and no date in the metadata.
 The same results therefore give byte-identical SVG files.
 
-Figures (names are keys of :func:`figure_svgs`):
+Figures (names are keys of :func:`figure_svgs`, made by :func:`study.report.figure_ids.figure_id`):
 
-- ``flow``: STARD 2015 flow diagram of cases (``study.eligibility.flow_svg`` when it exists);
+- ``flow``: STARD 2015 flow diagram of cases (``study.report.flow_diagram.flow_svg``);
 - ``pr__<model>``, ``froc__<model>``: precision-recall curves per class, FROC curve;
 - ``count_scatter__<model>``, ``bland_altman__<model>``: predicted against reference lesion
   counts with least-squares lines, and the Bland & Altman (1986) plot of the differences;
@@ -30,10 +30,14 @@ from typing import Any
 from study.io import write_text
 from study.report import format as F
 from study.report import selectors as S
-from study.results.agreement import AgreementResult, RaterAgreement
-from study.results.counting import CountingResult
+from study.report.figure_ids import figure_id
+from study.report.flow_diagram import flow_svg, flow_view
+from study.results import Results
+from study.results.agreement import RaterAgreement
+from study.results.counting import CountingPoints, CountingResult
 from study.results.detection import DetectionResult
-from study.results.mrmc import RocCurve, parse_mrmc_block
+from study.results.flow import Flow
+from study.results.mrmc import RocCurve
 
 FONT = "DejaVu Sans"
 TEXT_WIDTH_IN = 6.5  # A4 minus 2 cm margins, rounded down
@@ -109,14 +113,14 @@ def _subplots(*args, **kw):
 
 
 # ----------------------------------------------------------------------------- flow
-def flow_figure(flow: dict) -> str:
-    """STARD 2015 flow diagram: cases received, excluded at each stage with reasons, analysed."""
-    view = S.flow_view(flow)
+def flow_figure(flow: Flow) -> str:
+    """STARD 2015 flow diagram drawn with matplotlib (the report shows :func:`flow_svg`)."""
+    view = flow_view(flow)
 
     def draw():
         from matplotlib.patches import FancyBboxPatch
 
-        stages = view["stages"]
+        stages = view.stages
         rows = len(stages)
         fig_h = 1.0 + 1.05 * rows
         fig, ax = _subplots(figsize=(TEXT_WIDTH_IN, fig_h))
@@ -133,15 +137,15 @@ def flow_figure(flow: dict) -> str:
         y = rows * 1.6 - 0.7
         prev = None
         for st in stages:
-            label = f"{_t(st['label'])}\nn = {st['n']}"
+            label = f"{_t(st.label)}\nn = {st.n}"
             box(3.0, y, 4.2, 0.75, label, bold=True, fc="#e8eef7")
             if prev is not None:
                 ax.annotate("", xy=(3.0, y + 0.38), xytext=(3.0, prev - 0.38),
                             arrowprops={"arrowstyle": "-|>", "lw": 0.8, "color": "#333333"})
-            ex = st.get("excluded")
-            if ex:
-                lines = [f"{_t(ex['label'])}" + (f": n = {ex['n']}" if ex.get("n") is not None else "")]
-                lines += [f"  {_t(r)}: {n}" for r, n in ex.get("reasons", [])][:6]
+            ex = st.excluded
+            if ex is not None:
+                lines = [f"{_t(ex.label)}" + (f": n = {ex.n}" if ex.n is not None else "")]
+                lines += [f"  {_t(r)}: {n}" for r, n in ex.reasons][:6]
                 h = 0.22 * len(lines) + 0.25
                 ey = y + 0.8
                 ax.add_patch(FancyBboxPatch((5.6, ey - h / 2), 4.3, h, boxstyle="square,pad=0.02",
@@ -153,7 +157,7 @@ def flow_figure(flow: dict) -> str:
             y -= 1.6
         return fig
 
-    return _draw("flow", draw)
+    return _draw(figure_id("flow"), draw)
 
 
 # ----------------------------------------------------------------------------- detection
@@ -419,18 +423,22 @@ def mrmc_roc_figure(model: str, roc: Mapping[str, RocCurve]) -> str | None:
 
 
 # ----------------------------------------------------------------------------- examples
-def example_figures(results: dict, *, results_dir: str | Path, max_side: int = 384) -> dict[str, str]:
+def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | Path, show: bool,
+                    worst_cases: int, operating_threshold: float, max_side: int = 384) -> dict[str, str]:
     """Example images with the reference boxes (solid) and the model's boxes at the operating
-    threshold (dashed): only when the protocol sets ``report.show_example_images`` (faces are
-    personal data, so it is off by default). The cases shown are those with the largest count
+    threshold (dashed): only when ``show`` (the protocol's ``report.show_example_images``; faces
+    are personal data, so it is off by default). The cases shown are those with the largest count
     error (as in the failure analysis), captioned by pseudonym, never by case id.
 
-    Reads ``cases.parquet``, ``ground_truth.json`` and ``detections/<model>.parquet`` from
-    ``results_dir``; images are downscaled to ``max_side`` pixels and embedded in the SVG.
+    Parameters
+    ----------
+    points : the per-case counts of each model (``counting.<model>.points``).
+    results_dir : the study's results folder: ``cases.parquet``, ``ground_truth.json`` and
+        ``detections/<model>.parquet`` are read from it.
+    show, worst_cases, operating_threshold : the protocol's settings.
+    max_side : images are downscaled to this many pixels and embedded in the SVG.
     """
-    ps = S.protocol_settings(results)
-    rep = ps.get("report") or {}
-    if not rep.get("show_example_images"):
+    if not show:
         return {}
     import pandas as pd
     from PIL import Image
@@ -438,8 +446,8 @@ def example_figures(results: dict, *, results_dir: str | Path, max_side: int = 3
     from study.io import read_json
 
     rd = Path(results_dir)
-    k = min(4, int(rep.get("worst_cases", 4)) or 4)
-    thr = float((ps.get("detection") or {}).get("operating_threshold", 0.5))
+    k = min(4, worst_cases or 4)
+    thr = float(operating_threshold)
     cases = pd.read_parquet(rd / "cases.parquet", columns=["case_id", "image_path"])
     path_of = dict(zip(cases["case_id"].astype(str), cases["image_path"].astype(str)))
     gt = read_json(rd / "ground_truth.json")
@@ -447,24 +455,22 @@ def example_figures(results: dict, *, results_dir: str | Path, max_side: int = 3
     gt_boxes: dict[Any, list] = {}
     for a in gt.get("annotations", []):
         gt_boxes.setdefault(a["image_id"], []).append(a["bbox"])
-    all_ids = {str(c) for cnt in (results.get("counting") or {}).values()
-               for c in ((cnt or {}).get("points") or {}).get("case_id") or []}
+    all_ids = {str(c) for pts in points.values() for c in pts.case_id}
     pseudo = S.pseudonyms(all_ids)
     out: dict[str, str] = {}
-    for m, cnt in sorted((results.get("counting") or {}).items()):
-        pts = (cnt or {}).get("points") or {}
-        ths = sorted((pts.get("predicted") or {}), key=lambda t: abs(float(t) - thr))
+    for m, pts in sorted(points.items()):
+        ths = sorted(pts.predicted, key=lambda t: abs(float(t) - thr))
         det_path = rd / "detections" / f"{m}.parquet"
         if not ths or not det_path.exists():
             continue
-        pred, true = pts["predicted"][ths[0]], pts.get("true") or []
-        order = sorted(range(len(pts.get("case_id") or [])),
-                       key=lambda i: (-abs(float(pred[i]) - float(true[i])), pseudo[str(pts["case_id"][i])]))[:k]
-        chosen = [str(pts["case_id"][i]) for i in order if str(pts["case_id"][i]) in path_of]
+        pred, true = pts.predicted[ths[0]], pts.true
+        order = sorted(range(len(pts.case_id)),
+                       key=lambda i: (-abs(float(pred[i]) - float(true[i])), pseudo[str(pts.case_id[i])]))[:k]
+        chosen = [str(pts.case_id[i]) for i in order if str(pts.case_id[i]) in path_of]
         det = pd.read_parquet(det_path)
         det = det[(det["score"] >= thr) & det["case_id"].astype(str).isin(chosen)]
         for cid in chosen:
-            name = f"example__{m}__{pseudo[cid]}"
+            name = figure_id("example", m, pseudo[cid])
 
             def draw(cid=cid):
                 import matplotlib.pyplot as plt
@@ -489,45 +495,45 @@ def example_figures(results: dict, *, results_dir: str | Path, max_side: int = 3
 
 
 # ----------------------------------------------------------------------------- all
-def figure_svgs(results: dict) -> dict[str, str]:
+def figure_svgs(results: Results | Mapping[str, Any]) -> dict[str, str]:
     """Every figure the results support, as SVG text, in report order (absent data = no figure)."""
+    from study.report.context import parse_results
+
+    r = parse_results(results)
     out: dict[str, str] = {}
 
-    def put(name, svg):
+    def put(name: str, svg: str | None) -> None:
         if svg:
             out[name] = svg
 
-    flow = results.get("flow")
-    if flow:
-        svg = None
-        try:
-            from study import eligibility as _el
-
-            if hasattr(_el, "flow_svg"):
-                svg = _el.flow_svg(flow)
-        except ImportError:
-            svg = None
-        put("flow", _scope_ids(svg, "flow") if svg else flow_figure(flow))
-    for m, det in sorted((results.get("detection") or {}).items()):
-        typed = DetectionResult.model_validate(det)
-        put(f"pr__{m}", pr_figure(m, typed))
-        put(f"froc__{m}", froc_figure(m, typed))
-    for m, cnt_data in sorted((results.get("counting") or {}).items()):  # typed here until figure_svgs takes Results
-        cnt = CountingResult.model_validate(cnt_data)
-        put(f"count_scatter__{m}", count_scatter_figure(m, cnt))
-        put(f"bland_altman__{m}", bland_altman_figure(m, cnt))
-    if results.get("agreement"):  # typed here until figure_svgs takes the typed Results
-        ag = AgreementResult.model_validate(results["agreement"])
-        put("confusion", confusion_figure(ag.levels, ag.raters))
-        put("sens_spec", sens_spec_figure(ag.levels, ag.raters))
+    if r.flow is not None:
+        put(figure_id("flow"), _scope_ids(flow_svg(r.flow), figure_id("flow")))
+    for m, det in sorted(r.detection.items()):
+        put(figure_id("pr", m), pr_figure(m, det))
+        put(figure_id("froc", m), froc_figure(m, det))
+    for m, cnt in sorted(r.counting.items()):
+        put(figure_id("count_scatter", m), count_scatter_figure(m, cnt))
+        put(figure_id("bland_altman", m), bland_altman_figure(m, cnt))
+    ag = r.agreement
+    if ag is not None:
+        put(figure_id("confusion"), confusion_figure(ag.levels, ag.raters))
+        put(figure_id("sens_spec"), sens_spec_figure(ag.levels, ag.raters))
         for col, rows in S.subgroup_rows(ag).items():
-            put(f"forest__{col}", forest_figure(col, rows))
-    for m, roc in S.mrmc_rocs(parse_mrmc_block(results.get("mrmc"))).items():
-        put(f"mrmc_roc__{m}", mrmc_roc_figure(m, roc))
+            put(figure_id("forest", col), forest_figure(col, rows))
+    for m, roc in S.mrmc_rocs(r.mrmc).items():
+        put(figure_id("mrmc_roc", m), mrmc_roc_figure(m, roc))
     return out
 
 
-def make_figures(results: dict, *, out_dir: str | Path) -> dict[str, Path]:
+def study_example_figures(results: Results, *, results_dir: str | Path) -> dict[str, str]:
+    """:func:`example_figures` with the study's own protocol settings."""
+    ps = results.study.protocol_settings
+    return example_figures({m: c.points for m, c in results.counting.items()}, results_dir=results_dir,
+                           show=ps.report.show_example_images, worst_cases=ps.report.worst_cases,
+                           operating_threshold=ps.detection.operating_threshold)
+
+
+def make_figures(results: Results | Mapping[str, Any], *, out_dir: str | Path) -> dict[str, Path]:
     """Write every figure as ``<out_dir>/<name>.svg`` (atomically) and return name -> path."""
     out_dir = Path(out_dir)
     paths = {}

@@ -177,3 +177,20 @@ def test_study_run_twice_gives_byte_identical_results_json(study_run, tmp_path):
     finally:
         shutil.rmtree(root / "results", ignore_errors=True)
         shutil.move(moved, root / "results")
+
+
+def test_results_json_holds_pseudonyms_not_case_ids(study_run):
+    """The protocol pseudonymises case ids (report.pseudonymise_case_ids): no case id of the manifest is
+    stored in results.json, and the pseudonyms are those of study.pseudonyms for the study's cases."""
+    from study.pseudonyms import pseudonyms
+
+    root = study_run[0]
+    text = (root / "results" / "results.json").read_text()
+    results = json.loads(text)
+    ids = pd.read_csv(root / "cohort" / "manifest.csv", dtype=str)["case_id"].tolist()
+    assert results["study"]["case_ids"] == "pseudonymised"
+    assert not [c for c in ids if f'"{c}"' in text]
+    names = pseudonyms(ids)
+    points = results["counting"]["demo-frcnn"]["points"]["case_id"]
+    assert set(points) <= set(names.values()) and len(points) > 0
+    assert set(results["agreement"]["inter_reader"]["fleiss"]["case_ids"]) <= set(names.values())

@@ -77,6 +77,7 @@ def collect_results(config: dict, *, results_dir: Path, models: list[str]) -> di
         "models": {m: read_json(r / "detections" / f"{m}.meta.json") for m in models},
         "agreement": read_json(r / "metrics" / "agreement.json"),
         "mrmc": read_json(r / "metrics" / "mrmc.json"),
+        "analysis_plan": read_json(r / "metrics" / "decisions.json"),
     }
     cohort = config["cohort"]
     inputs = {role: cohort[role] for role in ("manifest", "annotations", "reference", "readings") if cohort.get(role)}

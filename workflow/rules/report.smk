@@ -16,6 +16,7 @@ rule collect:
         meta=expand(f"{RESULTS}/detections/{{model}}.meta.json", model=MODELS),
         agreement=rules.evaluate_agreement.output,
         mrmc=rules.evaluate_mrmc.output,
+        decisions=rules.decide.output,
     output:
         f"{RESULTS}/results.json",
     params:

@@ -1,0 +1,135 @@
+"""The one-sided tests that decide an endpoint, each with its confidence interval.
+
+Every test is one-sided in the direction of the alternative at level ``alpha1`` (the plan's
+``alpha``, halved when two-sided); the interval reported is the two-sided ``1 - 2 alpha1``
+interval, whose bound on the good side is the one-sided ``1 - alpha1`` bound the decision
+rests on (so "lower 97.5% bound >= goal" and "p <= 0.025" agree).
+
+- :func:`exact_goal_test`: a proportion against a fixed goal, exact binomial test with the
+  Clopper-Pearson interval (Clopper & Pearson 1934); equivalence by two one-sided exact tests;
+- :func:`clustered_mean`: a mean (a proportion, or a paired difference of 0/1 outcomes) over
+  cases clustered in patients, with the ratio-estimator variance of Obuchowski (1998),
+  Statistics in Medicine 17:1495-1507 (equal to the cluster-robust variance of an
+  intercept-only least-squares fit, statsmodels ``cov_type="cluster"``);
+- :func:`wald_test`: an estimate with a standard error (normal, or Student t with ``df``)
+  against the null value the hypothesis implies.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import numpy as np
+from scipy import stats
+
+from study.estimate import Estimate
+
+Direction = Literal["higher", "lower"]
+
+__all__ = ["TestOutcome", "exact_goal_test", "clustered_mean", "wald_test", "null_values"]
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """An estimate with its interval, the test statistic and the one-sided p-value (``None``: not estimable)."""
+
+    estimate: Estimate
+    statistic: float | None
+    statistic_name: str | None
+    p_value: float | None
+    reason: str | None = None
+
+
+def _pct(alpha1: float) -> str:
+    return f"{100 * (1 - 2 * alpha1):g}%"
+
+
+def null_values(kind: str, *, goal: float, margin: float | None, margins: tuple[float, float] | None,
+                direction: Direction | Literal["none"]) -> list[tuple[float, Direction]]:
+    """The one-sided null boundaries a hypothesis implies, as ``(theta0, side of the alternative)``.
+
+    ``goal`` is the goal (performance goal, equivalence against a goal) or 0 (differences).
+    """
+    if kind == "equivalence":
+        assert margins is not None
+        return [(goal + margins[0], "higher"), (goal + margins[1], "lower")]
+    side: Direction = "lower" if direction == "lower" else "higher"
+    if kind == "non_inferiority":
+        assert margin is not None
+        return [(-margin if side == "higher" else margin, side)]
+    return [(goal, side)]
+
+
+def exact_goal_test(k: int, n: int, *, nulls: Sequence[tuple[float, Direction]], alpha1: float) -> TestOutcome:
+    """Exact binomial test of ``k`` successes in ``n`` against each null boundary (max p: TOST).
+
+    ``p`` for the alternative "higher than theta0" is ``P(X >= k | n, theta0)``; for "lower",
+    ``P(X <= k | n, theta0)``. The interval is Clopper-Pearson at ``1 - 2 alpha1``.
+    """
+    from study.metrics.intervals import binomial_ci
+
+    if n < 0 or not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    est = binomial_ci(k, n, confidence=1 - 2 * alpha1, method="clopper_pearson",
+                      reason_if_empty="no case in the endpoint's population")
+    if n == 0:
+        return TestOutcome(est, None, None, None, "no case in the endpoint's population")
+    ps = [float(stats.binom.sf(k - 1, n, t0)) if side == "higher" else float(stats.binom.cdf(k, n, t0))
+          for t0, side in nulls]
+    return TestOutcome(est, float(k), f"successes of {n} (exact binomial)", max(ps))
+
+
+def clustered_mean(values: Sequence[float], clusters: Sequence[object]) -> tuple[float, float, int, int]:
+    """Mean of per-case values with its standard error over clusters (patients).
+
+    ``se^2 = K / (K - 1) * sum_i (x_i - n_i m)^2 / N^2`` with cluster totals ``x_i``, cluster
+    sizes ``n_i``, ``N`` cases, ``K`` clusters and ``m = sum x_i / N`` (Obuchowski 1998,
+    eq. 2; Rao & Scott 1992). With one case per cluster it is the usual ``s^2 / N`` with the
+    divisor ``N - 1``.
+
+    Returns
+    -------
+    (mean, se, n_cases, n_clusters); ``se`` is NaN with fewer than two clusters.
+    """
+    v = np.asarray(values, dtype=float)
+    if len(v) == 0:
+        return math.nan, math.nan, 0, 0
+    codes, inverse = np.unique(np.asarray([str(c) for c in clusters]), return_inverse=True)
+    k = len(codes)
+    totals = np.bincount(inverse, weights=v, minlength=k)
+    sizes = np.bincount(inverse, minlength=k).astype(float)
+    n = float(len(v))
+    m = totals.sum() / n
+    if k < 2:
+        return float(m), math.nan, int(n), k
+    var = k / (k - 1) * float(((totals - sizes * m) ** 2).sum()) / n ** 2
+    return float(m), math.sqrt(var), int(n), k
+
+
+def wald_test(estimate: float | None, se: float | None, *, nulls: Sequence[tuple[float, Direction]], alpha1: float,
+              method: str, df: float | None = None, bounds: tuple[float, float] | None = None,
+              extra: dict | None = None) -> TestOutcome:
+    """Wald (z, or t with ``df``) test of an estimate with a standard error against each null boundary.
+
+    ``p`` = ``1 - F((est - theta0) / se)`` for "higher", ``F(...)`` for "lower" (``F`` the
+    normal or t cdf); TOST takes the larger. The interval is ``est -/+ q se`` at
+    ``1 - 2 alpha1``, clipped to ``bounds``.
+    """
+    name = f"{method}, {_pct(alpha1)}"
+    if estimate is None or se is None or not math.isfinite(estimate) or not math.isfinite(se) or se <= 0:
+        why = "the estimate is not available" if estimate is None or not math.isfinite(estimate) else \
+            "its standard error is not available or zero"
+        return TestOutcome(Estimate(estimate, None, None, name, extra={"reason": why, **(extra or {})}),
+                           None, None, None, why)
+    dist = stats.t(df) if df is not None and math.isfinite(df) and df > 0 else stats.norm
+    q = float(dist.ppf(1 - alpha1))
+    lo, hi = estimate - q * se, estimate + q * se
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    zs = [(estimate - t0) / se for t0, _ in nulls]
+    ps = [float(dist.sf(z)) if side == "higher" else float(dist.cdf(z)) for z, (_, side) in zip(zs, nulls)]
+    i = int(np.argmax(ps))
+    stat_name = "t" if dist is not stats.norm else "z"
+    return TestOutcome(Estimate(estimate, lo, hi, name, se=se, extra=extra), zs[i], stat_name, ps[i])

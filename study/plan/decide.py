@@ -17,19 +17,30 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from study.estimate import Estimate
-from study.plan.hypothesis_tests import TestOutcome, clustered_mean, exact_goal_test, null_values, wald_test
+from study.metrics.intervals import KappaWeights
+from study.plan.hypothesis_tests import (
+    TestOutcome,
+    clustered_mean,
+    exact_goal_test,
+    null_values,
+    wald_test,
+)
 from study.plan.metrics import METRICS
 from study.plan.model import AnalysisPlan, Endpoint, Population
 from study.plan.multiplicity import adjust_p_values
 from study.results.decisions import AnalysisPlanResults, EndpointDecision, LockStatus
 
 __all__ = ["StudyData", "decide_endpoints"]
+
+_KAPPA_WEIGHTS: dict[str, KappaWeights] = {"kappa_unweighted": None, "kappa_linear": "linear",
+                                           "kappa_quadratic": "quadratic"}
+Decision = Literal["met", "not met", "not estimable", "exploratory"]
 
 
 @dataclass
@@ -90,8 +101,11 @@ def _criterion(e: Endpoint, alpha1: float) -> str:
 
 def _hypothesis_words(e: Endpoint) -> str:
     h = e.hypothesis
-    extra = {"non_inferiority": f" (margin {h.margin:g})",
-             "equivalence": f" (margins {list(h.margins) if h.margins else ''})"}.get(h.kind, "")
+    extra = ""
+    if h.kind == "non_inferiority" and h.margin is not None:
+        extra = f" (margin {h.margin:g})"
+    elif h.kind == "equivalence" and h.margins is not None:
+        extra = f" (margins {h.margins[0]:g} to {h.margins[1]:g})"
     return f"{h.kind.replace('_', '-')}{extra} of {e.rater} against {e.comparator.words()}"
 
 
@@ -204,7 +218,7 @@ def _kappa(e: Endpoint, data: StudyData, alpha1: float) -> tuple[TestOutcome, in
     from study.metrics.bootstrap import bootstrap_sums
     from study.metrics.intervals import kappa_ase_stacked, kappa_stacked
 
-    weights = {"kappa_unweighted": None, "kappa_linear": "linear", "kappa_quadratic": "quadratic"}[e.metric]
+    weights: KappaWeights = _KAPPA_WEIGHTS[e.metric]
     nulls = null_values(e.hypothesis.kind, goal=e.comparator.value or 0.0, margin=e.hypothesis.margin,
                         margins=e.hypothesis.margins, direction=METRICS[e.metric].direction)
     ids = _population_ids(e, data)
@@ -352,6 +366,8 @@ def decide_endpoints(plan: AnalysisPlan, data: StudyData, *, lock: LockStatus) -
         adjusted = dict(zip(order, ps))
         multiplicity = "none needed (one confirmatory endpoint)"
     decisions = []
+    decision: Decision
+    overall: Literal["met", "not met", "not estimable"]
     fixed = plan.multiplicity is not None and plan.multiplicity.procedure == "fixed_sequence"
     first_failed = next((i for i in order if adjusted[i] > alpha1), None)
     for e in plan.endpoints:

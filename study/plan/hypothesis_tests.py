@@ -18,8 +18,9 @@ rests on (so "lower 97.5% bound >= goal" and "p <= 0.025" agree).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 from scipy import stats
@@ -28,7 +29,7 @@ from study.estimate import Estimate
 
 Direction = Literal["higher", "lower"]
 
-__all__ = ["TestOutcome", "exact_goal_test", "clustered_mean", "wald_test", "null_values"]
+__all__ = ["TestOutcome", "clustered_mean", "exact_goal_test", "null_values", "wald_test"]
 
 
 @dataclass(frozen=True)

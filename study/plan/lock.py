@@ -24,7 +24,7 @@ from study.errors import StudyError
 from study.io import sha256_file, write_json
 from study.results.decisions import LockChange, LockStatus
 
-__all__ = ["LOCK_NAME", "LockRecord", "lock_path", "make_lock_record", "write_lock", "lock_status"]
+__all__ = ["LOCK_NAME", "LockRecord", "lock_path", "lock_status", "make_lock_record", "write_lock"]
 
 LOCK_NAME = "plan-lock.json"
 NOT_PRESENT = "not yet present"
@@ -95,7 +95,7 @@ def make_lock_record(config: dict, *, workdir: Path, now: _dt.datetime | None = 
         path = _resolve(given, workdir) if given else None
         inputs[role] = sha256_file(path) if path is not None and path.exists() else NOT_PRESENT
     git = git_state(Path(__file__).resolve().parents[2])
-    when = (now or _dt.datetime.now(_dt.timezone.utc)).astimezone(_dt.timezone.utc)
+    when = (now or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC)
     return LockRecord(locked_at=when.strftime("%Y-%m-%dT%H:%M:%SZ"), study=config["study"], protocol_path=loaded.path,
                       protocol_sha256=loaded.sha256, plan_sha256=_canonical_sha(p.model_dump(mode="json")["analysis_plan"]),
                       protocol_settings=p.model_dump(mode="json"), models=_model_hashes(config, workdir),
@@ -116,24 +116,21 @@ def write_lock(config: dict, *, workdir: Path) -> tuple[Path, LockRecord]:
     return path, record
 
 
-def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(obj, dict):
-        out: dict[str, Any] = {}
-        for k, v in obj.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out or {prefix: {}}
-    if isinstance(obj, list) and obj and any(isinstance(v, (dict, list)) for v in obj):
-        out = {}
-        for i, v in enumerate(obj):
-            out.update(_flatten(v, f"{prefix}[{i}]"))
+def _diff(old: Any, new: Any, key: str) -> list[LockChange]:
+    """Changed leaves (dotted keys, ``[i]`` for list items); a subtree present on one side only is one change."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[LockChange] = []
+        for k in sorted(set(old) | set(new)):
+            sub = f"{key}.{k}" if key else str(k)
+            if k not in old or k not in new:
+                out.append(LockChange(key=sub, old=old.get(k), new=new.get(k)))
+            else:
+                out += _diff(old[k], new[k], sub)
         return out
-    return {prefix: obj}
-
-
-def _diff(old: dict[str, Any], new: dict[str, Any], prefix: str) -> list[LockChange]:
-    a, b = _flatten(old), _flatten(new)
-    return [LockChange(key=f"{prefix}{k}", old=a.get(k), new=b.get(k))
-            for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) \
+            and any(isinstance(v, (dict, list)) for v in old + new):
+        return [c for i, (a, b) in enumerate(zip(old, new)) for c in _diff(a, b, f"{key}[{i}]")]
+    return [] if old == new else [LockChange(key=key, old=old, new=new)]
 
 
 def lock_status(config: dict, *, workdir: Path) -> LockStatus:
@@ -155,16 +152,16 @@ def lock_status(config: dict, *, workdir: Path) -> LockStatus:
     except (ValueError, OSError) as e:
         raise StudyError(f"the lock record cannot be read: {e}", file=str(path)) from None
     now = make_lock_record(config, workdir=workdir)
-    changes = _diff(record.protocol_settings, now.protocol_settings, "protocol.")
+    changes = _diff(record.protocol_settings, now.protocol_settings, "protocol")
     if not changes and record.protocol_sha256 != now.protocol_sha256:
         changes.append(LockChange(key="protocol file (sha256; comments or layout only)", old=record.protocol_sha256,
                                   new=now.protocol_sha256))
-    changes += _diff(record.models, now.models, "models.")
+    changes += _diff(record.models, now.models, "models")
     for role, was in record.inputs.items():
         if was != NOT_PRESENT and now.inputs.get(role) != was:
             changes.append(LockChange(key=f"cohort.{role} (sha256)", old=was, new=now.inputs.get(role)))
-    common = dict(lock_file=str(path), locked_at=record.locked_at, protocol_sha256=record.protocol_sha256,
-                  plan_sha256=record.plan_sha256, git_commit=record.git_commit, inputs_at_lock=record.inputs)
+    common: dict[str, Any] = {"lock_file": str(path), "locked_at": record.locked_at, "protocol_sha256": record.protocol_sha256,
+                  "plan_sha256": record.plan_sha256, "git_commit": record.git_commit, "inputs_at_lock": record.inputs}
     if changes:
         keys = ", ".join(c.key for c in changes)
         return LockStatus(state="deviation", changes=changes, **common,

@@ -50,7 +50,7 @@ class Comparator(_Strict):
     modality: str | None = None
 
     @model_validator(mode="after")
-    def _fields(self) -> "Comparator":
+    def _fields(self) -> Comparator:
         need = {"goal": "value", "model": "model", "modality": "modality"}.get(self.kind)
         if need and getattr(self, need) is None:
             raise ValueError(f"comparator kind {self.kind!r} needs {need!r}")
@@ -86,7 +86,7 @@ class Hypothesis(_Strict):
     margins: tuple[float, float] | None = None
 
     @model_validator(mode="after")
-    def _margins(self) -> "Hypothesis":
+    def _margins(self) -> Hypothesis:
         if self.kind == "non_inferiority":
             if self.margin is None:
                 raise ValueError("non_inferiority needs 'margin' (a positive amount in the metric's units)")
@@ -155,7 +155,7 @@ class Endpoint(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _fits(self) -> "Endpoint":
+    def _fits(self) -> Endpoint:
         m = METRICS[self.metric]
         if self.comparator.kind not in m.comparators and self.comparator.kind != "modality":
             raise ValueError(f"metric {self.metric!r} cannot be compared with {self.comparator.kind!r}; "
@@ -200,7 +200,7 @@ class Multiplicity(_Strict):
     transitions: list[list[Annotated[float, Field(ge=0, le=1)]]] | None = None
 
     @model_validator(mode="after")
-    def _graph(self) -> "Multiplicity":
+    def _graph(self) -> Multiplicity:
         k = len(self.endpoints)
         if len(set(self.endpoints)) != k:
             raise ValueError(f"endpoints must be listed once each, got {self.endpoints}")
@@ -232,7 +232,7 @@ class AnalysisPlan(_Strict):
     multiplicity: Multiplicity | None = None
 
     @model_validator(mode="after")
-    def _coverage(self) -> "AnalysisPlan":
+    def _coverage(self) -> AnalysisPlan:
         ids = [e.id for e in self.endpoints]
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:

@@ -14,7 +14,7 @@ level ``alpha`` exactly when ``q_j <= alpha``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -25,13 +25,21 @@ of that test (checked by simulation in ``bench/bench_plan_calibration.py``):
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats
 
-__all__ = ["exact_goal_power", "exact_goal_sample_size", "wald_power", "wald_sample_size", "paired_sigma",
-           "kappa_table", "kappa_sigma", "mrmc_ai_power"]
+__all__ = [
+    "exact_goal_power",
+    "exact_goal_sample_size",
+    "kappa_sigma",
+    "kappa_table",
+    "mrmc_ai_power",
+    "paired_sigma",
+    "wald_power",
+    "wald_sample_size",
+]
 
 
 def _check_alpha(alpha1: float) -> None:

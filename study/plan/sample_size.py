@@ -20,7 +20,12 @@ import numpy as np
 from study.plan import power as pw
 from study.plan.metrics import METRICS
 from study.plan.model import AnalysisPlan, Endpoint
-from study.results.sample_size import EndpointSampleSize, PowerPoint, ReadersCases, SampleSizePlan
+from study.results.sample_size import (
+    EndpointSampleSize,
+    PowerPoint,
+    ReadersCases,
+    SampleSizePlan,
+)
 
 __all__ = ["plan_sample_size", "power_curve_figure"]
 
@@ -50,8 +55,8 @@ def _one(e: Endpoint, plan: AnalysisPlan, pilot: dict | None) -> EndpointSampleS
     pl = e.planning
     pe = _pilot_endpoint(pilot, e.id)
     pilot_est = (pe or {}).get("estimate") or {}
-    expected = pl.expected if pl and pl.expected is not None else pilot_est.get("estimate")
-    base: dict[str, Any] = dict(id=e.id, role=e.role, metric=e.metric, alpha_one_sided=alpha1, power_target=target)
+    expected: float | None = pl.expected if pl and pl.expected is not None else pilot_est.get("estimate")
+    base: dict[str, Any] = {"id": e.id, "role": e.role, "metric": e.metric, "alpha_one_sided": alpha1, "power_target": target}
     h, c = e.hypothesis, e.comparator
     if expected is None:
         return EndpointSampleSize(**base, method="", assumptions={}, reason="no anticipated value: give "
@@ -59,7 +64,7 @@ def _one(e: Endpoint, plan: AnalysisPlan, pilot: dict | None) -> EndpointSampleS
     if h.kind == "equivalence":
         return EndpointSampleSize(**base, method="", assumptions={"expected": expected},
                                   reason="equivalence endpoints are not planned by `study plan` yet")
-    goal = c.value if c.kind == "goal" else 0.0
+    goal = c.value if c.kind == "goal" and c.value is not None else 0.0
     boundary = goal if h.kind in ("performance_goal", "superiority") else (-(h.margin or 0.0) if spec.direction != "lower"
                                                                            else (h.margin or 0.0))
     effect = (expected - boundary) if spec.direction != "lower" else (boundary - expected)

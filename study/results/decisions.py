@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from pydantic import Field
+
 from study.results.base import Estimate, ResultModel
 
-__all__ = ["LockChange", "LockStatus", "EndpointDecision", "AnalysisPlanResults"]
+__all__ = ["AnalysisPlanResults", "EndpointDecision", "LockChange", "LockStatus"]
 
 
 class LockChange(ResultModel):
@@ -32,8 +34,8 @@ class LockStatus(ResultModel):
     protocol_sha256: str | None = None
     plan_sha256: str | None = None
     git_commit: str | None = None
-    changes: list[LockChange] = []
-    inputs_at_lock: dict[str, str] = {}
+    changes: list[LockChange] = Field(default_factory=list)
+    inputs_at_lock: dict[str, str] = Field(default_factory=dict)
     statement: str
 
 
@@ -82,6 +84,6 @@ class AnalysisPlanResults(ResultModel):
     sided: Literal["one", "two"] | None = None
     multiplicity: str | None = None
     hypotheses_text: str | None = None
-    endpoints: list[EndpointDecision] = []
+    endpoints: list[EndpointDecision] = Field(default_factory=list)
     primary_decision: Literal["met", "not met", "not estimable"] | None = None
     primary_decision_text: str | None = None

@@ -7,9 +7,11 @@ the method, the assumptions and the achieved power; ``figure`` names the power-c
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from study.results.base import ResultModel
 
-__all__ = ["PowerPoint", "ReadersCases", "EndpointSampleSize", "SampleSizePlan"]
+__all__ = ["EndpointSampleSize", "PowerPoint", "ReadersCases", "SampleSizePlan"]
 
 
 class PowerPoint(ResultModel):
@@ -48,8 +50,8 @@ class EndpointSampleSize(ResultModel):
     patients: int | None = None
     images: int | None = None
     achieved_power: float | None = None
-    curve: list[PowerPoint] = []
-    readers_cases: list[ReadersCases] = []
+    curve: list[PowerPoint] = Field(default_factory=list)
+    readers_cases: list[ReadersCases] = Field(default_factory=list)
     reason: str | None = None
 
 

@@ -1,0 +1,153 @@
+"""The analysis plan as data: the shipped plans validate; every bad plan of issue 12 is a located error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from study.errors import StudyError
+from study.plan.model import AnalysisPlan, check_plan_against_study
+from study.protocol import load_protocol, parse_protocol
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _demo() -> dict:
+    return yaml.safe_load((ROOT / "protocols" / "chinese-2019.yaml").read_text())
+
+
+def _problems(data: dict) -> list[str]:
+    with pytest.raises(StudyError) as e:
+        parse_protocol(data, source="p.yaml")
+    return [f"{p.where}: {p.message}" for p in e.value.problems]
+
+
+def test_shipped_protocols_carry_valid_plans():
+    for name in ("chinese-2019.yaml", "hayashi-acne04.yaml"):
+        plan = load_protocol(ROOT / "protocols" / name).protocol.analysis_plan
+        assert plan is not None
+        assert any(e.role == "primary" for e in plan.endpoints)
+
+
+def test_unknown_key_in_plan_is_an_error():
+    d = _demo()
+    d["analysis_plan"]["endpoints"][0]["hypothesis"]["margn"] = 0.05
+    msgs = _problems(d)
+    assert any("analysis_plan.endpoints.0.hypothesis.margn" in m and "unknown key" in m for m in msgs)
+
+
+def test_unknown_metric_names_the_endpoint_and_the_registry():
+    d = _demo()
+    d["analysis_plan"]["endpoints"][1]["metric"] = "sensitivty"
+    msgs = _problems(d)
+    assert any(m.startswith("analysis_plan.endpoints.1.metric") and "unknown metric 'sensitivty'" in m
+               and "grade_sensitivity" in m for m in msgs)
+
+
+@pytest.mark.parametrize("margin", [-0.05, 0.0])
+def test_non_inferiority_margin_with_the_wrong_sign(margin):
+    d = _demo()
+    d["analysis_plan"]["endpoints"][2]["hypothesis"]["margin"] = margin
+    msgs = _problems(d)
+    assert any(m.startswith("analysis_plan.endpoints.2.hypothesis") and "wrong sign" in m for m in msgs)
+
+
+def test_equivalence_margins_with_the_wrong_sign():
+    d = _demo()
+    d["analysis_plan"]["endpoints"][2]["hypothesis"] = {"kind": "equivalence", "margins": [0.02, 0.05]}
+    assert any("endpoints.2.hypothesis" in m and "wrong sign" in m for m in _problems(d))
+
+
+@pytest.mark.parametrize("alpha", [0, -0.1, 0.51, 1])
+def test_alpha_outside_zero_to_half(alpha):
+    d = _demo()
+    d["analysis_plan"]["alpha"] = alpha
+    assert any(m.startswith("analysis_plan.alpha") for m in _problems(d))
+
+
+def test_alpha_half_is_allowed():
+    d = _demo()
+    d["analysis_plan"]["alpha"] = 0.5
+    assert parse_protocol(d).analysis_plan.alpha == 0.5
+
+
+def test_multiplicity_must_cover_every_confirmatory_endpoint():
+    d = _demo()
+    d["analysis_plan"]["multiplicity"]["endpoints"].remove("kappa_quadratic")
+    msgs = _problems(d)
+    assert any(m.startswith("analysis_plan") and "does not cover" in m and "kappa_quadratic" in m for m in msgs)
+
+
+def test_several_confirmatory_endpoints_need_a_multiplicity_procedure():
+    d = _demo()
+    del d["analysis_plan"]["multiplicity"]
+    assert any("need a 'multiplicity' procedure" in m for m in _problems(d))
+
+
+def test_multiplicity_may_not_list_exploratory_or_unknown_endpoints():
+    d = _demo()
+    d["analysis_plan"]["multiplicity"]["endpoints"].append("lesion_recall_any")
+    assert any("exploratory" in m for m in _problems(d))
+    d = _demo()
+    d["analysis_plan"]["multiplicity"]["endpoints"].append("nonexistent")
+    assert any("nonexistent" in m for m in _problems(d))
+
+
+def test_graphical_weights_and_transitions_are_checked():
+    d = _demo()
+    d["analysis_plan"]["multiplicity"] = {"procedure": "graphical", "endpoints": ["sensitivity_grade_iii",
+                                          "specificity_grade_iii", "accuracy_vs_readers", "kappa_quadratic"],
+                                          "weights": [0.5, 0.5, 0.5, 0], "transitions": [[0, 1, 0, 0]] * 4}
+    assert any("weights" in m for m in _problems(d))
+
+
+def test_cut_level_class_and_subgroup_are_checked_against_the_protocol():
+    d = _demo()
+    d["analysis_plan"]["endpoints"][0]["positive_from"] = "V"
+    assert any("analysis_plan.endpoints[0] (sensitivity_grade_iii): positive_from 'V'" in m for m in _problems(d))
+    d = _demo()
+    d["analysis_plan"]["endpoints"][4]["lesion_class"] = "wart"
+    assert any("lesion_class 'wart'" in m for m in _problems(d))
+    d = _demo()
+    d["analysis_plan"]["endpoints"][0]["population"] = {"column": "ethnicity", "values": ["x"]}
+    assert any("population column 'ethnicity'" in m for m in _problems(d))
+
+
+def test_a_goal_comparison_must_be_a_performance_goal():
+    d = _demo()
+    d["analysis_plan"]["endpoints"][0]["hypothesis"] = {"kind": "non_inferiority", "margin": 0.05}
+    assert any("endpoints.0" in m and "performance_goal" in m for m in _problems(d))
+
+
+def test_endpoint_naming_a_model_or_reader_group_that_does_not_exist():
+    plan = load_protocol(ROOT / "protocols" / "chinese-2019.yaml").protocol.analysis_plan
+    raw = plan.model_dump()
+    raw["endpoints"][2]["comparator"] = {"kind": "readers", "reader_group": "residents"}
+    raw["endpoints"][0]["rater"] = "other-model"
+    bad = AnalysisPlan.model_validate(raw)
+    problems = check_plan_against_study(bad, file="p.yaml", models=["demo-frcnn"], reader_groups=["junior", "senior"],
+                                        columns=["case_id", "age"])
+    where = {p.where: p.message for p in problems}
+    assert "other-model" in where["analysis_plan.endpoints[0].rater"]
+    assert "residents" in where["analysis_plan.endpoints[2].comparator.reader_group"]
+    assert check_plan_against_study(plan, file="p.yaml", models=["demo-frcnn"], reader_groups=["junior", "senior"],
+                                    columns=["case_id"]) == []
+
+
+def test_study_check_reports_an_unknown_model_in_the_plan(tmp_path, run_cli):
+    d = _demo()
+    d["analysis_plan"]["endpoints"][3]["rater"] = "no-such-model"
+    proto = tmp_path / "p.yaml"
+    proto.write_text(yaml.safe_dump(d))
+    from study.check import check_study
+
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("case_id,patient_id,image\n")
+    cfg = {"study": "t", "protocol": str(proto), "cohort": {"manifest": str(manifest), "image_root": str(tmp_path)},
+           "models": [{"id": "demo-frcnn", "spec": str(ROOT / "models" / "demo" / "model.yaml")}]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    problems, _ = check_study(tmp_path / "c.yaml", workdir=tmp_path)
+    assert any(p.where == "analysis_plan.endpoints[3].rater" and "no-such-model" in p.message for p in problems), \
+        [str(p) for p in problems]

@@ -90,7 +90,13 @@ def test_kappa_matches_sklearn_and_its_asymptotic_se():
     assert d.estimate.estimate == pytest.approx(cohen_kappa_score(a, b, weights="linear"))
     table = pd.crosstab(a, b).reindex(index=LEVELS, columns=LEVELS, fill_value=0).to_numpy()
     assert d.estimate.se == pytest.approx(cohen_kappa(table, weights="linear").se)
-    assert d.statistic == pytest.approx((d.estimate.estimate - 0.5) / d.estimate.se)
+    # the test uses the SE under the null: kappa = 0.5 with the observed margins (Flack et al. 1988)
+    from study.plan.power import kappa_sigma
+
+    margins = (table.sum(axis=0) + table.sum(axis=1)) / (2 * table.sum())
+    se0 = kappa_sigma(0.5, margins, weights="linear") / np.sqrt(table.sum())
+    assert d.statistic == pytest.approx((d.estimate.estimate - 0.5) / se0)
+    assert d.p_value == pytest.approx(stats.norm.sf(d.statistic))
 
 
 def test_non_inferiority_against_the_readers_average_is_the_paired_clustered_difference():

@@ -160,3 +160,33 @@ def test_mrmc_power_increases_with_readers_and_cases_and_is_alpha_at_zero_effect
     a = pw.mrmc_ai_power(5, 100, effect=0.05, alpha1=0.025, **comps)
     assert pw.mrmc_ai_power(10, 100, effect=0.05, alpha1=0.025, **comps) > a
     assert pw.mrmc_ai_power(5, 400, effect=0.05, alpha1=0.025, **comps) > a
+
+
+def test_kappa_plan_agrees_with_simulating_the_test_decide_runs():
+    """`study plan`'s kappa power against 1,500 simulated studies decided by kappa_goal_test (MC SE ~0.01)."""
+    from study.plan.hypothesis_tests import kappa_goal_test
+
+    goal, expected, shares = 0.6, 0.75, [0.4, 0.35, 0.15, 0.1]
+    s1, s0 = (pw.kappa_sigma(k, shares, weights="linear") for k in (expected, goal))
+    n = pw.wald_sample_size(effect=expected - goal, sigma=s1, sigma0=s0, alpha1=0.025, power=0.8)
+    rng = np.random.default_rng(4)
+    tables = rng.multinomial(n, pw.kappa_table(expected, shares).ravel(), size=1500).reshape(-1, 4, 4)
+    hits = np.mean([kappa_goal_test(t, nulls=[(goal, "higher")], alpha1=0.025, weights="linear").p_value <= 0.025
+                    for t in tables])
+    predicted = float(pw.wald_power(n, effect=expected - goal, sigma=s1, sigma0=s0, alpha1=0.025))
+    assert abs(hits - predicted) < 0.04
+
+
+def test_paired_plan_agrees_with_simulating_the_paired_test():
+    """Paired non-inferiority: predicted power against 2,000 simulated studies (clustered_mean + wald_test)."""
+    margin, psi, delta = 0.05, 0.25, 0.02
+    sigma = pw.paired_sigma(delta=delta, discordance=psi)
+    n = pw.wald_sample_size(effect=delta + margin, sigma=sigma, alpha1=0.025, power=0.8)
+    rng = np.random.default_rng(5)
+    u = rng.random((2000, n))
+    p10, p01 = (psi + delta) / 2, (psi - delta) / 2
+    d = np.where(u < p10, 1.0, np.where(u < p10 + p01, -1.0, 0.0))
+    ids = np.arange(n)
+    hits = np.mean([wald_test(*clustered_mean(row, ids)[:2], nulls=[(-margin, "higher")], alpha1=0.025,
+                              method="").p_value <= 0.025 for row in d])
+    assert abs(hits - 0.8) < 0.04

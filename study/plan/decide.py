@@ -28,6 +28,7 @@ from study.plan.hypothesis_tests import (
     TestOutcome,
     clustered_mean,
     exact_goal_test,
+    kappa_goal_test,
     null_values,
     wald_test,
 )
@@ -232,22 +233,22 @@ def _kappa(e: Endpoint, data: StudyData, alpha1: float) -> tuple[TestOutcome, in
     kk = len(data.levels)
     cells = a * kk + b
     table = np.bincount(cells, minlength=kk * kk).reshape(kk, kk).astype(float)
-    kappa, ase = kappa_ase_stacked(table, weights=weights)
+    kappa, ase = (float(x) for x in kappa_ase_stacked(table, weights=weights))
     patients = [data.patient_of.get(c, c) for c in cases]
     n_pat = len(set(patients))
-    if e.unit == "patient" and n_pat < len(cases):
+    se_scale, interval_se, method = 1.0, None, "Wald, asymptotic SE (Fleiss, Cohen & Everitt 1969)"
+    if e.unit == "patient" and n_pat < len(cases) and math.isfinite(kappa) and ase > 0:
         codes, inv = np.unique(np.asarray(patients), return_inverse=True)
         feats = np.zeros((len(codes), kk * kk))
         np.add.at(feats, (inv, cells), 1.0)
         sums = bootstrap_sums(feats, n_replicates=data.bootstrap_replicates, seed=data.seed)
         boot = kappa_stacked(sums.reshape(-1, kk, kk), weights=weights)
-        se = float(np.nanstd(boot, ddof=1))
-        method = f"Wald, SE from {data.bootstrap_replicates} patient-bootstrap replicates"
-    else:
-        se = float(ase)
-        method = "Wald, asymptotic SE (Fleiss, Cohen & Everitt 1969)"
-    out = wald_test(float(kappa) if math.isfinite(float(kappa)) else None, se, nulls=nulls, alpha1=alpha1,
-                    bounds=(-1, 1), method=method, extra={"n": len(cases)})
+        interval_se = float(np.nanstd(boot, ddof=1))
+        se_scale = max(1.0, interval_se / ase)
+        method = (f"Wald, SE from {data.bootstrap_replicates} patient-bootstrap replicates; null SE times "
+                  f"the patient design factor {se_scale:.3g}")
+    out = kappa_goal_test(table, nulls=nulls, alpha1=alpha1, weights=weights, se_scale=se_scale,
+                          interval_se=interval_se, interval_method=method)
     return out, len(cases), n_pat
 
 

@@ -15,7 +15,9 @@ of that test (checked by simulation in ``bench/bench_plan_calibration.py``):
   (Connor 1987, Biometrics 43:207-211; Nam 1997, Biometrics 53:1422-1430, for non-inferiority);
 - :func:`kappa_sigma`: ``sqrt(n)`` times the asymptotic SE of kappa (Fleiss, Cohen & Everitt
   1969) at the anticipated table ``P = (1 - k) p p^T + k diag(p)``, whose (weighted) kappa is
-  ``k`` for any agreement weights and whose margins are ``p``;
+  ``k`` for any agreement weights and whose margins are ``p``; kappa is planned with the SE
+  under the null and under the alternative, ``n = ((z_a s0 + z_b s1) / (k1 - k0))^2``
+  (Flack, Afifi, Lachenbruch & Schouten 1988), matching the test of ``decide``;
 - :func:`mrmc_ai_power`: the model against the readers' average (Hillis 2007, section 5.3,
   single-modality OR model of the differences) at ``J`` readers and ``c`` cases, from a
   pilot's variance components scaled by ``c0 / c`` as in Hillis, Obuchowski & Berbaum (2011),
@@ -88,20 +90,27 @@ def exact_goal_sample_size(*, goal: float, expected: float, alpha1: float, power
     raise ValueError(f"no n up to {n_max} reaches power {power}")
 
 
-def wald_power(n: float | np.ndarray, *, effect: float, sigma: float, alpha1: float) -> np.ndarray:
-    """Power ``Phi(sqrt(n) effect / sigma - z_{1-alpha1})`` of a one-sided Wald test (``effect`` = distance
-    of the anticipated value from the null boundary, towards the alternative)."""
+def wald_power(n: float | np.ndarray, *, effect: float, sigma: float, alpha1: float,
+               sigma0: float | None = None) -> np.ndarray:
+    """Power ``Phi((sqrt(n) effect - z_{1-alpha1} sigma0) / sigma)`` of a one-sided Wald test.
+
+    ``effect``: distance of the anticipated value from the null boundary, towards the
+    alternative; ``sigma``: ``sqrt(n)`` times the SE under the alternative; ``sigma0``: under
+    the null when the test uses the null SE (kappa; Flack et al. 1988), else ``sigma``.
+    """
     _check_alpha(alpha1)
     n = np.asarray(n, dtype=float)
-    return stats.norm.cdf(np.sqrt(n) * effect / sigma - stats.norm.ppf(1 - alpha1))
+    s0 = sigma if sigma0 is None else sigma0
+    return stats.norm.cdf((np.sqrt(n) * effect - stats.norm.ppf(1 - alpha1) * s0) / sigma)
 
 
-def wald_sample_size(*, effect: float, sigma: float, alpha1: float, power: float) -> int:
-    """``ceil(((z_{1-alpha1} + z_{power}) sigma / effect)^2)``."""
+def wald_sample_size(*, effect: float, sigma: float, alpha1: float, power: float, sigma0: float | None = None) -> int:
+    """``ceil(((z_{1-alpha1} sigma0 + z_{power} sigma) / effect)^2)`` (``sigma0`` defaults to ``sigma``)."""
     if effect <= 0:
         raise ValueError(f"the anticipated value must lie beyond the null boundary (effect {effect} <= 0)")
-    z = stats.norm.ppf(1 - alpha1) + stats.norm.ppf(power)
-    return max(2, math.ceil((z * sigma / effect) ** 2))
+    s0 = sigma if sigma0 is None else sigma0
+    z = stats.norm.ppf(1 - alpha1) * s0 + stats.norm.ppf(power) * sigma
+    return max(2, math.ceil((z / effect) ** 2))
 
 
 def paired_sigma(*, delta: float, discordance: float) -> float:

@@ -79,7 +79,8 @@ def _one(e: Endpoint, plan: AnalysisPlan, pilot: dict | None) -> EndpointSampleS
 
     if spec.kind == "mrmc":
         return _mrmc(e, base, pilot, effect, alpha1, target, expected)
-    if spec.kind == "proportion" and c.kind == "goal":
+    clustered = m > 1 and e.unit == "patient"
+    if spec.kind == "proportion" and c.kind == "goal" and not clustered:
         try:
             n = pw.exact_goal_sample_size(goal=goal, expected=expected, alpha1=alpha1, power=target)
         except ValueError as err:
@@ -92,7 +93,13 @@ def _one(e: Endpoint, plan: AnalysisPlan, pilot: dict | None) -> EndpointSampleS
             return pw.exact_goal_power(k, goal=goal, expected=expected, alpha1=alpha1)
         assumptions: dict[str, float | str | None] = {"goal": goal, "expected": expected}
     else:
-        if spec.kind == "proportion":
+        sigma0: float | None = None
+        if spec.kind == "proportion" and c.kind == "goal":
+            sigma = math.sqrt(expected * (1 - expected))
+            method = ("Wald test of a proportion clustered over patients (Obuchowski 1998), as `decide` runs it "
+                      "when patients have several images; patients from the design effect")
+            assumptions = {"goal": goal, "expected": expected}
+        elif spec.kind == "proportion":
             disc = pl.discordance if pl and pl.discordance is not None else None
             if disc is None:
                 return EndpointSampleSize(**base, method="", assumptions={"expected": expected},
@@ -107,7 +114,9 @@ def _one(e: Endpoint, plan: AnalysisPlan, pilot: dict | None) -> EndpointSampleS
                 return EndpointSampleSize(**base, method="", assumptions={"expected": expected},
                                           reason="kappa needs planning.level_shares (anticipated share of each grade)")
             sigma = pw.kappa_sigma(expected, shares, weights=_KAPPA_WEIGHTS[e.metric])
-            method = "Wald test with the asymptotic SE of kappa (Fleiss, Cohen & Everitt 1969) at the anticipated table"
+            sigma0 = pw.kappa_sigma(goal, shares, weights=_KAPPA_WEIGHTS[e.metric])
+            method = ("test of kappa with its SE under the null and the alternative (Flack et al. 1988; asymptotic "
+                      "SE of Fleiss, Cohen & Everitt 1969 at the anticipated tables)")
             assumptions = {"goal": goal, "expected": expected, "level_shares": ", ".join(f"{s:g}" for s in shares)}
         else:
             se, n0 = pilot_est.get("se"), pilot_est.get("n") or (pe or {}).get("n_cases")
@@ -118,13 +127,13 @@ def _one(e: Endpoint, plan: AnalysisPlan, pilot: dict | None) -> EndpointSampleS
             method = "Wald test with the pilot's SE scaled by sqrt(n_pilot / n)"
             assumptions = {"goal": goal, "expected": expected, "pilot_se": float(se), "pilot_n": float(n0)}
         try:
-            n = pw.wald_sample_size(effect=effect, sigma=sigma, alpha1=alpha1, power=target)
+            n = pw.wald_sample_size(effect=effect, sigma=sigma, alpha1=alpha1, power=target, sigma0=sigma0)
         except ValueError as err:
             return EndpointSampleSize(**base, method=method, assumptions=assumptions, reason=str(err))
-        achieved = float(pw.wald_power(n, effect=effect, sigma=sigma, alpha1=alpha1))
+        achieved = float(pw.wald_power(n, effect=effect, sigma=sigma, alpha1=alpha1, sigma0=sigma0))
 
         def power_at(k: np.ndarray) -> np.ndarray:
-            return pw.wald_power(k, effect=effect, sigma=sigma, alpha1=alpha1)
+            return pw.wald_power(k, effect=effect, sigma=sigma, alpha1=alpha1, sigma0=sigma0)
     patients, images = _to_patients(n, share=share, m=m, rho=rho)
     grid = np.unique(np.linspace(max(2, n // 4), n * 2, 40).astype(int))
     curve = [PowerPoint(patients=_to_patients(int(k), share=share, m=m, rho=rho)[0], power=float(p))

@@ -167,3 +167,23 @@ def test_decide_step_without_a_plan_keeps_the_lock_status(tmp_path):
            reference="-", readings="-", grades="", cases="-", eligibility="-", mrmc="-", out=str(out))
     res = AnalysisPlanResults.model_validate_json(out.read_text())
     assert not res.planned and res.lock.state == "not_locked" and "not locked" in res.lock.statement
+
+
+def test_model_against_another_model_uses_tangos_paired_score_test():
+    from study.plan.hypothesis_tests import tango_score
+
+    data = _study()
+    rng = np.random.default_rng(9)
+    ref = data.reference["grade"].to_numpy()
+    other = np.where(rng.random(len(ref)) < 0.8, ref, rng.choice(LEVELS, len(ref)))
+    data.model_grades["m2"] = pd.DataFrame({"case_id": data.reference["case_id"], "grade": other})
+    plan = _plan([{"id": "ni", "role": "primary", "metric": "grading_accuracy", "rater": "m", "unit": "image",
+                   "comparator": {"kind": "model", "model": "m2"},
+                   "hypothesis": {"kind": "non_inferiority", "margin": 0.05}}])
+    d = decide_endpoints(plan, data, lock=NOT_LOCKED).endpoints[0]
+    ok1 = data.model_grades["m"]["grade"].to_numpy() == ref
+    ok2 = other == ref
+    b, c = int((ok1 & ~ok2).sum()), int((~ok1 & ok2).sum())
+    assert d.estimate.method.startswith("Tango (1998)")
+    assert d.estimate.estimate == pytest.approx((b - c) / len(ref))
+    assert d.statistic == pytest.approx(tango_score(b, c, len(ref), -0.05))

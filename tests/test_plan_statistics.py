@@ -178,7 +178,7 @@ def test_kappa_plan_agrees_with_simulating_the_test_decide_runs():
 
 
 def test_paired_plan_agrees_with_simulating_the_paired_test():
-    """Paired non-inferiority: predicted power against 2,000 simulated studies (clustered_mean + wald_test)."""
+    """Paired non-inferiority with the clustered Wald test (several readers per case, or patients): power vs 2,000 studies."""
     margin, psi, delta = 0.05, 0.25, 0.02
     sigma = pw.paired_sigma(delta=delta, discordance=psi)
     n = pw.wald_sample_size(effect=delta + margin, sigma=sigma, alpha1=0.025, power=0.8)
@@ -190,3 +190,36 @@ def test_paired_plan_agrees_with_simulating_the_paired_test():
     hits = np.mean([wald_test(*clustered_mean(row, ids)[:2], nulls=[(-margin, "higher")], alpha1=0.025,
                               method="").p_value <= 0.025 for row in d])
     assert abs(hits - 0.8) < 0.04
+
+
+@pytest.mark.parametrize("b,c,n,d0", [(30, 12, 150, -0.05), (5, 9, 60, 0.1), (0, 4, 40, -0.1), (20, 20, 100, 0.05)])
+def test_tango_constrained_mle_matches_numerical_maximum_likelihood(b, c, n, d0):
+    """Tango (1998) eq. 4 against scipy's bounded maximisation of the multinomial likelihood under p12 - p21 = d0."""
+    from scipy import optimize
+
+    from study.plan.hypothesis_tests import tango_constrained_p21
+
+    def negll(p21):
+        p12, p22 = p21 + d0, 1 - 2 * p21 - d0
+        return -(b * np.log(p12) + c * np.log(p21) + (n - b - c) * np.log(p22))
+
+    lo, hi = max(0.0, -d0) + 1e-12, (1 - d0) / 2 - 1e-12
+    ref = optimize.minimize_scalar(negll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-12}).x
+    assert tango_constrained_p21(b, c, n, d0) == pytest.approx(ref, abs=1e-6)
+
+
+def test_tango_score_is_mcnemar_at_zero_and_its_interval_inverts_the_score():
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    from study.plan.hypothesis_tests import tango_paired_test, tango_score
+
+    b, c, n = 30, 12, 150
+    chi2 = mcnemar([[n - b - c, b], [c, 0]], exact=False, correction=False).statistic
+    assert tango_score(b, c, n, 0.0) ** 2 == pytest.approx(chi2)
+    out = tango_paired_test(b, c, n, nulls=[(-0.05, "higher")], alpha1=0.025)
+    z = stats.norm.ppf(0.975)
+    assert tango_score(b, c, n, out.estimate.ci_low) == pytest.approx(z, abs=1e-8)
+    assert tango_score(b, c, n, out.estimate.ci_high) == pytest.approx(-z, abs=1e-8)
+    assert out.p_value == pytest.approx(stats.norm.sf(tango_score(b, c, n, -0.05)))
+    # the one-sided decision and the interval agree
+    assert (out.p_value <= 0.025) == (out.estimate.ci_low > -0.05)

@@ -7,8 +7,12 @@ proportions (accuracy, sensitivity, specificity) and kappa are computed here fro
 reference, model and reader grades (they need the pairing of cases); detection, counting
 and MRMC estimates are read from their steps' results.
 
-Patients as the unit: a proportion or a paired difference over cases of several images per
-patient uses the clustered ratio-estimator variance (Obuchowski 1998); kappa uses the
+A paired difference against one comparator reading per case (another model, or a single
+reader) on independent cases uses Tango's (1998) score test and interval; against the
+average of several readers, or over cases clustered in patients, the paired difference of
+the per-case correctness with the clustered ratio-estimator variance (Obuchowski 1998).
+Patients as the unit: a proportion over cases of several images per patient uses the
+same clustered variance; kappa uses the
 patient bootstrap of :mod:`study.metrics.bootstrap` (the clustered-inference module of
 issue 13 was not on main when this was written).
 """
@@ -30,6 +34,7 @@ from study.plan.hypothesis_tests import (
     exact_goal_test,
     kappa_goal_test,
     null_values,
+    tango_paired_test,
     wald_test,
 )
 from study.plan.metrics import METRICS
@@ -205,11 +210,17 @@ def _proportion(e: Endpoint, data: StudyData, alpha1: float) -> tuple[TestOutcom
     model_ok = pd.Series(ok, index=case_ids).reindex(both).to_numpy()
     c_ok = comp_ok.reindex(both).to_numpy()
     clusters = [data.patient_of.get(c, c) if e.unit == "patient" else c for c in both]
-    mean, se, n, k = clustered_mean(model_ok - c_ok, clusters)
-    cm, cse, _, _ = clustered_mean(c_ok, clusters)
+    cm, cse, n, _ = clustered_mean(c_ok, clusters)
     unit_words = "patients" if e.unit == "patient" else "cases"
-    out = wald_test(mean, se, nulls=nulls, alpha1=alpha1, bounds=(-1, 1), extra={"n": n},
-                    method=f"Wald, paired difference, variance clustered over {unit_words} (Obuchowski 1998)")
+    if len(set(clusters)) == len(both) and np.isin(c_ok, (0.0, 1.0)).all():
+        # one comparator reading per case, cases independent: Tango's score test and interval
+        b = int(((model_ok == 1) & (c_ok == 0)).sum())
+        c = int(((model_ok == 0) & (c_ok == 1)).sum())
+        out = tango_paired_test(b, c, len(both), nulls=nulls, alpha1=alpha1)
+    else:
+        mean, se, n, _ = clustered_mean(model_ok - c_ok, clusters)
+        out = wald_test(mean, se, nulls=nulls, alpha1=alpha1, bounds=(-1, 1), extra={"n": n},
+                        method=f"Wald, paired difference, variance clustered over {unit_words} (Obuchowski 1998)")
     comp_est = wald_test(cm, cse, nulls=[(0.0, "higher")], alpha1=alpha1, bounds=(0, 1), extra={"n": n},
                          method=f"{label}, Wald, clustered over {unit_words}").estimate
     return out, comp_est, n, len({data.patient_of.get(c, c) for c in both})

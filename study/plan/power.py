@@ -12,7 +12,8 @@ of that test (checked by simulation in ``bench/bench_plan_calibration.py``):
   ``sigma / sqrt(n)`` (``Phi(sqrt(n) |theta1 - theta0| / sigma - z_{1-alpha})``);
 - :func:`paired_sigma`: ``sigma`` of a paired difference of 0/1 outcomes from the share of
   discordant pairs ``psi`` and the difference ``delta``: ``sigma^2 = psi - delta^2``
-  (Connor 1987, Biometrics 43:207-211; Nam 1997, Biometrics 53:1422-1430, for non-inferiority);
+  (Connor 1987, Biometrics 43:207-211); with :func:`tango_null_sigma`, the SD under the
+  null, Nam's (1997) sample size for Tango's score test of non-inferiority;
 - :func:`kappa_sigma`: ``sqrt(n)`` times the asymptotic SE of kappa (Fleiss, Cohen & Everitt
   1969) at the anticipated table ``P = (1 - k) p p^T + k diag(p)``, whose (weighted) kappa is
   ``k`` for any agreement weights and whose margins are ``p``; kappa is planned with the SE
@@ -118,6 +119,16 @@ def paired_sigma(*, delta: float, discordance: float) -> float:
     if not abs(delta) <= discordance <= 1:
         raise ValueError(f"need |delta| <= discordance <= 1, got delta {delta}, discordance {discordance}")
     return math.sqrt(max(discordance - delta ** 2, 1e-12))
+
+
+def tango_null_sigma(*, delta: float, discordance: float, delta0: float) -> float:
+    """``sqrt(2 q + delta0 (1 - delta0))``: the SD under the null of Tango's score statistic, with ``q`` the
+    constrained MLE at the anticipated cells ``p12 = (psi + delta) / 2``, ``p21 = (psi - delta) / 2``
+    (Nam 1997, Biometrics 53:1422-1430, the sample size of Tango's test)."""
+    from study.plan.hypothesis_tests import tango_constrained_p21
+
+    q = tango_constrained_p21((discordance + delta) / 2, (discordance - delta) / 2, 1.0, delta0)
+    return math.sqrt(max(2 * q + delta0 * (1 - delta0), 1e-12))
 
 
 def kappa_table(kappa: float, shares: Sequence[float]) -> np.ndarray:

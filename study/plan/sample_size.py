@@ -105,7 +105,9 @@ def _one(e: Endpoint, plan: AnalysisPlan, pilot: dict | None) -> EndpointSampleS
                 return EndpointSampleSize(**base, method="", assumptions={"expected": expected},
                                           reason="a paired comparison needs planning.discordance")
             sigma = pw.paired_sigma(delta=expected, discordance=disc)
-            method = "Wald test of a paired difference of proportions (Connor 1987; Nam 1997)"
+            sigma0 = pw.tango_null_sigma(delta=expected, discordance=disc, delta0=boundary)
+            method = ("Tango's score test of a paired difference (Nam 1997 sample size); one comparator reading "
+                      "per case assumed")
             assumptions = {"expected_difference": expected, "discordance": disc, "boundary": boundary}
             unit_words = "paired " + unit_words
         elif spec.kind == "kappa":

@@ -7,8 +7,8 @@ under the planning alternative (the empirical power must be within 5 points of t
 functions ``decide`` calls (``study.plan.hypothesis_tests``; ``study.metrics.mrmc`` for MRMC).
 
 - exact binomial test of a proportion against a goal (sensitivity vs 0.85);
-- the clustered Wald test of a proportion when patients have two images (ICC 0.3), planned
-  with the design effect;
+- the same test on Rao-Scott effective counts when patients have two images (ICC 0.3),
+  planned with the design effect;
 - the paired non-inferiority test of grading accuracy against one reader (Tango's score test,
   planned by Nam's formula; margin 0.05);
 - quadratic kappa against a goal (the test with the SE under the null; the Wald test with the
@@ -36,10 +36,10 @@ from scipy import stats
 from study.metrics.intervals import kappa_ase_stacked
 from study.plan import power as pw
 from study.plan.hypothesis_tests import (
-    clustered_mean,
+    exact_goal_test,
     kappa_goal_test,
+    rao_scott_design_effect,
     tango_paired_test,
-    wald_test,
 )
 
 ALPHA1 = 0.025
@@ -70,10 +70,10 @@ def exact_goal(rng, reps):
 
 def clustered_goal(rng, reps):
     goal, expected, m, rho = 0.70, 0.80, 2, 0.3
-    sigma = math.sqrt(expected * (1 - expected))
-    n_eff = pw.wald_sample_size(effect=expected - goal, sigma=sigma, alpha1=ALPHA1, power=TARGET)
+    n_eff = pw.exact_goal_sample_size(goal=goal, expected=expected, alpha1=ALPHA1, power=TARGET)
     patients = math.ceil(n_eff * (1 + (m - 1) * rho) / m)
     clusters = np.repeat(np.arange(patients), m)
+    nulls = [(goal, "higher")]
 
     def reject(p, k):
         a, b = p * (1 - rho) / rho, (1 - p) * (1 - rho) / rho
@@ -81,13 +81,13 @@ def clustered_goal(rng, reps):
         for _ in range(k):
             pp = np.repeat(rng.beta(a, b, patients), m)
             y = (rng.random(len(pp)) < pp).astype(float)
-            mean, se, _, _ = clustered_mean(y, clusters)
-            hits += (wald_test(mean, se, nulls=[(goal, "higher")], alpha1=ALPHA1, method="").p_value or 1) <= ALPHA1
+            deff = rao_scott_design_effect(y, clusters)
+            out = exact_goal_test(int(y.sum()), len(y), nulls=nulls, alpha1=ALPHA1, design_effect=deff)
+            hits += (out.p_value or 1.0) <= ALPHA1
         return hits / k
 
     k = reps // 5
-    predicted = float(pw.wald_power(patients * m / (1 + (m - 1) * rho), effect=expected - goal, sigma=sigma,
-                                    alpha1=ALPHA1))
+    predicted = float(pw.exact_goal_power(n_eff, goal=goal, expected=expected, alpha1=ALPHA1)[0])
     return _row("proportion vs goal, 2 images/patient, ICC 0.3", f"{patients} patients", reject(goal, k), k,
                 predicted, reject(expected, k), k)
 

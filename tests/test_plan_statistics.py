@@ -223,3 +223,27 @@ def test_tango_score_is_mcnemar_at_zero_and_its_interval_inverts_the_score():
     assert out.p_value == pytest.approx(stats.norm.sf(tango_score(b, c, n, -0.05)))
     # the one-sided decision and the interval agree
     assert (out.p_value <= 0.025) == (out.estimate.ci_low > -0.05)
+
+
+def test_rao_scott_effective_counts_equal_the_exact_test_on_the_divided_counts():
+    """Design effect 2 on (80 of 100) is the exact test and Clopper-Pearson interval of 40 of 50 (scipy, statsmodels)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    out = exact_goal_test(80, 100, nulls=[(0.65, "higher")], alpha1=0.025, design_effect=2.0)
+    assert out.p_value == pytest.approx(stats.binomtest(40, 50, 0.65, alternative="greater").pvalue, rel=1e-9)
+    assert (out.estimate.ci_low, out.estimate.ci_high) == pytest.approx(proportion_confint(40, 50, 0.05, "beta"))
+    assert out.estimate.estimate == 0.8 and "design effect 2" in out.estimate.method
+
+
+def test_rao_scott_design_effect_is_clustered_over_binomial_variance():
+    import statsmodels.api as sm
+
+    from study.plan.hypothesis_tests import rao_scott_design_effect
+
+    rng = np.random.default_rng(8)
+    clusters = np.repeat(np.arange(60), 3)
+    y = (rng.random(180) < np.repeat(rng.beta(2, 1, 60), 3)).astype(float)
+    fit = sm.OLS(y, np.ones(180)).fit(cov_type="cluster", cov_kwds={"groups": clusters})
+    p = y.mean()
+    assert rao_scott_design_effect(y, clusters) == pytest.approx(fit.bse[0] ** 2 / (p * (1 - p) / 180))
+    assert rao_scott_design_effect(np.ones(10), np.repeat(np.arange(5), 2)) == 1.0  # p = 1: no information

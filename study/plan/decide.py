@@ -11,8 +11,9 @@ A paired difference against one comparator reading per case (another model, or a
 reader) on independent cases uses Tango's (1998) score test and interval; against the
 average of several readers, or over cases clustered in patients, the paired difference of
 the per-case correctness with the clustered ratio-estimator variance (Obuchowski 1998).
-Patients as the unit: a proportion over cases of several images per patient uses the
-same clustered variance; kappa uses the
+Patients as the unit: a proportion against a goal over cases of several images per patient
+is tested exactly on the Rao-Scott effective counts (the counts divided by the design
+effect from the clustered variance); kappa uses the
 patient bootstrap of :mod:`study.metrics.bootstrap` (the clustered-inference module of
 issue 13 was not on main when this was written).
 """
@@ -34,6 +35,7 @@ from study.plan.hypothesis_tests import (
     exact_goal_test,
     kappa_goal_test,
     null_values,
+    rao_scott_design_effect,
     tango_paired_test,
     wald_test,
 )
@@ -177,12 +179,9 @@ def _proportion(e: Endpoint, data: StudyData, alpha1: float) -> tuple[TestOutcom
     if e.comparator.kind == "goal":
         patients = [data.patient_of.get(c, c) for c in case_ids]
         n_pat = len(set(patients))
-        if e.unit == "image" or n_pat == len(case_ids):
-            return exact_goal_test(int(ok.sum()), len(ok), nulls=nulls, alpha1=alpha1), None, len(ok), n_pat
-        mean, se, n, k = clustered_mean(ok, patients)
-        out = wald_test(mean, se, nulls=nulls, alpha1=alpha1, bounds=(0, 1), extra={"n": n},
-                        method="Wald, variance clustered over patients (Obuchowski 1998)")
-        return out, None, n, k
+        deff = 1.0 if e.unit == "image" or n_pat == len(case_ids) else rao_scott_design_effect(ok, patients)
+        out = exact_goal_test(int(ok.sum()), len(ok), nulls=nulls, alpha1=alpha1, design_effect=deff)
+        return out, None, len(ok), n_pat
     # paired: rater minus the comparator on the cases both graded
     if e.comparator.kind == "model":
         other = data.model_grades.get(str(e.comparator.model))

@@ -37,8 +37,8 @@ from study.estimate import Estimate
 
 Direction = Literal["higher", "lower"]
 
-__all__ = ["TestOutcome", "clustered_mean", "exact_goal_test", "kappa_goal_test", "null_values", "tango_paired_test",
-           "wald_test"]
+__all__ = ["TestOutcome", "clustered_mean", "exact_goal_test", "kappa_goal_test", "null_values", "rao_scott_design_effect",
+           "tango_paired_test", "wald_test"]
 
 
 @dataclass(frozen=True)
@@ -72,23 +72,53 @@ def null_values(kind: str, *, goal: float, margin: float | None, margins: tuple[
     return [(goal, side)]
 
 
-def exact_goal_test(k: int, n: int, *, nulls: Sequence[tuple[float, Direction]], alpha1: float) -> TestOutcome:
+def exact_goal_test(k: int, n: int, *, nulls: Sequence[tuple[float, Direction]], alpha1: float,
+                    design_effect: float = 1.0) -> TestOutcome:
     """Exact binomial test of ``k`` successes in ``n`` against each null boundary (max p: TOST).
 
     ``p`` for the alternative "higher than theta0" is ``P(X >= k | n, theta0)``; for "lower",
-    ``P(X <= k | n, theta0)``. The interval is Clopper-Pearson at ``1 - 2 alpha1``.
+    ``P(X <= k | n, theta0)``. The interval is Clopper-Pearson at ``1 - 2 alpha1``. With
+    cases clustered in patients, ``design_effect`` ``d`` > 1 divides both counts (Rao & Scott
+    1992, Biometrics 48:577-585) and the test and interval use the beta-function forms
+    ``P(X >= k) = I_theta0(k, n - k + 1)`` on the effective counts ``k / d`` and ``n / d``.
     """
-    from study.metrics.intervals import binomial_ci
-
     if n < 0 or not 0 <= k <= n:
         raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
-    est = binomial_ci(k, n, confidence=1 - 2 * alpha1, method="clopper_pearson",
-                      reason_if_empty="no case in the endpoint's population")
+    if not design_effect >= 1:
+        raise ValueError(f"design_effect must be >= 1, got {design_effect}")
+    d = float(design_effect)
+    name = f"Clopper-Pearson, {_pct(alpha1)}" + (f", Rao-Scott effective counts (design effect {d:.3g})"
+                                                 if d > 1 else "")
     if n == 0:
-        return TestOutcome(est, None, None, None, "no case in the endpoint's population")
-    ps = [float(stats.binom.sf(k - 1, n, t0)) if side == "higher" else float(stats.binom.cdf(k, n, t0))
-          for t0, side in nulls]
-    return TestOutcome(est, float(k), f"successes of {n} (exact binomial)", max(ps))
+        why = "no case in the endpoint's population"
+        return TestOutcome(Estimate(None, None, None, name, extra={"reason": why, "k": 0, "n": 0}), None, None, None, why)
+    ke, ne = k / d, n / d
+    lo = float(stats.beta.ppf(alpha1, ke, ne - ke + 1)) if k > 0 else 0.0
+    hi = float(stats.beta.ppf(1 - alpha1, ke + 1, ne - ke)) if k < n else 1.0
+    ps = []
+    for t0, side in nulls:
+        t0 = min(max(t0, 0.0), 1.0)
+        if side == "higher":
+            ps.append(1.0 if k == 0 else float(stats.beta.cdf(t0, ke, ne - ke + 1)))
+        else:
+            ps.append(1.0 if k == n else float(stats.beta.sf(t0, ke + 1, ne - ke)))
+    est = Estimate(k / n, lo, hi, name, extra={"k": k, "n": n})
+    label = f"successes of {n} (exact binomial{'' if d == 1 else f'; effective {ke:.4g} of {ne:.4g}'})"
+    return TestOutcome(est, float(k), label, max(ps))
+
+
+def rao_scott_design_effect(values: Sequence[float], clusters: Sequence[object]) -> float:
+    """Design effect of a proportion over clustered 0/1 values: clustered variance over binomial variance, at least 1.
+
+    ``d = se_clustered^2 / (p (1 - p) / N)`` (Rao & Scott 1992), with ``se_clustered`` of
+    :func:`clustered_mean`; 1 when ``p`` is 0 or 1 (no information on the clustering) or
+    with fewer than two clusters. Values below 1 are set to 1 (never fewer effective cases
+    than... never more effective cases than cases).
+    """
+    p, se, n, k = clustered_mean(values, clusters)
+    if n == 0 or k < 2 or not 0 < p < 1 or not math.isfinite(se):
+        return 1.0
+    return max(1.0, se * se / (p * (1 - p) / n))
 
 
 def clustered_mean(values: Sequence[float], clusters: Sequence[object]) -> tuple[float, float, int, int]:

@@ -41,6 +41,15 @@ def _pilot_endpoint(pilot: dict | None, endpoint_id: str) -> dict | None:
     return None
 
 
+def _pilot_images(pilot: dict | None, e: Endpoint) -> int | None:
+    """Images the pilot's detection or counting estimate of this endpoint's rater rests on."""
+    if not pilot:
+        return None
+    if e.metric.startswith("count_"):
+        return ((((pilot.get("counting") or {}).get(e.rater) or {}).get("inputs") or {}).get("n_cases"))
+    return ((pilot.get("detection") or {}).get(e.rater) or {}).get("n_images")
+
+
 def _to_patients(n_eff: int, *, share: float, m: float, rho: float) -> tuple[int, int]:
     """(patients, images) for ``n_eff`` independent analysed units when a share ``share`` of cases is analysed."""
     cases = n_eff / share
@@ -79,27 +88,22 @@ def _one(e: Endpoint, plan: AnalysisPlan, pilot: dict | None) -> EndpointSampleS
 
     if spec.kind == "mrmc":
         return _mrmc(e, base, pilot, effect, alpha1, target, expected)
-    clustered = m > 1 and e.unit == "patient"
-    if spec.kind == "proportion" and c.kind == "goal" and not clustered:
+    if spec.kind == "proportion" and c.kind == "goal":
         try:
             n = pw.exact_goal_sample_size(goal=goal, expected=expected, alpha1=alpha1, power=target)
         except ValueError as err:
             return EndpointSampleSize(**base, method="exact binomial", assumptions={"goal": goal, "expected": expected},
                                       reason=str(err))
         achieved = float(pw.exact_goal_power(n, goal=goal, expected=expected, alpha1=alpha1)[0])
-        method = "exact one-sided binomial test (Clopper-Pearson), smallest n reaching the power"
+        method = ("exact one-sided binomial test (Clopper-Pearson), smallest n reaching the power; with several "
+                  "images per patient, on effective counts (Rao-Scott), so images = n x design effect")
 
         def power_at(k: np.ndarray) -> np.ndarray:
             return pw.exact_goal_power(k, goal=goal, expected=expected, alpha1=alpha1)
         assumptions: dict[str, float | str | None] = {"goal": goal, "expected": expected}
     else:
         sigma0: float | None = None
-        if spec.kind == "proportion" and c.kind == "goal":
-            sigma = math.sqrt(expected * (1 - expected))
-            method = ("Wald test of a proportion clustered over patients (Obuchowski 1998), as `decide` runs it "
-                      "when patients have several images; patients from the design effect")
-            assumptions = {"goal": goal, "expected": expected}
-        elif spec.kind == "proportion":
+        if spec.kind == "proportion":
             disc = pl.discordance if pl and pl.discordance is not None else None
             if disc is None:
                 return EndpointSampleSize(**base, method="", assumptions={"expected": expected},
@@ -121,13 +125,14 @@ def _one(e: Endpoint, plan: AnalysisPlan, pilot: dict | None) -> EndpointSampleS
                       "SE of Fleiss, Cohen & Everitt 1969 at the anticipated tables)")
             assumptions = {"goal": goal, "expected": expected, "level_shares": ", ".join(f"{s:g}" for s in shares)}
         else:
-            se, n0 = pilot_est.get("se"), pilot_est.get("n") or (pe or {}).get("n_cases")
+            se, n0 = pilot_est.get("se"), _pilot_images(pilot, e)
             if se is None or not n0:
                 return EndpointSampleSize(**base, method="", assumptions={"expected": expected},
                                           reason="needs a pilot (--pilot) with this endpoint's standard error")
             sigma = float(se) * math.sqrt(float(n0))
-            method = "Wald test with the pilot's SE scaled by sqrt(n_pilot / n)"
-            assumptions = {"goal": goal, "expected": expected, "pilot_se": float(se), "pilot_n": float(n0)}
+            method = "Wald test with the pilot's SE scaled by sqrt(pilot images / images) (lesions per image as in the pilot)"
+            assumptions = {"goal": goal, "expected": expected, "pilot_se": float(se), "pilot_images": float(n0)}
+            unit_words = "images"
         try:
             n = pw.wald_sample_size(effect=effect, sigma=sigma, alpha1=alpha1, power=target, sigma0=sigma0)
         except ValueError as err:

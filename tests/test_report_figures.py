@@ -9,6 +9,8 @@ import json
 import re
 from pathlib import Path
 
+from study.results.agreement import AgreementResult, RaterAgreement
+
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "report" / "results.json.gz"
 
 
@@ -30,7 +32,8 @@ def test_figures_are_deterministic_svg_with_unique_ids(tmp_path):
     r = _subset(_results())
     a = F.figure_svgs(r)
     again = json.loads(json.dumps(r))
-    assert F.confusion_figure(again["agreement"]) == a["confusion"]
+    ag = AgreementResult.model_validate(again["agreement"])
+    assert F.confusion_figure(ag.levels, ag.raters) == a["confusion"]
     assert F.count_scatter_figure("sim-detector", CountingResult.model_validate(again["counting"]["sim-detector"])) \
         == a["count_scatter__sim-detector"]
     assert F.flow_figure(again["flow"]) == F.flow_figure(r["flow"])
@@ -55,7 +58,7 @@ def test_user_text_is_neither_mathtext_nor_markup():
     ag = r["agreement"]
     raters = {"$\\frac{1}{2}$ <b>x</b>": {**ag["raters"]["junior-1"], "group": "junior"},
               "sim-detector": ag["raters"]["sim-detector"]}
-    svg = confusion_figure({"levels": ag["levels"], "raters": raters})
+    svg = confusion_figure(ag["levels"], {rid: RaterAgreement.model_validate(v) for rid, v in raters.items()})
     assert "$\\frac{1}{2}$ &lt;b&gt;x&lt;/b&gt;" in svg
     assert "<b>" not in svg
 

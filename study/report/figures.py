@@ -23,13 +23,14 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from study.io import write_text
 from study.report import format as F
 from study.report import selectors as S
+from study.results.agreement import AgreementResult, RaterAgreement
 from study.results.counting import CountingResult
 from study.results.detection import DetectionResult
 from study.results.mrmc import RocCurve, parse_mrmc_block
@@ -276,22 +277,21 @@ def bland_altman_figure(model: str, cnt: CountingResult) -> str | None:
 
 
 # ----------------------------------------------------------------------------- agreement
-def confusion_figure(agreement: dict) -> str | None:
+def confusion_figure(levels: Sequence[str], raters: Mapping[str, RaterAgreement]) -> str | None:
     """A heat map of the confusion matrix (rows reference, columns rater) per model and reader."""
-    levels = agreement.get("levels") or []
-    raters = [(rid, r) for rid, r in S.raters_in_order(agreement) if r.get("confusion_matrix")]
-    if not raters or not levels:
+    ordered = S.raters_in_order(raters)
+    if not ordered or not levels:
         return None
 
     def draw():
         import numpy as np
 
-        ncol = min(3, len(raters))
-        nrow = math.ceil(len(raters) / ncol)
+        ncol = min(3, len(ordered))
+        nrow = math.ceil(len(ordered) / ncol)
         fig, axes = _subplots(nrow, ncol, figsize=(TEXT_WIDTH_IN, 2.05 * nrow), squeeze=False)
         k = len(levels)
-        for ax, (rid, r) in zip(axes.flat, raters):
-            cm = np.asarray(r["confusion_matrix"], dtype=float)
+        for ax, (rid, r) in zip(axes.flat, ordered):
+            cm = np.asarray(r.confusion_matrix, dtype=float)
             rowsum = cm.sum(axis=1, keepdims=True)
             share = np.divide(cm, rowsum, out=np.zeros_like(cm), where=rowsum > 0)
             ax.pcolormesh(np.arange(k + 1), np.arange(k + 1), share, cmap="Blues", vmin=0, vmax=1,
@@ -307,48 +307,46 @@ def confusion_figure(agreement: dict) -> str | None:
             ax.set_yticks(np.arange(k) + 0.5, [_t(x) for x in levels])
             for sp in ax.spines.values():
                 sp.set_visible(False)
-            kind = "model" if r.get("kind") == "model" else f"reader, {r.get('group') or 'no group'}"
+            kind = "model" if r.kind == "model" else f"reader, {r.group or 'no group'}"
             ax.set_title(f"{_t(rid)} ({_t(kind)})", fontsize=7.5)
             ax.set_xlabel("Rater grade", fontsize=7)
             ax.set_ylabel("Reference grade", fontsize=7)
             ax.tick_params(length=0)
-        for ax in list(axes.flat)[len(raters):]:
+        for ax in list(axes.flat)[len(ordered):]:
             ax.axis("off")
         return fig
 
     return _draw("confusion", draw)
 
 
-def sens_spec_figure(agreement: dict) -> str | None:
+def sens_spec_figure(levels: Sequence[str], raters: Mapping[str, RaterAgreement]) -> str | None:
     """Per grade: sensitivity (y) against specificity (x, reversed) of each model and reader."""
-    levels = agreement.get("levels") or []
-    raters = [(rid, r) for rid, r in S.raters_in_order(agreement) if r.get("per_grade")]
-    if not raters or not levels:
+    ordered = S.raters_in_order(raters)
+    if not ordered or not levels:
         return None
 
     def draw():
 
         n = len(levels)
         fig, axes = _subplots(1, n, figsize=(TEXT_WIDTH_IN, 2.6), squeeze=False, sharey=True)
-        groups = sorted({r.get("group") or "" for _, r in raters if r.get("kind") != "model"})
+        groups = sorted({r.group or "" for _, r in ordered if r.kind != "model"})
         cols = dict(zip(groups, _palette(len(groups) + 1)[1:]))
         handles = {}
-        pts = [(F.value(((r.get("per_grade") or {}).get(lv) or {}).get("sensitivity")),
-                F.value(((r.get("per_grade") or {}).get(lv) or {}).get("specificity")))
-               for _, r in raters for lv in levels]
+        pts = [(r.per_grade[lv].sensitivity.estimate, r.per_grade[lv].specificity.estimate)
+               for _, r in ordered for lv in levels]
         se_min = min([a for a, _ in pts if a is not None] or [0.0])
         sp_min = min([b for _, b in pts if b is not None] or [0.0])
         for ax, lv in zip(axes[0], levels):
-            for rid, r in raters:
-                pg = (r.get("per_grade") or {}).get(lv) or {}
-                se, sp = F.value(pg.get("sensitivity")), F.value(pg.get("specificity"))
+            for rid, r in ordered:
+                pg = r.per_grade[lv]
+                se, sp = pg.sensitivity.estimate, pg.specificity.estimate
                 if se is None or sp is None:
                     continue
-                if r.get("kind") == "model":
+                if r.kind == "model":
                     h = ax.scatter([sp], [se], marker="*", s=80, color="black", zorder=3)
                     handles.setdefault(f"model {rid}", h)
                 else:
-                    g = r.get("group") or ""
+                    g = r.group or ""
                     h = ax.scatter([sp], [se], marker="o", s=18, color=cols[g], alpha=0.85)
                     handles.setdefault(f"reader ({g or 'no group'})", h)
             ax.set_title(f"grade {_t(lv)}")
@@ -364,25 +362,26 @@ def sens_spec_figure(agreement: dict) -> str | None:
     return _draw("sens_spec", draw)
 
 
-def forest_figure(column: str, rows: list[dict]) -> str | None:
+def forest_figure(column: str, rows: Sequence[S.SubgroupRow]) -> str | None:
     """Subgroup forest plot: accuracy with its interval for each subgroup value and rater."""
-    rows = [r for r in rows if r.get("estimate") is not None]
-    if not rows:
+    shown = [r for r in rows if r.accuracy.estimate is not None]
+    if not shown:
         return None
 
     def draw():
 
-        fig, ax = _subplots(figsize=(TEXT_WIDTH_IN * 0.8, 0.5 + 0.17 * len(rows)))
-        raters = list(dict.fromkeys(r["rater"] for r in rows))
+        fig, ax = _subplots(figsize=(TEXT_WIDTH_IN * 0.8, 0.5 + 0.17 * len(shown)))
+        raters = list(dict.fromkeys(r.rater for r in shown))
         cols = dict(zip(raters, _palette(len(raters))))
-        ys = list(range(len(rows)))[::-1]
-        for y, r in zip(ys, rows):
-            lo = r["ci_low"] if r["ci_low"] is not None else r["estimate"]
-            hi = r["ci_high"] if r["ci_high"] is not None else r["estimate"]
-            ax.plot([lo, hi], [y, y], color=cols[r["rater"]], lw=1)
-            ax.plot([r["estimate"]], [y], "s" if r["kind"] == "model" else "o", color=cols[r["rater"]], ms=3.5)
+        ys = list(range(len(shown)))[::-1]
+        for y, r in zip(ys, shown):
+            a = r.accuracy
+            lo = a.ci_low if a.ci_low is not None else a.estimate
+            hi = a.ci_high if a.ci_high is not None else a.estimate
+            ax.plot([lo, hi], [y, y], color=cols[r.rater], lw=1)
+            ax.plot([a.estimate], [y], "s" if r.kind == "model" else "o", color=cols[r.rater], ms=3.5)
         ax.set_yticks(ys)
-        ax.set_yticklabels([f"{_t(r['value'])} · {_t(r['rater'])} (n={r['n']})" for r in rows], fontsize=6.5)
+        ax.set_yticklabels([f"{_t(r.value)} · {_t(r.rater)} (n={r.n})" for r in shown], fontsize=6.5)
         ax.set_xlim(-0.02, 1.02)
         ax.set_xlabel("Accuracy (exact grade agreement with the reference)")
         ax.set_title(f"Subgroups by {_t(column)}")
@@ -517,10 +516,10 @@ def figure_svgs(results: dict) -> dict[str, str]:
         cnt = CountingResult.model_validate(cnt_data)
         put(f"count_scatter__{m}", count_scatter_figure(m, cnt))
         put(f"bland_altman__{m}", bland_altman_figure(m, cnt))
-    ag = results.get("agreement")
-    if isinstance(ag, dict):
-        put("confusion", confusion_figure(ag))
-        put("sens_spec", sens_spec_figure(ag))
+    if results.get("agreement"):  # typed here until figure_svgs takes the typed Results
+        ag = AgreementResult.model_validate(results["agreement"])
+        put("confusion", confusion_figure(ag.levels, ag.raters))
+        put("sens_spec", sens_spec_figure(ag.levels, ag.raters))
         for col, rows in S.subgroup_rows(ag).items():
             put(f"forest__{col}", forest_figure(col, rows))
     for m, roc in S.mrmc_rocs(parse_mrmc_block(results.get("mrmc"))).items():

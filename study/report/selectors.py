@@ -7,9 +7,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from study.report.format import ANY_LESION, GROUP_ORDER, value
+from study.report.format import ANY_LESION, GROUP_ORDER
+from study.results.agreement import (
+    AgreementResult,
+    BootstrappedEstimate,
+    GroupAgreement,
+    RaterAgreement,
+    RaterKind,
+)
 from study.results.base import NotAssessed
 from study.results.counting import BlandAltman, CountingResult, LineFit
 from study.results.detection import ClassDetection, DetectionResult
@@ -45,17 +53,17 @@ def _group_key(g: str | None) -> tuple:
     return (GROUP_ORDER.index(g) if g in GROUP_ORDER else len(GROUP_ORDER), g)
 
 
-def raters_in_order(agreement: Mapping) -> list[tuple[str, dict]]:
+def raters_in_order(raters: Mapping[str, RaterAgreement]) -> list[tuple[str, RaterAgreement]]:
     """Models first (by id), then readers by group (junior ... expert) and id."""
-    raters = agreement.get("raters") or {}
-    models = sorted((rid, r) for rid, r in raters.items() if r.get("kind") == "model")
-    readers = sorted(((rid, r) for rid, r in raters.items() if r.get("kind") != "model"),
-                     key=lambda x: (_group_key(x[1].get("group")), x[0]))
+    models = sorted(((rid, r) for rid, r in raters.items() if r.kind == "model"), key=lambda x: x[0])
+    readers = sorted(((rid, r) for rid, r in raters.items() if r.kind != "model"),
+                     key=lambda x: (_group_key(x[1].group), x[0]))
     return models + readers
 
 
-def groups_in_order(agreement: Mapping) -> list[tuple[str, dict]]:
-    return sorted((agreement.get("groups") or {}).items(), key=lambda x: _group_key(x[0]))
+def groups_in_order(groups: Mapping[str, GroupAgreement]) -> list[tuple[str, GroupAgreement]]:
+    """Reader groups from junior to expert (other names after, alphabetically)."""
+    return sorted(groups.items(), key=lambda x: _group_key(x[0]))
 
 
 def detection_classes(det: DetectionResult, order: list[str] | None = None) -> list[tuple[str, ClassDetection]]:
@@ -91,24 +99,32 @@ def count_series(cnt: CountingResult) -> list[CountSeries]:
                         cnt.thresholds[t].bland_altman) for t in cnt.threshold_keys()]
 
 
-def subgroup_rows(agreement: Mapping) -> dict[str, list[dict]]:
-    """``{column: [{value, rater, kind, n, estimate, ci_low, ci_high, method, kappa}]}`` in report order."""
-    raters = dict(raters_in_order(agreement))
-    order = list(raters)
-    out: dict[str, list[dict]] = {}
-    for col, by_value in sorted((agreement.get("subgroups") or {}).items()):
-        rows = []
-        from study.baseline import _sort_key
+@dataclass(frozen=True)
+class SubgroupRow:
+    """One rater on the cases of one subgroup value: accuracy and quadratic kappa."""
 
+    value: str
+    rater: str
+    kind: RaterKind
+    n: int
+    accuracy: BootstrappedEstimate
+    kappa: BootstrappedEstimate
+
+
+def subgroup_rows(agreement: AgreementResult) -> dict[str, list[SubgroupRow]]:
+    """Per subgroup column (sorted), its values (in baseline order) and raters (in report order)."""
+    from study.baseline import _sort_key
+
+    order = [rid for rid, _ in raters_in_order(agreement.raters)]
+    out: dict[str, list[SubgroupRow]] = {}
+    for col, by_value in sorted(agreement.subgroups.items()):
+        rows = []
         for val in sorted(by_value, key=_sort_key):
-            per_rater = by_value[val] or {}
+            per_rater = by_value[val]
             for rid in sorted(per_rater, key=lambda r: (order.index(r) if r in order else len(order), r)):
-                d = per_rater[rid] or {}
-                acc = d.get("accuracy") or {}
-                rows.append({"value": val, "rater": rid, "kind": (raters.get(rid) or {}).get("kind", "reader"),
-                             "n": d.get("n_cases"), "estimate": value(acc), "ci_low": acc.get("ci_low"),
-                             "ci_high": acc.get("ci_high"), "method": acc.get("method"), "accuracy": acc,
-                             "kappa": d.get("kappa_quadratic")})
+                d = per_rater[rid]
+                rows.append(SubgroupRow(value=val, rater=rid, kind=d.kind, n=d.n_cases, accuracy=d.accuracy,
+                                        kappa=d.kappa_quadratic))
         out[col] = rows
     return out
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from study.report import stard
 from study.report.context.agreement import (
     accuracy_context,
+    agreement_block,
     agreement_context,
     subgroups_context,
 )
@@ -45,6 +46,7 @@ def build_context(results: Mapping, *, figures: Mapping[str, str], pages: Mappin
     report_settings = protocol_settings(results).get("report") or {}
     ot = operating_threshold(results)
     ot_value = None if ot is None else float(ot)
+    agreement = agreement_block(results)
     return {
         "title": title_context(results),
         "toc": [{"id": k, "title": v, "level": 2 if v[:1].isdigit() and "." in v.split(" ")[0].rstrip(".") else 1}
@@ -59,11 +61,12 @@ def build_context(results: Mapping, *, figures: Mapping[str, str], pages: Mappin
             {m: DetectionResult.model_validate(d) for m, d in (results.get("detection") or {}).items()}, figures,
             classes=class_order(results), operating_threshold=operating_threshold(results)),
         "counting": counting_context(counting, figures, operating_threshold=ot_value),
-        "agreement": agreement_context(results, figures),
-        "accuracy": accuracy_context(results, figures),
-        "comparisons": comparisons_context(results),
+        "agreement": agreement_context(agreement, figures),
+        "accuracy": accuracy_context(agreement, figures),
+        "comparisons": comparisons_context(agreement),
         "mrmc": mrmc_context(parse_mrmc_block(results.get("mrmc")), figures),
-        "subgroups": subgroups_context(results, figures),
+        "subgroups": subgroups_context(agreement, figures,
+                                       prespecified=protocol_settings(results).get("subgroups") or []),
         "failures": failures_context(counting, worst_cases=int(report_settings.get("worst_cases", 10)),
                                      operating_threshold=ot_value),
         "examples": examples_context(figures, show_example_images=bool(report_settings.get("show_example_images", False))),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from study.report import selectors as S
+from study.report.context.agreement import agreement_block
 from study.report.context.common import info_text, information
 
 
@@ -25,9 +26,9 @@ def limitations_context(results: Mapping) -> dict:
     if ex:
         items.append(f"Spectrum: {ex} cases were excluded by the quality gate or the eligibility criteria; the "
                      "results apply to images that pass the gate and to patients who meet the criteria.")
-    ag = results.get("agreement") or {}
-    readers = [r for _, r in S.raters_in_order(ag) if r.get("kind") != "model"]
-    if readers and len({r.get("n_cases") for r in readers}) > 1:
+    ag = agreement_block(results)
+    readers = [r for r in (ag.raters.values() if ag is not None else []) if r.kind != "model"]
+    if readers and len({r.n_cases for r in readers}) > 1:
         items.append("The reader design is partially crossed: readers graded different subsets of cases, so "
                      "reader-to-reader differences partly reflect case mix.")
     if not readers:

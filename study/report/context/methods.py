@@ -8,6 +8,7 @@ from typing import Any
 
 from study.report import format as F
 from study.report import selectors as S
+from study.report.context.agreement import agreement_block
 from study.report.context.common import (
     INFORMATION_KEYS,
     collect_methods,
@@ -155,15 +156,17 @@ def methods_context(results: Mapping) -> dict:
     }
 
     # readers
-    ag = results.get("agreement") or {}
-    readers = [(rid, r) for rid, r in S.raters_in_order(ag) if r.get("kind") != "model"]
+    typed = agreement_block(results)
+    # the block's JSON objects (sorted keys, as written), for the walk over their interval methods
+    ag = results["agreement"] if typed is not None else None
+    readers = [(rid, r) for rid, r in S.raters_in_order(typed.raters if typed is not None else {}) if r.kind != "model"]
     if readers:
         t = Table("tab-readers", "Readers, their experience group and the number of included cases each graded",
                   ["Reader", "Group", "Cases graded"])
         for rid, r in readers:
-            t.add([rid, str(r.get("group") or F.DASH), fmt_int(r.get("n_cases"))])
+            t.add([rid, r.group or F.DASH, fmt_int(r.n_cases)])
         out["readers"] = t.to_dict()
-        counts = {r.get("n_cases") for _, r in readers}
+        counts = {r.n_cases for _, r in readers}
         out["readers_design"] = ("fully crossed: every reader graded the same number of cases" if len(counts) == 1
                                  else "partially crossed: readers graded different subsets of the cases")
     else:
@@ -191,13 +194,14 @@ def methods_context(results: Mapping) -> dict:
         ("FROC sensitivity", "lesion; false positives per image", det, {"sensitivity", "average"}),
         ("Lesion-class presence per image", "image", {m: (d or {}).get("presence") for m, d in det.items()}, None),
         ("Count error: bias, SD, MAE, RMSE, CCC", "image (one image per case)", cnt, None),
-        ("Grading accuracy; per-grade sensitivity, specificity, PPV, NPV, F1", "case (image)", ag.get("raters"),
+        ("Grading accuracy; per-grade sensitivity, specificity, PPV, NPV, F1", "case (image)", ag and ag["raters"],
          {"accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "macro_f1"}),
-        ("Cohen's kappa: unweighted, linear, quadratic", "case (image)", ag.get("raters"),
+        ("Cohen's kappa: unweighted, linear, quadratic", "case (image)", ag and ag["raters"],
          {"kappa", "kappa_linear", "kappa_quadratic"}),
-        ("Reader groups, pooled", "reading (reader x case)", ag.get("groups"), None),
-        ("Model against readers: differences", "case, paired", ag.get("comparisons"), None),
-        ("Inter-reader agreement", "case", ag.get("inter_reader"), None),
+        ("Reader groups, pooled", "reading (reader x case)", ag and ag["groups"], None),
+        ("Model against readers: differences", "case, paired", ag and ag["comparisons"], None),
+        ("Inter-reader agreement", "case", ag["inter_reader"] if ag and typed and typed.inter_reader.readers else None,
+         None),
         ("MRMC figure-of-merit differences", "reader x case", results.get("mrmc"), None),
     ]
     t = Table("tab-methods", "Measures, unit of analysis and interval methods as recorded in results.json",
@@ -224,10 +228,9 @@ def methods_context(results: Mapping) -> dict:
         if b.get("bootstrap_replicates") is not None:
             bt.add([f"counting, {m}", fmt_int(b.get("bootstrap_replicates")), str(b.get("bootstrap_unit", F.DASH)),
                     str(b.get("seed", F.DASH))])
-    a_set = ag.get("settings") or {}
-    if a_set.get("n_bootstrap") is not None:
-        bt.add(["grading agreement", fmt_int(a_set.get("n_bootstrap")), str(a_set.get("bootstrap_unit", F.DASH)),
-                str(a_set.get("seed", F.DASH))])
+    if typed is not None:
+        a_set = typed.settings
+        bt.add(["grading agreement", fmt_int(a_set.n_bootstrap), a_set.bootstrap_unit, str(a_set.seed)])
     out["bootstrap"] = bt.to_dict() if bt.rows else None
     out["indeterminate"] = ("The models always return a grade (no indeterminate result): a case without detections "
                             "receives the lowest grade. Reader gradings outside the protocol's levels are rejected at "

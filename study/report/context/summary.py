@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from study.report import format as F
 from study.report import selectors as S
+from study.report.context.agreement import agreement_block, ci
 from study.report.context.common import (
     info_text,
     information,
@@ -33,19 +34,20 @@ def summary_context(results: Mapping) -> dict:
             t.add([f"Counting: mean absolute error per image (score ≥ {tk})", m, t.ci(ov["mae"], 2)])
         if ov.get("mean_bias") is not None:
             t.add([f"Counting: mean bias per image (score ≥ {tk})", m, t.ci(ov["mean_bias"], 2)])
-    ag = results.get("agreement") or {}
-    for rid, r in S.raters_in_order(ag):
-        if r.get("kind") == "model":
-            t.add(["Grading: accuracy", rid, t.ci(r.get("accuracy"))])
-            t.add(["Grading: quadratic-weighted kappa", rid, t.ci(r.get("kappa_quadratic"))])
-    for g, r in S.groups_in_order(ag):
-        t.add(["Grading: accuracy", f"readers, {g}", t.ci(r.get("accuracy"))])
+    ag = agreement_block(results)
+    raters = S.raters_in_order(ag.raters) if ag is not None else []
+    for rid, r in raters:
+        if r.kind == "model":
+            t.add(["Grading: accuracy", rid, ci(t, r.accuracy)])
+            t.add(["Grading: quadratic-weighted kappa", rid, ci(t, r.kappa_quadratic)])
+    for g, gr in S.groups_in_order(ag.groups) if ag is not None else []:
+        t.add(["Grading: accuracy", f"readers, {g}", ci(t, gr.accuracy)])
     for m, v in S.mrmc_models(parse_mrmc_block(results.get("mrmc"))).items():
         for d in v.analysis.differences:
             t.add([f"MRMC: difference in figure of merit ({' - '.join(d.modalities)})", m or F.DASH, t.ci(d.to_dict())])
     flow = S.flow_view(results.get("flow") or {})
     st = results.get("study") or {}
-    n_readers = sum(1 for _, r in S.raters_in_order(ag) if r.get("kind") != "model")
+    n_readers = sum(1 for _, r in raters if r.kind != "model")
     stages = flow["stages"]
     design = (f"Study '{st.get('name', '')}' under protocol {(st.get('protocol') or {}).get('name', '')} "
               f"version {(st.get('protocol') or {}).get('version', '')}: "
@@ -61,8 +63,8 @@ def introduction_context(results: Mapping) -> dict:
     ps = S.protocol_settings(results)
     info = information(results)
     models = model_ids(results)
-    ag = results.get("agreement") or {}
-    n_readers = sum(1 for _, r in S.raters_in_order(ag) if r.get("kind") != "model")
+    ag = agreement_block(results)
+    n_readers = 0 if ag is None else sum(1 for r in ag.raters.values() if r.kind != "model")
     grading = (ps.get("grading") or {})
     objective = (f"To estimate, on this cohort and with confidence intervals, how well the model(s) "
                  f"{', '.join(models) or '(none)'} find and count acne lesions of the classes "

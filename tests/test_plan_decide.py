@@ -187,3 +187,13 @@ def test_model_against_another_model_uses_tangos_paired_score_test():
     assert d.estimate.method.startswith("Tango (1998)")
     assert d.estimate.estimate == pytest.approx((b - c) / len(ref))
     assert d.statistic == pytest.approx(tango_score(b, c, len(ref), -0.05))
+
+
+def test_an_endpoint_without_rater_concerns_the_one_model_and_is_not_estimable_with_two():
+    data = _study()
+    endpoint = {k: v for k, v in _sens(0.6).items() if k != "rater"}
+    d = decide_endpoints(_plan([endpoint]), data, lock=NOT_LOCKED).endpoints[0]
+    assert d.rater == "m" and d.decision == "met"
+    data.model_grades["m2"] = data.model_grades["m"]
+    d = decide_endpoints(_plan([endpoint]), data, lock=NOT_LOCKED).endpoints[0]
+    assert d.decision == "not estimable" and "names no rater" in (d.reason or "")

@@ -132,13 +132,17 @@ def test_endpoint_naming_a_model_or_reader_group_that_does_not_exist():
     where = {p.where: p.message for p in problems}
     assert "other-model" in where["analysis_plan.endpoints[0].rater"]
     assert "residents" in where["analysis_plan.endpoints[2].comparator.reader_group"]
-    assert check_plan_against_study(plan, file="p.yaml", models=["demo-frcnn"], reader_groups=["junior", "senior"],
+    assert check_plan_against_study(plan, file="p.yaml", models=["vendor"], reader_groups=["junior", "senior"],
                                     columns=["case_id"]) == []
+    # the shipped plans name no rater: fine with one model, ambiguous with two
+    two = check_plan_against_study(plan, file="p.yaml", models=["a", "b"], reader_groups=[], columns=None)
+    assert [p.where for p in two] == [f"analysis_plan.endpoints[{i}].rater" for i in range(len(plan.endpoints))]
+    assert "names no rater" in two[0].message
 
 
 def test_study_check_reports_an_unknown_model_in_the_plan(tmp_path, run_cli):
     d = _demo()
-    d["analysis_plan"]["endpoints"][3]["rater"] = "no-such-model"
+    d["analysis_plan"]["endpoints"][3]["rater"] = "no-such-model"  # the shipped plan names none
     proto = tmp_path / "p.yaml"
     proto.write_text(yaml.safe_dump(d))
     from study.check import check_study

@@ -247,3 +247,35 @@ def test_rao_scott_design_effect_is_clustered_over_binomial_variance():
     p = y.mean()
     assert rao_scott_design_effect(y, clusters) == pytest.approx(fit.bse[0] ** 2 / (p * (1 - p) / 180))
     assert rao_scott_design_effect(np.ones(10), np.repeat(np.arange(5), 2)) == 1.0  # p = 1: no information
+
+
+def test_plan_from_a_pilot_mrmc_grid_and_detection_se():
+    """The MRMC grid gives, per reader count, the fewest cases (in steps of 10) reaching the power; a lesion
+    metric's pilot SE is scaled by the pilot's images."""
+    from study.plan.model import AnalysisPlan
+    from study.plan.sample_size import plan_sample_size
+
+    plan = AnalysisPlan.model_validate({"endpoints": [
+        {"id": "auc", "role": "primary", "metric": "mrmc_fom_difference", "unit": "image",
+         "comparator": {"kind": "readers"}, "hypothesis": {"kind": "non_inferiority", "margin": 0.05}},
+        {"id": "recall", "role": "secondary", "metric": "lesion_recall", "unit": "image",
+         "comparator": {"kind": "goal", "value": 0.8}, "hypothesis": {"kind": "performance_goal"}}],
+        "multiplicity": {"procedure": "fixed_sequence", "endpoints": ["auc", "recall"]}})
+    comps = {"var_r": 0.0004, "var_error": 0.0009, "cov2": 0.0003}
+    pilot = {"models": {"m": {}}, "detection": {"m": {"n_images": 120}},
+             "mrmc": {"models": {"m": {"analysis": {"design": {"n_cases": 100},
+                                                    "ai_vs_readers": [{"variance_components": comps}]}}}},
+             "analysis_plan": {"endpoints": [{"id": "auc", "estimate": {"estimate": 0.0}},
+                                             {"id": "recall", "estimate": {"estimate": 0.85, "se": 0.02}}]}}
+    res = plan_sample_size(plan, protocol="t", pilot=pilot)
+    auc, recall = res.endpoints
+    assert any(g.cases is not None for g in auc.readers_cases)
+    for g in auc.readers_cases:
+        if g.cases is None:  # reader variance alone keeps the power below target: never reached
+            assert pw.mrmc_ai_power(g.readers, 5000, effect=0.05, pilot_cases=100, alpha1=0.025, **comps) < 0.8
+            continue
+        assert g.power >= 0.8
+        if g.cases > 10:
+            assert pw.mrmc_ai_power(g.readers, g.cases - 10, effect=0.05, pilot_cases=100, alpha1=0.025, **comps) < 0.8
+    sigma = 0.02 * np.sqrt(120)
+    assert recall.n_analysed == pw.wald_sample_size(effect=0.05, sigma=sigma, alpha1=0.025, power=0.8)

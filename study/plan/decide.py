@@ -91,7 +91,7 @@ def _criterion(e: Endpoint, alpha1: float) -> str:
     h, c = e.hypothesis, e.comparator
     lower_better = METRICS[e.metric].direction == "lower"
     bound = f"{'upper' if lower_better else 'lower'} one-sided {100 * (1 - alpha1):g}% confidence bound"
-    what = _desc(e) if c.kind == "goal" else f"the difference in {_desc(e)}, {e.rater} minus {c.words()}"
+    what = _desc(e) if c.kind == "goal" else f"the difference in {_desc(e)}, {e.rater or 'the model'} minus {c.words()}"
     if h.kind == "performance_goal":
         return f"the {bound} of {what} is at or {'below' if lower_better else 'above'} the goal {c.value:g}"
     if h.kind == "superiority":
@@ -114,14 +114,14 @@ def _hypothesis_words(e: Endpoint) -> str:
         extra = f" (margin {h.margin:g})"
     elif h.kind == "equivalence" and h.margins is not None:
         extra = f" (margins {h.margins[0]:g} to {h.margins[1]:g})"
-    return f"{h.kind.replace('_', '-')}{extra} of {e.rater} against {e.comparator.words()}"
+    return f"{h.kind.replace('_', '-')}{extra} of {e.rater or 'the model'} against {e.comparator.words()}"
 
 
 def _estimand(e: Endpoint) -> dict[str, str]:
     if e.estimand is not None:
         return e.estimand.model_dump()
     return {"population": f"{_population(e)} (eligible and passing the image-quality gate)",
-            "variable": f"{_desc(e)} of {e.rater}" + ("" if e.comparator.kind == "goal" else
+            "variable": f"{_desc(e)} of {e.rater or 'the model'}" + ("" if e.comparator.kind == "goal" else
                                                      f" and of {e.comparator.words()}"),
             "intercurrent_events": "an image that fails the quality gate is excluded before analysis (counted in "
                                    "the flow of cases); a missing reading leaves that case out of that reader's "
@@ -160,6 +160,7 @@ def _codes(df: pd.DataFrame, levels: list[str]) -> pd.Series:
 
 
 def _proportion(e: Endpoint, data: StudyData, alpha1: float) -> tuple[TestOutcome, Estimate | None, int, int]:
+    rater = str(e.rater)  # resolved by decide_endpoints before any test runs
     m = METRICS[e.metric]
     ids = _population_ids(e, data)
     ref = _codes(data.reference, data.levels)
@@ -167,9 +168,9 @@ def _proportion(e: Endpoint, data: StudyData, alpha1: float) -> tuple[TestOutcom
     cut = data.levels.index(e.positive_from) if e.positive_from else None
     nulls = null_values(e.hypothesis.kind, goal=e.comparator.value or 0.0, margin=e.hypothesis.margin,
                         margins=e.hypothesis.margins, direction=m.direction)
-    grades = data.model_grades.get(e.rater)
+    grades = data.model_grades.get(rater)
     if grades is None:
-        why = f"no grades of model {e.rater!r} in this run"
+        why = f"no grades of model {rater!r} in this run"
         return TestOutcome(Estimate(None, None, None, "", extra={"reason": why}), None, None, None, why), None, 0, 0
     rated = _codes(grades, data.levels).reindex(ref.index)
     keep = rated.notna().to_numpy()
@@ -226,6 +227,7 @@ def _proportion(e: Endpoint, data: StudyData, alpha1: float) -> tuple[TestOutcom
 
 
 def _kappa(e: Endpoint, data: StudyData, alpha1: float) -> tuple[TestOutcome, int, int]:
+    rater = str(e.rater)  # resolved by decide_endpoints before any test runs
     from study.metrics.bootstrap import bootstrap_sums
     from study.metrics.intervals import kappa_ase_stacked, kappa_stacked
 
@@ -235,7 +237,7 @@ def _kappa(e: Endpoint, data: StudyData, alpha1: float) -> tuple[TestOutcome, in
     ids = _population_ids(e, data)
     ref = _codes(data.reference, data.levels)
     ref = ref[ref.index.isin(ids)]
-    grades = data.model_grades.get(e.rater)
+    grades = data.model_grades.get(rater)
     rated = _codes(grades, data.levels).reindex(ref.index) if grades is not None else pd.Series(dtype=float)
     keep = rated.notna().to_numpy() if len(rated) else np.zeros(len(ref), bool)
     cases = ref.index.to_numpy()[keep]
@@ -274,6 +276,7 @@ def _dig(obj: Any, path: list[str | int]) -> Any:
 
 
 def _reported(e: Endpoint, data: StudyData, alpha1: float) -> tuple[TestOutcome, str]:
+    rater = str(e.rater)  # resolved by decide_endpoints before any test runs
     from scipy import stats
 
     m = METRICS[e.metric]
@@ -284,29 +287,29 @@ def _reported(e: Endpoint, data: StudyData, alpha1: float) -> tuple[TestOutcome,
         if not data.mrmc or not data.mrmc.get("assessed", True) or "models" not in data.mrmc:
             reason = (data.mrmc or {}).get("reason", "the MRMC analysis was not run")
             return TestOutcome(Estimate(None, None, None, "", extra={"reason": reason}), None, None, None, reason), ""
-        analysis = _dig(data.mrmc, ["models", e.rater, "analysis"])
+        analysis = _dig(data.mrmc, ["models", rater, "analysis"])
         name = (analysis or {}).get("analysis", "rrrc")
-        path: list[str | int] = ["models", e.rater, "analysis", "ai_vs_readers", 0, "analyses", name]
+        path: list[str | int] = ["models", rater, "analysis", "ai_vs_readers", 0, "analyses", name]
         est = _dig(data.mrmc, path)
-        source = f"mrmc.models.{e.rater}.analysis.ai_vs_readers[0].analyses.{name}"
+        source = f"mrmc.models.{rater}.analysis.ai_vs_readers[0].analyses.{name}"
         method = f"Hillis (2007) {name.upper()} t test of the model minus the readers' average"
         df = est.get("df") if est else None
         if est is None:
-            reason = _dig(data.mrmc, ["models", e.rater, "reason"]) or f"no MRMC result for model {e.rater!r}"
+            reason = _dig(data.mrmc, ["models", rater, "reason"]) or f"no MRMC result for model {rater!r}"
             return TestOutcome(Estimate(None, None, None, "", extra={"reason": reason}), None, None, None, reason), source
     else:
         cls = "any_lesion" if e.lesion_class == "any" else e.lesion_class
         if e.metric.startswith("count_"):
-            block = data.counting.get(e.rater) or {}
+            block = data.counting.get(rater) or {}
             th = next((k for k in (block.get("thresholds") or {}) if abs(float(k) - data.operating_threshold) < 1e-9), None)
             leaf = "mae" if e.metric == "count_mae" else "mean_bias"
             est = _dig(block, ["thresholds", th, "overall", leaf]) if th is not None else None
-            source = f"counting.{e.rater}.thresholds.{th}.overall.{leaf}"
+            source = f"counting.{rater}.thresholds.{th}.overall.{leaf}"
         else:
-            block = data.detection.get(e.rater) or {}
+            block = data.detection.get(rater) or {}
             leaf = {"lesion_recall": "recall", "lesion_precision": "precision", "lesion_f1": "f1", "ap50": "ap_ci"}[e.metric]
             est = _dig(block, ["any_lesion", leaf] if cls == "any_lesion" else ["classes", cls, leaf])
-            source = f"detection.{e.rater}.{'any_lesion' if cls == 'any_lesion' else 'classes.' + cls}.{leaf}"
+            source = f"detection.{rater}.{'any_lesion' if cls == 'any_lesion' else 'classes.' + cls}.{leaf}"
         method = "Wald test with the SE of the step's interval"
         if est is None:
             why = f"{source} is not in this run's results"
@@ -325,7 +328,11 @@ def _reported(e: Endpoint, data: StudyData, alpha1: float) -> tuple[TestOutcome,
 # ----------------------------------------------------------------------------- decisions
 def _one(e: Endpoint, data: StudyData, alpha1: float) -> dict[str, Any]:
     m = METRICS[e.metric]
-    comp_est, source = None, m.source.replace("<model>", e.rater)
+    if e.rater is None:
+        why = f"the endpoint names no rater and the run has {len(data.model_grades)} models"
+        return {"outcome": TestOutcome(Estimate(None, None, None, "", extra={"reason": why}), None, None, None, why),
+                "comparator_estimate": None, "source": m.source, "n_cases": None, "n_patients": None}
+    comp_est, source = None, m.source.replace("<model>", str(e.rater))
     n_cases = n_pat = None
     if e.comparator.kind == "modality":
         why = "the readings record no reading modality (aided / unaided), so this comparison cannot be made"
@@ -358,6 +365,7 @@ def decide_endpoints(plan: AnalysisPlan, data: StudyData, *, lock: LockStatus) -
     AnalysisPlanResults
         One :class:`EndpointDecision` per endpoint, in the plan's order.
     """
+    plan = plan.with_rater(sorted(data.model_grades))
     alpha1 = plan.one_sided_alpha
     raw = {e.id: _one(e, data, alpha1) for e in plan.endpoints}
     confirmatory = [e.id for e in plan.endpoints if e.confirmatory]
@@ -404,7 +412,7 @@ def decide_endpoints(plan: AnalysisPlan, data: StudyData, *, lock: LockStatus) -
                 reason = f"not reached: {first_failed}, earlier in the fixed sequence, was not met"
                 text += f" Not reached in the fixed sequence: {first_failed} was not met before it."
         decisions.append(EndpointDecision(
-            id=e.id, role=e.role, metric=e.metric, metric_description=_desc(e), source=r["source"], rater=e.rater,
+            id=e.id, role=e.role, metric=e.metric, metric_description=_desc(e), source=r["source"], rater=e.rater or "(not named)",
             comparator=e.comparator.words(), hypothesis=_hypothesis_words(e), criterion=criterion, unit=e.unit,
             population=_population(e), estimand=_estimand(e), estimate=est, comparator_estimate=r["comparator_estimate"],
             statistic=out.statistic, statistic_name=out.statistic_name, p_value=out.p_value, p_adjusted=p_adj,

@@ -136,7 +136,8 @@ class Endpoint(_Strict):
     id: str = Field(..., pattern=r"^[a-z0-9_]+$")
     role: Literal["primary", "secondary", "exploratory"]
     metric: str
-    rater: str = Field(..., description="the model id the endpoint concerns")
+    rater: str | None = Field(None, description="the model id the endpoint concerns; omitted: the study's one "
+                              "model (a config listing several models must name it)")
     lesion_class: str = Field("any", description="lesion metrics: a protocol class or 'any' (any lesion)")
     positive_from: str | None = Field(None, description="sensitivity / specificity: reference grade at or above "
                                       "this level is positive")
@@ -266,6 +267,13 @@ class AnalysisPlan(_Strict):
     def endpoint(self, endpoint_id: str) -> Endpoint:
         return next(e for e in self.endpoints if e.id == endpoint_id)
 
+    def with_rater(self, models: list[str]) -> AnalysisPlan:
+        """The plan with every endpoint that names no rater given the study's one model (unchanged with several)."""
+        if len(models) != 1:
+            return self
+        return self.model_copy(update={"endpoints": [e if e.rater is not None else e.model_copy(update={"rater": models[0]})
+                                                     for e in self.endpoints]})
+
 
 def check_plan_against_protocol(plan: AnalysisPlan, *, classes: list[str], levels: list[str],
                                 subgroups: list[str], iou_threshold: float) -> list[str]:
@@ -298,13 +306,16 @@ def check_plan_against_study(plan: AnalysisPlan, *, file: str, models: list[str]
     out = []
     for i, e in enumerate(plan.endpoints):
         where = f"analysis_plan.endpoints[{i}]"
-        if e.rater not in models:
+        if e.rater is None and len(models) != 1:
+            out.append(Problem(file, f"{where}.rater", f"endpoint {e.id!r} names no rater and the config lists "
+                               f"{len(models)} models ({models}): name the model the endpoint concerns"))
+        elif e.rater is not None and e.rater not in models:
             out.append(Problem(file, f"{where}.rater", f"endpoint {e.id!r} names model {e.rater!r}, which the config "
                                f"does not list (models: {models})"))
         if e.comparator.kind == "model" and e.comparator.model not in models:
             out.append(Problem(file, f"{where}.comparator.model", f"endpoint {e.id!r} compares with model "
                                f"{e.comparator.model!r}, which the config does not list (models: {models})"))
-        if e.comparator.kind == "model" and e.comparator.model == e.rater:
+        if e.comparator.kind == "model" and e.comparator.model == (e.rater or (models[0] if len(models) == 1 else None)):
             out.append(Problem(file, f"{where}.comparator.model", f"endpoint {e.id!r} compares model {e.rater!r} with itself"))
         if e.comparator.kind == "readers" and e.comparator.reader_group and reader_groups is not None \
                 and e.comparator.reader_group not in reader_groups:

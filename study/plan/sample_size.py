@@ -187,6 +187,8 @@ def plan_sample_size(plan: AnalysisPlan, *, protocol: str, pilot: dict | None = 
     protocol : the protocol's name (for the record).
     pilot : a pilot study's ``results.json`` mapping, optional.
     """
+    if pilot:
+        plan = plan.with_rater(sorted(pilot.get("detection") or {}) or sorted(pilot.get("models") or {}))
     rows = [_one(e, plan, pilot) for e in plan.endpoints if e.confirmatory]
     planned = [r for r in rows if r.patients is not None]
     patients = max((r.patients for r in planned if r.patients is not None), default=None)

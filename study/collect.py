@@ -78,6 +78,8 @@ def collect_results(config: dict, *, results_dir: Path, models: list[str]) -> di
         "agreement": read_json(r / "metrics" / "agreement.json"),
         "mrmc": read_json(r / "metrics" / "mrmc.json"),
         "analysis_plan": read_json(r / "metrics" / "decisions.json"),
+        # `study plan CONFIG --out <results_dir>` puts the sample-size table here (STARD item 18)
+        "sample_size": read_json(r / "sample_size.json") if (r / "sample_size.json").exists() else None,
     }
     cohort = config["cohort"]
     inputs = {role: cohort[role] for role in ("manifest", "annotations", "reference", "readings") if cohort.get(role)}

@@ -188,3 +188,30 @@ def test_analysis_plan_decisions_reach_results_and_a_tightened_goal_is_not_met(s
     assert tight.primary_decision == "not met" and "sensitivity_grade_iii" in (tight.primary_decision_text or "")
     # the fixed sequence stops there: every later confirmatory endpoint is not met
     assert all(e.decision in ("not met", "not estimable") for e in tight.endpoints if e.role == "secondary")
+
+
+def test_study_plan_into_the_results_folder_reaches_results_json(study_run, tmp_path, run_cli):
+    """`study plan CONFIG --out <results_dir>` writes sample_size.json, which collect puts into results.json."""
+    from study.results.sample_size import SampleSizePlan
+    from study.steps import collect
+
+    root = study_run[0]
+    r = root / "results"
+    res = json.loads((r / "results.json").read_text())
+    cfg = res["study"]["config"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "results"
+    out.mkdir()
+    for name in ("cases.parquet", "eligibility.parquet", "reference.parquet", "ground_truth.json", "flow.json"):
+        (out / name).write_bytes((r / name).read_bytes())
+    import shutil
+
+    shutil.copytree(r / "metrics", out / "metrics")
+    shutil.copytree(r / "detections", out / "detections")
+    rc, _, err = run_cli("plan", tmp_path / "config.yaml", "--out", out)
+    assert rc == 0, err
+    collect(config=json.dumps(cfg, sort_keys=True), results_dir=str(out), models="demo-frcnn", out=str(out / "r.json"))
+    block = SampleSizePlan.model_validate(json.loads((out / "r.json").read_text())["sample_size"])
+    assert block.patients_required and {e.id for e in block.endpoints} == {
+        "sensitivity_grade_iii", "specificity_grade_iii", "accuracy_vs_readers", "kappa_quadratic"}
+    assert res["sample_size"] is None  # the run itself had no plan table

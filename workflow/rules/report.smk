@@ -17,6 +17,7 @@ rule collect:
         agreement=rules.evaluate_agreement.output,
         mrmc=rules.evaluate_mrmc.output,
         decisions=rules.decide.output,
+        sample_size=lambda wc: [p for p in [f"{RESULTS}/sample_size.json"] if os.path.exists(p)],
     output:
         f"{RESULTS}/results.json",
     params:

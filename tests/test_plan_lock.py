@@ -120,3 +120,14 @@ def test_study_plan_writes_the_table_and_the_figure(tmp_path, run_cli):
     assert sens.n_analysed == n and sens.patients == -(-n * 100 // 45)
     assert res.patients_required == max(r.patients for r in res.endpoints if r.patients)
     assert "patients" in out.splitlines()[-2]
+
+
+def test_lock_and_plan_refuse_a_protocol_without_a_plan(tmp_path, run_cli):
+    cfg_path = _study(tmp_path)
+    data = yaml.safe_load((tmp_path / "protocol.yaml").read_text())
+    del data["analysis_plan"]
+    (tmp_path / "protocol.yaml").write_text(yaml.safe_dump(data))
+    rc, _, err = run_cli("lock", cfg_path, "--directory", tmp_path)
+    assert rc == 2 and "no analysis_plan to lock" in err and not (tmp_path / "out" / LOCK_NAME).exists()
+    rc, _, err = run_cli("plan", cfg_path, "--directory", tmp_path, "--out", tmp_path / "plan")
+    assert rc == 2 and "no analysis_plan" in err and not (tmp_path / "plan").exists()

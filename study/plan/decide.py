@@ -92,6 +92,9 @@ def _criterion(e: Endpoint, alpha1: float) -> str:
     lower_better = METRICS[e.metric].direction == "lower"
     bound = f"{'upper' if lower_better else 'lower'} one-sided {100 * (1 - alpha1):g}% confidence bound"
     what = _desc(e) if c.kind == "goal" else f"the difference in {_desc(e)}, {e.rater or 'the model'} minus {c.words()}"
+    if h.kind == "performance_goal" and METRICS[e.metric].kind == "kappa":
+        return (f"{what} exceeds the goal {c.value:g} in the one-sided test with the SE under the null "
+                f"(Flack et al. 1988) at level {alpha1:g}")
     if h.kind == "performance_goal":
         return f"the {bound} of {what} is at or {'below' if lower_better else 'above'} the goal {c.value:g}"
     if h.kind == "superiority":

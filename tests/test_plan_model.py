@@ -140,18 +140,18 @@ def test_endpoint_naming_a_model_or_reader_group_that_does_not_exist():
     assert "names no rater" in two[0].message
 
 
-def test_study_check_reports_an_unknown_model_in_the_plan(tmp_path, run_cli):
-    d = _demo()
-    d["analysis_plan"]["endpoints"][3]["rater"] = "no-such-model"  # the shipped plan names none
-    proto = tmp_path / "p.yaml"
-    proto.write_text(yaml.safe_dump(d))
-    from study.check import check_study
+def test_study_check_reports_a_model_and_a_reader_group_the_study_lacks(tmp_path, run_cli):
+    import sys
 
-    manifest = tmp_path / "m.csv"
-    manifest.write_text("case_id,patient_id,image\n")
-    cfg = {"study": "t", "protocol": str(proto), "cohort": {"manifest": str(manifest), "image_root": str(tmp_path)},
-           "models": [{"id": "demo-frcnn", "spec": str(ROOT / "models" / "demo" / "model.yaml")}]}
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    problems, _ = check_study(tmp_path / "c.yaml", workdir=tmp_path)
-    assert any(p.where == "analysis_plan.endpoints[3].rater" and "no-such-model" in p.message for p in problems), \
-        [str(p) for p in problems]
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_check_fixtures import make_study
+
+    s = make_study(tmp_path)
+    d = yaml.safe_load(s["protocol"].read_text())
+    d["analysis_plan"]["endpoints"][3]["rater"] = "no-such-model"  # the shipped plan names none
+    d["analysis_plan"]["endpoints"][2]["comparator"] = {"kind": "readers", "reader_group": "residents"}
+    s["protocol"].write_text(yaml.safe_dump(d))
+    rc, _, err = run_cli("check", s["config"])
+    assert rc == 2
+    assert "analysis_plan.endpoints[3].rater: endpoint 'kappa_quadratic' names model 'no-such-model'" in err
+    assert "analysis_plan.endpoints[2].comparator.reader_group" in err and "['junior', 'senior']" in err

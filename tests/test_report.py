@@ -184,8 +184,8 @@ def _hostile_results() -> dict:
     keep = {"sim-detector": raters["sim-detector"], evil_img: {**raters["junior-1"], "group": "junior"},
             evil_file: {**raters["senior-1"], "group": "senior"}}
     return {
-        "schema_version": 1, "study": r["study"], "flow": r["flow"], "baseline": r["baseline"],
-        "detection": {}, "counting": {}, "mrmc": None, "provenance": r["provenance"],
+        "schema_version": r["schema_version"], "study": r["study"], "flow": r["flow"], "baseline": r["baseline"],
+        "detection": {}, "counting": {}, "models": {}, "mrmc": None, "provenance": r["provenance"],
         "agreement": _agreement_of(r["agreement"], keep),
     }
 
@@ -288,9 +288,12 @@ def test_methods_written_from_a_count_band_protocol():
     from study.report.context import build_context
 
     root = Path(__file__).resolve().parents[1]
-    ps = load_protocol(root / "protocols" / "hayashi-acne04.yaml").protocol.model_dump(mode="json")
-    r = {"schema_version": 1, "study": {"name": "h", "protocol_settings": ps,
-                                        "protocol": {"name": "hayashi-acne04", "version": "1.0"}}}
+    loaded = load_protocol(root / "protocols" / "hayashi-acne04.yaml")
+    p = loaded.protocol
+    study = {**_results()["study"], "name": "h", "protocol_settings": p.model_dump(mode="json"),
+             "protocol": {"name": p.name, "title": p.title, "version": p.version, "path": loaded.path,
+                          "sha256": loaded.sha256, "description": p.description}}
+    r = {"schema_version": 2, "study": study}
     ctx = build_context(r, figures={})
     assert ctx["methods"]["reference"]["scheme"] == (
         "Count bands (Hayashi et al. 2008) on the number of acne lesions: mild: 0-5 lesions; moderate: 6-20 lesions; "

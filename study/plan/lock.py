@@ -96,9 +96,10 @@ def make_lock_record(config: dict, *, workdir: Path, now: _dt.datetime | None = 
         inputs[role] = sha256_file(path) if path is not None and path.exists() else NOT_PRESENT
     git = git_state(Path(__file__).resolve().parents[2])
     when = (now or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC)
+    settings = p.model_dump(mode="json")
     return LockRecord(locked_at=when.strftime("%Y-%m-%dT%H:%M:%SZ"), study=config["study"], protocol_path=loaded.path,
-                      protocol_sha256=loaded.sha256, plan_sha256=_canonical_sha(p.model_dump(mode="json")["analysis_plan"]),
-                      protocol_settings=p.model_dump(mode="json"), models=_model_hashes(config, workdir),
+                      protocol_sha256=loaded.sha256, plan_sha256=_canonical_sha(settings.get("analysis_plan")),
+                      protocol_settings=settings, models=_model_hashes(config, workdir),
                       git_commit=git["commit"], git_dirty=git["dirty"], inputs=inputs)
 
 

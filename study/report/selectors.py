@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from study.report.format import ANY_LESION, GROUP_ORDER
 from study.results.agreement import (
@@ -25,30 +25,7 @@ from study.results.mrmc import MRMCBlock, MRMCModelResult, RocCurve
 
 
 # ----------------------------------------------------------------------------- orders
-def protocol_settings(results: Mapping) -> dict:
-    st = results.get("study") or {}
-    return st.get("protocol_settings") or (st.get("protocol") or {}).get("content") or {}
-
-
-def class_order(results: Mapping) -> list[str]:
-    ps = protocol_settings(results)
-    if ps.get("classes"):
-        return list(ps["classes"])
-    seen: dict[str, None] = {}
-    for det in (results.get("detection") or {}).values():
-        for c in (det or {}).get("classes") or {}:
-            seen[c] = None
-    return list(seen)
-
-
-def level_order(results: Mapping) -> list[str]:
-    ag = results.get("agreement") or {}
-    if ag.get("levels"):
-        return list(ag["levels"])
-    return list((protocol_settings(results).get("grading") or {}).get("levels") or [])
-
-
-def _group_key(g: str | None) -> tuple:
+def _group_key(g: str | None) -> tuple[int, str]:
     g = (g or "").lower()
     return (GROUP_ORDER.index(g) if g in GROUP_ORDER else len(GROUP_ORDER), g)
 
@@ -146,62 +123,6 @@ def roc_points(curve: RocCurve) -> tuple[list[float], list[float]] | None:
     if not curve.fpr or not curve.tpr:
         return None
     return list(curve.fpr), list(curve.tpr)
-
-
-def flow_view(flow: Mapping) -> dict[str, Any]:
-    """Normalise ``flow.json`` (``study.eligibility.build_flow``) into diagram stages
-    ``[{label, n, excluded: {label, n, reasons: [(reason, n)]}}]``.
-
-    Reads ``received``, ``not_decodable``, ``decodable``, ``failed_quality.{total, by_reason}``,
-    ``passed_quality``, ``failed_eligibility.{total, by_criterion}``, ``included``,
-    ``analysed.{models, readers}`` and ``missing_readings.by_reader``. Reasons are the first
-    failed check of each excluded case, so they add up to the excluded number.
-    """
-
-    def num(x):
-        return int(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
-
-    def reasons(d):
-        items = [(str(k).replace("_", " "), int(v)) for k, v in (d or {}).items() if num(v)]
-        return sorted(items, key=lambda kv: (-kv[1], kv[0]))
-
-    stages: list[dict] = []
-    received = num(flow.get("received"))
-    if received is not None:
-        st = {"label": "Images received", "n": received}
-        if num(flow.get("not_decodable")):
-            st["excluded"] = {"label": "Not decodable", "n": num(flow["not_decodable"]), "reasons": []}
-        stages.append(st)
-    fq = flow.get("failed_quality") or {}
-    dec = num(flow.get("decodable"))
-    if dec is None and received is not None:
-        dec = received - (num(flow.get("not_decodable")) or 0)
-    if dec is not None and (fq or flow.get("passed_quality") is not None):
-        stages.append({"label": "Assessed for image quality", "n": dec,
-                       "excluded": {"label": "Failed the quality gate", "n": num(fq.get("total")) or 0,
-                                    "reasons": reasons(fq.get("by_reason"))}})
-    fe = flow.get("failed_eligibility") or {}
-    pq = num(flow.get("passed_quality"))
-    if pq is not None:
-        stages.append({"label": "Assessed for eligibility", "n": pq,
-                       "excluded": {"label": "Not eligible", "n": num(fe.get("total")) or 0,
-                                    "reasons": reasons(fe.get("by_criterion"))}})
-    included = num(flow.get("included"))
-    if included is not None:
-        stages.append({"label": "Included (reference standard available)", "n": included})
-    analysed = flow.get("analysed") or {}
-    for m, n in sorted((analysed.get("models") or {}).items()):
-        stages.append({"label": f"Analysed by model {m}", "n": num(n)})
-    rd = {k: num(v) for k, v in (analysed.get("readers") or {}).items() if num(v) is not None}
-    if rd:
-        miss = ((flow.get("missing_readings") or {}).get("by_reader") or {})
-        st = {"label": f"Graded by {len(rd)} readers ({min(rd.values())}-{max(rd.values())} cases each)",
-              "n": max(rd.values())}
-        items = [(str(k), int(v)) for k, v in sorted(miss.items()) if num(v)]
-        if items:
-            st["excluded"] = {"label": "Included cases not graded, per reader", "n": None, "reasons": items}
-        stages.append(st)
-    return {"stages": [s for s in stages if s.get("n") is not None], "check": flow.get("check")}
 
 
 def pseudonyms(case_ids: Iterable[str]) -> dict[str, str]:

@@ -15,16 +15,6 @@ NO_AGREEMENT = "results.json holds no agreement results (no grades were compared
 NO_RATERS = "no rater has graded any included case."
 
 
-def agreement_block(results: Mapping[str, Any]) -> AgreementResult | None:
-    """The typed ``agreement`` block of a parsed results.json (``None`` when it has none)."""
-    block = results.get("agreement")
-    return AgreementResult.model_validate(block) if block else None
-
-
-def ci(t: Table, e: Estimate | None, nd: int | None = None) -> str:
-    """``t.ci`` of a typed estimate (the table formats the estimate's JSON object)."""
-    return t.ci(None if e is None else e.to_dict(), nd)
-
 
 def _unavailable_reason(agreement: AgreementResult | None) -> str:
     return NO_AGREEMENT if agreement is None else NO_RATERS
@@ -54,7 +44,7 @@ def agreement_context(agreement: AgreementResult | None, figures: Mapping[str, s
 
 def _error_cell(t: Table, e: Estimate) -> str:
     """``19: 0.613 (0.438-0.763)``: count of errors in the direction, then their share with its CI."""
-    return (f"{fmt_int(e.k)}: " if e.k is not None else "") + ci(t, e)
+    return (f"{fmt_int(e.k)}: " if e.k is not None else "") + t.ci(e)
 
 
 def _kind(r: RaterAgreement | GroupAgreement) -> str:
@@ -73,8 +63,8 @@ def accuracy_context(agreement: AgreementResult | None, figures: Mapping[str, st
     main = Table("tab-accuracy", "Grading accuracy and agreement with the reference, per rater and reader group",
                  ["Rater", "Kind / group", "Cases", "Accuracy", "Kappa", "Linear kappa", "Quadratic kappa", "Macro F1"])
     for rid, r in rows:
-        main.add([rid, _kind(r), fmt_int(r.n_cases), ci(main, r.accuracy), ci(main, r.kappa),
-                  ci(main, r.kappa_linear), ci(main, r.kappa_quadratic), ci(main, r.macro_f1)])
+        main.add([rid, _kind(r), fmt_int(r.n_cases), main.ci(r.accuracy), main.ci(r.kappa),
+                  main.ci(r.kappa_linear), main.ci(r.kappa_quadratic), main.ci(r.macro_f1)])
     for g, v in groups:
         parts = [f"{k.replace('_', ' ')} {fmt(x.min)}-{fmt(x.max)} (median {fmt(x.median)})"
                  for k, x in v.spread.items()]
@@ -84,8 +74,8 @@ def accuracy_context(agreement: AgreementResult | None, figures: Mapping[str, st
     for rid, r in rows:
         for lv in agreement.levels:
             pg = r.per_grade[lv]
-            per.add([rid, lv, ci(per, pg.sensitivity), ci(per, pg.specificity), ci(per, pg.ppv), ci(per, pg.npv),
-                     ci(per, pg.f1)])
+            per.add([rid, lv, per.ci(pg.sensitivity), per.ci(pg.specificity), per.ci(pg.ppv), per.ci(pg.npv),
+                     per.ci(pg.f1)])
     err = Table("tab-errors", "Direction of grading errors: down-grade (less severe than the reference), up-grade, "
                               "and errors crossing more than one grade", ["Rater", "Errors", "Down-grade", "Up-grade", "Cross-grade (> 1 level)"])
     for rid, r in rows:
@@ -113,7 +103,7 @@ def subgroups_context(agreement: AgreementResult | None, figures: Mapping[str, s
     for col, rs in rows.items():
         t = Table(f"tab-sub-{col}", f"Grading accuracy and quadratic kappa by {col}", ["Value", "Rater", "Cases", "Accuracy", "Quadratic kappa"])
         for r in rs:
-            t.add([r.value, r.rater, fmt_int(r.n), ci(t, r.accuracy), ci(t, r.kappa)])
+            t.add([r.value, r.rater, fmt_int(r.n), t.ci(r.accuracy), t.ci(r.kappa)])
         small = sorted({r.value for r in rs if r.n < 20})
         if small:
             t.note(f"Fewer than 20 cases in: {', '.join(small)}; interpret with caution.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from study.report.context.agreement import ci
 from study.report.context.common import unavailable
 from study.report.format import DASH, Table, fmt_int, fmt_p
 from study.results.agreement import (
@@ -27,8 +26,8 @@ def _comparison_table(comps: list[Comparison]) -> Table:
             t.add([*versus, *[DASH] * 5])
             continue
         mc = c.mcnemar
-        t.add([*versus, ci(t, c.model_accuracy), ci(t, c.versus_accuracy), ci(t, c.accuracy_difference),
-               ci(t, c.kappa_quadratic_difference), fmt_p(mc.p_value)])
+        t.add([*versus, t.ci(c.model_accuracy), t.ci(c.versus_accuracy), t.ci(c.accuracy_difference),
+               t.ci(c.kappa_quadratic_difference), fmt_p(mc.p_value)])
         t.note(f"McNemar: {mc.method}.")
         if isinstance(mc, McNemarTest):
             t.note(f"McNemar's test {mc.note}.")
@@ -38,11 +37,11 @@ def _comparison_table(comps: list[Comparison]) -> Table:
 def _overall_table(inter: InterReader) -> Table:
     ov = Table("tab-inter", "Inter-reader agreement (readers only)", ["Measure", "Readers", "Cases", "Estimate (CI)"])
     fl = inter.fleiss
-    ov.add(["Fleiss' kappa", fmt_int(len(fl.readers)), fmt_int(fl.n_cases), ci(ov, fl.kappa)])
+    ov.add(["Fleiss' kappa", fmt_int(len(fl.readers)), fmt_int(fl.n_cases), ov.ci(fl.kappa)])
     if fl.selection:
         ov.note(f"Fleiss' kappa: {fl.selection}.")
     ka = inter.krippendorff_alpha_ordinal
-    ov.add(["Krippendorff's alpha (ordinal)", fmt_int(len(ka.readers)), fmt_int(ka.n_cases), ci(ov, ka.alpha)])
+    ov.add(["Krippendorff's alpha (ordinal)", fmt_int(len(ka.readers)), fmt_int(ka.n_cases), ov.ci(ka.alpha)])
     if ka.note:
         ov.note(f"Krippendorff's alpha: {ka.note}.")
     return ov
@@ -55,8 +54,8 @@ def _pairwise_table(inter: InterReader) -> Table | None:
     pw = Table("tab-inter-pairs", "Inter-reader agreement, pairwise (cases read by both)",
                ["Reader A", "Reader B", "Cases", "Kappa", "Linear kappa", "Quadratic kappa"])
     for q in pairs:
-        pw.add([q.reader_a, q.reader_b, fmt_int(q.n_cases), ci(pw, q.kappa), ci(pw, q.kappa_linear),
-                ci(pw, q.kappa_quadratic)])
+        pw.add([q.reader_a, q.reader_b, fmt_int(q.n_cases), pw.ci(q.kappa), pw.ci(q.kappa_linear),
+                pw.ci(q.kappa_quadratic)])
     return pw
 
 

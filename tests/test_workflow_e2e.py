@@ -215,3 +215,27 @@ def test_study_plan_into_the_results_folder_reaches_results_json(study_run, tmp_
     assert block.patients_required and {e.id for e in block.endpoints} == {
         "sensitivity_grade_iii", "specificity_grade_iii", "accuracy_vs_readers", "kappa_quadratic"}
     assert "sample_size" not in res  # the run itself had no plan table
+
+
+def test_study_run_twice_gives_byte_identical_results_json(study_run, tmp_path):
+    """The whole study run again from scratch (every step, the model included) on the same inputs gives a
+    results.json with the same sha256: it holds no timing or other run-to-run noise (timings go to the
+    run logs, e.g. detections/<model>.timing.json)."""
+    import hashlib
+    import shutil
+
+    root = study_run[0]
+    first = (root / "results" / "results.json").read_bytes()
+    assert (root / "results" / "detections" / "demo-frcnn.timing.json").exists()
+    moved = tmp_path / "first-results"
+    shutil.move(root / "results", moved)
+    try:
+        cmd = [str(Path(sys.executable).parent / "study"), "run", str(root / "config.yaml"), "--cores", "2"]
+        again = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=900)
+        assert again.returncode == 0, again.stderr[-3000:]
+        second = (root / "results" / "results.json").read_bytes()
+        assert hashlib.sha256(second).hexdigest() == hashlib.sha256(first).hexdigest()
+        assert b'"seconds"' not in second and b"images_per_second" not in second
+    finally:
+        shutil.rmtree(root / "results", ignore_errors=True)
+        shutil.move(moved, root / "results")

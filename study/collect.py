@@ -22,11 +22,13 @@ from study.results import SCHEMA_VERSION, Results
 from study.results.agreement import AgreementResult
 from study.results.base import NotAssessed
 from study.results.counting import CountingResult
+from study.results.decisions import AnalysisPlanResults
 from study.results.detection import DetectionResult
 from study.results.flow import Flow
 from study.results.models import ModelMeta
 from study.results.mrmc import MRMCBlock, UStatAnalysis, parse_mrmc_block
 from study.results.parse import parse_model
+from study.results.sample_size import SampleSizePlan
 from study.results.study import ProtocolRecord, StudyBlock, StudyInformation
 
 __all__ = ["SCHEMA_VERSION", "collect_results", "read_block"]
@@ -125,6 +127,9 @@ def collect_results(config: dict[str, Any], *, results_dir: Path, models: list[s
         models={m: read_block(r / "detections" / f"{m}.meta.json", ModelMeta) for m in models},
         agreement=agreement,
         mrmc=mrmc,
+        analysis_plan=read_block(r / "metrics" / "decisions.json", AnalysisPlanResults),
+        # `study plan CONFIG --out <results_dir>` puts the sample-size table here (STARD item 18)
+        sample_size=read_block(r / "sample_size.json", SampleSizePlan) if (r / "sample_size.json").exists() else None,
         provenance=provenance,
     )
 

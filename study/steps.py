@@ -262,6 +262,42 @@ def evaluate_mrmc(*, protocol, reference, readings, grades, eligibility, out, ca
                               positive_from=opts.positive_from, models=results_by_model, ustat=ustat))
 
 
+# ----------------------------------------------------------------------------- decide
+def decide(*, protocol, config, reference, readings, grades, cases, eligibility, mrmc, out, detection=None,
+           counting=None):
+    """The analysis plan's decisions and the lock status -> ``decisions.json`` (:class:`AnalysisPlanResults`)."""
+    from study.plan.decide import StudyData, decide_endpoints
+    from study.plan.lock import lock_status
+    from study.results.decisions import AnalysisPlanResults
+
+    p = load_protocol(protocol).protocol
+    status = lock_status(json.loads(config), workdir=Path.cwd())
+    if p.analysis_plan is None:
+        write_json(out, AnalysisPlanResults(planned=False, lock=status))
+        return
+    included = set(_included_ids(eligibility))
+    ref = pd.read_parquet(reference)
+    ref = ref[ref["case_id"].astype(str).isin(included)][["case_id", "grade"]]
+    model_grades = {}
+    for g in _split(grades):
+        df = pd.read_parquet(g)
+        model_grades[Path(g).stem] = df[df["case_id"].astype(str).isin(included)][["case_id", "grade"]]
+    rd = pd.read_parquet(readings)
+    if "reader_group" not in rd:
+        rd = rd.assign(reader_group=None)
+    rd = rd[rd["case_id"].astype(str).isin(included)]
+    cases_df = pd.read_parquet(cases)
+    covariates = cases_df[["case_id"] + [c for c in p.subgroups if c in cases_df.columns]].astype({"case_id": str})
+    s = p.statistics
+    data = StudyData(levels=p.levels, reference=ref, model_grades=model_grades, readings=rd,
+                     patient_of=_patients(cases), covariates=covariates,
+                     detection={Path(f).stem: read_json(f) for f in _split(detection)},
+                     counting={Path(f).stem: read_json(f) for f in _split(counting)},
+                     mrmc=read_json(mrmc), operating_threshold=p.detection.operating_threshold,
+                     confidence=s.confidence_level, bootstrap_replicates=s.bootstrap_replicates, seed=s.bootstrap_seed)
+    write_json(out, decide_endpoints(p.analysis_plan, data, lock=status))
+
+
 # ----------------------------------------------------------------------------- collect
 def collect(*, config, results_dir, models, out):
     """Gather every step's output into ``results.json`` (the numbers the report shows)."""
@@ -273,5 +309,5 @@ def collect(*, config, results_dir, models, out):
 STEPS: dict[str, Callable[..., None]] = {
     f.__name__: f
     for f in (intake, quality, eligibility, reference, readings, predict, merge, grade, evaluate_detection,
-              evaluate_counting, evaluate_agreement, evaluate_mrmc, collect)
+              evaluate_counting, evaluate_agreement, evaluate_mrmc, decide, collect)
 }

@@ -18,7 +18,7 @@ from study import __version__
 from study.errors import StudyError
 
 #: subcommand modules, in the order ``study --help`` lists them
-COMMANDS = ["demo", "run", "unlock", "check", "synth", "convert", "predict", "evaluate", "report", "step"]
+COMMANDS = ["demo", "run", "unlock", "check", "synth", "convert", "predict", "evaluate", "report", "readers", "step"]
 
 
 class _Parser(argparse.ArgumentParser):

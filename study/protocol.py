@@ -206,6 +206,16 @@ class ReportSettings(_Strict):
     worst_cases: int = Field(10, ge=0)
 
 
+class ReaderStudySettings(_Strict):
+    """How readers are run by the reading tool (``study readers``)."""
+
+    reader_groups: list[str] = Field(["junior", "intermediate", "senior"], min_length=1,
+                                     description="the reader groups a readers file may name")
+    aided_session: bool = Field(True, description="after the unaided session, an aided one (model output shown)")
+    washout_days: int = Field(28, ge=0, description="days between a reader's last unaided answer and the aided "
+                              "session opening (memory washout)")
+
+
 class Protocol(_Strict):
     """A study protocol (see ``protocols/*.yaml``)."""
 
@@ -222,6 +232,7 @@ class Protocol(_Strict):
     statistics: StatisticsSettings = StatisticsSettings()
     subgroups: list[str] = Field(default_factory=list, description="manifest columns for subgroup analyses")
     report: ReportSettings = ReportSettings()
+    reader_study: ReaderStudySettings = ReaderStudySettings()
 
     @model_validator(mode="after")
     def _check(self) -> "Protocol":

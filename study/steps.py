@@ -68,8 +68,11 @@ def eligibility(*, protocol, cases, quality, out_table, out_flow, readings=None,
     if readings:
         from study.readings import load_readings
 
-        readings_df = load_readings(readings, levels=p.levels, aliases=p.grading.letter_aliases or {},
-                                    cases=cases_df)
+        from study.readings import analysable_readings
+
+        # the flow counts the readings the analyses use (unaided, assessable): see analysable_readings
+        readings_df = analysable_readings(load_readings(readings, levels=p.levels,
+                                                        aliases=p.grading.letter_aliases or {}, cases=cases_df))
     table, flow = el.decide_eligibility(cases_df, quality_df, criteria=p.inclusion,
                                         readings=readings_df, models=_split(models))
     write_parquet(out_table, table)
@@ -100,7 +103,12 @@ def reference(*, protocol, cases, ground_truth, out, reference=None):
 
 
 def readings(*, protocol, cases, out, readings=None):
-    """Readers' grades, validated against the protocol's levels -> ``readings.parquet``."""
+    """Readers' grades, validated against the protocol's levels -> ``readings.parquet``.
+
+    ``readings`` is a CSV or a reading database (``study readers init``), exported on the fly.
+    Every reading is kept (aided and not-assessable ones too); the analyses select theirs
+    with :func:`study.readings.analysable_readings`.
+    """
     p = load_protocol(protocol).protocol
     if readings:
         from study.readings import load_readings
@@ -187,7 +195,11 @@ def _all_ratings(grades: list[str], readings_path: str, included: set[str]) -> p
         df = pd.read_parquet(g)
         frames.append(pd.DataFrame({"rater_id": Path(g).stem, "case_id": df["case_id"].astype(str),
                                     "grade": df["grade"], "rater_kind": "model", "reader_group": None}))
-    rd = pd.read_parquet(readings_path)
+    from study.readings import analysable_readings
+
+    # Agreement and MRMC use unaided, assessable readings only, until an aided-versus-unaided
+    # analysis exists (readings without a modality are unaided).
+    rd = analysable_readings(pd.read_parquet(readings_path))
     if len(rd):
         frames.append(pd.DataFrame({"rater_id": rd["reader_id"].astype(str), "case_id": rd["case_id"].astype(str),
                                     "grade": rd["grade"], "rater_kind": "reader",

@@ -50,11 +50,20 @@ def make_study(root: Path, *, cases: int = 30, seed: int = 5, washout_days: int 
             "results": root / "results", "cohort": cohort}
 
 
-def fake_model_outputs(results: Path, *, cases: list[str]) -> None:
-    """Detections and grades of the aid model ``vendor`` without running the workflow (UI tests)."""
+def fake_model_outputs(results: Path, *, cases: list[str], annotations: Path | None = None) -> None:
+    """Detections and grades of the aid model ``vendor`` without running the workflow (UI tests):
+    the annotated boxes when ``annotations`` is given, else one box per case."""
     (results / "detections").mkdir(parents=True, exist_ok=True)
     (results / "grades").mkdir(parents=True, exist_ok=True)
-    rows = [{"case_id": c, "image_id": i, "class": "papule", "score": 0.9, "x": 40.0 + i, "y": 50.0, "w": 30.0,
-             "h": 30.0} for i, c in enumerate(cases)]
+    if annotations is not None:
+        gt = json.loads(annotations.read_text())
+        case_of = {im["id"]: str(im["case_id"]) for im in gt["images"]}
+        name = {c["id"]: c["name"] for c in gt["categories"]}
+        rows = [{"case_id": case_of[a["image_id"]], "image_id": a["image_id"], "class": name[a["category_id"]],
+                 "score": 0.9, "x": a["bbox"][0], "y": a["bbox"][1], "w": a["bbox"][2], "h": a["bbox"][3]}
+                for a in gt["annotations"]]
+    else:
+        rows = [{"case_id": c, "image_id": i, "class": "papule", "score": 0.9, "x": 40.0 + i, "y": 50.0,
+                 "w": 30.0, "h": 30.0} for i, c in enumerate(cases)]
     pd.DataFrame(rows).to_parquet(results / "detections" / "vendor.parquet")
     pd.DataFrame({"case_id": cases, "grade": ["II"] * len(cases)}).to_parquet(results / "grades" / "vendor.parquet")

@@ -142,7 +142,7 @@ def create_app(database: str | Path, *, allow_early_aided: bool = False,
         resp = templates.TemplateResponse(request, name, {"study": tool.meta["study"], **ctx}, status_code=status)
         resp.headers["Cache-Control"] = "no-store"
         resp.headers["X-Frame-Options"] = "DENY"
-        resp.headers["Referrer-Policy"] = "no-referrer"
+        resp.headers["Referrer-Policy"] = "same-origin"  # (no-referrer would make browsers send Origin: null)
         resp.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data:; style-src 'self' "
                                                    "'unsafe-inline'; frame-ancestors 'none'; form-action 'self'")
         return resp

@@ -101,7 +101,7 @@
     if (e.ctrlKey || e.metaKey || e.altKey) { return; }
     var radio = document.querySelector('.grades input[data-key="' + e.key + '"]');
     if (radio) { radio.checked = true; radio.focus(); e.preventDefault(); return; }
-    if (e.key === "n" || e.key === "Enter") { e.preventDefault(); if (form.reportValidity()) { form.submit(); } return; }
+    if (e.key === "n" || e.key === "Enter") { e.preventDefault(); if (form.reportValidity()) { HTMLFormElement.prototype.submit.call(form); } return; }
     if (e.key === "m") { markMode.checked = !markMode.checked; return; }
     if (e.key === "o" && toggle) { toggle.checked = !toggle.checked; toggle.dispatchEvent(new Event("change")); return; }
     if (e.key === "+") { var c = centre(); zoomAt(1.5, c[0], c[1]); } else if (e.key === "-") { var d = centre(); zoomAt(1 / 1.5, d[0], d[1]); }

@@ -300,3 +300,26 @@ def test_export_writes_the_readings_format_and_it_validates(study, tmp_path, run
     same = load_readings(init.database, levels=p.levels, classes=p.classes)
     pd.testing.assert_frame_equal(loaded, same)
     assert (tmp_path / "r.marks.json").exists()
+
+
+def test_reader_table_carries_experience_and_specialty(study):
+    """The typed reader table, checked against counts taken straight from the database with SQL."""
+    from study.readers.characteristics import readers_block
+    from study.readers.export import reader_characteristics
+    from study.readings import load_readings
+
+    s, init = study
+    meta = db.get_meta(db.connect(init.database))
+    readings = load_readings(init.database, levels=meta["levels"], classes=meta["classes"])
+    block = readers_block(readings, characteristics=reader_characteristics(init.database))
+    rows = {r.reader_id: r for r in block.readers}
+    assert set(rows) == {"derm-a", "derm-b", "gp-c"} and block.source == "reading database"
+    assert (rows["derm-a"].years_of_experience, rows["derm-a"].specialty) == (12.0, "dermatology")
+    assert (rows["gp-c"].reader_group, rows["gp-c"].specialty) == ("intermediate", "general practice")
+    con = sqlite3.connect(init.database)
+    for rid, row in rows.items():
+        for modality in ("unaided", "aided"):
+            n = con.execute("SELECT COUNT(*) FROM answers JOIN items USING (item_id) WHERE reader_id = ? AND "
+                            "modality = ?", (rid, modality)).fetchone()[0]
+            assert getattr(row, f"n_{modality}") == n
+    assert block.to_json_dict()["readers"][0]["reader_id"] == "derm-a"

@@ -69,8 +69,9 @@ def main() -> int:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         env = dict(os.environ, PYTHONPATH=str(ROOT))
+        log = open(tmp / "server.log", "wb")
         server = subprocess.Popen([sys.executable, "-m", "study", "readers", "serve", str(s["config"]),
-                                   "--port", str(port)], env=env, cwd=tmp, stderr=subprocess.PIPE)
+                                   "--port", str(port)], env=env, cwd=tmp, stdout=log, stderr=log)
         base = f"http://127.0.0.1:{port}"
         for _ in range(300):
             try:
@@ -120,6 +121,10 @@ def main() -> int:
         wall = time.perf_counter() - t0
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=20)
+        log.close()
+        server_log = (tmp / "server.log").read_text(errors="replace")
+        if "Traceback" in server_log:
+            print("server errors:\n" + server_log[-3000:])
 
         con = db.connect(init.database)
         stored = {r["item_id"]: (r["grade"], r["confidence"]) for r in con.execute("SELECT * FROM answers")}

@@ -156,9 +156,14 @@ def validate_readings(path: str | os.PathLike, *, levels: list[str], aliases: Ma
 def _validate_database(path: str | os.PathLike, **kwargs: Any) -> tuple[pd.DataFrame | None, list[Problem]]:
     from study.readers.export import export_readings
 
+    from study.errors import StudyError
+
     with tempfile.TemporaryDirectory(prefix="readings-") as tmp:
         csv = Path(tmp) / "readings.csv"
-        export_readings(path, out=csv)
+        try:
+            export_readings(path, out=csv)
+        except StudyError as e:
+            return None, list(e.problems)
         df, problems = validate_readings(csv, **kwargs)
     # name the database, not the temporary export, in every problem
     return df, [Problem(str(path), p.where, p.message) for p in problems]

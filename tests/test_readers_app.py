@@ -323,3 +323,22 @@ def test_reader_table_carries_experience_and_specialty(study):
                             "modality = ?", (rid, modality)).fetchone()[0]
             assert getattr(row, f"n_{modality}") == n
     assert block.to_json_dict()["readers"][0]["reader_id"] == "derm-a"
+
+
+def test_export_and_check_refuse_what_is_not_a_reading_database(tmp_path, run_cli, study):
+    from study.protocol import load_protocol
+    from study.readings import validate_readings
+
+    s, init = study
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    p = load_protocol(s["root"] / "protocol.yaml").protocol
+    for path in (junk, tmp_path / "missing.db"):
+        df, problems = validate_readings(path, levels=p.levels)
+        assert df is None and len(problems) == 1 and str(path) in str(problems[0])
+    conf = __import__("yaml").safe_load(s["config"].read_text())
+    conf["readers"] = {"database": str(junk)}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(__import__("yaml").safe_dump(conf))
+    rc, out, err = run_cli("readers", "export", cfg, "--out", tmp_path / "r.csv")
+    assert rc == 2 and "not a reading database" in err and not (tmp_path / "r.csv").exists()

@@ -55,8 +55,10 @@ class Server:
         if self.early:
             cmd.append("--allow-early-aided")
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-        self.proc = subprocess.Popen(cmd, env=env, cwd=self.config.parent, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+        # the server's log goes to a file: an unread pipe would fill and stall the server
+        self.log = self.config.parent / f"server-{self.port}.log"
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, env=env, cwd=self.config.parent, stdout=log, stderr=log)
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
@@ -65,7 +67,7 @@ class Server:
                 return self  # 401: up and refusing a visitor without a login
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(self.proc.stderr.read().decode())
+                    raise RuntimeError(self.log.read_text(errors="replace"))
                 time.sleep(0.2)
         raise RuntimeError("the reading server did not start")
 
@@ -216,15 +218,12 @@ def test_reader_reads_five_cases_reloads_and_resumes_and_the_export_equals_the_c
         wait_for_position(browser, pos)
         item = browser.current_url.rsplit("/", 1)[1]
         if pos == 3:  # reload mid-case: the same case comes back, its clock keeps running
-            arrived = time.monotonic()
             browser.find_element(By.TAG_NAME, "body").send_keys("1")
-            time.sleep(1.5)
+            time.sleep(3.0)
             browser.refresh()
             wait_for_position(browser, 3)
             assert browser.current_url.rsplit("/", 1)[1] == item
         read_case(browser, key=key, confidence=conf, papules=pap, marks=n_marks, submit_key=submit)
-        if pos == 3:
-            elapsed_case3 = time.monotonic() - arrived
         clicked.append((item, ["I", "II", "III", "IV"][int(key) - 1], conf, pap, n_marks))
         if pos == 2:  # a screenshot of a case in progress, for the README
             wait_for_position(browser, 3)
@@ -259,8 +258,8 @@ def test_reader_reads_five_cases_reloads_and_resumes_and_the_export_equals_the_c
             (grade, conf, pap, "unaided", "true")
         assert float(row["seconds"]) > 0
         assert mark_n.get(case_of[item], 0) == n_marks
-    # time on case 3 counts from its first opening, not from the reload
-    assert float(by_case.loc[case_of[clicked[2][0]], "seconds"]) >= elapsed_case3 - 0.5 >= 1.0
+    # time on case 3 counts from its first opening (3 s before the reload), not from the reload
+    assert float(by_case.loc[case_of[clicked[2][0]], "seconds"]) >= 3.0
 
 
 def test_aided_overlay_appears_only_in_the_aided_session(study, server, browser, shots):

@@ -138,6 +138,11 @@ def create_app(database: str | Path, *, allow_early_aided: bool = False,
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     levels, classes = tool.meta["levels"], tool.meta["classes"]
 
+    async def in_db(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn(connection, ...)`` in a worker thread with that thread's own connection
+        (a connection is never shared between threads)."""
+        return await run_in_threadpool(lambda: fn(tool.con(), *args, **kwargs))
+
     def page(request: Request, name: str, status: int = 200, **ctx: Any) -> Response:
         resp = templates.TemplateResponse(request, name, {"study": tool.meta["study"], **ctx}, status_code=status)
         resp.headers["Cache-Control"] = "no-store"
@@ -180,7 +185,7 @@ def create_app(database: str | Path, *, allow_early_aided: bool = False,
         is_open, why = await run_in_threadpool(tool.session_state, reader["reader_id"], modality)
         if not is_open:
             return PlainTextResponse(why + "\n", status_code=403)
-        item = await run_in_threadpool(db.next_item, tool.con(), reader["reader_id"], modality)
+        item = await in_db(db.next_item, reader["reader_id"], modality)
         if item is None:
             return page(request, "done.html", reader=reader, modality=modality)
         return RedirectResponse(f"/item/{item.item_id}", status_code=303)
@@ -232,13 +237,14 @@ def create_app(database: str | Path, *, allow_early_aided: bool = False,
         answer, problems = parse_answer(fields, levels=levels, classes=classes)
         if problems:
             return PlainTextResponse("Not saved:\n" + "".join(f"- {p}\n" for p in problems), status_code=400)
-        await run_in_threadpool(db.save_answer, tool.con(), item, answer, now=tool.clock())
+        await in_db(db.save_answer, item, answer, now=tool.clock())
         return RedirectResponse(f"/session/{item.modality}", status_code=303)
 
     async def image(request: Request) -> Response:
         reader, _ = await run_in_threadpool(tool.reader_of, request)
         item = await run_in_threadpool(own_item, reader, request.path_params["item_id"])
-        row = tool.con().execute("SELECT image_path FROM cases WHERE case_id = ?", (item.case_id,)).fetchone()
+        row = await in_db(lambda con: con.execute("SELECT image_path FROM cases WHERE case_id = ?",
+                                                  (item.case_id,)).fetchone())
         path = Path(row["image_path"])
         media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         # no filename: the response names neither the file nor the case
@@ -253,7 +259,7 @@ def create_app(database: str | Path, *, allow_early_aided: bool = False,
 
     async def admin(request: Request) -> Response:
         await run_in_threadpool(tool.admin_check, request.cookies.get(ADMIN_COOKIE, ""))
-        rows = await run_in_threadpool(db.progress, tool.con())
+        rows = await in_db(db.progress)
         return page(request, "admin.html", rows=rows)
 
     async def admin_readings(request: Request) -> Response:

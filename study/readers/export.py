@@ -33,20 +33,27 @@ def readings_table(database: str | os.PathLike) -> tuple[pd.DataFrame, list[dict
     path = Path(database)
     if not path.exists():
         raise StudyError("reading database not found (create it with `study readers init`)", file=str(path))
-    con = db.connect(path)
+    import sqlite3
+
+    try:
+        con = db.connect(path)
+    except sqlite3.DatabaseError as e:
+        raise StudyError(f"not a reading database made by `study readers init` ({e})", file=str(path)) from None
     try:
         meta = db.get_meta(con)
         rows = con.execute(
             "SELECT r.reader_id, r.reader_group, i.case_id, i.modality, a.* FROM answers a JOIN items i "
             "USING (item_id) JOIN readers r USING (reader_id)").fetchall()
-    except Exception as e:  # noqa: BLE001 - a file that is not our database
-        raise StudyError(f"not a reading database ({e})", file=str(path)) from None
+        meta["classes"]
+    except (sqlite3.DatabaseError, KeyError) as e:
+        raise StudyError(f"not a reading database made by `study readers init` ({e})", file=str(path)) from None
     finally:
         con.close()
     classes = meta["classes"]
     records, marks = [], []
+    import json
+
     for r in rows:
-        import json
         counts = json.loads(r["counts"])
         rec = {"reader_id": r["reader_id"], "reader_group": r["reader_group"], "case_id": r["case_id"],
                "modality": r["modality"], "grade": r["grade"] or "", "confidence": _fmt(r["confidence"])}

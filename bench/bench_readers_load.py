@@ -47,7 +47,6 @@ def main() -> int:
     per_reader = -(-args.answers // args.readers)
 
     import httpx
-    import yaml
 
     from study.readers import db
     from study.readers.setup import init_database
@@ -69,7 +68,7 @@ def main() -> int:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         env = dict(os.environ, PYTHONPATH=str(ROOT))
-        log = open(tmp / "server.log", "wb")
+        log = open(tmp / "server.log", "wb")  # noqa: SIM115 - the server writes it until it stops
         server = subprocess.Popen([sys.executable, "-m", "study", "readers", "serve", str(s["config"]),
                                    "--port", str(port)], env=env, cwd=tmp, stdout=log, stderr=log)
         base = f"http://127.0.0.1:{port}"

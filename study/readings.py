@@ -26,12 +26,19 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 
-from study.cohort import _known_cases, count_columns, map_grade, parse_number, read_csv_table
+from study.cohort import (
+    _known_cases,
+    count_columns,
+    map_grade,
+    parse_number,
+    read_csv_table,
+)
 from study.errors import Problem, raise_if
 
 REQUIRED = ["reader_id", "case_id", "grade"]
@@ -82,8 +89,8 @@ def validate_readings(path: str | os.PathLike, *, levels: list[str], aliases: Ma
     if df is None:
         return None, problems
     known = _known_cases(cases)
-    counts, p = count_columns(df.columns, classes=classes, file=f)
-    problems += p
+    counts, header_problems = count_columns(df.columns, classes=classes, file=f)
+    problems += header_problems
     cols = set(df.columns)
     has_group = "reader_group" in cols
     first: dict[tuple[str, str, str], int] = {}
@@ -154,9 +161,8 @@ def validate_readings(path: str | os.PathLike, *, levels: list[str], aliases: Ma
 
 
 def _validate_database(path: str | os.PathLike, **kwargs: Any) -> tuple[pd.DataFrame | None, list[Problem]]:
-    from study.readers.export import export_readings
-
     from study.errors import StudyError
+    from study.readers.export import export_readings
 
     with tempfile.TemporaryDirectory(prefix="readings-") as tmp:
         csv = Path(tmp) / "readings.csv"

@@ -68,7 +68,7 @@ def answer(c, item, csrf, **fields):
 
 # ----------------------------------------------------------------------------- set-up
 def test_tokens_are_random_256_bit_and_only_hashes_stored(study):
-    s, init = study
+    _s, init = study
     con = sqlite3.connect(init.database)
     stored = [r[0] for r in con.execute("SELECT token_hash FROM readers")] + \
              [r[0] for r in con.execute("SELECT token_hash FROM admins")]
@@ -81,7 +81,7 @@ def test_tokens_are_random_256_bit_and_only_hashes_stored(study):
 
 
 def test_orders_are_seeded_recorded_and_cover_the_included_cases(study):
-    s, init = study
+    _s, init = study
     con = db.connect(init.database)
     meta = db.get_meta(con)
     included = pd.read_sql_query("SELECT case_id FROM cases", con)["case_id"].tolist()
@@ -101,7 +101,7 @@ def test_orders_are_seeded_recorded_and_cover_the_included_cases(study):
 def test_init_errors_exit_2_and_change_nothing(study, tmp_path, run_cli):
     s, init = study
     before = init.database.read_bytes()
-    rc, out, err = run_cli("readers", "init", s["config"], "--readers", s["readers"])
+    rc, _, err = run_cli("readers", "init", s["config"], "--readers", s["readers"])
     assert rc == 2 and "exists already" in err and init.database.read_bytes() == before
     bad = tmp_path / "bad.csv"
     bad.write_text("reader_id,reader_group,years_of_experience\nr1,senior,3\nr1,junior,x\nr2,wizard,1\n")
@@ -109,7 +109,7 @@ def test_init_errors_exit_2_and_change_nothing(study, tmp_path, run_cli):
     conf = __import__("yaml").safe_load(s["config"].read_text())
     conf["readers"] = {"database": str(tmp_path / "new.sqlite")}
     cfg.write_text(__import__("yaml").safe_dump(conf))
-    rc, out, err = run_cli("readers", "init", cfg, "--readers", bad)
+    rc, _out, err = run_cli("readers", "init", cfg, "--readers", bad)
     assert rc == 2
     assert "row 3: reader_id 'r1' is listed twice (rows 2 and 3)" in err
     assert "row 4: reader_group 'wizard' of reader 'r2' is not one of the protocol's reader groups" in err
@@ -119,7 +119,7 @@ def test_init_errors_exit_2_and_change_nothing(study, tmp_path, run_cli):
 
 # ----------------------------------------------------------------------------- access and blinding
 def test_wrong_and_expired_tokens_are_refused(study):
-    s, init = study
+    _s, init = study
     clock = Clock()
     c = client(init.database, clock)
     r = c.get("/login/" + "x" * 43)
@@ -159,7 +159,7 @@ def test_a_reader_sees_nothing_but_their_own_work(study):
 
 
 def test_forged_and_cross_site_posts_are_refused(study):
-    s, init = study
+    _s, init = study
     a = login(client(init.database), init.reader_tokens["gp-c"])
     item, csrf, _ = open_next(a)
     assert a.post(f"/item/{item}", data={"grade": "I", "confidence": "5"}).status_code == 403
@@ -174,7 +174,7 @@ def test_forged_and_cross_site_posts_are_refused(study):
 
 
 def test_bad_answers_get_400_with_text_and_change_nothing(study):
-    s, init = study
+    _s, init = study
     a = login(client(init.database), init.reader_tokens["derm-b"])
     item, csrf, _ = open_next(a)
     con = db.connect(init.database)
@@ -195,7 +195,7 @@ def test_bad_answers_get_400_with_text_and_change_nothing(study):
 
 
 def test_user_text_is_escaped(study):
-    s, init = study
+    _s, init = study
     a = login(client(init.database), init.reader_tokens["derm-b"])
     item, csrf, _ = open_next(a)
     evil = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
@@ -207,7 +207,7 @@ def test_user_text_is_escaped(study):
 
 # ----------------------------------------------------------------------------- sessions
 def test_amendments_are_audited_and_the_audit_is_append_only(study):
-    s, init = study
+    _s, init = study
     a = login(client(init.database), init.reader_tokens["derm-a"])
     item, csrf, _ = open_next(a)
     assert answer(a, item, csrf, grade="I", confidence="20").status_code == 303
@@ -271,7 +271,7 @@ def test_washout_keeps_the_aided_session_closed_unless_overridden(study, tmp_pat
 
 
 def test_admin_sees_progress_and_downloads_the_readings(study):
-    s, init = study
+    _s, init = study
     adm = client(init.database)
     assert adm.get("/admin").status_code == 403
     assert adm.get(f"/admin/login/{init.admin_token}").status_code == 303
@@ -288,7 +288,7 @@ def test_export_writes_the_readings_format_and_it_validates(study, tmp_path, run
     from study.readings import load_readings
 
     s, init = study
-    rc, out, err = run_cli("readers", "export", s["config"], "--out", tmp_path / "r.csv")
+    rc, _out, err = run_cli("readers", "export", s["config"], "--out", tmp_path / "r.csv")
     assert rc == 0, err
     df = pd.read_csv(tmp_path / "r.csv", dtype=str, keep_default_na=False)
     con = db.connect(init.database)
@@ -308,7 +308,7 @@ def test_reader_table_carries_experience_and_specialty(study):
     from study.readers.export import reader_characteristics
     from study.readings import load_readings
 
-    s, init = study
+    _s, init = study
     meta = db.get_meta(db.connect(init.database))
     readings = load_readings(init.database, levels=meta["levels"], classes=meta["classes"])
     block = readers_block(readings, characteristics=reader_characteristics(init.database))
@@ -329,7 +329,7 @@ def test_export_and_check_refuse_what_is_not_a_reading_database(tmp_path, run_cl
     from study.protocol import load_protocol
     from study.readings import validate_readings
 
-    s, init = study
+    s, _init = study
     junk = tmp_path / "junk.sqlite"
     junk.write_bytes(b"this is not sqlite" * 100)
     p = load_protocol(s["root"] / "protocol.yaml").protocol
@@ -340,5 +340,25 @@ def test_export_and_check_refuse_what_is_not_a_reading_database(tmp_path, run_cl
     conf["readers"] = {"database": str(junk)}
     cfg = tmp_path / "c.yaml"
     cfg.write_text(__import__("yaml").safe_dump(conf))
-    rc, out, err = run_cli("readers", "export", cfg, "--out", tmp_path / "r.csv")
+    rc, _out, err = run_cli("readers", "export", cfg, "--out", tmp_path / "r.csv")
     assert rc == 2 and "not a reading database" in err and not (tmp_path / "r.csv").exists()
+
+
+def test_aided_overlay_shows_the_model_at_its_operating_threshold_only(tmp_path):
+    s = make_study(tmp_path, cases=12, seed=9)
+    init = init_database(s["config"], readers_csv=s["readers"])
+    con = db.connect(init.database)
+    cases = pd.read_sql_query("SELECT case_id FROM cases", con)["case_id"].tolist()
+    fake_model_outputs(s["results"], cases=cases)
+    det = pd.read_parquet(s["results"] / "detections" / "vendor.parquet")
+    low = det.assign(score=0.2, x=det["x"] + 500.0)  # below the protocol's operating threshold 0.5
+    pd.concat([det, low]).to_parquet(s["results"] / "detections" / "vendor.parquet")
+    for item in db.session_items(con, "derm-a", "unaided"):
+        db.save_answer(con, item, {"grade": "I", "confidence": 5.0, "counts": {}, "marks": [], "assessable": True,
+                                   "reason": "", "comment": ""})
+    c = login(client(init.database, allow_early_aided=True), init.reader_tokens["derm-a"])
+    item, _, page = open_next(c, "aided")
+    overlay = json.loads(re.search(r'id="overlay-data">(.*?)</script>', page).group(1))
+    case = db.item_for_reader(con, item, "derm-a").case_id
+    want = det[det["case_id"] == case]
+    assert [(d["x"], d["score"]) for d in overlay] == list(zip(want["x"].astype(float), want["score"]))

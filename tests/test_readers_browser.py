@@ -9,7 +9,6 @@ Skipped only when Chromium or its driver is absent (``.ci/run`` installs both). 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -50,7 +49,7 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         cmd = [sys.executable, "-m", "study", "readers", "serve", str(self.config), "--port", str(self.port)]
         if self.early:
             cmd.append("--allow-early-aided")
@@ -149,10 +148,13 @@ def body_text(driver) -> str:
 
 
 def wait_for_position(driver, pos: int) -> None:
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        TimeoutException,
+    )
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
-
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
 
     try:
         WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(lambda d: d.find_elements(By.ID, "position")
@@ -190,12 +192,49 @@ def read_case(driver, *, key: str, confidence: str, papules: str, marks: int, su
     driver.find_element(By.ID, "save").click() if submit_key == "click" else body.send_keys(submit_key)
 
 
+def check_zoom_pan_and_mark_key(driver) -> None:
+    """Zoom with the button, the + key and the wheel; pan by dragging; m toggles mark mode."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    image_ready(driver)
+
+    def transform():
+        t = driver.execute_script("return document.getElementById('stage').style.transform")
+        import re as _re
+        tx, ty, sc = map(float, _re.fullmatch(r"translate\(([-\d.e]+)px, ?([-\d.e]+)px\) scale\(([-\d.e]+)\)", t).groups())
+        return tx, ty, sc
+
+    fit = transform()[2]
+    driver.find_element(By.ID, "zoom-in").click()
+    assert abs(transform()[2] / (fit * 1.5) - 1) < 1e-3  # (the browser rounds the style)
+    driver.find_element(By.TAG_NAME, "body").send_keys("+")
+    assert abs(transform()[2] / (fit * 2.25) - 1) < 1e-3
+    viewer = driver.find_element(By.ID, "viewer")
+    ActionChains(driver).scroll_to_element(viewer).scroll_from_origin(
+        __import__("selenium.webdriver.common.actions.wheel_input", fromlist=["ScrollOrigin"]).ScrollOrigin
+        .from_element(viewer), 0, -100).perform()
+    assert transform()[2] > fit * 2.25  # the wheel zooms in
+    before = transform()
+    ActionChains(driver).move_to_element(viewer).click_and_hold().move_by_offset(60, 40).release().perform()
+    after = transform()
+    assert abs(after[0] - before[0] - 60) < 2 and abs(after[1] - before[1] - 40) < 2 and after[2] == before[2]
+    mode = driver.find_element(By.ID, "mark-mode")
+    assert not mode.is_selected()
+    driver.find_element(By.TAG_NAME, "body").send_keys("m")
+    assert mode.is_selected()
+    driver.find_element(By.TAG_NAME, "body").send_keys("m")
+    assert not mode.is_selected()
+    driver.find_element(By.ID, "zoom-reset").click()
+    assert abs(transform()[2] / fit - 1) < 1e-3
+
+
 def export(study_info, tmp: Path) -> tuple[pd.DataFrame, dict]:
     import json
 
     from study.readers.export import export_readings
 
-    s, init = study_info
+    _s, init = study_info
     export_readings(init.database, out=tmp / "r.csv", marks_out=tmp / "m.json")
     return (pd.read_csv(tmp / "r.csv", dtype=str, keep_default_na=False),
             json.loads((tmp / "m.json").read_text()))
@@ -206,7 +245,7 @@ def test_reader_reads_five_cases_reloads_and_resumes_and_the_export_equals_the_c
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    s, init = study
+    _s, init = study
     browser.get(f"{server.url}/login/{init.reader_tokens['derm-a']}")
     assert "Your reading sessions" in body_text(browser)
     screenshot(browser, shots / "readers-home.png")
@@ -223,6 +262,8 @@ def test_reader_reads_five_cases_reloads_and_resumes_and_the_export_equals_the_c
             browser.refresh()
             wait_for_position(browser, 3)
             assert browser.current_url.rsplit("/", 1)[1] == item
+        if pos == 1:
+            check_zoom_pan_and_mark_key(browser)
         read_case(browser, key=key, confidence=conf, papules=pap, marks=n_marks, submit_key=submit)
         clicked.append((item, ["I", "II", "III", "IV"][int(key) - 1], conf, pap, n_marks))
         if pos == 2:  # a screenshot of a case in progress, for the README
@@ -295,7 +336,7 @@ def test_second_readers_token_cannot_open_the_first_readers_cases_or_the_admin_p
 
     from study.readers import db
 
-    s, init = study
+    _s, init = study
     con = db.connect(init.database)
     first_items = [i.item_id for i in db.session_items(con, "derm-a", "unaided")]
     browser.get(f"{server.url}/login/{init.reader_tokens['derm-b']}")
@@ -317,7 +358,7 @@ def test_second_readers_token_cannot_open_the_first_readers_cases_or_the_admin_p
 def test_server_killed_between_answers_loses_nothing(study, server, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
-    s, init = study
+    _s, init = study
     browser.get(f"{server.url}/login/{init.reader_tokens['derm-b']}")
     browser.get(server.url + "/session/unaided")
     answered = []

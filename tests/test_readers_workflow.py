@@ -55,7 +55,7 @@ def run_study(root: Path, config: dict, name: str) -> dict:
     path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
     target = str(root / name / "results.json")
     cmd = [sys.executable, "-m", "study", "run", str(path), "--cores", "2", "--", target]
-    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(cmd, check=False, cwd=root, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     return json.loads(Path(target).read_text())
 

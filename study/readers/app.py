@@ -15,14 +15,20 @@ import mimetypes
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -159,7 +165,7 @@ def create_app(database: str | Path, *, allow_early_aided: bool = False,
         return origin.split("://", 1)[-1] == request.headers.get("host", "")
 
     async def login(request: Request) -> Response:
-        reader, _ = await run_in_threadpool(tool.reader_by_token, request.path_params["token"])
+        _reader, _ = await run_in_threadpool(tool.reader_by_token, request.path_params["token"])
         resp = RedirectResponse("/", status_code=303)
         resp.set_cookie(READER_COOKIE, request.path_params["token"], httponly=True, samesite="strict",
                         max_age=int(90 * DAY))

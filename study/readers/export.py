@@ -88,7 +88,7 @@ def export_readings(database: str | os.PathLike, *, out: str | os.PathLike,
 
 def reader_characteristics(database: str | os.PathLike) -> pd.DataFrame:
     """``reader_id, reader_group, years_of_experience, specialty`` of every reader (for the report)."""
-    con = db.connect(database)
+    con = db.connect(Path(database))
     try:
         return pd.read_sql_query("SELECT reader_id, reader_group, years_of_experience, specialty FROM readers "
                                  "ORDER BY reader_id", con)

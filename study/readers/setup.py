@@ -39,7 +39,7 @@ def study_paths(config_path: str | os.PathLike, *, workdir: str | os.PathLike | 
     from study.config import load_config
     from study.workflow import results_dir_of
 
-    cfg = load_config(config_path)
+    cfg = load_config(Path(config_path))
     wd = Path(workdir or os.getcwd()).resolve()
 
     def absolute(p: str) -> Path:

@@ -362,3 +362,15 @@ def test_aided_overlay_shows_the_model_at_its_operating_threshold_only(tmp_path)
     case = db.item_for_reader(con, item, "derm-a").case_id
     want = det[det["case_id"] == case]
     assert [(d["x"], d["score"]) for d in overlay] == list(zip(want["x"].astype(float), want["score"]))
+
+
+def test_serve_and_export_without_a_database_exit_2(tmp_path, run_cli, study):
+    s, _ = study
+    conf = __import__("yaml").safe_load(s["config"].read_text())
+    conf["readers"] = {"database": str(tmp_path / "none.sqlite")}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(__import__("yaml").safe_dump(conf))
+    for argv in (("readers", "serve", cfg, "--port", "1"), ("readers", "export", cfg, "--out", tmp_path / "r.csv")):
+        rc, _, err = run_cli(*argv)
+        assert rc == 2 and "reading database not found (create it with `study readers init`)" in err
+    assert not (tmp_path / "none.sqlite").exists() and not (tmp_path / "r.csv").exists()

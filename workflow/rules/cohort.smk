@@ -69,6 +69,7 @@ rule eligibility:
         flow=f"{RESULTS}/flow.json",
     params:
         models=",".join(MODELS),
+        readings_state=readings_state(),
     log:
         f"{RESULTS}/logs/eligibility.log",
     conda:
@@ -103,6 +104,8 @@ rule readings:
         readings=optional_input("readings"),
     output:
         f"{RESULTS}/readings.parquet",
+    params:
+        readings_state=readings_state(),
     log:
         f"{RESULTS}/logs/readings.log",
     conda:

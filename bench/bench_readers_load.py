@@ -10,7 +10,9 @@ the values sent), zero errors (every POST answered 303). Prints the latency of t
 POST (p50, p95, max; goal: p95 under 200 ms on this machine) and, as a peer measured in the
 same run, the same answers stored directly through ``study.readers.db.save_answer`` from one
 process (the same SQLite transaction with ``synchronous=FULL``, no HTTP): the ratio says
-what the web layer and concurrency cost on top of the durable write.
+what the web layer and concurrency cost on top of the durable write. The server's CPU time
+per answered case is printed too: on a shared machine the latency mostly measures the queue
+for the CPU, the CPU time does not.
 """
 
 from __future__ import annotations
@@ -118,6 +120,11 @@ def main() -> int:
         for t in threads:
             t.join()
         wall = time.perf_counter() - t0
+        import psutil
+
+        cpu = psutil.Process(server.pid).cpu_times()
+        server_cpu = cpu.user + cpu.system
+        load = os.getloadavg()[0]
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=20)
         log.close()
@@ -145,6 +152,9 @@ def main() -> int:
         print(f"readers: {args.readers} concurrent, answers submitted: {len(sent)} in {wall:.1f} s "
               f"({len(sent) / wall:.0f} answers/s)")
         print(f"lost: {len(lost)}   errors: {len(errors)}")
+        print(f"server CPU: {server_cpu:.1f} s in all ({server_cpu / max(1, len(sent)) * 1e3:.1f} ms per answered case: "
+              f"login, next-case redirect, reading page, image-free POST); machine load average {load:.1f} "
+              f"on {os.cpu_count()} CPUs")
         for e in errors[:5]:
             print("  ", e)
         print(f"answer POST latency over HTTP: p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {mx:.1f} ms "

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,16 +66,26 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return con
 
 
+#: writers of this process queue here: SQLite admits one writer at a time anyway, and its busy
+#: handler waits by sleeping (up to 100 ms a try), which would make the latency's tail long
+_WRITE_LOCK = threading.Lock()
+
+
 @contextmanager
 def write(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """A write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any error)."""
-    con.execute("BEGIN IMMEDIATE")
-    try:
-        yield con
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
+    """A write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any error).
+
+    Writers in one process take turns on a lock first; other processes (``study readers
+    export``, the workflow) are waited for by SQLite's busy timeout.
+    """
+    with _WRITE_LOCK:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
 
 def create_schema(con: sqlite3.Connection) -> None:

@@ -66,9 +66,7 @@ def eligibility(*, protocol, cases, quality, out_table, out_flow, readings=None,
     quality_df = pd.read_parquet(quality)
     readings_df = None
     if readings:
-        from study.readings import load_readings
-
-        from study.readings import analysable_readings
+        from study.readings import analysable_readings, load_readings
 
         # the flow counts the readings the analyses use (unaided, assessable): see analysable_readings
         readings_df = analysable_readings(load_readings(readings, levels=p.levels,
@@ -102,12 +100,14 @@ def reference(*, protocol, cases, ground_truth, out, reference=None):
     write_parquet(out, ref)
 
 
-def readings(*, protocol, cases, out, readings=None):
+def readings(*, protocol, cases, out, readings=None, out_readers=None):
     """Readers' grades, validated against the protocol's levels -> ``readings.parquet``.
 
     ``readings`` is a CSV or a reading database (``study readers init``), exported on the fly.
     Every reading is kept (aided and not-assessable ones too); the analyses select theirs
-    with :func:`study.readings.analysable_readings`.
+    with :func:`study.readings.analysable_readings`. ``out_readers`` (``readers.json``): the
+    typed reader table (:class:`study.results.readers.ReadersBlock`), with experience and
+    specialty when the readings come from a reading database.
     """
     p = load_protocol(protocol).protocol
     if readings:
@@ -118,6 +118,16 @@ def readings(*, protocol, cases, out, readings=None):
     else:
         df = pd.DataFrame({"reader_id": pd.Series(dtype=str), "reader_group": pd.Series(dtype=str),
                            "case_id": pd.Series(dtype=str), "grade": pd.Series(dtype=str)})
+    if out_readers:
+        from study.readers.characteristics import readers_block
+        from study.readings import is_reading_database
+
+        chars = None
+        if readings and is_reading_database(readings):
+            from study.readers.export import reader_characteristics
+
+            chars = reader_characteristics(readings)
+        write_json(out_readers, readers_block(df, characteristics=chars))
     write_parquet(out, df)
 
 

@@ -374,3 +374,36 @@ def test_serve_and_export_without_a_database_exit_2(tmp_path, run_cli, study):
         rc, _, err = run_cli(*argv)
         assert rc == 2 and "reading database not found (create it with `study readers init`)" in err
     assert not (tmp_path / "none.sqlite").exists() and not (tmp_path / "r.csv").exists()
+
+
+def test_readings_step_writes_the_typed_reader_table(study, tmp_path):
+    """``study step readings`` from the database: readings.parquet plus readers.json with the
+    readers' experience and specialty; from a CSV: groups only."""
+    from study import steps
+    from study.io import read_json
+    from study.readers.export import export_readings
+    from study.results.readers import ReadersBlock
+
+    s, init = study
+    con = db.connect(init.database)
+    for rid in ("derm-a", "derm-b", "gp-c"):  # at least one reading each
+        item = db.next_item(con, rid, "unaided")
+        if item is not None:
+            db.save_answer(con, item, {"grade": "II", "confidence": 50.0, "counts": {}, "marks": [],
+                                       "assessable": True, "reason": "", "comment": ""})
+    cases = tmp_path / "cases.parquet"
+    pd.read_csv(s["cohort"] / "manifest.csv", dtype=str)[["case_id"]].to_parquet(cases)
+    protocol = str(s["root"] / "protocol.yaml")
+    steps.readings(protocol=protocol, cases=str(cases), readings=str(init.database),
+                   out=str(tmp_path / "a.parquet"), out_readers=str(tmp_path / "a.json"))
+    block = ReadersBlock.model_validate(read_json(tmp_path / "a.json"))
+    rows = {r.reader_id: r for r in block.readers}
+    assert rows["derm-a"].years_of_experience == 12.0 and rows["gp-c"].specialty == "general practice"
+    assert sum(r.n_unaided + r.n_aided for r in block.readers) == len(pd.read_parquet(tmp_path / "a.parquet"))
+    export_readings(init.database, out=tmp_path / "r.csv")
+    steps.readings(protocol=protocol, cases=str(cases), readings=str(tmp_path / "r.csv"),
+                   out=str(tmp_path / "b.parquet"), out_readers=str(tmp_path / "b.json"))
+    csv_block = ReadersBlock.model_validate(read_json(tmp_path / "b.json"))
+    assert csv_block.source == "readings file"
+    assert {r.reader_id: r.years_of_experience for r in csv_block.readers} == {r: None for r in rows}
+    assert [r.n_unaided for r in csv_block.readers] == [r.n_unaided for r in block.readers]

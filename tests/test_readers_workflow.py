@@ -94,6 +94,17 @@ def test_study_from_the_database_equals_the_study_from_its_exported_csv(tmp_path
     # derm-a's five aided readings are not analysed, nor gp-c's not-assessable one
     assert from_db["flow"]["analysed"]["readers"] == {"derm-a": n, "derm-b": n, "gp-c": n - 1}
 
+    # the reader table: experience and specialty from the database, groups only from the CSV
+    from study.io import read_json
+    from study.results.readers import ReadersBlock
+
+    db_readers = ReadersBlock.model_validate(read_json(tmp_path / "from-db" / "readers.json"))
+    csv_readers = ReadersBlock.model_validate(read_json(tmp_path / "from-csv" / "readers.json"))
+    assert [(r.reader_id, r.years_of_experience) for r in db_readers.readers] == \
+        [("derm-a", 12.0), ("derm-b", 2.0), ("gp-c", 6.0)]
+    assert [r.years_of_experience for r in csv_readers.readers] == [None, None, None]
+    assert [r.n_aided for r in db_readers.readers] == [5, 0, 0]
+
     # an amendment made while the server would still hold it in SQLite's write-ahead log
     # re-runs the readings step on the next run (the workflow tracks the audit table)
     con = db.connect(init.database)

@@ -103,7 +103,8 @@ rule readings:
         cases=rules.intake.output.cases,
         readings=optional_input("readings"),
     output:
-        f"{RESULTS}/readings.parquet",
+        readings=f"{RESULTS}/readings.parquet",
+        readers=f"{RESULTS}/readers.json",
     params:
         readings_state=readings_state(),
     log:
@@ -112,4 +113,4 @@ rule readings:
         "../envs/study.yaml"
     shell:
         "study step readings protocol={input.protocol:q} cases={input.cases:q}"
-        " readings={input.readings:q} out={output:q} 2> {log:q}"
+        " readings={input.readings:q} out={output.readings:q} out_readers={output.readers:q} 2> {log:q}"

@@ -18,8 +18,9 @@ Optional columns (the reading tool's export, ``study readers export``, writes th
 ``readings`` may also name a reading database (``.sqlite`` / ``.db``, made by
 ``study readers init``): it is exported in the same format and validated the same way.
 
-Which readings the analyses use is :func:`analysable_readings`: until aided-versus-unaided
-analysis exists, agreement and MRMC use **unaided, assessable** readings only.
+Which readings the agreement and per-model OR/DBM analyses use is
+:func:`analysable_readings`: **unaided, assessable** readings only (the aided ones enter the
+aided-versus-unaided comparison, ``study.metrics.mrmc.study_ustat``, which selects its own).
 """
 
 from __future__ import annotations
@@ -207,11 +208,12 @@ def load_readings(path: str | os.PathLike, *, levels: list[str], aliases: Mappin
 
 
 def analysable_readings(readings: pd.DataFrame) -> pd.DataFrame:
-    """The readings the agreement and MRMC analyses use: unaided and assessable ones.
+    """The readings the agreement and per-model OR/DBM analyses use: unaided and assessable ones.
 
-    Aided readings (made with the model's output in view) are kept in ``readings.parquet``
-    but are not analysed until an aided-versus-unaided analysis exists; mixing them with
-    unaided readings would credit the readers with the model's help. Not-assessable
+    Aided readings (made with the model's output in view) are kept in ``readings.parquet``;
+    mixing them with unaided readings in the agreement of readers with the reference, or
+    in a model-versus-readers comparison, would credit the readers with the model's help.
+    They enter the aided-versus-unaided comparison (``mrmc.ustat``) only. Not-assessable
     readings carry no grade. Tables without the ``modality``/``assessable`` columns (older
     ``readings.parquet``) are all unaided and assessable.
     """

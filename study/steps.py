@@ -207,8 +207,8 @@ def _all_ratings(grades: list[str], readings_path: str, included: set[str]) -> p
                                     "grade": df["grade"], "rater_kind": "model", "reader_group": None}))
     from study.readings import analysable_readings
 
-    # Agreement and MRMC use unaided, assessable readings only, until an aided-versus-unaided
-    # analysis exists (readings without a modality are unaided).
+    # Agreement and the per-model OR/DBM analysis use unaided, assessable readings only
+    # (readings without a modality are unaided); aided readings enter mrmc.ustat only.
     rd = analysable_readings(pd.read_parquet(readings_path))
     if len(rd):
         frames.append(pd.DataFrame({"rater_id": rd["reader_id"].astype(str), "case_id": rd["case_id"].astype(str),

@@ -56,4 +56,5 @@ class ReadersBlock(ResultModel):
 
     readers: list[ReaderRow]
     source: str
-    analysed: str = "unaided, assessable readings (aided readings are not analysed yet)"
+    analysed: str = ("agreement and per-model MRMC: unaided, assessable readings; aided readings: the "
+                     "aided-versus-unaided comparison (mrmc.ustat)")

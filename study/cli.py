@@ -19,7 +19,7 @@ from study.errors import StudyError
 
 #: subcommand modules, in the order ``study --help`` lists them
 COMMANDS = ["demo", "run", "unlock", "lock", "plan", "check", "synth", "convert", "predict", "evaluate", "report",
-            "schema", "step"]
+            "schema", "readers", "step"]
 
 
 class _Parser(argparse.ArgumentParser):

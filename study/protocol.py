@@ -207,6 +207,16 @@ class ReportSettings(_Strict):
     worst_cases: int = Field(10, ge=0)
 
 
+class ReaderStudySettings(_Strict):
+    """How readers are run by the reading tool (``study readers``)."""
+
+    reader_groups: list[str] = Field(["junior", "intermediate", "senior"], min_length=1,
+                                     description="the reader groups a readers file may name")
+    aided_session: bool = Field(True, description="after the unaided session, an aided one (model output shown)")
+    washout_days: int = Field(28, ge=0, description="days between a reader's last unaided answer and the aided "
+                              "session opening (memory washout)")
+
+
 class Protocol(_Strict):
     """A study protocol (see ``protocols/*.yaml``)."""
 
@@ -226,6 +236,7 @@ class Protocol(_Strict):
     analysis_plan: AnalysisPlan | None = Field(None, exclude_if=lambda v: v is None,
                                                description="pre-specified endpoints, hypotheses and "
                                                "multiplicity (study.plan.model); left out of dumps when absent")
+    reader_study: ReaderStudySettings = ReaderStudySettings()
 
     @model_validator(mode="after")
     def _check(self) -> "Protocol":

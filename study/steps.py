@@ -66,10 +66,11 @@ def eligibility(*, protocol, cases, quality, out_table, out_flow, readings=None,
     quality_df = pd.read_parquet(quality)
     readings_df = None
     if readings:
-        from study.readings import load_readings
+        from study.readings import analysable_readings, load_readings
 
-        readings_df = load_readings(readings, levels=p.levels, aliases=p.grading.letter_aliases or {},
-                                    cases=cases_df)
+        # the flow counts the readings the analyses use (unaided, assessable): see analysable_readings
+        readings_df = analysable_readings(load_readings(readings, levels=p.levels,
+                                                        aliases=p.grading.letter_aliases or {}, cases=cases_df))
     table, flow = el.decide_eligibility(cases_df, quality_df, criteria=p.inclusion,
                                         readings=readings_df, models=_split(models))
     write_parquet(out_table, table)
@@ -99,8 +100,15 @@ def reference(*, protocol, cases, ground_truth, out, reference=None):
     write_parquet(out, ref)
 
 
-def readings(*, protocol, cases, out, readings=None):
-    """Readers' grades, validated against the protocol's levels -> ``readings.parquet``."""
+def readings(*, protocol, cases, out, readings=None, out_readers=None):
+    """Readers' grades, validated against the protocol's levels -> ``readings.parquet``.
+
+    ``readings`` is a CSV or a reading database (``study readers init``), exported on the fly.
+    Every reading is kept (aided and not-assessable ones too); the analyses select theirs
+    with :func:`study.readings.analysable_readings`. ``out_readers`` (``readers.json``): the
+    typed reader table (:class:`study.results.readers.ReadersBlock`), with experience and
+    specialty when the readings come from a reading database.
+    """
     p = load_protocol(protocol).protocol
     if readings:
         from study.readings import load_readings
@@ -110,6 +118,16 @@ def readings(*, protocol, cases, out, readings=None):
     else:
         df = pd.DataFrame({"reader_id": pd.Series(dtype=str), "reader_group": pd.Series(dtype=str),
                            "case_id": pd.Series(dtype=str), "grade": pd.Series(dtype=str)})
+    if out_readers:
+        from study.readers.characteristics import readers_block
+        from study.readings import is_reading_database
+
+        chars = None
+        if readings and is_reading_database(readings):
+            from study.readers.export import reader_characteristics
+
+            chars = reader_characteristics(readings)
+        write_json(out_readers, readers_block(df, characteristics=chars))
     write_parquet(out, df)
 
 
@@ -187,7 +205,11 @@ def _all_ratings(grades: list[str], readings_path: str, included: set[str]) -> p
         df = pd.read_parquet(g)
         frames.append(pd.DataFrame({"rater_id": Path(g).stem, "case_id": df["case_id"].astype(str),
                                     "grade": df["grade"], "rater_kind": "model", "reader_group": None}))
-    rd = pd.read_parquet(readings_path)
+    from study.readings import analysable_readings
+
+    # Agreement and the per-model OR/DBM analysis use unaided, assessable readings only
+    # (readings without a modality are unaided); aided readings enter mrmc.ustat only.
+    rd = analysable_readings(pd.read_parquet(readings_path))
     if len(rd):
         frames.append(pd.DataFrame({"rater_id": rd["reader_id"].astype(str), "case_id": rd["case_id"].astype(str),
                                     "grade": rd["grade"], "rater_kind": "reader",

@@ -43,7 +43,7 @@ rule evaluate_agreement:
     input:
         protocol=PROTOCOL,
         reference=rules.reference.output,
-        readings=rules.readings.output,
+        readings=rules.readings.output.readings,
         grades=expand(f"{RESULTS}/grades/{{model}}.parquet", model=MODELS),
         cases=rules.intake.output.cases,
         eligibility=rules.eligibility.output.table,
@@ -66,7 +66,7 @@ rule evaluate_mrmc:
     input:
         protocol=PROTOCOL,
         reference=rules.reference.output,
-        readings=rules.readings.output,
+        readings=rules.readings.output.readings,
         grades=expand(f"{RESULTS}/grades/{{model}}.parquet", model=MODELS),
         cases=rules.intake.output.cases,
         eligibility=rules.eligibility.output.table,

@@ -29,6 +29,6 @@ cmd="${1:-}"; shift || true
 case "$cmd" in
   setup) setup ;;
   demo)  setup; exec .venv/bin/study demo "$@" ;;
-  test)  setup; exec .venv/bin/python -m pytest -n 2 "$@" ;;
+  test)  setup; exec .venv/bin/python -m pytest -n 2 --dist loadfile "$@" ;;
   *) echo "usage: ./dev.sh demo [--out DIR] | ./dev.sh test [PYTEST ARGS] | ./dev.sh setup" >&2; exit 2 ;;
 esac

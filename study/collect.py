@@ -28,6 +28,7 @@ from study.results.flow import Flow
 from study.results.models import ModelMeta
 from study.results.mrmc import MRMCBlock, UStatAnalysis, parse_mrmc_block
 from study.results.parse import parse_model
+from study.results.readers import ReadersBlock
 from study.results.sample_size import SampleSizePlan
 from study.results.study import ProtocolRecord, StudyBlock, StudyInformation
 
@@ -126,6 +127,7 @@ def collect_results(config: dict[str, Any], *, results_dir: Path, models: list[s
         counting=counting,
         models={m: read_block(r / "detections" / f"{m}.meta.json", ModelMeta) for m in models},
         agreement=agreement,
+        readers=read_block(r / "readers.json", ReadersBlock) if (r / "readers.json").exists() else None,
         mrmc=mrmc,
         analysis_plan=read_block(r / "metrics" / "decisions.json", AnalysisPlanResults),
         # `study plan CONFIG --out <results_dir>` puts the sample-size table here (STARD item 18)

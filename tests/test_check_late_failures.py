@@ -130,6 +130,6 @@ def test_shipped_protocols_and_demo_model_pass_the_new_rules(tmp_path, run_cli):
     for p in (REPO_ROOT / "protocols").glob("*.yaml"):
         load_protocol(p)
     s = make_study(tmp_path)
-    _config(lambda c, s_: c["models"].append({"id": "demo", "spec": str(DEMO / "model.yaml")}))(s)
+    _config(lambda c, s_: c.update(models=[{"id": "demo", "spec": str(DEMO / "model.yaml")}]))(s)
     rc, out, err = run_cli("check", s["config"])
     assert rc == 0, err

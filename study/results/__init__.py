@@ -23,6 +23,7 @@ from study.results.flow import Flow
 from study.results.models import ModelMeta
 from study.results.mrmc import MRMCBlock
 from study.results.provenance import Provenance
+from study.results.readers import ReadersBlock
 from study.results.sample_size import SampleSizePlan
 from study.results.study import StudyBlock
 
@@ -60,6 +61,9 @@ class Results(ResultModel):
     counting: dict[str, CountingResult] = Field(default_factory=dict)
     models: dict[str, ModelMeta] = Field(default_factory=dict)
     agreement: AgreementResult | None = None
+    readers: ReadersBlock | None = Field(None, exclude_if=lambda v: v is None,
+                                         description="the readers, their experience and readings (absent in files "
+                                                     "written before the reading tool)")
     mrmc: MRMCBlock | NotAssessed | None = Field(None, description="None when the study computes no MRMC")
     analysis_plan: AnalysisPlanResults | None = Field(
         None, exclude_if=lambda v: v is None,

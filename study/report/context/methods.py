@@ -139,10 +139,20 @@ def methods_context(results: Results) -> dict[str, Any]:
     ag = results.agreement
     readers = [(rid, r) for rid, r in S.raters_in_order(ag.raters if ag is not None else {}) if r.kind != "model"]
     if readers:
+        rows = {row.reader_id: row for row in (results.readers.readers if results.readers is not None else [])}
+        recorded = any(row.years_of_experience is not None or row.specialty for row in rows.values())
         t = Table("tab-readers", "Readers, their experience group and the number of included cases each graded",
-                  ["Reader", "Group", "Cases graded"])
+                  ["Reader", "Group", "Cases graded"] + (["Years of experience", "Specialty"] if recorded else []))
         for rid, r in readers:
-            t.add([rid, r.group or F.DASH, fmt_int(r.n_cases)])
+            extra = []
+            if recorded:
+                row = rows[rid] if rid in rows else None
+                years = row.years_of_experience if row is not None else None
+                extra = [fmt(years, 0) if years is not None else F.DASH, (row.specialty if row is not None else "")
+                         or F.DASH]
+            t.add([rid, r.group or F.DASH, fmt_int(r.n_cases), *extra])
+        if results.readers is not None:
+            t.note(f"Reader characteristics: from the {results.readers.source}. Analysed: {results.readers.analysed}.")
         out["readers"] = t.to_dict()
         counts = {r.n_cases for _, r in readers}
         out["readers_design"] = ("fully crossed: every reader graded the same number of cases" if len(counts) == 1

@@ -14,7 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from study.options import BinomialInterval, BootstrapReplicates, ConfidenceLevel, IoUThreshold, ScoreThreshold, Seed
+from study.options import (AnalysisUnit, BinomialInterval, BootstrapReplicates, ConfidenceLevel, IoUThreshold,
+                           ScoreThreshold, Seed)
 from study.errors import Problem, StudyError
 from study.io import sha256_bytes
 
@@ -196,6 +197,9 @@ class StatisticsSettings(_Strict):
     bootstrap_replicates: BootstrapReplicates = 2000
     bootstrap_seed: Seed = 20261121
     binomial_interval: BinomialInterval = "wilson"
+    unit: AnalysisUnit = Field(
+        "patient", description="unit of analysis of the intervals: patient (a patient's images form one cluster; "
+        "every manifest has patient ids) or image (images treated as independent)")
     mrmc_positive_from: str | None = Field(
         None, description="binary endpoint for MRMC: reference grade at or above this level is positive")
 

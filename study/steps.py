@@ -209,7 +209,8 @@ def evaluate_agreement(*, protocol, reference, readings, grades, cases, eligibil
     s = p.statistics
     result = run(ref, ratings, levels=p.levels, patient_of=_patients(cases), covariates=covariates,
                  subgroups=[c for c in p.subgroups if c in cases_df.columns], confidence=s.confidence_level,
-                 n_bootstrap=s.bootstrap_replicates, seed=s.bootstrap_seed, binomial_interval=s.binomial_interval)
+                 n_bootstrap=s.bootstrap_replicates, seed=s.bootstrap_seed, binomial_interval=s.binomial_interval,
+                 unit=s.unit)
     write_json(out, result)
 
 

@@ -68,6 +68,7 @@ import pandas as pd
 from study.errors import Problem, StudyError
 from study.estimate import Estimate
 from study.metrics.bootstrap import bootstrap_estimate, bootstrap_method_name, bootstrap_sums
+from study.metrics.clustered import MCNEMAR_METHOD, clustered_kappa, clustered_mcnemar, clustered_proportion
 from study.metrics.intervals import binomial_ci, cohen_kappa, kappa_stacked, undefined
 
 RATER_KINDS = ("model", "reader")
@@ -184,6 +185,7 @@ class _Data:
     n_patients: int
     raters: dict[str, _Rater] = field(default_factory=dict)
     bootstrap_unit: str = "patients"
+    unit: str = "image"  # unit of analysis of the main intervals: "patient" or "image"
 
 
 def _is_missing(v: Any) -> bool:
@@ -345,6 +347,7 @@ class _Design:
             self.extras[str(name[0])] = (off, off + w)
             off += w
         self.observed_extras = feats.sum(axis=0)
+        self.patient_features = feats
         sums = bootstrap_sums(feats, n_replicates=n_replicates, seed=seed)
         self.boot_tables = sums[:, : nb * kk].reshape(n_replicates, nb, self.k, self.k)
         self.boot_extras = sums
@@ -358,6 +361,16 @@ class _Ctx:
         self.data, self.design = data, design
         self.confidence, self.B, self.binomial = confidence, n_bootstrap, binomial
         self.unit = data.bootstrap_unit
+
+    @property
+    def clustered(self) -> bool:
+        """Main intervals by the clustered methods (``unit: patient`` and patients known)."""
+        return self.data.unit == "patient"
+
+    def patient_tables(self, j: int) -> np.ndarray:
+        """Per-patient confusion tables ``(P, K, K)`` of block ``j``."""
+        k = self.design.k
+        return self.design.patient_features[:, j * k * k:(j + 1) * k * k].reshape(-1, k, k)
 
     def boot(self, point, samples) -> Estimate:
         return bootstrap_estimate(point, samples, n_replicates=self.B, confidence=self.confidence, unit=self.unit)
@@ -379,19 +392,28 @@ def _with_boot(est: Estimate, sub: dict) -> dict:
     return d
 
 
-def _rater_summary(ctx: _Ctx, table: np.ndarray, boot: dict[str, np.ndarray], *, analytic: bool) -> dict:
+def _rater_summary(ctx: _Ctx, table: np.ndarray, boot: dict[str, np.ndarray], *, analytic: bool,
+                   block: int | None = None) -> dict:
     """Summary of one confusion table. ``boot``: the bootstrap stats of this table (arrays over B).
 
-    ``analytic``: main intervals Wilson / Wald-ASE with a ``bootstrap`` sub-object; otherwise
-    (pooled readers) the patient bootstrap is the main interval.
+    ``analytic``: main intervals Wilson / Wald-ASE with a ``bootstrap`` sub-object -- or, when
+    the unit of analysis is the patient, the clustered ratio estimator and clustered kappa
+    (:mod:`study.metrics.clustered`) computed from the per-patient tables of ``block``;
+    otherwise (pooled readers) the patient bootstrap is the main interval.
     """
     levels = ctx.data.levels
     t = np.asarray(table, dtype=np.int64)
     n = int(t.sum())
     obs = table_stats(t)
     conf, bm = ctx.confidence, ctx.binomial
+    clustered = analytic and block is not None and ctx.clustered
+    pt = ctx.patient_tables(block) if clustered else None  # type: ignore[arg-type]
 
-    def prop(name, k, m, point, samples, reason):
+    def prop(name, k, m, point, samples, reason, x_n=None):
+        if clustered and x_n is not None:
+            x, nn = x_n(pt)
+            return _with_boot(clustered_proportion(x, nn, confidence=conf, reason_if_empty=reason),
+                              ctx.boot_sub(point if m else None, samples))
         if analytic:
             return _with_boot(binomial_ci(k, m, confidence=conf, method=bm, reason_if_empty=reason),
                               ctx.boot_sub(point if m else None, samples))
@@ -404,9 +426,13 @@ def _rater_summary(ctx: _Ctx, table: np.ndarray, boot: dict[str, np.ndarray], *,
     out: dict[str, Any] = {"n_cases": n, "confusion_matrix": t.tolist(),
                            "confusion_matrix_axes": {"rows": "reference", "columns": "rater", "labels": levels}}
     tr = int(np.trace(t))
-    out["accuracy"] = prop("accuracy", tr, n, obs["accuracy"], boot["accuracy"], "no cases")
+    out["accuracy"] = prop("accuracy", tr, n, obs["accuracy"], boot["accuracy"], "no cases",
+                           lambda q: (np.trace(q, axis1=1, axis2=2), q.sum(axis=(1, 2))))
     for name, w in _WEIGHTS.items():
-        if analytic:
+        if clustered:
+            out[name] = _with_boot(clustered_kappa(pt, weights=w, confidence=conf),
+                                   ctx.boot_sub(obs[name], boot[name]))
+        elif analytic:
             out[name] = _with_boot(cohen_kappa(t, weights=w, confidence=conf),
                                    ctx.boot_sub(obs[name], boot[name]))
         else:
@@ -417,15 +443,17 @@ def _rater_summary(ctx: _Ctx, table: np.ndarray, boot: dict[str, np.ndarray], *,
     ref_n, rat_n, tp = t.sum(axis=1), t.sum(axis=0), np.diag(t)
     for j, lv in enumerate(levels):
         tn = n - ref_n[j] - rat_n[j] + tp[j]
+        xn = _per_grade_counts(j)
         g = {
             "n_reference": int(ref_n[j]), "n_rated": int(rat_n[j]),
             "sensitivity": prop("sensitivity", tp[j], ref_n[j], obs["sensitivity"][j], boot["sensitivity"][:, j],
-                                f"no reference case of grade {lv}"),
+                                f"no reference case of grade {lv}", xn["sensitivity"]),
             "specificity": prop("specificity", tn, n - ref_n[j], obs["specificity"][j], boot["specificity"][:, j],
-                                f"every reference case is of grade {lv}" if n else "no cases"),
-            "ppv": prop("ppv", tp[j], rat_n[j], obs["ppv"][j], boot["ppv"][:, j], f"the rater never gave grade {lv}"),
+                                f"every reference case is of grade {lv}" if n else "no cases", xn["specificity"]),
+            "ppv": prop("ppv", tp[j], rat_n[j], obs["ppv"][j], boot["ppv"][:, j], f"the rater never gave grade {lv}",
+                        xn["ppv"]),
             "npv": prop("npv", tn, n - rat_n[j], obs["npv"][j], boot["npv"][:, j],
-                        f"the rater gave grade {lv} to every case" if n else "no cases"),
+                        f"the rater gave grade {lv} to every case" if n else "no cases", xn["npv"]),
         }
         f1 = obs["f1"][j]
         g["f1"] = (ctx.boot(f1, boot["f1"][:, j]).to_dict() if np.isfinite(f1) else
@@ -445,10 +473,28 @@ def _rater_summary(ctx: _Ctx, table: np.ndarray, boot: dict[str, np.ndarray], *,
                              ("upgrade", diff > 0, "rater grade above the reference"),
                              ("cross_grade", np.abs(diff) >= 2, "two or more grades from the reference")):
         k = int(t[mask].sum())
-        err[name] = prop(name, k, n_err, obs[name], boot[name], "no errors")
+        err[name] = prop(name, k, n_err, obs[name], boot[name], "no errors",
+                         lambda q, mask=mask: ((q * mask).sum(axis=(1, 2)),
+                                               q.sum(axis=(1, 2)) - np.trace(q, axis1=1, axis2=2)))
         err[name]["definition"] = f"share of errors with the {what}"
     out["errors"] = err
     return out
+
+
+def _per_grade_counts(j: int) -> dict:
+    """Per-patient (successes, trials) of grade ``j``'s one-versus-rest proportions from tables ``(P, K, K)``."""
+    def parts(q):
+        n = q.sum(axis=(1, 2))
+        tp, ref, rat = q[:, j, j], q[:, j, :].sum(axis=1), q[:, :, j].sum(axis=1)
+        return n, tp, ref, rat, n - ref - rat + tp
+
+    def pick(f):
+        return lambda q: f(*parts(q))
+
+    return {"sensitivity": pick(lambda n, tp, ref, rat, tn: (tp, ref)),
+            "specificity": pick(lambda n, tp, ref, rat, tn: (tn, n - ref)),
+            "ppv": pick(lambda n, tp, ref, rat, tn: (tp, rat)),
+            "npv": pick(lambda n, tp, ref, rat, tn: (tn, n - rat))}
 
 
 def _spread(values: dict[str, dict]) -> dict:
@@ -500,7 +546,7 @@ def evaluate_agreement(reference: pd.DataFrame, ratings: pd.DataFrame, *, levels
                        patient_of: Mapping[Any, Any] | pd.Series | None = None,
                        covariates: pd.DataFrame | None = None, subgroups: Sequence[str] = (),
                        confidence: float = 0.95, n_bootstrap: int = 2000, seed: int = 20261121,
-                       binomial_interval: str = "wilson") -> dict:
+                       binomial_interval: str = "wilson", unit: str = "image") -> dict:
     """Agreement of every rater with the reference grade, between readers, and model vs readers.
 
     Parameters
@@ -526,6 +572,14 @@ def evaluate_agreement(reference: pd.DataFrame, ratings: pd.DataFrame, *, levels
         Patient-bootstrap replicates (shared by all raters: paired).
     seed : int
     binomial_interval : {"wilson", "clopper_pearson"}
+        Interval of the proportions when ``unit`` is ``"image"``.
+    unit : {"image", "patient"}
+        Unit of analysis of the main intervals of every single rater and of the
+        model-versus-reader comparisons. ``"image"``: Wilson (or Clopper-Pearson) and
+        Wald-ASE, exact McNemar (images independent); ``"patient"``: the clustered ratio
+        estimator, clustered kappa and clustered McNemar of :mod:`study.metrics.clustered`
+        (valid when a patient contributes several images; needs ``patient_of``). The
+        protocol's default (``statistics.unit``) is ``"patient"`` whenever patient ids exist.
 
     Returns
     -------
@@ -546,7 +600,13 @@ def evaluate_agreement(reference: pd.DataFrame, ratings: pd.DataFrame, *, levels
         raise StudyError(Problem("confidence", "", f"must be in (0, 1), got {confidence!r}"))
     if int(n_bootstrap) < 1:
         raise StudyError(Problem("n_bootstrap", "", f"must be >= 1, got {n_bootstrap!r}"))
+    if unit not in ("image", "patient"):
+        raise StudyError(Problem("unit", "", f"must be patient or image, got {unit!r}"))
+    if unit == "patient" and patient_of is None:
+        raise StudyError(Problem("unit", "patient", "the patient as unit of analysis needs each case's patient "
+                                 "(patient_of / the manifest's patient_id)"))
     data = _prepare(reference, ratings, levels=levels, patient_of=patient_of)
+    data.unit = unit
     cov = None
     if subgroups:
         if covariates is None:
@@ -587,7 +647,7 @@ def _subset(data: _Data, mask: np.ndarray) -> _Data:
     new_pos[keep] = np.arange(len(keep))
     pcodes, puniq = pd.factorize(data.patient[keep])
     sub = _Data(data.levels, data.case_ids[keep], data.ref[keep], np.asarray(pcodes), len(puniq),
-                bootstrap_unit=data.bootstrap_unit)
+                bootstrap_unit=data.bootstrap_unit, unit=data.unit)
     for rid, r in data.raters.items():
         m = mask[r.cases]
         sub.raters[rid] = _Rater(rid, r.kind, r.group, new_pos[r.cases[m]], r.codes[m], r.n_missing)
@@ -653,14 +713,15 @@ def _evaluate(data: _Data, *, confidence: float, n_bootstrap: int, seed: int, bi
     if full:
         out["settings"] = {"confidence": confidence, "n_bootstrap": n_bootstrap, "seed": seed,
                            "binomial_interval": binomial, "bootstrap_unit": data.bootstrap_unit,
-                           "n_cases": int(len(data.case_ids)), "n_patients": int(data.n_patients),
+                           "unit": data.unit,
+                           "n_cases": len(data.case_ids), "n_patients": int(data.n_patients),
                            "reference_distribution": dict(zip(data.levels, np.bincount(ref, minlength=len(data.levels)).tolist()))}
     out["raters"] = {}
     for rid, r in raters.items():
         j = design.blocks[("rater", rid)]
-        s = _rater_summary(ctx, design.block_tables[j], _boot_slice(bs, j), analytic=True)
+        s = _rater_summary(ctx, design.block_tables[j], _boot_slice(bs, j), analytic=True, block=j)
         out["raters"][rid] = {"kind": r.kind, "group": r.group, "n_missing": r.n_missing,
-                              "n_patients": int(len(np.unique(data.patient[r.cases]))), **s}
+                              "n_patients": len(np.unique(data.patient[r.cases])), **s}
     if not full:
         return out
 
@@ -673,7 +734,7 @@ def _evaluate(data: _Data, *, confidence: float, n_bootstrap: int, seed: int, bi
         s = _rater_summary(ctx, table, boot, analytic=False)
         cases = np.unique(np.concatenate([raters[r].cases for r in members]))
         s["n_readings"] = s.pop("n_cases")
-        s["n_cases"] = int(len(cases))
+        s["n_cases"] = len(cases)
         s["readers"] = sorted(members)
         s["spread"] = _spread({r: out["raters"][r] for r in members})
         s["note"] = ("readings of all the group's readers pooled; intervals resample patients, "
@@ -695,7 +756,7 @@ def _inter_reader(ctx: _Ctx, readers: list[str], reader_pairs, fleiss) -> dict:
     pair_list = []
     pos = {r: i for i, r in enumerate(readers)}
     for i, r in enumerate(readers):
-        n_shared[i][i] = int(len(data.raters[r].cases))
+        n_shared[i][i] = len(data.raters[r].cases)
     for a, b, n_ab, j in reader_pairs:
         t = design.block_tables[j]
         entry = {"reader_a": a, "reader_b": b, "n_cases": int(n_ab)}
@@ -720,7 +781,7 @@ def _inter_reader(ctx: _Ctx, readers: list[str], reader_pairs, fleiss) -> dict:
         boot = fleiss_kappa_from_sums(design.boot_extras[:, a:b], m)
         e = (ctx.boot(point, boot).to_dict() if np.isfinite(point) else
              undefined(boot_name, "chance agreement is 1: kappa is undefined").to_dict())
-        res["fleiss"] = {"kappa": e, "readers": fl_readers, "n_cases": int(len(fl_cases)),
+        res["fleiss"] = {"kappa": e, "readers": fl_readers, "n_cases": len(fl_cases),
                          "case_ids": data.case_ids[fl_cases].tolist(),
                          "selection": "the reader set and the cases they all read that use the most readings"}
     if "krippendorff" in design.extras:
@@ -740,17 +801,27 @@ def _inter_reader(ctx: _Ctx, readers: list[str], reader_pairs, fleiss) -> dict:
     return res
 
 
-def _mcnemar(model_ok: np.ndarray, reader_ok: np.ndarray) -> dict:
+def _mcnemar(model_ok: np.ndarray, reader_ok: np.ndarray, patient: np.ndarray | None = None) -> dict:
+    """McNemar test of model versus reader: exact (images independent) or, with ``patient``
+    codes, the clustered test of Durkalski et al. (2003)."""
     from statsmodels.stats.contingency_tables import mcnemar
 
     both = int((model_ok & reader_ok).sum())
     m_only = int((model_ok & ~reader_ok).sum())
     r_only = int((~model_ok & reader_ok).sum())
     neither = int((~model_ok & ~reader_ok).sum())
+    counts = {"both_correct": both, "model_only_correct": m_only, "reader_only_correct": r_only, "both_wrong": neither}
+    if patient is not None:
+        codes = np.unique(patient, return_inverse=True)[1]
+        stat, p_cl = clustered_mcnemar(np.bincount(codes, weights=model_ok & ~reader_ok),
+                                       np.bincount(codes, weights=~model_ok & reader_ok))
+        out = {"p_value": p_cl, "statistic": stat, "method": MCNEMAR_METHOD, **counts,
+               "n_patients": int(codes.max()) + 1 if len(codes) else 0}
+        if p_cl is None:
+            out["reason"] = "every patient's discordant images cancel: the clustered test is undefined"
+        return out
     p = 1.0 if m_only + r_only == 0 else float(mcnemar([[both, m_only], [r_only, neither]], exact=True).pvalue)
-    return {"p_value": p, "method": _MCNEMAR_METHOD, "both_correct": both, "model_only_correct": m_only,
-            "reader_only_correct": r_only, "both_wrong": neither,
-            "note": "treats cases as independent pairs"}
+    return {"p_value": p, "method": _MCNEMAR_METHOD, **counts, "note": "treats cases as independent pairs"}
 
 
 def _comparisons(ctx: _Ctx, pairs, groups: dict[str, list[str]]) -> list[dict]:
@@ -765,19 +836,24 @@ def _comparisons(ctx: _Ctx, pairs, groups: dict[str, list[str]]) -> list[dict]:
                         "reason": "no case graded by both"})
             continue
         ref = data.ref[shared]
-        entry = {"model": m, "versus": r, "versus_kind": "reader", "n_cases": int(len(shared)),
-                 "model_accuracy": binomial_ci(int((cm == ref).sum()), len(shared), confidence=ctx.confidence,
-                                               method=ctx.binomial).to_dict(),
-                 "versus_accuracy": binomial_ci(int((cr == ref).sum()), len(shared), confidence=ctx.confidence,
-                                                method=ctx.binomial).to_dict(),
-                 "model_kappa_quadratic": cohen_kappa(design.block_tables[jm], weights="quadratic",
-                                                      confidence=ctx.confidence).to_dict(),
-                 "versus_kappa_quadratic": cohen_kappa(design.block_tables[jr], weights="quadratic",
-                                                       confidence=ctx.confidence).to_dict()}
+        entry = {"model": m, "versus": r, "versus_kind": "reader", "n_cases": len(shared),
+                 "n_patients": len(np.unique(data.patient[shared]))}
+        for who, codes, j in (("model", cm, jm), ("versus", cr, jr)):
+            if ctx.clustered:
+                pt = ctx.patient_tables(j)
+                entry[f"{who}_accuracy"] = clustered_proportion(
+                    np.trace(pt, axis1=1, axis2=2), pt.sum(axis=(1, 2)), confidence=ctx.confidence).to_dict()
+                entry[f"{who}_kappa_quadratic"] = clustered_kappa(pt, weights="quadratic",
+                                                                  confidence=ctx.confidence).to_dict()
+            else:
+                entry[f"{who}_accuracy"] = binomial_ci(int((codes == ref).sum()), len(shared),
+                                                       confidence=ctx.confidence, method=ctx.binomial).to_dict()
+                entry[f"{who}_kappa_quadratic"] = cohen_kappa(design.block_tables[j], weights="quadratic",
+                                                              confidence=ctx.confidence).to_dict()
         for stat, key in (("accuracy", "accuracy_difference"), ("kappa_quadratic", "kappa_quadratic_difference")):
             entry[key] = ctx.boot(obs[stat][jm] - obs[stat][jr], bs[stat][:, jm] - bs[stat][:, jr]).to_dict()
             entry[key]["definition"] = "model minus reader, same cases"
-        entry["mcnemar"] = _mcnemar(cm == ref, cr == ref)
+        entry["mcnemar"] = _mcnemar(cm == ref, cr == ref, data.patient[shared] if ctx.clustered else None)
         out.append(entry)
     for m, per_reader in by_model.items():
         for g, members in sorted(groups.items()):

@@ -48,10 +48,11 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import ndtr, ndtri
-from scipy.stats import chi2, norm, t as t_dist
+from scipy.stats import chi2, norm
+from scipy.stats import t as t_dist
 
 from study.estimate import Estimate
-from study.metrics.intervals import KappaWeights, agreement_weights, level_pct
+from study.metrics.intervals import KappaWeights, agreement_weights, bounded_kappa_interval, level_pct, wilson_limits
 
 PATIENTS = "patients as clusters"
 
@@ -60,14 +61,6 @@ def _z(confidence: float) -> float:
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     return float(norm.ppf(0.5 + confidence / 2))
-
-
-def _wilson(p: float, n_eff: float, z: float) -> tuple[float, float]:
-    """Wilson score limits for proportion ``p`` on a (possibly fractional) sample size."""
-    z2 = z * z
-    centre = (p + z2 / (2 * n_eff)) / (1 + z2 / n_eff)
-    half = z * np.sqrt(p * (1 - p) / n_eff + z2 / (4 * n_eff ** 2)) / (1 + z2 / n_eff)
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
 def _totals(x, n, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -129,9 +122,9 @@ def clustered_proportion(successes, trials, *, confidence: float = 0.95,
         deff = max(1.0, var / (p * (1 - p) / big_n))
     else:
         deff = big_n / k_clusters
-    lo, hi = _wilson(p, big_n / deff, z)
+    lo, hi = wilson_limits(p, big_n / deff, z)
     se = float(np.sqrt(var)) if np.isfinite(var) else None
-    return Estimate(p, lo, hi, name, se=se, k=int(round(x.sum())), n=int(round(big_n)), n_clusters=k_clusters,
+    return Estimate(p, lo, hi, name, se=se, k=round(float(x.sum())), n=round(big_n), n_clusters=k_clusters,
                     design_effect=deff)
 
 
@@ -241,31 +234,6 @@ def kappa_method(confidence: float, transformed: bool = False) -> str:
     scale = "Wald on the Fisher z scale" if transformed else "Wald"
     return (f"{scale}, cluster-robust (linearisation) variance of kappa (Yang & Zhou 2014), {PATIENTS}, "
             f"{level_pct(confidence)}")
-
-
-def bounded_kappa_interval(kappa: float, se: float, *, pe: float, n_eff: float, confidence: float,
-                           method: str, transformed_method: str) -> tuple[float, float, str]:
-    """An interval for kappa that stays in [-1, 1] and has positive width at kappa = 1.
-
-    - the Wald interval ``kappa +/- z se`` when it lies inside [-1, 1] (``method``);
-    - otherwise the Wald interval on the Fisher z scale, ``tanh(atanh(kappa) +/- z se /
-      (1 - kappa^2))`` (``transformed_method``);
-    - at ``kappa = 1`` (no disagreement; the variance is 0): the upper Wilson limit ``u``
-      for 0 disagreements in ``n_eff`` units bounds the weighted disagreement, and
-      ``kappa >= 1 - u / (1 - p_e)`` with ``p_e`` held at its observed value.
-    """
-    z = _z(confidence)
-    if kappa >= 1 - 1e-12:
-        _, u = _wilson(0.0, n_eff, z)
-        return max(-1.0, 1 - u / (1 - pe)), 1.0, (
-            f"score bound at kappa = 1: 1 - (upper Wilson limit of 0 disagreements in {n_eff:g} units) / (1 - p_e), "
-            f"{level_pct(confidence)}")
-    lo, hi = kappa - z * se, kappa + z * se
-    if -1 <= lo and hi <= 1:
-        return lo, hi, method
-    zk = float(np.arctanh(np.clip(kappa, -1 + 1e-15, 1 - 1e-15)))
-    sz = se / (1 - kappa ** 2)
-    return float(np.tanh(zk - z * sz)), float(np.tanh(zk + z * sz)), transformed_method
 
 
 def clustered_kappa(patient_tables, *, weights: KappaWeights = None, confidence: float = 0.95) -> Estimate:
@@ -469,13 +437,13 @@ def bca_estimate(point: float | None, replicates, jackknife, *, confidence: floa
         return Estimate(None, None, None, name, reason="undefined on the observed data")
     fin = b[np.isfinite(b)]
     n_bad = int(b.size - fin.size)
-    extra = {"n_undefined": n_bad} if n_bad else {}
+    nu = n_bad or None
     if fin.size and np.all(fin == point):
         return Estimate(point, None, None, name, reason="every bootstrap replicate equals the estimate: "
-                        "no interval from the bootstrap", **extra)
+                        "no interval from the bootstrap", n_undefined=nu)
     lo, hi = bca_interval(point, fin, jackknife, confidence=confidence)
     se = float(fin.std(ddof=1)) if fin.size > 1 else None
     if lo is None:
         return Estimate(point, None, None, name, se=se, reason="BCa acceleration undefined (all jackknife values "
-                        "equal)", **extra)
-    return Estimate(float(point), lo, hi, name, se=se, **extra)
+                        "equal)", n_undefined=nu)
+    return Estimate(float(point), lo, hi, name, se=se, n_undefined=nu)

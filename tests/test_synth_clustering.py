@@ -103,3 +103,22 @@ def test_image_level_interval_too_narrow_patient_level_not_on_strongly_clustered
     assert np.mean([c.se for c, _ in acc]) / est.std(ddof=1) == pytest.approx(1.0, abs=0.1)
     assert 0.93 <= np.mean([c.ci_low <= est.mean() <= c.ci_high for c, _ in acc]) <= 0.97
     assert np.mean([b.ci_low <= est.mean() <= b.ci_high for _, b in acc]) < 0.93
+
+
+def test_cli_flag_reaches_the_cohort_and_is_checked(tmp_path, run_cli):
+    import csv
+
+    rc, _, err = run_cli("synth", "--cases", "16", "--out", tmp_path / "c", "--seed", "4", "--image-size", "128",
+                         "--exclusion-rate", "0", "--patient-correlation", "0.95", "--workers", "1")
+    assert rc == 0, err
+    man = list(csv.DictReader(open(tmp_path / "c" / "manifest.csv")))
+    ref = {r["case_id"]: r["grade"] for r in csv.DictReader(open(tmp_path / "c" / "reference.csv"))}
+    by_patient: dict[str, set] = {}
+    for m in man:
+        by_patient.setdefault(m["patient_id"], set()).add(ref[m["case_id"]])
+    sizes = {p: sum(m["patient_id"] == p for m in man) for p in by_patient}
+    multi = [g for p, g in by_patient.items() if sizes[p] >= 2]
+    # at 0.95 nearly every patient's images share the target grade (and the counts drawn grade to it)
+    assert len(multi) >= 2 and sum(len(g) == 1 for g in multi) >= 0.75 * len(multi)
+    rc, _, err = run_cli("synth", "--cases", "4", "--out", tmp_path / "d", "--patient-correlation", "1")
+    assert rc == 2 and "--patient-correlation" in err

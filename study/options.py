@@ -45,13 +45,20 @@ class StatisticsOptions(_Options):
     binomial_interval: BinomialInterval = "wilson"
     #: the metric functions' default is the image (their numbers are pinned to peers that assume
     #: independent images); a protocol's default is the patient (``statistics.unit``)
-    unit: AnalysisUnit = "image"
+    #: ``"auto"``: the patient when the patients are known (``patient_of`` given), else the image
+    unit: AnalysisUnit | Literal["auto"] = "image"
+
+    def unit_for(self, patients_known: bool) -> AnalysisUnit:
+        """The unit of analysis to use, given whether each case's patient is known."""
+        if self.unit == "auto":
+            return "patient" if patients_known else "image"
+        return self.unit
 
     @classmethod
     def from_protocol(cls, protocol: Protocol) -> StatisticsOptions:
         s = protocol.statistics
         return cls(confidence=s.confidence_level, n_bootstrap=s.bootstrap_replicates, seed=s.bootstrap_seed,
-                   binomial_interval=s.binomial_interval, unit=s.unit)
+                   binomial_interval=s.binomial_interval, unit=s.unit or "auto")
 
 
 class _DetectionRules(_Options):

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from study.options import (AnalysisUnit, BinomialInterval, BootstrapReplicates, ConfidenceLevel, IoUThreshold,
                            ScoreThreshold, Seed)
-from study.errors import Problem, StudyError
+from study.errors import Problem, StudyError, validation_problems
 from study.io import sha256_bytes
 
 
@@ -197,9 +197,10 @@ class StatisticsSettings(_Strict):
     bootstrap_replicates: BootstrapReplicates = 2000
     bootstrap_seed: Seed = 20261121
     binomial_interval: BinomialInterval = "wilson"
-    unit: AnalysisUnit = Field(
-        "patient", description="unit of analysis of the intervals: patient (a patient's images form one cluster; "
-        "every manifest has patient ids) or image (images treated as independent)")
+    unit: AnalysisUnit | None = Field(
+        None, description="unit of analysis of the intervals: patient (a patient's images form one cluster) or "
+        "image (images treated as independent); default: patient whenever patient ids exist (every study manifest "
+        "has them)")
     mrmc_positive_from: str | None = Field(
         None, description="binary endpoint for MRMC: reference grade at or above this level is positive")
 
@@ -263,16 +264,7 @@ class LoadedProtocol(BaseModel):
 
 
 def _pydantic_problems(file: str, err: ValidationError) -> list[Problem]:
-    out = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = f"unknown key (value {e.get('input')!r}); check the spelling against the protocol schema"
-        elif "input" in e and not isinstance(e["input"], (dict, list)):
-            msg = f"{msg} (got {e['input']!r})"
-        out.append(Problem(file, where, msg))
-    return out
+    return validation_problems(file, err, unknown_key_hint="check the spelling against the protocol schema")
 
 
 def parse_protocol(data: Any, *, source: str = "<protocol>") -> Protocol:

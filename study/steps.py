@@ -198,6 +198,7 @@ def _all_ratings(grades: list[str], readings_path: str, included: set[str]) -> p
 
 def evaluate_agreement(*, protocol, reference, readings, grades, cases, eligibility, out):
     from study.metrics.agreement import evaluate_agreement as run
+    from study.options import AgreementOptions, override
 
     p = load_protocol(protocol).protocol
     included = set(_included_ids(eligibility))
@@ -205,12 +206,10 @@ def evaluate_agreement(*, protocol, reference, readings, grades, cases, eligibil
     ref = ref[ref["case_id"].astype(str).isin(included)][["case_id", "grade"]]
     ratings = _all_ratings(_split(grades), readings, included)
     cases_df = pd.read_parquet(cases)
-    covariates = cases_df[["case_id"] + [c for c in p.subgroups if c in cases_df.columns]]
-    s = p.statistics
-    result = run(ref, ratings, levels=p.levels, patient_of=_patients(cases), covariates=covariates,
-                 subgroups=[c for c in p.subgroups if c in cases_df.columns], confidence=s.confidence_level,
-                 n_bootstrap=s.bootstrap_replicates, seed=s.bootstrap_seed, binomial_interval=s.binomial_interval,
-                 unit=s.unit)
+    present = tuple(c for c in p.subgroups if c in cases_df.columns)  # subgroup columns the cohort has
+    options = override(AgreementOptions.from_protocol(p), source="protocol", subgroups=present)
+    result = run(ref, ratings, options=options, patient_of=_patients(cases),
+                 covariates=cases_df[["case_id", *present]])
     write_json(out, result)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from study.metrics.agreement import evaluate_agreement
 from study.metrics.bounds import bounds_of, interval_problems
-from tests.test_agreement import LEVELS, make_study
+from tests.test_agreement import make_study, options
 
 
 def _e(est, lo, hi):
@@ -44,8 +44,9 @@ def test_bounds_of_known_keys(path, bounds):
 def test_whole_agreement_block_respects_bounds(unit):
     # small subgroups (fitzpatrick, sex) give estimates of exactly 0 and 1 with few cases
     reference, ratings, patient_of, cov = make_study(60, seed=21, imgs_per_patient=2)
-    out = evaluate_agreement(reference, ratings, levels=LEVELS, patient_of=patient_of, covariates=cov,
-                             subgroups=["fitzpatrick", "sex"], n_bootstrap=200, unit=unit)
+    out = evaluate_agreement(reference, ratings, options=options(subgroups=["fitzpatrick", "sex"], n_bootstrap=200,
+                                                                 unit=unit),
+                             patient_of=patient_of, covariates=cov).to_json_dict()
     assert interval_problems(out) == []
     # the data do reach the bounds: some estimate is exactly 0 or 1 with an interval of positive width
     from study.metrics.bounds import estimates

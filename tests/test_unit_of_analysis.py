@@ -16,15 +16,18 @@ from study.metrics.clustered import clustered_kappa, clustered_mcnemar, clustere
 from study.metrics.counting import evaluate_counting
 from study.options import CountingOptions, StatisticsOptions
 from study.protocol import StatisticsSettings
-from tests.test_agreement import LEVELS, make_study
+from tests.test_agreement import LEVELS, make_study, options
+
+
+def _agreement(reference, ratings, patient_of=None, **statistics):
+    return evaluate_agreement(reference, ratings, options=options(**statistics), patient_of=patient_of).to_json_dict()
 
 
 @pytest.fixture(scope="module")
 def study():
     reference, ratings, patient_of, _ = make_study(180, seed=5, imgs_per_patient=3)
-    by_patient = evaluate_agreement(reference, ratings, levels=LEVELS, patient_of=patient_of, n_bootstrap=200,
-                                    unit="patient")
-    by_image = evaluate_agreement(reference, ratings, levels=LEVELS, patient_of=patient_of, n_bootstrap=200)
+    by_patient = _agreement(reference, ratings, patient_of, n_bootstrap=200, unit="patient")
+    by_image = _agreement(reference, ratings, patient_of, n_bootstrap=200)
     return reference, ratings, patient_of, by_patient, by_image
 
 
@@ -86,15 +89,21 @@ def test_image_unit_keeps_the_independent_intervals(study):
 def test_patient_unit_needs_patients():
     reference, ratings, _, _ = make_study(20, seed=1)
     with pytest.raises(StudyError, match="patient_of"):
-        evaluate_agreement(reference, ratings, levels=LEVELS, n_bootstrap=10, unit="patient")
+        _agreement(reference, ratings, n_bootstrap=100, unit="patient")
 
 
-def test_protocol_default_is_the_patient_and_reaches_the_options():
-    assert StatisticsSettings().unit == "patient"
+def test_protocol_default_is_the_patient_whenever_patients_are_known():
+    assert StatisticsSettings().unit is None
     assert StatisticsSettings(unit="image").unit == "image"
     with pytest.raises(ValueError):
         StatisticsSettings(unit="lesion")
     assert StatisticsOptions().unit == "image"  # the metric functions' own default
+    auto = StatisticsOptions(unit="auto")
+    assert (auto.unit_for(True), auto.unit_for(False)) == ("patient", "image")
+    assert StatisticsOptions(unit="image").unit_for(True) == "image"
+    reference, ratings, patient_of, _ = make_study(40, seed=3)
+    assert _agreement(reference, ratings, patient_of, n_bootstrap=100, unit="auto")["settings"]["unit"] == "patient"
+    assert _agreement(reference, ratings, None, n_bootstrap=100, unit="auto")["settings"]["unit"] == "image"
 
 
 def test_counting_bias_is_statsmodels_cluster_robust_when_the_unit_is_the_patient():

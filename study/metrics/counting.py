@@ -339,7 +339,7 @@ def evaluate_counting(true_counts: pd.DataFrame, detections: pd.DataFrame, *, op
             subsets.append(("by_severity", lv, sev == lv, true_tot, pred_tot))
     for j, c in enumerate(classes):
         subsets.append(("by_class", c, all_mask, true_cls[:, j], pred_cls[:, :, j]))
-    clustered = stats.unit == "patient" and patient_of is not None
+    clustered = stats.unit_for(patient_of is not None) == "patient" and patient_of is not None
     reps = _bootstrap_sums(subsets, patient, n_pat, len(thresholds), n_bootstrap=stats.n_bootstrap, seed=stats.seed)
 
     def error(ti: int, si: int) -> CountError:

@@ -32,10 +32,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from study.metrics.clustered import (clustered_auc, clustered_kappa, clustered_mean,  # noqa: E402
+from study.metrics.clustered import (clustered_auc, clustered_kappa, clustered_mean,
                                      clustered_paired_difference, clustered_proportion)
-from study.metrics.counting import mean_t_interval  # noqa: E402
-from study.metrics.intervals import binomial_ci, cohen_kappa, kappa_stacked  # noqa: E402
+from study.metrics.counting import mean_t_interval
+from study.metrics.intervals import binomial_ci, cohen_kappa, kappa_stacked
 
 CUTS = np.array([-0.6, 0.1, 0.8])  # severity latent -> grades 0..3
 

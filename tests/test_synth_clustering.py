@@ -111,8 +111,8 @@ def test_cli_flag_reaches_the_cohort_and_is_checked(tmp_path, run_cli):
     rc, _, err = run_cli("synth", "--cases", "16", "--out", tmp_path / "c", "--seed", "4", "--image-size", "128",
                          "--exclusion-rate", "0", "--patient-correlation", "0.95", "--workers", "1")
     assert rc == 0, err
-    man = list(csv.DictReader(open(tmp_path / "c" / "manifest.csv")))
-    ref = {r["case_id"]: r["grade"] for r in csv.DictReader(open(tmp_path / "c" / "reference.csv"))}
+    man = list(csv.DictReader((tmp_path / "c" / "manifest.csv").read_text().splitlines()))
+    ref = {r["case_id"]: r["grade"] for r in csv.DictReader((tmp_path / "c" / "reference.csv").read_text().splitlines())}
     by_patient: dict[str, set] = {}
     for m in man:
         by_patient.setdefault(m["patient_id"], set()).add(ref[m["case_id"]])

@@ -71,7 +71,7 @@ def test_comparisons_use_the_clustered_mcnemar(study):
     both = m.merge(j[["case_id", "grade"]], on="case_id", suffixes=("_m", "_r"))
     mo = (both["grade_m"] == both["ref"]) & (both["grade_r"] != both["ref"])
     ro = (both["grade_m"] != both["ref"]) & (both["grade_r"] == both["ref"])
-    stat, p = clustered_mcnemar(mo.groupby(both["patient"]).sum(), ro.groupby(both["patient"]).sum())
+    _stat, p = clustered_mcnemar(mo.groupby(both["patient"]).sum(), ro.groupby(both["patient"]).sum())
     assert cmp["mcnemar"]["p_value"] == pytest.approx(p) and "Durkalski" in cmp["mcnemar"]["method"]
     assert cmp["n_patients"] == both["patient"].nunique()
     assert "Obuchowski 1998" in cmp["model_accuracy"]["method"]

@@ -198,7 +198,7 @@ class StatisticsSettings(_Strict):
     bootstrap_seed: Seed = 20261121
     binomial_interval: BinomialInterval = "wilson"
     unit: AnalysisUnit | None = Field(
-        None, description="unit of analysis of the intervals: patient (a patient's images form one cluster) or "
+        None, exclude_if=lambda v: v is None, description="unit of analysis of the intervals: patient (a patient's images form one cluster) or "
         "image (images treated as independent); default: patient whenever patient ids exist (every study manifest "
         "has them)")
     mrmc_positive_from: str | None = Field(

@@ -68,6 +68,7 @@ rule evaluate_mrmc:
         reference=rules.reference.output,
         readings=rules.readings.output,
         grades=expand(f"{RESULTS}/grades/{{model}}.parquet", model=MODELS),
+        cases=rules.intake.output.cases,
         eligibility=rules.eligibility.output.table,
     output:
         f"{RESULTS}/metrics/mrmc.json",
@@ -80,4 +81,4 @@ rule evaluate_mrmc:
     shell:
         "study step evaluate_mrmc protocol={input.protocol:q} reference={input.reference:q}"
         " readings={input.readings:q} grades={params.grades:q} eligibility={input.eligibility:q}"
-        " out={output:q} 2> {log:q}"
+        " cases={input.cases:q} out={output:q} 2> {log:q}"

@@ -54,3 +54,24 @@ def test_whole_agreement_block_respects_bounds(unit):
     at_bound = [e for p, e in estimates(out) if e["estimate"] in (0.0, 1.0) and e["ci_low"] is not None
                 and bounds_of(p) != (None, None)]
     assert at_bound and all(e["ci_high"] > e["ci_low"] for e in at_bound)
+
+
+def test_bootstrap_at_its_bound_gives_no_zero_width_interval():
+    import numpy as np
+
+    from study.metrics.bootstrap import bootstrap_estimate
+
+    nearly_all_one = np.r_[np.ones(198), 0.9, 0.8]  # fewer than 2.5% of replicates below the bound
+    e = bootstrap_estimate(1.0, nearly_all_one, n_replicates=200, confidence=0.95)
+    assert e.estimate == 1.0 and e.ci_low is None and "zero width" in e.reason
+    spread = bootstrap_estimate(0.9, np.linspace(0.8, 1.0, 200), n_replicates=200, confidence=0.95)
+    assert spread.ci_low < 0.9 < spread.ci_high
+
+
+def test_bootstrap_of_means_at_the_bound_with_rounding_gives_no_interval():
+    import numpy as np
+
+    from study.metrics.bootstrap import bootstrap_estimate
+
+    reps = 1.0 + np.r_[np.zeros(100), np.full(100, 2.2e-16), -np.full(10, 1.1e-16)]  # means of kappas of 1
+    assert bootstrap_estimate(1.0, reps, n_replicates=210, confidence=0.95).ci_low is None

@@ -194,3 +194,16 @@ def test_study_run_twice_gives_byte_identical_results_json(study_run, tmp_path):
     finally:
         shutil.rmtree(root / "results", ignore_errors=True)
         shutil.move(moved, root / "results")
+
+
+def test_grading_and_counting_intervals_respect_their_bounds(study_run):
+    """Issue 13 item 2 on a whole study's results.json: every interval of the agreement and counting
+    blocks stays inside its quantity's bounds and none has zero width at a bound; the patients
+    are counted next to the images. (The detection and MRMC blocks are walked by their owners:
+    the MRMC AI figure of merit's normal interval can still pass 1.)"""
+    from study.metrics.bounds import interval_problems
+
+    _, res = _load(study_run[0])
+    assert interval_problems(res["agreement"]) == [] and interval_problems(res["counting"]) == []
+    s = res["agreement"]["settings"]
+    assert s["unit"] == "patient" and 0 < s["n_patients"] <= s["n_cases"]

@@ -66,10 +66,11 @@ def eligibility(*, protocol, cases, quality, out_table, out_flow, readings=None,
     quality_df = pd.read_parquet(quality)
     readings_df = None
     if readings:
-        from study.readings import load_readings
+        from study.readings import analysable_readings, load_readings
 
-        readings_df = load_readings(readings, levels=p.levels, aliases=p.grading.letter_aliases or {},
-                                    cases=cases_df)
+        # the flow counts the readings the analyses use (unaided, assessable): see analysable_readings
+        readings_df = analysable_readings(load_readings(readings, levels=p.levels,
+                                                        aliases=p.grading.letter_aliases or {}, cases=cases_df))
     table, flow = el.decide_eligibility(cases_df, quality_df, criteria=p.inclusion,
                                         readings=readings_df, models=_split(models))
     write_parquet(out_table, table)
@@ -99,8 +100,15 @@ def reference(*, protocol, cases, ground_truth, out, reference=None):
     write_parquet(out, ref)
 
 
-def readings(*, protocol, cases, out, readings=None):
-    """Readers' grades, validated against the protocol's levels -> ``readings.parquet``."""
+def readings(*, protocol, cases, out, readings=None, out_readers=None):
+    """Readers' grades, validated against the protocol's levels -> ``readings.parquet``.
+
+    ``readings`` is a CSV or a reading database (``study readers init``), exported on the fly.
+    Every reading is kept (aided and not-assessable ones too); the analyses select theirs
+    with :func:`study.readings.analysable_readings`. ``out_readers`` (``readers.json``): the
+    typed reader table (:class:`study.results.readers.ReadersBlock`), with experience and
+    specialty when the readings come from a reading database.
+    """
     p = load_protocol(protocol).protocol
     if readings:
         from study.readings import load_readings
@@ -110,6 +118,16 @@ def readings(*, protocol, cases, out, readings=None):
     else:
         df = pd.DataFrame({"reader_id": pd.Series(dtype=str), "reader_group": pd.Series(dtype=str),
                            "case_id": pd.Series(dtype=str), "grade": pd.Series(dtype=str)})
+    if out_readers:
+        from study.readers.characteristics import readers_block
+        from study.readings import is_reading_database
+
+        chars = None
+        if readings and is_reading_database(readings):
+            from study.readers.export import reader_characteristics
+
+            chars = reader_characteristics(readings)
+        write_json(out_readers, readers_block(df, characteristics=chars))
     write_parquet(out, df)
 
 
@@ -187,7 +205,11 @@ def _all_ratings(grades: list[str], readings_path: str, included: set[str]) -> p
         df = pd.read_parquet(g)
         frames.append(pd.DataFrame({"rater_id": Path(g).stem, "case_id": df["case_id"].astype(str),
                                     "grade": df["grade"], "rater_kind": "model", "reader_group": None}))
-    rd = pd.read_parquet(readings_path)
+    from study.readings import analysable_readings
+
+    # Agreement and the per-model OR/DBM analysis use unaided, assessable readings only
+    # (readings without a modality are unaided); aided readings enter mrmc.ustat only.
+    rd = analysable_readings(pd.read_parquet(readings_path))
     if len(rd):
         frames.append(pd.DataFrame({"rater_id": rd["reader_id"].astype(str), "case_id": rd["case_id"].astype(str),
                                     "grade": rd["grade"], "rater_kind": "reader",
@@ -262,6 +284,42 @@ def evaluate_mrmc(*, protocol, reference, readings, grades, eligibility, out, ca
                               positive_from=opts.positive_from, models=results_by_model, ustat=ustat))
 
 
+# ----------------------------------------------------------------------------- decide
+def decide(*, protocol, config, reference, readings, grades, cases, eligibility, mrmc, out, detection=None,
+           counting=None):
+    """The analysis plan's decisions and the lock status -> ``decisions.json`` (:class:`AnalysisPlanResults`)."""
+    from study.plan.decide import StudyData, decide_endpoints
+    from study.plan.lock import lock_status
+    from study.results.decisions import AnalysisPlanResults
+
+    p = load_protocol(protocol).protocol
+    status = lock_status(json.loads(config), workdir=Path.cwd())
+    if p.analysis_plan is None:
+        write_json(out, AnalysisPlanResults(planned=False, lock=status))
+        return
+    included = set(_included_ids(eligibility))
+    ref = pd.read_parquet(reference)
+    ref = ref[ref["case_id"].astype(str).isin(included)][["case_id", "grade"]]
+    model_grades = {}
+    for g in _split(grades):
+        df = pd.read_parquet(g)
+        model_grades[Path(g).stem] = df[df["case_id"].astype(str).isin(included)][["case_id", "grade"]]
+    rd = pd.read_parquet(readings)
+    if "reader_group" not in rd:
+        rd = rd.assign(reader_group=None)
+    rd = rd[rd["case_id"].astype(str).isin(included)]
+    cases_df = pd.read_parquet(cases)
+    covariates = cases_df[["case_id"] + [c for c in p.subgroups if c in cases_df.columns]].astype({"case_id": str})
+    s = p.statistics
+    data = StudyData(levels=p.levels, reference=ref, model_grades=model_grades, readings=rd,
+                     patient_of=_patients(cases), covariates=covariates,
+                     detection={Path(f).stem: read_json(f) for f in _split(detection)},
+                     counting={Path(f).stem: read_json(f) for f in _split(counting)},
+                     mrmc=read_json(mrmc), operating_threshold=p.detection.operating_threshold,
+                     confidence=s.confidence_level, bootstrap_replicates=s.bootstrap_replicates, seed=s.bootstrap_seed)
+    write_json(out, decide_endpoints(p.analysis_plan, data, lock=status))
+
+
 # ----------------------------------------------------------------------------- collect
 def collect(*, config, results_dir, models, out):
     """Gather every step's output into ``results.json`` (the numbers the report shows)."""
@@ -273,5 +331,5 @@ def collect(*, config, results_dir, models, out):
 STEPS: dict[str, Callable[..., None]] = {
     f.__name__: f
     for f in (intake, quality, eligibility, reference, readings, predict, merge, grade, evaluate_detection,
-              evaluate_counting, evaluate_agreement, evaluate_mrmc, collect)
+              evaluate_counting, evaluate_agreement, evaluate_mrmc, decide, collect)
 }

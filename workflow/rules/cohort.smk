@@ -70,6 +70,7 @@ rule eligibility:
         flow=f"{RESULTS}/flow.json",
     params:
         models=",".join(MODELS),
+        readings_state=readings_state(),
     log:
         f"{RESULTS}/logs/eligibility.log",
     conda:
@@ -103,11 +104,14 @@ rule readings:
         cases=rules.intake.output.cases,
         readings=optional_input("readings"),
     output:
-        f"{RESULTS}/readings.parquet",
+        readings=f"{RESULTS}/readings.parquet",
+        readers=f"{RESULTS}/readers.json",
+    params:
+        readings_state=readings_state(),
     log:
         f"{RESULTS}/logs/readings.log",
     conda:
         "../envs/study.yaml"
     shell:
         "study step readings protocol={input.protocol:q} cases={input.cases:q}"
-        " readings={input.readings:q} out={output:q} 2> {log:q}"
+        " readings={input.readings:q} out={output.readings:q} out_readers={output.readers:q} 2> {log:q}"

@@ -16,6 +16,8 @@ rule collect:
         meta=expand(f"{RESULTS}/detections/{{model}}.meta.json", model=MODELS),
         agreement=rules.evaluate_agreement.output,
         mrmc=rules.evaluate_mrmc.output,
+        decisions=rules.decide.output,
+        sample_size=lambda wc: [p for p in [f"{RESULTS}/sample_size.json"] if os.path.exists(p)],
     output:
         f"{RESULTS}/results.json",
     params:

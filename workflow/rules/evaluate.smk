@@ -94,7 +94,7 @@ rule decide:
     input:
         protocol=PROTOCOL,
         reference=rules.reference.output,
-        readings=rules.readings.output,
+        readings=rules.readings.output.readings,
         grades=expand(f"{RESULTS}/grades/{{model}}.parquet", model=MODELS),
         cases=rules.intake.output.cases,
         eligibility=rules.eligibility.output.table,

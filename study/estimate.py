@@ -52,6 +52,10 @@ class Estimate(BaseModel):
         Standard error on the transformed scale (Fisher z for Lin's CCC).
     n_undefined : int, optional
         Bootstrap replicates in which the statistic was undefined (left out of the interval).
+    n_clusters : int, optional
+        Patients (clusters) behind a clustered interval (``n`` then counts images).
+    design_effect : float, optional
+        Variance of the clustered estimate over its variance under independence (Rao & Scott 1992).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -67,13 +71,15 @@ class Estimate(BaseModel):
     definition: str | None = _optional()
     se_z: float | None = _optional()
     n_undefined: int | None = _optional()
+    n_clusters: int | None = _optional()
+    design_effect: float | None = _optional()
 
     def __init__(self, estimate: Any = None, ci_low: Any = None, ci_high: Any = None, method: str = "",
                  se: Any = None, extra: dict[str, Any] | None = None, **fields: Any) -> None:
         super().__init__(estimate=estimate, ci_low=ci_low, ci_high=ci_high, method=method, se=se,
                          **(extra or {}), **fields)
 
-    @field_validator("estimate", "ci_low", "ci_high", "se", "se_z", mode="before")
+    @field_validator("estimate", "ci_low", "ci_high", "se", "se_z", "design_effect", mode="before")
     @classmethod
     def _finite_or_none(cls, v: Any) -> float | None:
         if v is None:
@@ -81,7 +87,7 @@ class Estimate(BaseModel):
         x = float(v)
         return x if math.isfinite(x) else None
 
-    @field_validator("n", "k", "n_undefined", mode="before")
+    @field_validator("n", "k", "n_undefined", "n_clusters", mode="before")
     @classmethod
     def _whole(cls, v: Any) -> int | None:
         return None if v is None else int(v)

@@ -28,6 +28,8 @@ ScoreThreshold = Annotated[float, Field(ge=0, le=1, description="detection score
 #: an IoU threshold for matching
 IoUThreshold = Annotated[float, Field(gt=0, lt=1, description="IoU threshold in (0, 1)")]
 BinomialInterval = Literal["wilson", "clopper_pearson"]
+#: unit of analysis of the intervals: the patient (a patient's images are one cluster) or the image
+AnalysisUnit = Literal["patient", "image"]
 
 
 class _Options(BaseModel):
@@ -41,12 +43,22 @@ class StatisticsOptions(_Options):
     n_bootstrap: BootstrapReplicates = 2000
     seed: Seed = 20261121
     binomial_interval: BinomialInterval = "wilson"
+    #: the metric functions' default is the image (their numbers are pinned to peers that assume
+    #: independent images); a protocol's default is the patient (``statistics.unit``)
+    #: ``"auto"``: the patient when the patients are known (``patient_of`` given), else the image
+    unit: AnalysisUnit | Literal["auto"] = "image"
+
+    def unit_for(self, patients_known: bool) -> AnalysisUnit:
+        """The unit of analysis to use, given whether each case's patient is known."""
+        if self.unit == "auto":
+            return "patient" if patients_known else "image"
+        return self.unit
 
     @classmethod
     def from_protocol(cls, protocol: Protocol) -> StatisticsOptions:
         s = protocol.statistics
         return cls(confidence=s.confidence_level, n_bootstrap=s.bootstrap_replicates, seed=s.bootstrap_seed,
-                   binomial_interval=s.binomial_interval)
+                   binomial_interval=s.binomial_interval, unit=s.unit or "auto")
 
 
 class _DetectionRules(_Options):

@@ -14,7 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from study.options import BinomialInterval, BootstrapReplicates, ConfidenceLevel, IoUThreshold, ScoreThreshold, Seed
+from study.options import (AnalysisUnit, BinomialInterval, BootstrapReplicates, ConfidenceLevel, IoUThreshold,
+                           ScoreThreshold, Seed)
 from study.errors import Problem, StudyError, validation_problems
 from study.plan.model import AnalysisPlan, check_plan_against_protocol
 from study.io import sha256_bytes
@@ -197,6 +198,10 @@ class StatisticsSettings(_Strict):
     bootstrap_replicates: BootstrapReplicates = 2000
     bootstrap_seed: Seed = 20261121
     binomial_interval: BinomialInterval = "wilson"
+    unit: AnalysisUnit | None = Field(
+        None, exclude_if=lambda v: v is None, description="unit of analysis of the intervals: patient (a patient's images form one cluster) or "
+        "image (images treated as independent); default: patient whenever patient ids exist (every study manifest "
+        "has them)")
     mrmc_positive_from: str | None = Field(
         None, description="binary endpoint for MRMC: reference grade at or above this level is positive")
 

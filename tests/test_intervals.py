@@ -86,7 +86,22 @@ def test_kappa_undefined_cases():
 
 def test_perfect_agreement_has_zero_ase():
     e = cohen_kappa([[5, 0], [0, 7]])
-    assert e.estimate == 1.0 and e.se == 0.0 and e.ci_low == e.ci_high == 1.0
+    assert e.estimate == 1.0 and e.se == 0.0 and e.ci_high == 1.0
+    # issue 13 item 2: no zero-width interval at the bound; the score bound with p_e held fixed
+    pe = (5 / 12) ** 2 + (7 / 12) ** 2
+    u = proportion_confint(0, 12, method="wilson")[1]
+    assert e.ci_low == pytest.approx(1 - u / (1 - pe), abs=1e-12)
+    assert e.method.startswith("score bound at kappa = 1")
+
+
+def test_kappa_interval_never_clipped_at_one():
+    # Wald would end above 1 here; the interval moves to the Fisher z scale instead of being clipped
+    e = cohen_kappa([[9, 1], [0, 4]])
+    z = 1.959963984540054
+    assert e.estimate + z * e.se > 1
+    assert e.ci_high < 1 and e.ci_low < e.estimate and e.method.startswith("Wald on the Fisher z scale")
+    zk, sz = np.arctanh(e.estimate), e.se / (1 - e.estimate ** 2)
+    assert (e.ci_low, e.ci_high) == (pytest.approx(np.tanh(zk - z * sz)), pytest.approx(np.tanh(zk + z * sz)))
 
 
 @pytest.mark.parametrize("k,n", [(0, 10), (3, 10), (10, 10), (1, 1), (57, 123), (999, 1000)])

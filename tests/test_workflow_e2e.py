@@ -97,8 +97,16 @@ def test_model_agreement_matches_sklearn(study_run):
 
 
 def test_reader_kappa_matches_statsmodels(study_run):
-    """A reader's unweighted kappa and its asymptotic SE, recomputed with statsmodels."""
+    """A reader's unweighted kappa recomputed with statsmodels; its SE is the patient-level (clustered) one.
+
+    The study's protocol leaves ``statistics.unit`` at its default, the patient (the manifest has
+    patient ids), so the SE is the cluster-robust one of ``clustered_kappa`` on the reader's
+    per-patient tables (tests/test_clustered.py pins it to the statsmodels ASE with one image
+    per patient); the independence ASE is no longer the reported one.
+    """
     from statsmodels.stats.inter_rater import cohens_kappa
+
+    from study.metrics.clustered import clustered_kappa
 
     root = study_run[0]
     r, res = _load(root)
@@ -115,7 +123,16 @@ def test_reader_kappa_matches_statsmodels(study_run):
     sm = cohens_kappa(table)
     k = res["agreement"]["raters"][reader]["kappa"]
     assert k["estimate"] == pytest.approx(sm.kappa, abs=1e-10)
-    assert k["se"] == pytest.approx(sm.std_kappa, abs=1e-10)
+    assert res["agreement"]["settings"]["unit"] == "patient"
+    cases = pd.read_parquet(r / "cases.parquet")[["case_id", "patient_id"]]
+    both = both.merge(cases, on="case_id")
+    pat = pd.factorize(both["patient_id"])[0]
+    code = {g: i for i, g in enumerate(levels)}
+    tabs = np.zeros((pat.max() + 1, len(levels), len(levels)))
+    np.add.at(tabs, (pat, both["grade_ref"].map(code).to_numpy(), both["grade_reader"].map(code).to_numpy()), 1)
+    cl = clustered_kappa(tabs)
+    assert k["se"] == pytest.approx(cl.se, abs=1e-10) and k["n_clusters"] == pat.max() + 1
+    assert k["method"] == cl.method
 
 
 def test_detection_ap50_matches_pycocotools(study_run):
@@ -239,6 +256,19 @@ def test_study_run_twice_gives_byte_identical_results_json(study_run, tmp_path):
     finally:
         shutil.rmtree(root / "results", ignore_errors=True)
         shutil.move(moved, root / "results")
+
+
+def test_grading_and_counting_intervals_respect_their_bounds(study_run):
+    """Issue 13 item 2 on a whole study's results.json: every interval of the agreement and counting
+    blocks stays inside its quantity's bounds and none has zero width at a bound; the patients
+    are counted next to the images. (The detection and MRMC blocks are walked by their owners:
+    the MRMC AI figure of merit's normal interval can still pass 1.)"""
+    from study.metrics.bounds import interval_problems
+
+    _, res = _load(study_run[0])
+    assert interval_problems(res["agreement"]) == [] and interval_problems(res["counting"]) == []
+    s = res["agreement"]["settings"]
+    assert s["unit"] == "patient" and 0 < s["n_patients"] <= s["n_cases"]
 
 
 def test_results_json_holds_pseudonyms_not_case_ids(study_run):

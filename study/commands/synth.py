@@ -18,6 +18,9 @@ def register(subparsers) -> None:
     p.add_argument("--exclusion-rate", type=float, default=0.15,
                    help="share of cases planted to fail the protocol: blurred, under/overexposed, no face, "
                         "minor, other facial disease (default 0.15)")
+    p.add_argument("--patient-correlation", type=float, default=0.0,
+                   help="intra-patient correlation in [0, 1): a patient's images share severity and how hard they "
+                        "are for the model and the readers (default 0)")
     p.add_argument("--workers", type=int, default=None,
                    help="processes drawing images (default: 2 if the machine has 2+ cores and there are 40+ cases); "
                         "the output does not depend on it")
@@ -36,7 +39,8 @@ def _run(args) -> int:
 
     workers = args.workers if args.workers is not None else (2 if (os.cpu_count() or 1) >= 2 and args.cases >= 40 else 1)
     s = make_cohort(args.out, cases=args.cases, seed=args.seed, image_size=args.image_size,
-                    exclusion_rate=args.exclusion_rate, workers=workers, aided_session=args.aided_session)
+                    exclusion_rate=args.exclusion_rate, workers=workers, aided_session=args.aided_session,
+                    patient_correlation=args.patient_correlation)
     grades = ", ".join(f"{k} {v}" for k, v in s["grades"].items())
     excl = sum(s["planted_exclusions"].values())
     print(f"study synth: {s['cases']} cases of {s['patients']} patients in {s['out_dir']} "

@@ -127,6 +127,9 @@ def bootstrap_estimate(point: float | None, samples: np.ndarray, *, n_replicates
 
     ``se`` is the standard deviation of the defined replicates; ``extra`` carries
     ``n_undefined`` (replicates where the statistic had a zero denominator) when non-zero.
+    When every defined replicate equals the estimate, or the percentile interval has zero
+    width (a statistic at its bound in nearly every resample), the interval is not given, with
+    that reason, instead of a zero-width interval.
     """
     name = bootstrap_method_name(n_replicates, confidence, unit=unit)
     lo, hi, n_bad = percentile_interval(samples, confidence=confidence)
@@ -136,4 +139,10 @@ def bootstrap_estimate(point: float | None, samples: np.ndarray, *, n_replicates
     extra = {"n_undefined": n_bad} if n_bad else None
     if point is None or not np.isfinite(point):
         return Estimate(None, None, None, name, extra={"reason": "undefined on the observed data"})  # type: ignore[arg-type]
+    if s.size and lo is not None and hi is not None and hi - lo <= 1e-9 * max(1.0, abs(float(point))):
+        # a statistic at its bound in (almost) every resample (e.g. AP 1, kappa 1): a zero-width
+        # interval would claim certainty the data cannot give (issue 13 item 2)
+        return Estimate(float(point), None, None, name, se=se,
+                        extra={**(extra or {}), "reason": "the bootstrap replicates (nearly) all equal one value: "
+                               "a percentile interval of zero width, so no interval is given"})
     return Estimate(float(point), lo, hi, name, se=se, extra=extra)

@@ -4,7 +4,9 @@ For each score threshold ``t`` (default 0.25, 0.5, 0.75, as the ACNE04 study, Wu
 ICCV 2019, Tables 2 and 3) the model's count of a case is its number of detections with
 score >= t. With ``d = predicted - true`` over cases:
 
-- ``mean_bias`` = mean(d), with a t-interval (Student);
+- ``mean_bias`` = mean(d), with a t-interval (Student) -- or, when the unit of analysis is the
+  patient (``statistics.unit``) and patients are known, the cluster-robust (CR1) t interval
+  of :func:`study.metrics.clustered.clustered_mean` (a patient's images are one cluster);
 - ``sd`` = SD(d) (n - 1), with the chi-square interval (normal theory);
 - ``mae`` = mean |d| and ``rmse`` = sqrt(mean d^2), with percentile bootstrap intervals
   resampling patients (each case its own patient when no mapping is given);
@@ -31,6 +33,7 @@ from scipy import stats as st
 from study.errors import Problem, raise_if
 from study.estimate import Estimate
 from study.metrics.bootstrap import bootstrap_estimate, resampling_weights
+from study.metrics.clustered import clustered_mean
 from study.metrics.intervals import level_pct
 from study.options import CountingOptions
 from study.results.counting import (
@@ -336,6 +339,7 @@ def evaluate_counting(true_counts: pd.DataFrame, detections: pd.DataFrame, *, op
             subsets.append(("by_severity", lv, sev == lv, true_tot, pred_tot))
     for j, c in enumerate(classes):
         subsets.append(("by_class", c, all_mask, true_cls[:, j], pred_cls[:, :, j]))
+    clustered = stats.unit_for(patient_of is not None) == "patient" and patient_of is not None
     reps = _bootstrap_sums(subsets, patient, n_pat, len(thresholds), n_bootstrap=stats.n_bootstrap, seed=stats.seed)
 
     def error(ti: int, si: int) -> CountError:
@@ -350,7 +354,8 @@ def evaluate_counting(true_counts: pd.DataFrame, detections: pd.DataFrame, *, op
             n=m,
             mean_true=float(xs.mean()) if m else None,
             mean_predicted=float(ys.mean()) if m else None,
-            mean_bias=mean_t_interval(d, confidence=stats.confidence),
+            mean_bias=(clustered_mean(d, patient[mask], confidence=stats.confidence, what="mean bias")
+                       if clustered else mean_t_interval(d, confidence=stats.confidence)),
             sd=sd_chi2_interval(d, confidence=stats.confidence),
             mae=bootstrap_estimate(float(np.abs(d).mean()) if m else None, r_mae, n_replicates=stats.n_bootstrap,
                                    confidence=stats.confidence, unit=unit),

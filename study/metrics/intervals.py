@@ -179,6 +179,40 @@ def kappa_ase_stacked(tables: np.ndarray, *, weights: KappaWeights = None) -> tu
     return kappa, np.where(np.isfinite(kappa), ase, np.nan)
 
 
+def wilson_limits(p: float, n_eff: float, z: float) -> tuple[float, float]:
+    """Wilson score limits for proportion ``p`` on a (possibly fractional) sample size."""
+    z2 = z * z
+    centre = (p + z2 / (2 * n_eff)) / (1 + z2 / n_eff)
+    half = z * np.sqrt(p * (1 - p) / n_eff + z2 / (4 * n_eff ** 2)) / (1 + z2 / n_eff)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def bounded_kappa_interval(kappa: float, se: float, *, pe: float, n_eff: float, confidence: float,
+                           method: str, transformed_method: str) -> tuple[float, float, str]:
+    """An interval for kappa that stays in [-1, 1] and has positive width at kappa = 1.
+
+    - the Wald interval ``kappa +/- z se`` when it lies inside [-1, 1] (``method``);
+    - otherwise the Wald interval on the Fisher z scale, ``tanh(atanh(kappa) +/- z se /
+      (1 - kappa^2))`` (``transformed_method``);
+    - at ``kappa = 1`` (no disagreement; the variance is 0): the upper Wilson limit ``u``
+      for 0 disagreements in ``n_eff`` units bounds the weighted disagreement, and
+      ``kappa >= 1 - u / (1 - p_e)`` with ``p_e`` held at its observed value.
+    """
+    _check_confidence(confidence)
+    z = float(norm.ppf(0.5 + confidence / 2))
+    if kappa >= 1 - 1e-12:
+        _, u = wilson_limits(0.0, n_eff, z)
+        return max(-1.0, 1 - u / (1 - pe)), 1.0, (
+            f"score bound at kappa = 1: 1 - (upper Wilson limit of 0 disagreements in {n_eff:g} units) / (1 - p_e), "
+            f"{level_pct(confidence)}")
+    lo, hi = kappa - z * se, kappa + z * se
+    if -1 <= lo and hi <= 1:
+        return lo, hi, method
+    zk = float(np.arctanh(np.clip(kappa, -1 + 1e-15, 1 - 1e-15)))
+    sz = se / (1 - kappa ** 2)
+    return float(np.tanh(zk - z * sz)), float(np.tanh(zk + z * sz)), transformed_method
+
+
 def kappa_method_name(confidence: float) -> str:
     return f"{KAPPA_METHOD}, {level_pct(confidence)}"
 
@@ -194,7 +228,9 @@ def cohen_kappa(confusion, *, weights: KappaWeights = None, confidence: float = 
     weights : {None, "linear", "quadratic"}
         Unweighted, Cicchetti-Allison linear or Fleiss-Cohen quadratic agreement weights.
     confidence : float
-        Level of the two-sided Wald interval ``kappa +/- z * ASE``, clipped to [-1, 1].
+        Level of the two-sided Wald interval ``kappa +/- z * ASE``; where that interval leaves
+        [-1, 1], the Wald interval on the Fisher z scale; at kappa = 1 a score bound
+        (:func:`bounded_kappa_interval`): never clipped, never of zero width.
 
     Returns
     -------
@@ -222,6 +258,8 @@ def cohen_kappa(confusion, *, weights: KappaWeights = None, confidence: float = 
     kappa, ase = float(kappa), float(ase)
     if not np.isfinite(kappa):
         return undefined(name, "chance agreement is 1 (a single level used by both): kappa is undefined", n=int(n))
-    z = float(norm.ppf(0.5 + confidence / 2))
-    lo, hi = max(kappa - z * ase, -1.0), min(kappa + z * ase, 1.0)
-    return Estimate(kappa, lo, hi, name, se=ase, extra={"n": int(n)})
+    pe = float(_kappa_parts(table, agreement_weights(table.shape[0], weights))[5])
+    lo, hi, method = bounded_kappa_interval(
+        kappa, ase, pe=pe, n_eff=float(n), confidence=confidence, method=name,
+        transformed_method=f"Wald on the Fisher z scale, ASE of Fleiss, Cohen & Everitt (1969), {level_pct(confidence)}")
+    return Estimate(kappa, lo, hi, method, se=ase, extra={"n": int(n)})

@@ -199,15 +199,23 @@ class InterReader(ResultModel):
 
 
 class McNemarTest(ResultModel):
-    """McNemar's exact test of the model against one reader on the cases both graded."""
+    """McNemar's test of the model against one reader on the cases both graded.
 
-    p_value: float
+    Exact (images as independent pairs, ``note``) or, when the unit of analysis is the
+    patient, the clustered test of Durkalski et al. (2003) with its chi-square ``statistic``
+    and ``n_patients`` (``p_value`` ``None`` with a ``reason`` when it is undefined).
+    """
+
+    p_value: float | None
     method: str
     both_correct: int
     model_only_correct: int
     reader_only_correct: int
     both_wrong: int
-    note: str
+    note: str | None = _optional()
+    statistic: float | None = _optional()
+    n_patients: int | None = _optional()
+    reason: str | None = _optional()
 
 
 class McNemarNotDone(ResultModel):
@@ -224,6 +232,7 @@ class _Compared(ResultModel):
     model: str
     versus: str
     n_cases: int
+    n_patients: int | None = _optional()
     model_accuracy: Estimate
     versus_accuracy: Estimate
     accuracy_difference: Estimate
@@ -273,6 +282,8 @@ class AgreementSettings(ResultModel):
     n_cases: int
     n_patients: int
     reference_distribution: dict[str, int]
+    #: unit of analysis of the main intervals (``statistics.unit``); absent in files written before it existed
+    unit: Literal["patient", "image"] | None = _optional()
 
 
 class AgreementResult(ResultModel):

@@ -52,7 +52,9 @@ def render_case(rng: np.random.Generator, patient: dict[str, Any], counts: dict[
     """Render one photo (RGB uint8 HxWx3) and its lesions.
 
     ``patient`` holds the per-patient look (``skin``, ``hair``, ``iris``, ``lip``, ``shirt``,
-    ``rx``, ``ry``, ``long_hair``). A ``no_face`` case has no face and no lesions.
+    ``rx``, ``ry``, ``long_hair``; optional ``lesion_fade`` in [0, 1): how much the lesions
+    blend into the skin, for images hard for the model). A ``no_face`` case has no face and no
+    lesions.
     """
     if exclusion == "no_face":
         img = no_face_image(rng, image_size)
@@ -61,7 +63,11 @@ def render_case(rng: np.random.Generator, patient: dict[str, Any], counts: dict[
     face = draw_face(img, rng, patient)
     if other_facial_disease != "none":
         skin_texture(img, rng, face, other_facial_disease)
+    fade = float(patient.get("lesion_fade", 0.0))
+    plain = img.copy() if fade > 0 else None
     lesions = place_lesions(img, rng, face, counts)
+    if plain is not None:  # a patient hard for the model: lesions blend into the skin
+        img = plain + (img - plain) * (1.0 - fade)
     # the camera's auto-exposure meters on the face: dark skin is exposed brighter
     lum = float((img[face.mask] @ np.array([0.299, 0.587, 0.114], np.float32)).mean())
     img = img * float(np.clip(_FACE_LUMA_TARGET / max(lum, 1.0), 1.0, 1.3))
@@ -80,6 +86,7 @@ class RenderJob(NamedTuple):
     image_size: int
     exclusion: str
     other_facial_disease: str
+    lesion_fade: float = 0.0
 
 
 def render_job(job: RenderJob) -> tuple[bytes, list[Lesion]]:
@@ -89,6 +96,7 @@ def render_job(job: RenderJob) -> tuple[bytes, list[Lesion]]:
     """
     rng = np.random.default_rng([job.seed, 4, job.case_index])
     counts = sample_counts(rng, job.target_grade) if job.exclusion != "no_face" else {k: 0 for k in CLASSES}
-    img, lesions = render_case(rng, job.look, counts, image_size=job.image_size, exclusion=job.exclusion,
+    look = {**job.look, "lesion_fade": job.lesion_fade} if job.lesion_fade else job.look
+    img, lesions = render_case(rng, look, counts, image_size=job.image_size, exclusion=job.exclusion,
                                other_facial_disease=job.other_facial_disease)
     return encode_jpeg(img), lesions

@@ -28,6 +28,9 @@ class SynthOptions(BaseModel):
     readers: tuple[Reader, ...] = tuple(DEFAULT_READERS)
     workers: Annotated[StrictInt, Field(ge=1, description="processes drawing images")] = 1
     aided_session: bool = Field(False, description="also write a model-aided reading session (modality, confidence)")
+    patient_correlation: Annotated[float, Field(ge=0, lt=1, description=(
+        "intra-patient correlation: a patient's images share severity and how hard they are for the model and "
+        "the readers"))] = 0.0
 
     @field_validator("readers")
     @classmethod

@@ -12,6 +12,9 @@ import numpy as np
 
 from study.synth.vocabulary import CLASSES, DEVICES, EXCLUSIONS, FITZPATRICK, LEVELS, OTHER_DISEASES, SITES
 
+#: target grade distribution (balanced-ish so every grade occurs often)
+GRADE_PROBABILITIES = [0.27, 0.28, 0.25, 0.20]
+
 
 @dataclass
 class Patient:
@@ -103,7 +106,33 @@ def plan_cohort(cases: int, seed: int, exclusion_rate: float) -> tuple[list[Pati
             if free:
                 case_rows[free.pop()]["planted_exclusion"] = kind
     # target grades: balanced-ish so every grade occurs often
-    grades = rng.choice(LEVELS, size=cases, p=[0.27, 0.28, 0.25, 0.20])
+    grades = rng.choice(LEVELS, size=cases, p=GRADE_PROBABILITIES)
     for r, g in zip(case_rows, grades):
         r["target_grade"] = str(g)
     return patients, case_rows
+
+
+def correlate_within_patients(case_rows: list[dict[str, Any]], *, rho: float, seed: int) -> None:
+    """Make a patient's images alike: shared severity and a shared difficulty (in place).
+
+    With probability ``rho`` an image takes its patient's own target grade (drawn from the
+    same grade distribution) instead of an independent one, so the intra-patient
+    correlation of the grade is about ``rho``. Every image gets a ``difficulty`` score
+    ``sqrt(rho) z_patient + sqrt(1 - rho) z_image`` (standard normal; intra-patient
+    correlation ``rho``) that makes it harder for the simulated readers
+    (:func:`study.synth.readers.simulate_readings`) and fainter for the model (its lesions
+    are blended towards the lesion-free face, :func:`study.synth.drawing.render_case`).
+    Skin type and the face's look are the patient's already. ``rho = 0`` changes nothing
+    (the cohort of a seed stays byte-identical). Drawn from its own stream ``[seed, 6]``.
+    """
+    if rho == 0:
+        return
+    rng = np.random.default_rng([seed, 6])
+    n_patients = max(r["patient"] for r in case_rows) + 1
+    shared_grade = rng.choice(LEVELS, size=n_patients, p=GRADE_PROBABILITIES)
+    z_patient = rng.standard_normal(n_patients)
+    for r in case_rows:
+        u, z_image = rng.random(), rng.standard_normal()
+        if u < rho:
+            r["target_grade"] = str(shared_grade[r["patient"]])
+        r["difficulty"] = float(np.sqrt(rho) * z_patient[r["patient"]] + np.sqrt(1 - rho) * z_image)

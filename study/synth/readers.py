@@ -8,6 +8,9 @@ from study.synth.vocabulary import LEVELS, grading
 
 #: default simulated readers: (reader_id, group, probability of a grading error, share of the
 #: non-core cases read).  Juniors err more than intermediates, intermediates more than seniors.
+#: how strongly an image's difficulty score moves a reader's error probability (logit per SD)
+DIFFICULTY_LOGIT = 2.0
+
 DEFAULT_READERS: list[tuple[str, str, float, float]] = [
     ("junior-1", "junior", 0.34, 0.6),
     ("junior-2", "junior", 0.30, 0.5),
@@ -21,7 +24,8 @@ DEFAULT_READERS: list[tuple[str, str, float, float]] = [
 
 def simulate_readings(reference: dict[str, str], counts: dict[str, dict[str, int]], *, seed: int,
                       readers: list[tuple[str, str, float, float]] | None = None,
-                      core_fraction: float = 0.4) -> list[dict[str, str]]:
+                      core_fraction: float = 0.4,
+                      difficulty: dict[str, float] | None = None) -> list[dict[str, str]]:
     """Simulated dermatologists' grades.
 
     Every reader grades a core block of cases (``core_fraction`` of them, so a fully
@@ -32,6 +36,9 @@ def simulate_readings(reference: dict[str, str], counts: dict[str, dict[str, int
     protocol's rule for that grade: easy to overlook). Errors
     are one grade in 85% of cases and two grades otherwise, and go down (the reader missed
     the most severe lesion) with probability 0.7 where both directions are possible.
+    ``difficulty`` (case id -> standard-normal score, shared within a patient by
+    :func:`study.synth.planning.correlate_within_patients`) shifts every reader's error
+    probability on the logit scale by ``DIFFICULTY_LOGIT * difficulty``.
 
     Returns rows ``{reader_id, reader_group, case_id, grade}`` ordered by reader, then case.
     """
@@ -62,6 +69,8 @@ def simulate_readings(reference: dict[str, str], counts: dict[str, dict[str, int
             c = counts[cid]
             single = sum(c.get(k, 0) for k in defining.get(reference[cid], [])) == 1
             p = min(0.9, p_err * (1.5 if single else 1.0))
+            if difficulty is not None and cid in difficulty:
+                p = float(1 / (1 + np.exp(-(np.log(p / (1 - p)) + DIFFICULTY_LOGIT * difficulty[cid]))))
             u_err, u_dir, u_mag = rr.random(), rr.random(), rr.random()
             if u_err < p:
                 step = 1 if u_mag < 0.85 else 2

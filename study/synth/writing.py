@@ -14,7 +14,7 @@ from study.errors import StudyError
 from study.synth.drawing import RenderJob, render_job
 from study.synth.face import patient_look
 from study.synth.options import SynthOptions
-from study.synth.planning import plan_cohort
+from study.synth.planning import correlate_within_patients, plan_cohort
 from study.synth.readers import simulate_readings
 from study.synth.vocabulary import CLASSES, EXCLUSIONS, LEVELS, grade_cases
 
@@ -28,13 +28,22 @@ def _csv_text(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return buf.getvalue()
 
 
+def _fade(difficulty: float | None) -> float:
+    """Lesion fade of an image from its difficulty score: 0 for the easier half, up to 0.7."""
+    if difficulty is None:
+        return 0.0
+    from scipy.special import ndtr
+
+    return float(0.7 * max(0.0, 2 * float(ndtr(difficulty)) - 1))
+
+
 MANIFEST_COLUMNS = ["case_id", "patient_id", "image", "age", "sex", "fitzpatrick", "site", "device", "diagnosis",
                     "other_facial_disease", "planted_exclusion"]
 
 
 def make_cohort(out_dir: str | Path, *, cases: int, seed: int = 0, image_size: int = 512,
                 exclusion_rate: float = 0.15, readers: list[tuple[str, str, float, float]] | None = None,
-                workers: int = 1, aided_session: bool = False) -> dict[str, Any]:
+                workers: int = 1, aided_session: bool = False, patient_correlation: float = 0.0) -> dict[str, Any]:
     """Write a synthetic acne cohort into ``out_dir``.
 
     Parameters
@@ -62,6 +71,11 @@ def make_cohort(out_dir: str | Path, *, cases: int, seed: int = 0, image_size: i
         (:func:`study.synth.aided.simulate_aided_readings`): ``readings.csv`` then has
         ``modality`` (``unaided``/``aided``) and ``confidence`` (0-100) columns. Off by default
         until readings with a modality column are accepted by every study step.
+    patient_correlation : float
+        Intra-patient correlation in [0, 1): a patient's images share their severity and how
+        hard they are for the model and for each reader
+        (:func:`~study.synth.planning.correlate_within_patients`); 0 = images independent
+        given the patient's look and skin type.
 
     Returns
     -------
@@ -71,7 +85,8 @@ def make_cohort(out_dir: str | Path, *, cases: int, seed: int = 0, image_size: i
         "files": {role: relative path}}``.
     """
     opts = SynthOptions.checked(cases=cases, seed=seed, image_size=image_size, exclusion_rate=exclusion_rate,
-                                readers=readers, workers=workers, aided_session=aided_session)
+                                readers=readers, workers=workers, aided_session=aided_session,
+                                patient_correlation=patient_correlation)
     readers = list(opts.readers)
 
     from study import io as sio
@@ -82,12 +97,13 @@ def make_cohort(out_dir: str | Path, *, cases: int, seed: int = 0, image_size: i
     except OSError as e:
         raise StudyError(f"cannot create the cohort folder: {e.strerror}", file=str(out), where="images") from None
     patients, case_rows = plan_cohort(cases, seed, exclusion_rate)
+    correlate_within_patients(case_rows, rho=opts.patient_correlation, seed=seed)
     looks = [patient_look(np.random.default_rng([seed, 1, p]), pat.fitzpatrick) for p, pat in enumerate(patients)]
     jobs = []
     for r in case_rows:
         pat = patients[r["patient"]]
         jobs.append(RenderJob(seed, r["index"], looks[r["patient"]], r["target_grade"], image_size,
-                              r["planted_exclusion"], pat.other_facial_disease))
+                              r["planted_exclusion"], pat.other_facial_disease, _fade(r.get("difficulty"))))
     if workers > 1:
         from multiprocessing import get_context
 
@@ -130,7 +146,9 @@ def make_cohort(out_dir: str | Path, *, cases: int, seed: int = 0, image_size: i
         "annotations": annotations,
         "categories": [{"id": i + 1, "name": c, "supercategory": "acne_lesion"} for i, c in enumerate(CLASSES)],
     }
-    readings = simulate_readings(grades, counts_by_case, seed=seed, readers=readers)
+    difficulty = ({f"C{r['index'] + 1:05d}": r["difficulty"] for r in case_rows}
+                  if opts.patient_correlation > 0 else None)
+    readings = simulate_readings(grades, counts_by_case, seed=seed, readers=readers, difficulty=difficulty)
     reading_columns = ["reader_id", "reader_group", "case_id", "grade"]
     if opts.aided_session:
         from study.synth.aided import add_confidence, simulate_aided_readings
@@ -149,6 +167,7 @@ def make_cohort(out_dir: str | Path, *, cases: int, seed: int = 0, image_size: i
         "patients": len(patients),
         "seed": seed,
         "image_size": image_size,
+        "patient_correlation": opts.patient_correlation,
         "grades": {g: sum(1 for r in reference if r["grade"] == g) for g in LEVELS},
         "lesions": {c: sum(cnt[c] for cnt in counts_by_case.values()) for c in CLASSES},
         "planted_exclusions": {k: sum(1 for m in manifest if m["planted_exclusion"] == k) for k in EXCLUSIONS},

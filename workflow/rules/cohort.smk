@@ -13,13 +13,14 @@ if SYNTH:
         params:
             cases=SYNTH["cases"],
             seed=SYNTH["seed"],
+            rho=SYNTH.get("patient_correlation", 0),
             out=lambda wc, output: os.path.dirname(output.manifest) or ".",
         log:
             f"{RESULTS}/logs/synth.log",
         conda:
             "../envs/study.yaml"
         shell:
-            "study synth --cases {params.cases} --seed {params.seed} --out {params.out:q} 2> {log:q}"
+            "study synth --cases {params.cases} --seed {params.seed} --patient-correlation {params.rho} --out {params.out:q} 2> {log:q}"
 
 
 rule intake:

@@ -50,7 +50,12 @@ def evaluate_agreement(reference: pd.DataFrame, ratings: pd.DataFrame, *, option
         (covariate columns; per value, every rater's agreement on the cases of that value,
         missing values forming the subgroup ``"missing"``) and ``statistics`` (confidence,
         patient-bootstrap replicates shared by all raters so that differences are paired,
-        seed, binomial interval). Build it with ``AgreementOptions.from_protocol``.
+        seed, binomial interval, and ``unit``: the unit of analysis of the main intervals of every
+        single rater and of the model-versus-reader comparisons -- ``"image"``: Wilson (or
+        Clopper-Pearson) and Wald-ASE, exact McNemar (images independent); ``"patient"``: the
+        clustered ratio estimator, clustered kappa and clustered McNemar of
+        :mod:`study.metrics.clustered`, valid when a patient contributes several images; needs
+        ``patient_of``; a protocol's default). Build it with ``AgreementOptions.from_protocol``.
     patient_of : mapping case_id -> patient_id, optional
         Bootstrap resampling unit; ``None`` = every case its own patient.
     covariates : DataFrame, optional
@@ -73,10 +78,14 @@ def evaluate_agreement(reference: pd.DataFrame, ratings: pd.DataFrame, *, option
     Cohen (1960, 1968); Fleiss, Cohen & Everitt (1969); Fleiss (1971); Krippendorff (2011);
     McNemar (1947); Davison & Hinkley (1997) s. 3.8 (cluster bootstrap).
     """
+    stats = options.statistics
+    unit = stats.unit_for(patient_of is not None)
+    if unit == "patient" and patient_of is None:
+        raise StudyError(Problem("unit", "patient", "the patient as unit of analysis needs each case's patient "
+                                 "(patient_of / the manifest's patient_id)"))
     data = prepare(reference, ratings, levels=options.levels, patient_of=patient_of)
     cov = _subgroup_values(data, covariates, list(options.subgroups))
-    stats = options.statistics
-    iv = Intervals.of(stats, unit=data.bootstrap_unit)
+    iv = Intervals.of(stats, unit=data.bootstrap_unit, clustered=unit == "patient")
     design = BootstrapDesign(data)
     _register_raters(design)
     models, readers, groups = data.of_kind("model"), data.of_kind("reader"), data.groups()
@@ -91,7 +100,7 @@ def evaluate_agreement(reference: pd.DataFrame, ratings: pd.DataFrame, *, option
         settings=AgreementSettings(
             confidence=stats.confidence, n_bootstrap=stats.n_bootstrap, seed=stats.seed,
             binomial_interval=stats.binomial_interval, bootstrap_unit=data.bootstrap_unit,
-            n_cases=len(data.case_ids), n_patients=int(data.n_patients),
+            n_cases=len(data.case_ids), n_patients=int(data.n_patients), unit=unit,
             reference_distribution=dict(zip(data.levels, np.bincount(data.ref, minlength=len(data.levels)).tolist()))),
         raters=raters, groups=_groups(iv, data, boot, groups, raters),
         inter_reader=inter_reader(iv, data, boot, readers, reader_pairs, fleiss),
@@ -117,7 +126,8 @@ def _raters(iv: Intervals, data: RatingData, boot: BootstrapPass) -> dict[str, R
     for rid, r in data.raters.items():
         j = boot.blocks[("rater", rid)]
         out[rid] = rater_agreement(iv, data.levels, boot.tables[j], boot.boot_of(j), kind=r.kind, group=r.group,
-                                   n_missing=r.n_missing, n_patients=len(np.unique(data.patient[r.cases])))
+                                   n_missing=r.n_missing, n_patients=len(np.unique(data.patient[r.cases])),
+                                   patient_tables=boot.patient_tables(j) if iv.clustered else None)
     return out
 
 

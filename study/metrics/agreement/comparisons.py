@@ -21,6 +21,8 @@ import numpy as np
 from study.estimate import Estimate
 from study.metrics.agreement.data import RatingData
 from study.metrics.agreement.design import BootstrapDesign, BootstrapPass, Intervals
+from study.metrics.clustered import MCNEMAR_METHOD as CLUSTERED_MCNEMAR_METHOD
+from study.metrics.clustered import clustered_kappa, clustered_mcnemar, clustered_proportion
 from study.metrics.intervals import BinomialMethod, binomial_ci, cohen_kappa
 from study.results.agreement import (
     Comparison,
@@ -68,14 +70,24 @@ def register_model_reader(design: BootstrapDesign, models: list[str], readers: l
     return out
 
 
-def mcnemar_test(model_ok: np.ndarray, reader_ok: np.ndarray) -> McNemarTest:
-    """McNemar's exact test of paired correct / wrong gradings (cases as independent pairs)."""
+def mcnemar_test(model_ok: np.ndarray, reader_ok: np.ndarray, patient: np.ndarray | None = None) -> McNemarTest:
+    """McNemar's exact test of paired correct / wrong gradings (cases as independent pairs), or,
+    with the ``patient`` of each case, the clustered test of Durkalski et al. (2003)."""
     from statsmodels.stats.contingency_tables import mcnemar
 
     both = int((model_ok & reader_ok).sum())
     m_only = int((model_ok & ~reader_ok).sum())
     r_only = int((~model_ok & reader_ok).sum())
     neither = int((~model_ok & ~reader_ok).sum())
+    if patient is not None:
+        codes = np.unique(patient, return_inverse=True)[1]
+        stat, p_cl = clustered_mcnemar(np.bincount(codes, weights=model_ok & ~reader_ok),
+                                       np.bincount(codes, weights=~model_ok & reader_ok))
+        return McNemarTest(p_value=p_cl, statistic=stat, method=CLUSTERED_MCNEMAR_METHOD, both_correct=both,
+                           model_only_correct=m_only, reader_only_correct=r_only, both_wrong=neither,
+                           n_patients=int(codes.max()) + 1 if len(codes) else 0,
+                           reason=None if p_cl is not None else
+                           "every patient's discordant images cancel: the clustered test is undefined")
     p = 1.0 if m_only + r_only == 0 else float(mcnemar([[both, m_only], [r_only, neither]], exact=True).pvalue)
     return McNemarTest(p_value=p, method=MCNEMAR_METHOD, both_correct=both, model_only_correct=m_only,
                    reader_only_correct=r_only, both_wrong=neither, note="treats cases as independent pairs")
@@ -96,6 +108,19 @@ def _versus_reader(iv: Intervals, data: RatingData, boot: BootstrapPass,
         return iv.boot(obs[stat][jm] - obs[stat][jr], bs[stat][:, jm] - bs[stat][:, jr]).with_fields(
             definition=_PAIRED)
 
+    if iv.clustered:
+        pm, pr = boot.patient_tables(jm), boot.patient_tables(jr)
+        return ReaderComparison(
+            model=p.model, versus=p.reader, versus_kind="reader", n_cases=n,
+            n_patients=len(np.unique(data.patient[p.shared])),
+            model_accuracy=clustered_proportion(np.trace(pm, axis1=1, axis2=2), pm.sum(axis=(1, 2)),
+                                                confidence=iv.confidence),
+            versus_accuracy=clustered_proportion(np.trace(pr, axis1=1, axis2=2), pr.sum(axis=(1, 2)),
+                                                 confidence=iv.confidence),
+            model_kappa_quadratic=clustered_kappa(pm, weights="quadratic", confidence=iv.confidence),
+            versus_kappa_quadratic=clustered_kappa(pr, weights="quadratic", confidence=iv.confidence),
+            accuracy_difference=diff("accuracy"), kappa_quadratic_difference=diff("kappa_quadratic"),
+            mcnemar=mcnemar_test(p.model_codes == ref, p.reader_codes == ref, data.patient[p.shared]))
     return ReaderComparison(
         model=p.model, versus=p.reader, versus_kind="reader", n_cases=n,
         model_accuracy=binomial_ci(int((p.model_codes == ref).sum()), n, confidence=iv.confidence, method=binomial),

@@ -63,6 +63,13 @@ class BootstrapPass:
     extras: Mapping[str, tuple[int, int]]
     observed_extras: np.ndarray
     boot_extras: np.ndarray
+    patient_features: np.ndarray | None = None
+
+    def patient_tables(self, j: int) -> np.ndarray:
+        """Per-patient confusion tables ``(P, K, K)`` of block ``j`` (for the clustered intervals)."""
+        assert self.patient_features is not None
+        k = self.tables.shape[-1]
+        return self.patient_features[:, j * k * k:(j + 1) * k * k].reshape(-1, k, k)
 
     def boot_of(self, j: int) -> dict[str, np.ndarray]:
         """The replicates of every statistic of block ``j`` (arrays over B)."""
@@ -123,7 +130,7 @@ class BootstrapDesign:
         tables = np.stack(self._tables) if nb else np.zeros((0, k, k), dtype=np.int64)
         return BootstrapPass(blocks=dict(self.blocks), tables=tables, obs_stats=table_stats(tables),
                              boot_tables=boot_tables, boot_stats=table_stats(boot_tables), extras=extras,
-                             observed_extras=feats.sum(axis=0), boot_extras=sums)
+                             observed_extras=feats.sum(axis=0), boot_extras=sums, patient_features=feats)
 
 
 @dataclass(frozen=True)
@@ -134,10 +141,12 @@ class Intervals:
     n_bootstrap: int
     binomial: str
     unit: str
+    #: main intervals by the clustered methods of :mod:`study.metrics.clustered` (unit of analysis: patient)
+    clustered: bool = False
 
     @classmethod
-    def of(cls, stats: StatisticsOptions, *, unit: str) -> Intervals:
-        return cls(stats.confidence, stats.n_bootstrap, stats.binomial_interval, unit)
+    def of(cls, stats: StatisticsOptions, *, unit: str, clustered: bool = False) -> Intervals:
+        return cls(stats.confidence, stats.n_bootstrap, stats.binomial_interval, unit, clustered)
 
     @property
     def boot_method(self) -> str:

@@ -2,7 +2,8 @@
 
 A single rater (:func:`rater_agreement`): proportions with Wilson score (or Clopper-Pearson)
 intervals (``statsmodels`` ``proportion_confint``), kappas with the Wald interval on the ASE
-of Fleiss, Cohen & Everitt (1969), each with the patient-bootstrap interval of the same
+of Fleiss, Cohen & Everitt (1969) -- or, when the unit of analysis is the patient, the
+clustered ratio estimator and cluster-robust kappa of :mod:`study.metrics.clustered` -- each with the patient-bootstrap interval of the same
 statistic as ``bootstrap``; F1 and macro F1 with the bootstrap as their only interval.
 Pooled readings of several readers (:func:`group_agreement`): the patient bootstrap is the main
 interval of every statistic, since one case's readings by several readers are not independent.
@@ -18,6 +19,7 @@ import numpy as np
 from study.estimate import Estimate
 from study.metrics.agreement.design import Intervals
 from study.metrics.agreement.stats import KAPPA_WEIGHTS, table_stats
+from study.metrics.clustered import clustered_kappa, clustered_proportion
 from study.metrics.intervals import BinomialMethod, binomial_ci, cohen_kappa, undefined
 from study.results.agreement import (
     BootstrapInterval,
@@ -45,8 +47,10 @@ def with_bootstrap(est: Estimate, boot: BootstrapInterval) -> BootstrappedEstima
 class _Rules:
     """How a table's proportions and kappas get their intervals (analytic or bootstrap)."""
 
-    def __init__(self, iv: Intervals, n: int, prop: Callable[..., Estimate], kappa: Callable[..., Estimate]) -> None:
+    def __init__(self, iv: Intervals, n: int, prop: Callable[..., Estimate], kappa: Callable[..., Estimate],
+                 patient_tables: np.ndarray | None = None) -> None:
         self.iv, self.n, self.prop, self.kappa = iv, n, prop, kappa
+        self.patient_tables = patient_tables  # (P, K, K) when the proportions are clustered
 
     def boot_or_undefined(self, point: float | np.floating, samples: np.ndarray, reason: str) -> Estimate:
         """Bootstrap interval of a statistic that may be undefined on the observed table."""
@@ -57,7 +61,7 @@ def _analytic(iv: Intervals, t: np.ndarray) -> _Rules:
     binomial: BinomialMethod = "clopper_pearson" if iv.binomial == "clopper_pearson" else "wilson"
 
     def prop(k: int, m: int, point: float, samples: np.ndarray, reason: str,
-             definition: str | None = None) -> BootstrappedEstimate:
+             definition: str | None = None, per_patient: object = None) -> BootstrappedEstimate:
         e = binomial_ci(k, m, confidence=iv.confidence, method=binomial, reason_if_empty=reason)
         if definition is not None:
             e = e.with_fields(definition=definition)
@@ -70,11 +74,42 @@ def _analytic(iv: Intervals, t: np.ndarray) -> _Rules:
     return _Rules(iv, int(t.sum()), prop, kappa)
 
 
+def _clustered(iv: Intervals, t: np.ndarray, pt: np.ndarray) -> _Rules:
+    """Patient as the unit: ratio estimator for proportions, cluster-robust kappa (study.metrics.clustered)."""
+
+    def prop(k: int, m: int, point: float, samples: np.ndarray, reason: str, definition: str | None = None,
+             per_patient: tuple[np.ndarray, np.ndarray] | None = None) -> BootstrappedEstimate:
+        assert per_patient is not None
+        e = clustered_proportion(*per_patient, confidence=iv.confidence, reason_if_empty=reason)
+        if definition is not None:
+            e = e.with_fields(definition=definition)
+        return with_bootstrap(e, iv.boot_sub(point if m else None, samples))
+
+    def kappa(name: str, point: float, samples: np.ndarray) -> BootstrappedEstimate:
+        return with_bootstrap(clustered_kappa(pt, weights=KAPPA_WEIGHTS[name], confidence=iv.confidence),
+                              iv.boot_sub(point, samples))
+
+    return _Rules(iv, int(t.sum()), prop, kappa, patient_tables=pt)
+
+
+def _per_patient(pt: np.ndarray | None, j: int | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """Per-patient (successes, trials) of accuracy (``j`` None) or of grade ``j``'s one-versus-rest proportions."""
+    if pt is None:
+        return None
+    n = pt.sum(axis=(1, 2))
+    if j is None:
+        tr = np.trace(pt, axis1=1, axis2=2)
+        return {"accuracy": (tr, n)}
+    tp, ref, rat = pt[:, j, j], pt[:, j, :].sum(axis=1), pt[:, :, j].sum(axis=1)
+    tn = n - ref - rat + tp
+    return {"sensitivity": (tp, ref), "specificity": (tn, n - ref), "ppv": (tp, rat), "npv": (tn, n - rat)}
+
+
 def _pooled(iv: Intervals, t: np.ndarray) -> _Rules:
     n = int(t.sum())
 
     def prop(k: int, m: int, point: float, samples: np.ndarray, reason: str,
-             definition: str | None = None) -> Estimate:
+             definition: str | None = None, per_patient: object = None) -> Estimate:
         if m == 0:
             e = undefined(iv.boot_method, reason, k=int(k), n=int(m))
         else:
@@ -97,29 +132,39 @@ def _table_fields(rules: _Rules, levels: list[str], table: np.ndarray, boot: Arr
     tr = int(np.trace(t))
     per: dict[str, dict[str, Any]] = {}
     ref_n, rat_n, tp = t.sum(axis=1), t.sum(axis=0), np.diag(t)
+    pt = rules.patient_tables
     for j, lv in enumerate(levels):
         tn = n - ref_n[j] - rat_n[j] + tp[j]
+        pp = _per_patient(pt, j) or {}
         per[lv] = {
             "n_reference": int(ref_n[j]), "n_rated": int(rat_n[j]),
             "sensitivity": rules.prop(tp[j], ref_n[j], obs["sensitivity"][j], boot["sensitivity"][:, j],
-                                   f"no reference case of grade {lv}"),
+                                   f"no reference case of grade {lv}", per_patient=pp.get("sensitivity")),
             "specificity": rules.prop(tn, n - ref_n[j], obs["specificity"][j], boot["specificity"][:, j],
-                                   f"every reference case is of grade {lv}" if n else "no cases"),
-            "ppv": rules.prop(tp[j], rat_n[j], obs["ppv"][j], boot["ppv"][:, j], f"the rater never gave grade {lv}"),
+                                   f"every reference case is of grade {lv}" if n else "no cases",
+                                   per_patient=pp.get("specificity")),
+            "ppv": rules.prop(tp[j], rat_n[j], obs["ppv"][j], boot["ppv"][:, j], f"the rater never gave grade {lv}",
+                              per_patient=pp.get("ppv")),
             "npv": rules.prop(tn, n - rat_n[j], obs["npv"][j], boot["npv"][:, j],
-                           f"the rater gave grade {lv} to every case" if n else "no cases"),
+                           f"the rater gave grade {lv} to every case" if n else "no cases",
+                              per_patient=pp.get("npv")),
             "f1": rules.boot_or_undefined(obs["f1"][j], boot["f1"][:, j],
                                        f"grade {lv} used by neither the reference nor the rater")}
     k_idx = np.arange(len(levels))
     diff = k_idx[None, :] - k_idx[:, None]
     masks = {"downgrade": diff < 0, "upgrade": diff > 0, "cross_grade": np.abs(diff) >= 2}
     n_err = n - tr
+    n_err_k = None if pt is None else pt.sum(axis=(1, 2)) - np.trace(pt, axis1=1, axis2=2)
     errors = {name: rules.prop(int(t[masks[name]].sum()), n_err, obs[name], boot[name], "no errors",
-                               f"share of errors with the {what}") for name, what in _ERRORS}
+                               f"share of errors with the {what}",
+                               per_patient=None if pt is None else ((pt * masks[name]).sum(axis=(1, 2)), n_err_k))
+              for name, what in _ERRORS}
+    acc_pp = _per_patient(pt)
     return {
         "confusion_matrix": t.tolist(),
         "confusion_matrix_axes": ConfusionAxes(rows="reference", columns="rater", labels=levels),
-        "accuracy": rules.prop(tr, n, obs["accuracy"], boot["accuracy"], "no cases"),
+        "accuracy": rules.prop(tr, n, obs["accuracy"], boot["accuracy"], "no cases",
+                               per_patient=None if acc_pp is None else acc_pp["accuracy"]),
         "kappa": rules.kappa("kappa", obs["kappa"], boot["kappa"]),
         "kappa_linear": rules.kappa("kappa_linear", obs["kappa_linear"], boot["kappa_linear"]),
         "kappa_quadratic": rules.kappa("kappa_quadratic", obs["kappa_quadratic"], boot["kappa_quadratic"]),
@@ -130,14 +175,19 @@ def _table_fields(rules: _Rules, levels: list[str], table: np.ndarray, boot: Arr
 
 
 def rater_agreement(iv: Intervals, levels: list[str], table: np.ndarray, boot: Arrays, *, kind: RaterKind,
-                    group: str | None, n_missing: int, n_patients: int) -> RaterAgreement:
+                    group: str | None, n_missing: int, n_patients: int,
+                    patient_tables: np.ndarray | None = None) -> RaterAgreement:
     """A single rater's table: analytic main intervals, each with its patient-bootstrap ``bootstrap``.
+
+    With ``patient_tables`` (the rater's per-patient tables, ``(P, K, K)``) and ``iv.clustered``
+    the main intervals are the clustered ones (the patient as the unit of analysis).
 
     ``boot``: the bootstrap replicates of every :func:`~study.metrics.agreement.stats.table_stats`
     statistic of this table (arrays over B).
     """
     t = np.asarray(table)
-    return RaterAgreement(**_table_fields(_analytic(iv, t), levels, t, boot), kind=kind, group=group,
+    rules = _clustered(iv, t, patient_tables) if iv.clustered and patient_tables is not None else _analytic(iv, t)
+    return RaterAgreement(**_table_fields(rules, levels, t, boot), kind=kind, group=group,
                           n_cases=int(t.sum()), n_missing=n_missing, n_patients=n_patients)
 
 

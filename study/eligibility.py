@@ -163,15 +163,6 @@ def build_flow(cases: pd.DataFrame, quality: pd.DataFrame, criteria_result: pd.D
     by_crit = {c: int((fe["criteria_first_failed"] == c).sum()) for c in crit_ids}
     any_crit = {c: int(sum(c in fs for fs in fe["criteria_failed"])) for c in crit_ids}
     inc = table[table["included"]]
-    included = set(inc["case_id"])
-    read, groups = _reader_tables(readings)
-    analysed_readers = {r: len(cs & included) for r, cs in sorted(read.items())}
-    missing = None
-    if readings is not None:
-        any_read = set().union(*read.values()) if read else set()
-        missing = {"by_reader": {r: len(included - cs) for r, cs in sorted(read.items())},
-                   "cases_without_any_reading": len(included - any_read),
-                   "readings_of_excluded_cases": int(sum(len(cs - included) for cs in read.values()))}
     flow = {
         "received": n,
         "not_decodable": nd,
@@ -181,12 +172,41 @@ def build_flow(cases: pd.DataFrame, quality: pd.DataFrame, criteria_result: pd.D
         "failed_eligibility": {"total": int(len(fe)), "by_criterion": by_crit, "any_criterion": any_crit},
         "included": int(len(inc)),
         "criteria": [{"id": c.id, "field": c.field, "description": c.description} for c in criteria],
-        "analysed": {"models": {m: int(len(inc)) for m in models}, "readers": analysed_readers},
-        "missing_readings": missing,
-        "reader_groups": {r: groups[r] for r in sorted(groups)},
+        "analysed": {"models": {m: int(len(inc)) for m in models}, "readers": {}},
+        "missing_readings": None,
+        "reader_groups": {},
     }
     flow["check"] = flow["received"] == nd + flow["failed_quality"]["total"] + flow["failed_eligibility"]["total"] + flow["included"]
-    return flow
+    return add_readers(flow, readings, included=inc["case_id"].astype(str))
+
+
+def add_readers(flow: dict[str, Any], readings: pd.DataFrame | None, *, included: Iterable[str]) -> dict[str, Any]:
+    """The flow with the readers' part filled in: ``analysed.readers``, ``missing_readings``, ``reader_groups``.
+
+    Kept apart from the cases' part so the workflow's eligibility step does not depend on
+    the readings (a changed reading must not re-run eligibility and prediction): the
+    readings step adds this part to the flow eligibility wrote.
+
+    Parameters
+    ----------
+    flow : a flow of :func:`build_flow` (its readers' part is replaced).
+    readings : readings table (``reader_id``, ``case_id`` [, ``reader_group``]) or None (no readings file).
+    included : ids of the included cases.
+    """
+    included = set(map(str, included))
+    read, groups = _reader_tables(readings)
+    missing = None
+    if readings is not None:
+        any_read = set().union(*read.values()) if read else set()
+        missing = {"by_reader": {r: len(included - cs) for r, cs in sorted(read.items())},
+                   "cases_without_any_reading": len(included - any_read),
+                   "readings_of_excluded_cases": int(sum(len(cs - included) for cs in read.values()))}
+    out = dict(flow)
+    out["analysed"] = {**flow["analysed"], "readers": {r: len(cs & included) for r, cs in sorted(read.items())}}
+    out["missing_readings"] = missing
+    out["reader_groups"] = {r: groups[r] for r in sorted(groups)}
+    # keep the key order build_flow writes (flow.json is compared byte for byte between runs)
+    return {k: out[k] for k in flow}
 
 
 def decision_table(cases: pd.DataFrame, quality: pd.DataFrame, criteria_result: pd.DataFrame) -> pd.DataFrame:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from study.io import read_json, write_json, write_parquet
 from study.protocol import load_protocol
+from study.rule_params import protocol_for_step
 
 
 def _split(value: str | None) -> list[str]:
@@ -37,7 +38,7 @@ def intake(*, protocol, manifest, image_root, out_cases, out_ground_truth, annot
     """Manifest (+ annotations) -> ``cases.parquet`` and normalised ``ground_truth.json``."""
     from study import cohort
 
-    p = load_protocol(protocol).protocol
+    p = protocol_for_step(protocol, "intake")
     cases = cohort.load_manifest(manifest, image_root=image_root)
     if annotations:
         gt = cohort.load_annotations(annotations, cases=cases, classes=p.classes,
@@ -52,26 +53,24 @@ def quality(*, protocol, cases, out, workers="2"):
     """Image-quality features and pass/fail per case -> ``quality.parquet``."""
     from study.quality import assess_cases
 
-    p = load_protocol(protocol).protocol
+    p = protocol_for_step(protocol, "quality")
     table = assess_cases(pd.read_parquet(cases), thresholds=p.quality, workers=int(workers))
     write_parquet(out, table)
 
 
-def eligibility(*, protocol, cases, quality, out_table, out_flow, readings=None, models=None):
-    """Inclusion criteria + quality gate -> ``eligibility.parquet`` and ``flow.json``."""
+def eligibility(*, protocol, cases, quality, out_table, out_flow, models=None):
+    """Inclusion criteria + quality gate -> ``eligibility.parquet`` and the cases' part of the flow.
+
+    The readers' part of the flow is added by :func:`readings` (see
+    :func:`study.eligibility.add_readers`): eligibility does not depend on the readings, so a
+    changed reading does not re-run it, nor prediction after it.
+    """
     from study import eligibility as el
 
-    p = load_protocol(protocol).protocol
+    p = protocol_for_step(protocol, "eligibility")
     cases_df = pd.read_parquet(cases)
     quality_df = pd.read_parquet(quality)
-    readings_df = None
-    if readings:
-        from study.readings import load_readings
-
-        readings_df = load_readings(readings, levels=p.levels, aliases=p.grading.letter_aliases or {},
-                                    cases=cases_df)
-    table, flow = el.decide_eligibility(cases_df, quality_df, criteria=p.inclusion,
-                                        readings=readings_df, models=_split(models))
+    table, flow = el.decide_eligibility(cases_df, quality_df, criteria=p.inclusion, models=_split(models))
     write_parquet(out_table, table)
     write_json(out_flow, flow)
 
@@ -80,7 +79,7 @@ def reference(*, protocol, cases, ground_truth, out, reference=None):
     """Reference grades: from reference.csv when given, else graded from the ground truth counts."""
     from study import cohort, grading
 
-    p = load_protocol(protocol).protocol
+    p = protocol_for_step(protocol, "reference")
     cases_df = pd.read_parquet(cases)
     counts = grading.counts_from_coco(read_json(ground_truth), classes=p.classes)
     if reference:
@@ -99,18 +98,23 @@ def reference(*, protocol, cases, ground_truth, out, reference=None):
     write_parquet(out, ref)
 
 
-def readings(*, protocol, cases, out, readings=None):
-    """Readers' grades, validated against the protocol's levels -> ``readings.parquet``."""
-    p = load_protocol(protocol).protocol
+def readings(*, protocol, cases, eligibility, cases_flow, out, out_flow, readings=None):
+    """Readers' grades, validated against the protocol's levels -> ``readings.parquet``; and
+    ``flow.json``: eligibility's flow of cases with the readers' part added."""
+    from study.eligibility import add_readers
+
+    p = protocol_for_step(protocol, "readings")
     if readings:
         from study.readings import load_readings
 
         df = load_readings(readings, levels=p.levels, aliases=p.grading.letter_aliases or {},
-                           cases=pd.read_parquet(cases))
+                           cases=pd.read_parquet(cases, columns=["case_id"]))
     else:
         df = pd.DataFrame({"reader_id": pd.Series(dtype=str), "reader_group": pd.Series(dtype=str),
                            "case_id": pd.Series(dtype=str), "grade": pd.Series(dtype=str)})
+    flow = add_readers(read_json(cases_flow), df if readings else None, included=_included_ids(eligibility))
     write_parquet(out, df)
+    write_json(out_flow, flow)
 
 
 # ----------------------------------------------------------------------------- models
@@ -119,7 +123,7 @@ def predict(*, protocol, cases, eligibility, quality, model, shard, n_shards, ou
     from study.inference import predict_shard
     from study.modelspec import load_model_spec
 
-    p = load_protocol(protocol).protocol
+    p = protocol_for_step(protocol, "predict")
     spec = load_model_spec(json.loads(model), protocol_classes=p.classes)
     cases_df = pd.read_parquet(cases)
     cases_df = cases_df[cases_df["case_id"].astype(str).isin(set(_included_ids(eligibility)))]
@@ -142,7 +146,7 @@ def grade(*, protocol, detections, eligibility, out):
     """The model's grade per included case from its detections at the operating threshold."""
     from study import grading
 
-    p = load_protocol(protocol).protocol
+    p = protocol_for_step(protocol, "grade")
     det = pd.read_parquet(detections)
     counts = grading.counts_from_detections(det, case_ids=_included_ids(eligibility), classes=p.classes,
                                             threshold=p.detection.operating_threshold)

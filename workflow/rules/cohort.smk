@@ -24,89 +24,100 @@ if SYNTH:
 
 rule intake:
     input:
-        protocol=PROTOCOL,
         manifest=COHORT["manifest"],
         annotations=optional_input("annotations"),
     output:
         cases=f"{RESULTS}/cases.parquet",
         ground_truth=f"{RESULTS}/ground_truth.json",
     params:
+        protocol=PROTOCOL,
+        protocol_values=PROTOCOL_DIGEST["intake"],
         image_root=COHORT["image_root"],
     log:
         f"{RESULTS}/logs/intake.log",
     conda:
         "../envs/study.yaml"
     shell:
-        "study step intake protocol={input.protocol:q} manifest={input.manifest:q}"
+        "study step intake protocol={params.protocol:q} manifest={input.manifest:q}"
         " image_root={params.image_root:q} annotations={input.annotations:q}"
         " out_cases={output.cases:q} out_ground_truth={output.ground_truth:q} 2> {log:q}"
 
 
 rule quality:
     input:
-        protocol=PROTOCOL,
         cases=rules.intake.output.cases,
     output:
         f"{RESULTS}/quality.parquet",
     threads: 2
+    params:
+        protocol=PROTOCOL,
+        protocol_values=PROTOCOL_DIGEST["quality"],
     log:
         f"{RESULTS}/logs/quality.log",
     conda:
         "../envs/study.yaml"
     shell:
-        "study step quality protocol={input.protocol:q} cases={input.cases:q}"
+        "study step quality protocol={params.protocol:q} cases={input.cases:q}"
         " workers={threads} out={output:q} 2> {log:q}"
 
 
 rule eligibility:
     input:
-        protocol=PROTOCOL,
         cases=rules.intake.output.cases,
         quality=rules.quality.output,
-        readings=optional_input("readings"),
     output:
         table=f"{RESULTS}/eligibility.parquet",
-        flow=f"{RESULTS}/flow.json",
+        flow=f"{RESULTS}/flow-cases.json",
     params:
+        protocol=PROTOCOL,
+        protocol_values=PROTOCOL_DIGEST["eligibility"],
         models=",".join(MODELS),
     log:
         f"{RESULTS}/logs/eligibility.log",
     conda:
         "../envs/study.yaml"
     shell:
-        "study step eligibility protocol={input.protocol:q} cases={input.cases:q}"
-        " quality={input.quality:q} readings={input.readings:q} models={params.models:q}"
+        "study step eligibility protocol={params.protocol:q} cases={input.cases:q}"
+        " quality={input.quality:q} models={params.models:q}"
         " out_table={output.table:q} out_flow={output.flow:q} 2> {log:q}"
 
 
 rule reference:
     input:
-        protocol=PROTOCOL,
         cases=rules.intake.output.cases,
         ground_truth=rules.intake.output.ground_truth,
         reference=optional_input("reference"),
     output:
         f"{RESULTS}/reference.parquet",
+    params:
+        protocol=PROTOCOL,
+        protocol_values=PROTOCOL_DIGEST["reference"],
     log:
         f"{RESULTS}/logs/reference.log",
     conda:
         "../envs/study.yaml"
     shell:
-        "study step reference protocol={input.protocol:q} cases={input.cases:q}"
+        "study step reference protocol={params.protocol:q} cases={input.cases:q}"
         " ground_truth={input.ground_truth:q} reference={input.reference:q} out={output:q} 2> {log:q}"
 
 
 rule readings:
     input:
-        protocol=PROTOCOL,
         cases=rules.intake.output.cases,
+        eligibility=rules.eligibility.output.table,
+        cases_flow=rules.eligibility.output.flow,
         readings=optional_input("readings"),
     output:
-        f"{RESULTS}/readings.parquet",
+        table=f"{RESULTS}/readings.parquet",
+        flow=f"{RESULTS}/flow.json",
+    params:
+        protocol=PROTOCOL,
+        protocol_values=PROTOCOL_DIGEST["readings"],
     log:
         f"{RESULTS}/logs/readings.log",
     conda:
         "../envs/study.yaml"
     shell:
-        "study step readings protocol={input.protocol:q} cases={input.cases:q}"
-        " readings={input.readings:q} out={output:q} 2> {log:q}"
+        "study step readings protocol={params.protocol:q} cases={input.cases:q}"
+        " eligibility={input.eligibility:q} cases_flow={input.cases_flow:q} readings={input.readings:q}"
+        " out={output.table:q} out_flow={output.flow:q} 2> {log:q}"

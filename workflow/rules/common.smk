@@ -11,6 +11,13 @@ SHARDS = list(range(N_SHARDS))
 SYNTH = COHORT.get("synth")
 COHORT_DIR = os.path.dirname(COHORT["manifest"]) or "."
 
+# Steps do not take the protocol file as an input: each rule gets the digest of the protocol
+# values its step reads as a param, so it re-runs when those change and only then
+# (study/rule_params.py; the steps read the protocol through a view refusing undeclared fields).
+from study.rule_params import protocol_digests
+
+PROTOCOL_DIGEST = protocol_digests(PROTOCOL)
+
 
 wildcard_constraints:
     model="|".join(MODELS),

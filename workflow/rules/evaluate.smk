@@ -3,53 +3,58 @@
 
 rule evaluate_detection:
     input:
-        protocol=PROTOCOL,
         ground_truth=rules.intake.output.ground_truth,
         detections=rules.merge_detections.output.coco,
         cases=rules.intake.output.cases,
         eligibility=rules.eligibility.output.table,
     output:
         f"{RESULTS}/metrics/detection/{{model}}.json",
+    params:
+        protocol=PROTOCOL,
+        protocol_values=PROTOCOL_DIGEST["evaluate_detection"],
     log:
         f"{RESULTS}/logs/evaluate-detection-{{model}}.log",
     conda:
         "../envs/study.yaml"
     shell:
-        "study step evaluate_detection protocol={input.protocol:q} ground_truth={input.ground_truth:q}"
+        "study step evaluate_detection protocol={params.protocol:q} ground_truth={input.ground_truth:q}"
         " detections={input.detections:q} cases={input.cases:q} eligibility={input.eligibility:q}"
         " out={output:q} 2> {log:q}"
 
 
 rule evaluate_counting:
     input:
-        protocol=PROTOCOL,
         reference=rules.reference.output,
         detections=rules.merge_detections.output.table,
         cases=rules.intake.output.cases,
         eligibility=rules.eligibility.output.table,
     output:
         f"{RESULTS}/metrics/counting/{{model}}.json",
+    params:
+        protocol=PROTOCOL,
+        protocol_values=PROTOCOL_DIGEST["evaluate_counting"],
     log:
         f"{RESULTS}/logs/evaluate-counting-{{model}}.log",
     conda:
         "../envs/study.yaml"
     shell:
-        "study step evaluate_counting protocol={input.protocol:q} reference={input.reference:q}"
+        "study step evaluate_counting protocol={params.protocol:q} reference={input.reference:q}"
         " detections={input.detections:q} cases={input.cases:q} eligibility={input.eligibility:q}"
         " out={output:q} 2> {log:q}"
 
 
 rule evaluate_agreement:
     input:
-        protocol=PROTOCOL,
         reference=rules.reference.output,
-        readings=rules.readings.output,
+        readings=rules.readings.output.table,
         grades=expand(f"{RESULTS}/grades/{{model}}.parquet", model=MODELS),
         cases=rules.intake.output.cases,
         eligibility=rules.eligibility.output.table,
     output:
         f"{RESULTS}/metrics/agreement.json",
     params:
+        protocol=PROTOCOL,
+        protocol_values=PROTOCOL_DIGEST["evaluate_agreement"],
         grades=lambda wc, input: ",".join(input.grades),
     threads: 2
     log:
@@ -57,27 +62,28 @@ rule evaluate_agreement:
     conda:
         "../envs/study.yaml"
     shell:
-        "study step evaluate_agreement protocol={input.protocol:q} reference={input.reference:q}"
+        "study step evaluate_agreement protocol={params.protocol:q} reference={input.reference:q}"
         " readings={input.readings:q} grades={params.grades:q} cases={input.cases:q}"
         " eligibility={input.eligibility:q} out={output:q} 2> {log:q}"
 
 
 rule evaluate_mrmc:
     input:
-        protocol=PROTOCOL,
         reference=rules.reference.output,
-        readings=rules.readings.output,
+        readings=rules.readings.output.table,
         grades=expand(f"{RESULTS}/grades/{{model}}.parquet", model=MODELS),
         eligibility=rules.eligibility.output.table,
     output:
         f"{RESULTS}/metrics/mrmc.json",
     params:
+        protocol=PROTOCOL,
+        protocol_values=PROTOCOL_DIGEST["evaluate_mrmc"],
         grades=lambda wc, input: ",".join(input.grades),
     log:
         f"{RESULTS}/logs/evaluate-mrmc.log",
     conda:
         "../envs/study.yaml"
     shell:
-        "study step evaluate_mrmc protocol={input.protocol:q} reference={input.reference:q}"
+        "study step evaluate_mrmc protocol={params.protocol:q} reference={input.reference:q}"
         " readings={input.readings:q} grades={params.grades:q} eligibility={input.eligibility:q}"
         " out={output:q} 2> {log:q}"

@@ -3,7 +3,6 @@
 
 rule predict:
     input:
-        protocol=PROTOCOL,
         cases=rules.intake.output.cases,
         eligibility=rules.eligibility.output.table,
         quality=rules.quality.output,
@@ -11,6 +10,8 @@ rule predict:
     output:
         f"{RESULTS}/predictions/{{model}}/shard-{{shard}}-of-{N_SHARDS}.parquet",
     params:
+        protocol=PROTOCOL,
+        protocol_values=PROTOCOL_DIGEST["predict"],
         entry=lambda wc: json.dumps(model_entry(wc.model), sort_keys=True),
         batch_size=config.get("batch_size", 4),
         n_shards=N_SHARDS,
@@ -20,7 +21,7 @@ rule predict:
     conda:
         "../envs/study.yaml"
     shell:
-        "study step predict protocol={input.protocol:q} cases={input.cases:q}"
+        "study step predict protocol={params.protocol:q} cases={input.cases:q}"
         " eligibility={input.eligibility:q} quality={input.quality:q} model={params.entry:q}"
         " shard={wildcards.shard} n_shards={params.n_shards}"
         " batch_size={params.batch_size} threads={threads} out={output:q} 2> {log:q}"
@@ -50,15 +51,17 @@ rule merge_detections:
 
 rule grade_model:
     input:
-        protocol=PROTOCOL,
         detections=rules.merge_detections.output.table,
         eligibility=rules.eligibility.output.table,
     output:
         f"{RESULTS}/grades/{{model}}.parquet",
+    params:
+        protocol=PROTOCOL,
+        protocol_values=PROTOCOL_DIGEST["grade"],
     log:
         f"{RESULTS}/logs/grade-{{model}}.log",
     conda:
         "../envs/study.yaml"
     shell:
-        "study step grade protocol={input.protocol:q} detections={input.detections:q}"
+        "study step grade protocol={params.protocol:q} detections={input.detections:q}"
         " eligibility={input.eligibility:q} out={output:q} 2> {log:q}"

@@ -1,0 +1,148 @@
+"""Re-runs redo only what changed (issue 16, item 3).
+
+A small study with a precomputed model is run once; then each change is made and
+Snakemake's dry run says which jobs it would re-run (the jobs of its "Job stats" table):
+
+- touching every input without changing it (one of them larger than Snakemake's default
+  1 MB checksum limit) re-runs nothing;
+- changing the bootstrap replicates re-runs the evaluation, collect and report only;
+- changing one reading re-runs readings, agreement, MRMC, collect and report only;
+- changing a quality threshold does not re-run intake;
+- changing only the protocol's report settings re-runs collect and report only.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from study.config import SNAKEFILE
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+EVALUATION = {"evaluate_detection", "evaluate_counting", "evaluate_agreement", "evaluate_mrmc", "collect", "report",
+              "all"}
+ONE_READING = {"readings", "evaluate_agreement", "evaluate_mrmc", "collect", "report", "all"}
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reruns")
+    subprocess.run([sys.executable, "-m", "study", "synth", "--cases", "16", "--seed", "3", "--image-size", "256",
+                    "--out", str(root / "cohort")], check=True, capture_output=True, env=_env())
+    coco = json.loads((root / "cohort" / "annotations.json").read_text())
+    # pad the annotations past Snakemake's default checksum limit (1 MB): valid JSON, same content
+    (root / "cohort" / "annotations.json").write_text(json.dumps(coco) + " " * 1_200_000, encoding="utf-8")
+    dt = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 0.9}
+          for a in coco["annotations"]]
+    (root / "dt.json").write_text(json.dumps(dt), encoding="utf-8")
+    protocol = yaml.safe_load((REPO_ROOT / "protocols" / "chinese-2019.yaml").read_text())
+    protocol["statistics"]["bootstrap_replicates"] = 100
+    protocol["quality"].update(min_width=128, min_height=128)
+    (root / "protocol.yaml").write_text(yaml.safe_dump(protocol), encoding="utf-8")
+    cfg = {"study": "reruns", "protocol": "protocol.yaml", "results_dir": "results",
+           "cohort": {"manifest": "cohort/manifest.csv", "image_root": "cohort/images",
+                      "annotations": "cohort/annotations.json", "reference": "cohort/reference.csv",
+                      "readings": "cohort/readings.csv"},
+           "models": [{"id": "vendor", "backend": "precomputed", "detections": "dt.json", "classes": protocol["classes"],
+                       "images": "cohort/annotations.json",
+                       "categories": {c["id"]: c["name"] for c in coco["categories"]}}]}
+    (root / "config.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "study", "run", "config.yaml"], cwd=root, capture_output=True,
+                         text=True, env=_env(), timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return root
+
+
+def would_rerun(root: Path) -> set[str]:
+    """The rules Snakemake's dry run would run (its "Job stats" table)."""
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--configfile",
+                           "config.yaml", "--dry-run"], cwd=root, capture_output=True, text=True, env=_env(),
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    out = proc.stdout + proc.stderr
+    if "Nothing to be done" in out:
+        return set()
+    table = out.split("Job stats:", 1)[1].split("total", 1)[0]
+    return {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+\s*$", table, flags=re.M)}
+
+
+def _edit(path: Path, change) -> str:
+    before = path.read_text(encoding="utf-8")
+    path.write_text(change(before), encoding="utf-8")
+    return before
+
+
+def _protocol_change(**sections):
+    def change(text: str) -> str:
+        p = yaml.safe_load(text)
+        for section, values in sections.items():
+            p.setdefault(section, {}).update(values)
+        return yaml.safe_dump(p)
+    return change
+
+
+def test_untouched_content_reruns_nothing_at_any_size(study):
+    assert (study / "cohort" / "annotations.json").stat().st_size > 1_000_000  # over Snakemake's default limit
+    for f in ["protocol.yaml", "dt.json", "cohort/manifest.csv", "cohort/annotations.json", "cohort/reference.csv",
+              "cohort/readings.csv"]:
+        os.utime(study / f)
+    assert would_rerun(study) == set()
+
+
+def test_bootstrap_replicates_rerun_evaluation_and_report_only(study):
+    before = _edit(study / "protocol.yaml", _protocol_change(statistics={"bootstrap_replicates": 150}))
+    try:
+        assert would_rerun(study) == EVALUATION
+    finally:
+        (study / "protocol.yaml").write_text(before, encoding="utf-8")
+
+
+def test_one_reading_reruns_readings_agreement_mrmc_collect_report_only(study):
+    path = study / "cohort" / "readings.csv"
+
+    def change(text: str) -> str:
+        rows = list(csv.reader(text.splitlines()))
+        g = rows[0].index("grade")
+        rows[1][g] = "IV" if rows[1][g] != "IV" else "I"
+        return "\n".join(",".join(r) for r in rows) + "\n"
+
+    before = _edit(path, change)
+    try:
+        assert would_rerun(study) == ONE_READING
+    finally:
+        path.write_text(before, encoding="utf-8")
+
+
+def test_quality_threshold_does_not_rerun_intake(study):
+    before = _edit(study / "protocol.yaml", _protocol_change(quality={"laplacian_var_min": 0.5}))
+    try:
+        rerun = would_rerun(study)
+    finally:
+        (study / "protocol.yaml").write_text(before, encoding="utf-8")
+    assert {"quality", "eligibility", "predict", "collect", "report"} <= rerun
+    assert "intake" not in rerun and "reference" not in rerun
+
+
+def test_report_settings_rerun_collect_and_report_only(study):
+    before = _edit(study / "protocol.yaml", _protocol_change(report={"worst_cases": 3}))
+    try:
+        assert would_rerun(study) == {"collect", "report", "all"}
+    finally:
+        (study / "protocol.yaml").write_text(before, encoding="utf-8")

@@ -34,12 +34,35 @@ def _patients(cases: str) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- cohort
-def intake(*, protocol, manifest, image_root, out_cases, out_ground_truth, annotations=None):
-    """Manifest (+ annotations) -> ``cases.parquet`` and normalised ``ground_truth.json``."""
+def probe_images(*, manifest, image_root, shard, n_shards, out):
+    """One shard of the manifest's rows: read each image once (sha256, size, full decode check).
+
+    The shard is a contiguous block of the manifest's rows (:func:`study.shards.shard_rows`);
+    structural problems of the manifest are left to :func:`intake`, which reports them all.
+    """
+    from study.cohort.manifest import probe_manifest_images, validate_manifest
+    from study.errors import raise_if
+    from study.shards import shard_rows
+
+    df, problems, _ = validate_manifest(manifest, image_root=image_root, probe=False)
+    if df is None:
+        raise_if(problems)
+    assert df is not None
+    part = shard_rows(df, shard=int(shard), n_shards=int(n_shards))
+    write_parquet(out, probe_manifest_images(part).reset_index(drop=True))
+
+
+def intake(*, protocol, manifest, image_root, out_cases, out_ground_truth, annotations=None, probes=None):
+    """Manifest (+ annotations) -> ``cases.parquet`` and normalised ``ground_truth.json``.
+
+    ``probes``: the shards of :func:`probe_images` (comma-separated); without them every
+    image is probed here, in one process.
+    """
     from study import cohort
 
     p = protocol_for_step(protocol, "intake")
-    cases = cohort.load_manifest(manifest, image_root=image_root)
+    probed = pd.concat([pd.read_parquet(f) for f in _split(probes)], ignore_index=True) if probes else None
+    cases = cohort.load_manifest(manifest, image_root=image_root, probes=probed)
     if annotations:
         gt = cohort.load_annotations(annotations, cases=cases, classes=p.classes,
                                      polygon_classes=p.polygon_classes)
@@ -49,13 +72,31 @@ def intake(*, protocol, manifest, image_root, out_cases, out_ground_truth, annot
     write_json(out_ground_truth, gt)
 
 
-def quality(*, protocol, cases, out, workers="2"):
-    """Image-quality features and pass/fail per case -> ``quality.parquet``."""
+_QUALITY_INPUT = ["case_id", "image_path", "width", "height", "decodable"]
+
+
+def quality(*, protocol, cases, out, workers="2", shard=None, n_shards=None):
+    """Image-quality features and pass/fail per case -> ``quality.parquet`` (or one shard of it).
+
+    With ``shard``/``n_shards``, only that contiguous block of the cases' rows is assessed
+    (:func:`study.shards.shard_rows`); :func:`merge_quality` joins the shards.
+    """
     from study.quality import assess_cases
+    from study.shards import shard_rows
 
     p = protocol_for_step(protocol, "quality")
-    table = assess_cases(pd.read_parquet(cases), thresholds=p.quality, workers=int(workers))
-    write_parquet(out, table)
+    table = pd.read_parquet(cases, columns=_QUALITY_INPUT)
+    if shard is not None:
+        table = shard_rows(table, shard=int(shard), n_shards=int(n_shards or 1))
+    write_parquet(out, assess_cases(table, thresholds=p.quality, workers=int(workers)))
+
+
+def merge_quality(*, cases, shards, out):
+    """The shards of :func:`quality` -> ``quality.parquet``, in the cases' order (each case exactly once)."""
+    from study.shards import merge_shard_tables
+
+    order = pd.read_parquet(cases, columns=["case_id"])["case_id"].astype(str).tolist()
+    write_parquet(out, merge_shard_tables(_split(shards), key="case_id", order=order, what="quality"))
 
 
 def eligibility(*, protocol, cases, quality, out_table, out_flow, models=None):
@@ -265,6 +306,6 @@ def collect(*, config, results_dir, models, out):
 
 STEPS: dict[str, Callable[..., None]] = {
     f.__name__: f
-    for f in (intake, quality, eligibility, reference, readings, predict, merge, grade, evaluate_detection,
-              evaluate_counting, evaluate_agreement, evaluate_mrmc, collect)
+    for f in (probe_images, intake, quality, merge_quality, eligibility, reference, readings, predict, merge, grade,
+              evaluate_detection, evaluate_counting, evaluate_agreement, evaluate_mrmc, collect)
 }

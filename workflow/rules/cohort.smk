@@ -22,10 +22,28 @@ if SYNTH:
             "study synth --cases {params.cases} --seed {params.seed} --out {params.out:q} 2> {log:q}"
 
 
+rule probe_images:
+    input:
+        manifest=COHORT["manifest"],
+    output:
+        f"{RESULTS}/images/probe-{{shard}}-of-{N_SHARDS}.parquet",
+    params:
+        image_root=COHORT["image_root"],
+        n_shards=N_SHARDS,
+    log:
+        f"{RESULTS}/logs/probe-images-{{shard}}.log",
+    conda:
+        "../envs/study.yaml"
+    shell:
+        "study step probe_images manifest={input.manifest:q} image_root={params.image_root:q}"
+        " shard={wildcards.shard} n_shards={params.n_shards} out={output:q} 2> {log:q}"
+
+
 rule intake:
     input:
         manifest=COHORT["manifest"],
         annotations=optional_input("annotations"),
+        probes=expand(f"{RESULTS}/images/probe-{{shard}}-of-{N_SHARDS}.parquet", shard=SHARDS),
     output:
         cases=f"{RESULTS}/cases.parquet",
         ground_truth=f"{RESULTS}/ground_truth.json",
@@ -33,13 +51,14 @@ rule intake:
         protocol=PROTOCOL,
         protocol_values=PROTOCOL_DIGEST["intake"],
         image_root=COHORT["image_root"],
+        probes=lambda wc, input: ",".join(input.probes),
     log:
         f"{RESULTS}/logs/intake.log",
     conda:
         "../envs/study.yaml"
     shell:
         "study step intake protocol={params.protocol:q} manifest={input.manifest:q}"
-        " image_root={params.image_root:q} annotations={input.annotations:q}"
+        " image_root={params.image_root:q} annotations={input.annotations:q} probes={params.probes:q}"
         " out_cases={output.cases:q} out_ground_truth={output.ground_truth:q} 2> {log:q}"
 
 
@@ -47,24 +66,41 @@ rule quality:
     input:
         cases=rules.intake.output.cases,
     output:
-        f"{RESULTS}/quality.parquet",
-    threads: 2
+        f"{RESULTS}/quality/shard-{{shard}}-of-{N_SHARDS}.parquet",
     params:
         protocol=PROTOCOL,
         protocol_values=PROTOCOL_DIGEST["quality"],
+        n_shards=N_SHARDS,
+    threads: 1
     log:
-        f"{RESULTS}/logs/quality.log",
+        f"{RESULTS}/logs/quality-{{shard}}.log",
     conda:
         "../envs/study.yaml"
     shell:
-        "study step quality protocol={params.protocol:q} cases={input.cases:q}"
-        " workers={threads} out={output:q} 2> {log:q}"
+        "study step quality protocol={params.protocol:q} cases={input.cases:q} shard={wildcards.shard}"
+        " n_shards={params.n_shards} workers={threads} out={output:q} 2> {log:q}"
+
+
+rule merge_quality:
+    input:
+        cases=rules.intake.output.cases,
+        shards=expand(f"{RESULTS}/quality/shard-{{shard}}-of-{N_SHARDS}.parquet", shard=SHARDS),
+    output:
+        f"{RESULTS}/quality.parquet",
+    params:
+        shards=lambda wc, input: ",".join(input.shards),
+    log:
+        f"{RESULTS}/logs/merge-quality.log",
+    conda:
+        "../envs/study.yaml"
+    shell:
+        "study step merge_quality cases={input.cases:q} shards={params.shards:q} out={output:q} 2> {log:q}"
 
 
 rule eligibility:
     input:
         cases=rules.intake.output.cases,
-        quality=rules.quality.output,
+        quality=rules.merge_quality.output,
     output:
         table=f"{RESULTS}/eligibility.parquet",
         flow=f"{RESULTS}/flow-cases.json",

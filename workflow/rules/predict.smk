@@ -5,7 +5,7 @@ rule predict:
     input:
         cases=rules.intake.output.cases,
         eligibility=rules.eligibility.output.table,
-        quality=rules.quality.output,
+        quality=rules.merge_quality.output,
         spec=model_files,
     output:
         f"{RESULTS}/predictions/{{model}}/shard-{{shard}}-of-{N_SHARDS}.parquet",

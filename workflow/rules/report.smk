@@ -6,7 +6,7 @@ rule collect:
         protocol=PROTOCOL,
         cases=rules.intake.output.cases,
         ground_truth=rules.intake.output.ground_truth,
-        quality=rules.quality.output,
+        quality=rules.merge_quality.output,
         eligibility=rules.eligibility.output.table,
         flow=rules.readings.output.flow,
         reference=rules.reference.output,

@@ -14,7 +14,6 @@ Snakemake's dry run says which jobs it would re-run (the jobs of its "Job stats"
 from __future__ import annotations
 
 import csv
-import json
 import os
 import re
 import subprocess
@@ -25,7 +24,7 @@ import pytest
 import yaml
 
 from study.config import SNAKEFILE
-from tests.conftest import REPO_ROOT
+from tests.small_study import make_cohort, study_env, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -34,38 +33,20 @@ EVALUATION = {"evaluate_detection", "evaluate_counting", "evaluate_agreement", "
 ONE_READING = {"readings", "evaluate_agreement", "evaluate_mrmc", "collect", "report", "all"}
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("reruns")
-    subprocess.run([sys.executable, "-m", "study", "synth", "--cases", "16", "--seed", "3", "--image-size", "256",
-                    "--out", str(root / "cohort")], check=True, capture_output=True, env=_env())
-    coco = json.loads((root / "cohort" / "annotations.json").read_text())
-    # pad the annotations past Snakemake's default checksum limit (1 MB): valid JSON, same content
-    (root / "cohort" / "annotations.json").write_text(json.dumps(coco) + " " * 1_200_000, encoding="utf-8")
-    dt = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 0.9}
-          for a in coco["annotations"]]
-    (root / "dt.json").write_text(json.dumps(dt), encoding="utf-8")
-    protocol = yaml.safe_load((REPO_ROOT / "protocols" / "chinese-2019.yaml").read_text())
-    protocol["statistics"]["bootstrap_replicates"] = 100
-    protocol["quality"].update(min_width=128, min_height=128)
-    (root / "protocol.yaml").write_text(yaml.safe_dump(protocol), encoding="utf-8")
-    cfg = {"study": "reruns", "protocol": "protocol.yaml", "results_dir": "results",
-           "cohort": {"manifest": "cohort/manifest.csv", "image_root": "cohort/images",
-                      "annotations": "cohort/annotations.json", "reference": "cohort/reference.csv",
-                      "readings": "cohort/readings.csv"},
-           "models": [{"id": "vendor", "backend": "precomputed", "detections": "dt.json", "classes": protocol["classes"],
-                       "images": "cohort/annotations.json",
-                       "categories": {c["id"]: c["name"] for c in coco["categories"]}}]}
+    # the annotations padded past Snakemake's default checksum limit (1 MB)
+    info = make_cohort(root / "cohort", pad_annotations_to=1_200_000)
+    write_config(root / "config.yaml", "cohort", info, study="reruns")
+    for f in ("protocol.yaml", "dt.json"):  # the tests touch and edit them at the study's top
+        (root / "cohort" / f).rename(root / f)
+    cfg = yaml.safe_load((root / "config.yaml").read_text())
+    cfg["protocol"] = "protocol.yaml"
+    cfg["models"][0]["detections"] = "dt.json"
     (root / "config.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
     run = subprocess.run([sys.executable, "-m", "study", "run", "config.yaml"], cwd=root, capture_output=True,
-                         text=True, env=_env(), timeout=600)
+                         text=True, env=study_env(), timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     return root
 
@@ -73,7 +54,7 @@ def study(tmp_path_factory):
 def would_rerun(root: Path) -> set[str]:
     """The rules Snakemake's dry run would run (its "Job stats" table)."""
     proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--configfile",
-                           "config.yaml", "--dry-run"], cwd=root, capture_output=True, text=True, env=_env(),
+                           "config.yaml", "--dry-run"], cwd=root, capture_output=True, text=True, env=study_env(),
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
     out = proc.stdout + proc.stderr

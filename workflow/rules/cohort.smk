@@ -30,6 +30,8 @@ rule probe_images:
     params:
         image_root=COHORT["image_root"],
         n_shards=N_SHARDS,
+    resources:
+        **resources_of("probe_images"),
     log:
         f"{RESULTS}/logs/probe-images-{{shard}}.log",
     conda:
@@ -52,6 +54,8 @@ rule intake:
         protocol_values=PROTOCOL_DIGEST["intake"],
         image_root=COHORT["image_root"],
         probes=lambda wc, input: ",".join(input.probes),
+    resources:
+        **resources_of("intake"),
     log:
         f"{RESULTS}/logs/intake.log",
     conda:
@@ -72,6 +76,8 @@ rule quality:
         protocol_values=PROTOCOL_DIGEST["quality"],
         n_shards=N_SHARDS,
     threads: 1
+    resources:
+        **resources_of("quality"),
     log:
         f"{RESULTS}/logs/quality-{{shard}}.log",
     conda:
@@ -89,6 +95,8 @@ rule merge_quality:
         f"{RESULTS}/quality.parquet",
     params:
         shards=lambda wc, input: ",".join(input.shards),
+    resources:
+        **resources_of("merge_quality"),
     log:
         f"{RESULTS}/logs/merge-quality.log",
     conda:
@@ -108,6 +116,8 @@ rule eligibility:
         protocol=PROTOCOL,
         protocol_values=PROTOCOL_DIGEST["eligibility"],
         models=",".join(MODELS),
+    resources:
+        **resources_of("eligibility"),
     log:
         f"{RESULTS}/logs/eligibility.log",
     conda:
@@ -128,6 +138,8 @@ rule reference:
     params:
         protocol=PROTOCOL,
         protocol_values=PROTOCOL_DIGEST["reference"],
+    resources:
+        **resources_of("reference"),
     log:
         f"{RESULTS}/logs/reference.log",
     conda:
@@ -149,6 +161,8 @@ rule readings:
     params:
         protocol=PROTOCOL,
         protocol_values=PROTOCOL_DIGEST["readings"],
+    resources:
+        **resources_of("readings"),
     log:
         f"{RESULTS}/logs/readings.log",
     conda:

@@ -12,6 +12,10 @@ rule evaluate_detection:
     params:
         protocol=PROTOCOL,
         protocol_values=PROTOCOL_DIGEST["evaluate_detection"],
+    resources:
+        **resources_of("evaluate_detection"),
+    group:
+        "evaluate"
     log:
         f"{RESULTS}/logs/evaluate-detection-{{model}}.log",
     conda:
@@ -33,6 +37,10 @@ rule evaluate_counting:
     params:
         protocol=PROTOCOL,
         protocol_values=PROTOCOL_DIGEST["evaluate_counting"],
+    resources:
+        **resources_of("evaluate_counting"),
+    group:
+        "evaluate"
     log:
         f"{RESULTS}/logs/evaluate-counting-{{model}}.log",
     conda:
@@ -57,6 +65,10 @@ rule evaluate_agreement:
         protocol_values=PROTOCOL_DIGEST["evaluate_agreement"],
         grades=lambda wc, input: ",".join(input.grades),
     threads: 2
+    resources:
+        **resources_of("evaluate_agreement"),
+    group:
+        "evaluate"
     log:
         f"{RESULTS}/logs/evaluate-agreement.log",
     conda:
@@ -79,6 +91,10 @@ rule evaluate_mrmc:
         protocol=PROTOCOL,
         protocol_values=PROTOCOL_DIGEST["evaluate_mrmc"],
         grades=lambda wc, input: ",".join(input.grades),
+    resources:
+        **resources_of("evaluate_mrmc"),
+    group:
+        "evaluate"
     log:
         f"{RESULTS}/logs/evaluate-mrmc.log",
     conda:

@@ -16,6 +16,9 @@ rule predict:
         batch_size=config.get("batch_size", 4),
         n_shards=N_SHARDS,
     threads: 1
+    resources:
+        **resources_of("predict"),
+        gpu=lambda wc: int(model_on_gpu(wc.model)),
     log:
         f"{RESULTS}/logs/predict-{{model}}-{{shard}}.log",
     conda:
@@ -39,6 +42,8 @@ rule merge_detections:
     params:
         entry=lambda wc: json.dumps(model_entry(wc.model), sort_keys=True),
         shards=lambda wc, input: ",".join(input.shards),
+    resources:
+        **resources_of("merge_detections"),
     log:
         f"{RESULTS}/logs/merge-{{model}}.log",
     conda:
@@ -58,6 +63,10 @@ rule grade_model:
     params:
         protocol=PROTOCOL,
         protocol_values=PROTOCOL_DIGEST["grade"],
+    resources:
+        **resources_of("grade_model"),
+    group:
+        "evaluate"
     log:
         f"{RESULTS}/logs/grade-{{model}}.log",
     conda:

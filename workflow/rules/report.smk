@@ -22,6 +22,10 @@ rule collect:
         config=lambda wc: json.dumps(config, sort_keys=True),
         models=",".join(MODELS),
         results=lambda wc, output: os.path.dirname(output[0]) or ".",
+    resources:
+        **resources_of("collect"),
+    group:
+        "evaluate"
     log:
         f"{RESULTS}/logs/collect.log",
     conda:
@@ -39,6 +43,10 @@ rule report:
         html=f"{RESULTS}/report.html",
     params:
         results=lambda wc, input: os.path.dirname(input[0]) or ".",
+    resources:
+        **resources_of("report"),
+    group:
+        "evaluate"
     log:
         f"{RESULTS}/logs/report.log",
     conda:

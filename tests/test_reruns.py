@@ -127,3 +127,40 @@ def test_report_settings_rerun_collect_and_report_only(study):
         assert would_rerun(study) == {"collect", "report", "all"}
     finally:
         (study / "protocol.yaml").write_text(before, encoding="utf-8")
+
+
+def test_every_job_records_time_and_peak_memory(study):
+    import csv as csv_
+
+    bench = study / "results" / "benchmarks"
+    names = {p.stem.split("-")[0] for p in bench.glob("*.tsv")}
+    assert {"probe_images", "intake", "quality", "merge_quality", "eligibility", "reference", "readings", "predict",
+            "merge_detections", "grade_model", "evaluate_detection", "evaluate_counting", "evaluate_agreement",
+            "evaluate_mrmc", "collect", "report"} <= names
+    with open(bench / "intake.tsv", newline="") as f:
+        row = next(csv_.DictReader(f, delimiter="\t"))
+    assert float(row["max_rss"]) > 50 and float(row["s"]) > 0
+
+
+def test_rules_declare_cluster_resources_and_a_gpu_for_cuda_models(study, tmp_path):
+    """Dry run of the whole study (forced): each job's resources, from the cohort's 16 cases."""
+    cfg = yaml.safe_load((study / "config.yaml").read_text())
+    cfg["models"][0]["device"] = "cuda"
+    (study / "config-cuda.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--configfile",
+                           "config-cuda.yaml", "--dry-run", "--forceall"], cwd=study, capture_output=True, text=True,
+                          env=study_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = re.split(r"\n(?:local)?rule ", proc.stdout + proc.stderr)
+    by_rule = {}
+    for j in jobs[1:]:
+        name = j.split(":", 1)[0]
+        m = re.search(r"resources: (.*)", j)
+        by_rule.setdefault(name, m.group(1) if m else "")
+    from study.resources import rule_resources
+
+    want = rule_resources("evaluate_detection", n_cases=16)
+    assert f"mem_mb={want['mem_mb']}" in by_rule["evaluate_detection"]
+    assert f"runtime={want['runtime']}" in by_rule["evaluate_detection"]
+    assert "gpu=1" in by_rule["predict"]
+    assert "gpu=1" not in by_rule["quality"]

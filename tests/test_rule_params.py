@@ -46,3 +46,19 @@ def test_view_refuses_fields_the_step_does_not_declare(tmp_path):
         q.quality = None  # type: ignore[misc]
     with pytest.raises(KeyError):
         protocol_for_step(path, "no_such_step")
+
+
+def test_resources_grow_with_the_cohort_the_shard_and_the_attempt():
+    from study.resources import STEP_COSTS, rule_resources
+
+    small = rule_resources("evaluate_detection", n_cases=1_000)
+    big = rule_resources("evaluate_detection", n_cases=100_000)
+    assert big["mem_mb"] > small["mem_mb"] and big["runtime"] >= small["runtime"]
+    # a sharded step's job holds one shard's cases
+    assert STEP_COSTS["quality"].sharded
+    assert rule_resources("quality", n_cases=100_000, n_shards=10) == rule_resources("quality", n_cases=10_000)
+    retry = rule_resources("evaluate_detection", n_cases=100_000, attempt=2)
+    assert retry["mem_mb"] > big["mem_mb"] and retry["runtime"] > big["runtime"]
+    assert rule_resources("predict", n_cases=10, gpu=True)["gpu"] == 1
+    with pytest.raises(KeyError):
+        rule_resources("no_such_step", n_cases=1)

@@ -6,6 +6,12 @@ on free ports, so it touches no system configuration and is stopped completely b
 database: ``AccountingStorageType=accounting_storage/none``, so job states are read with
 ``squeue`` (the SLURM executor plugin's ``--slurm-status-command squeue``).
 Needs Debian's ``slurm-wlm`` and ``munge`` and root (slurmd starts jobs as their user).
+
+One system path is used: SLURM's default configuration path :data:`SYSTEM_CONF` is made a
+symbolic link to the folder's ``slurm.conf`` while the cluster runs (and removed by
+:meth:`OneNodeCluster.stop`), because the SLURM job-step executor plugin removes
+``SLURM_CONF`` from the environment of the ``srun`` it starts inside each job. A machine
+that already has a SLURM configuration there is left alone: :func:`why_not_available` says so.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import subprocess
 import time
 from pathlib import Path
 
-BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo")
+BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo", "srun")
+#: where SLURM's commands look for their configuration when SLURM_CONF is not set (Debian)
+SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
 
 
 def why_not_available() -> str | None:
@@ -29,6 +37,9 @@ def why_not_available() -> str | None:
                 ".ci/run installs them)")
     if os.geteuid() != 0:
         return "a one-node SLURM cluster needs root (slurmd starts each job as its user)"
+    if SYSTEM_CONF.exists() or SYSTEM_CONF.is_symlink():
+        return (f"{SYSTEM_CONF} exists: this machine has a SLURM configuration, which the test does not replace "
+                "(the job-step plugin's srun reads it; see tests/slurm/cluster.py)")
     return None
 
 
@@ -103,6 +114,8 @@ class OneNodeCluster:
         """Start munged, slurmctld and slurmd; wait until the node accepts jobs."""
         self._write_config()
         r = self.root
+        SYSTEM_CONF.parent.mkdir(parents=True, exist_ok=True)
+        SYSTEM_CONF.symlink_to(self.conf)
         subprocess.run([_exe("munged"), "--force", f"--socket={self.munge_socket}",
                         f"--key-file={r / 'munge' / 'munge.key'}", f"--pid-file={r / 'munged.pid'}",
                         f"--log-file={r / 'log' / 'munged.log'}", f"--seed-file={r / 'munge' / 'munge.seed'}"],
@@ -120,7 +133,9 @@ class OneNodeCluster:
         raise RuntimeError(f"the one-node SLURM cluster did not come up (node state {state!r}); logs in {r / 'log'}")
 
     def stop(self) -> None:
-        """Stop the daemons this cluster started (each by its pid file), slurmd first."""
+        """Stop the daemons this cluster started (each by its pid file), slurmd first; remove the config link."""
+        if SYSTEM_CONF.is_symlink() and Path(os.readlink(SYSTEM_CONF)) == self.conf:
+            SYSTEM_CONF.unlink()
         for pidfile in reversed(self._pidfiles):
             try:
                 pid = int(pidfile.read_text().strip())

@@ -32,6 +32,8 @@ rule probe_images:
         n_shards=N_SHARDS,
     resources:
         **resources_of("probe_images"),
+    benchmark:
+        f"{RESULTS}/benchmarks/probe_images-{{shard}}.tsv"
     log:
         f"{RESULTS}/logs/probe-images-{{shard}}.log",
     conda:
@@ -56,6 +58,8 @@ rule intake:
         probes=lambda wc, input: ",".join(input.probes),
     resources:
         **resources_of("intake"),
+    benchmark:
+        f"{RESULTS}/benchmarks/intake.tsv"
     log:
         f"{RESULTS}/logs/intake.log",
     conda:
@@ -78,6 +82,8 @@ rule quality:
     threads: 1
     resources:
         **resources_of("quality"),
+    benchmark:
+        f"{RESULTS}/benchmarks/quality-{{shard}}.tsv"
     log:
         f"{RESULTS}/logs/quality-{{shard}}.log",
     conda:
@@ -97,6 +103,8 @@ rule merge_quality:
         shards=lambda wc, input: ",".join(input.shards),
     resources:
         **resources_of("merge_quality"),
+    benchmark:
+        f"{RESULTS}/benchmarks/merge_quality.tsv"
     log:
         f"{RESULTS}/logs/merge-quality.log",
     conda:
@@ -118,6 +126,8 @@ rule eligibility:
         models=",".join(MODELS),
     resources:
         **resources_of("eligibility"),
+    benchmark:
+        f"{RESULTS}/benchmarks/eligibility.tsv"
     log:
         f"{RESULTS}/logs/eligibility.log",
     conda:
@@ -140,6 +150,8 @@ rule reference:
         protocol_values=PROTOCOL_DIGEST["reference"],
     resources:
         **resources_of("reference"),
+    benchmark:
+        f"{RESULTS}/benchmarks/reference.tsv"
     log:
         f"{RESULTS}/logs/reference.log",
     conda:
@@ -163,6 +175,8 @@ rule readings:
         protocol_values=PROTOCOL_DIGEST["readings"],
     resources:
         **resources_of("readings"),
+    benchmark:
+        f"{RESULTS}/benchmarks/readings.tsv"
     log:
         f"{RESULTS}/logs/readings.log",
     conda:

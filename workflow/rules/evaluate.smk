@@ -16,6 +16,8 @@ rule evaluate_detection:
         **resources_of("evaluate_detection"),
     group:
         "evaluate"
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_detection-{{model}}.tsv"
     log:
         f"{RESULTS}/logs/evaluate-detection-{{model}}.log",
     conda:
@@ -41,6 +43,8 @@ rule evaluate_counting:
         **resources_of("evaluate_counting"),
     group:
         "evaluate"
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_counting-{{model}}.tsv"
     log:
         f"{RESULTS}/logs/evaluate-counting-{{model}}.log",
     conda:
@@ -69,6 +73,8 @@ rule evaluate_agreement:
         **resources_of("evaluate_agreement"),
     group:
         "evaluate"
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_agreement.tsv"
     log:
         f"{RESULTS}/logs/evaluate-agreement.log",
     conda:
@@ -95,6 +101,8 @@ rule evaluate_mrmc:
         **resources_of("evaluate_mrmc"),
     group:
         "evaluate"
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_mrmc.tsv"
     log:
         f"{RESULTS}/logs/evaluate-mrmc.log",
     conda:

@@ -19,6 +19,8 @@ rule predict:
     resources:
         **resources_of("predict"),
         gpu=lambda wc: int(model_on_gpu(wc.model)),
+    benchmark:
+        f"{RESULTS}/benchmarks/predict-{{model}}-{{shard}}.tsv"
     log:
         f"{RESULTS}/logs/predict-{{model}}-{{shard}}.log",
     conda:
@@ -44,6 +46,8 @@ rule merge_detections:
         shards=lambda wc, input: ",".join(input.shards),
     resources:
         **resources_of("merge_detections"),
+    benchmark:
+        f"{RESULTS}/benchmarks/merge_detections-{{model}}.tsv"
     log:
         f"{RESULTS}/logs/merge-{{model}}.log",
     conda:
@@ -67,6 +71,8 @@ rule grade_model:
         **resources_of("grade_model"),
     group:
         "evaluate"
+    benchmark:
+        f"{RESULTS}/benchmarks/grade_model-{{model}}.tsv"
     log:
         f"{RESULTS}/logs/grade-{{model}}.log",
     conda:

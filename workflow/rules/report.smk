@@ -26,6 +26,8 @@ rule collect:
         **resources_of("collect"),
     group:
         "evaluate"
+    benchmark:
+        f"{RESULTS}/benchmarks/collect.tsv"
     log:
         f"{RESULTS}/logs/collect.log",
     conda:
@@ -47,6 +49,8 @@ rule report:
         **resources_of("report"),
     group:
         "evaluate"
+    benchmark:
+        f"{RESULTS}/benchmarks/report.tsv"
     log:
         f"{RESULTS}/logs/report.log",
     conda:

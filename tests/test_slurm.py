@@ -1,0 +1,56 @@
+"""A small study on a real one-node SLURM cluster through `study run --profile slurm` (issue 16, item 5).
+
+The test starts munged, slurmctld and slurmd from Debian's packages in a temporary folder
+(tests/slurm/cluster.py; `.ci/run` installs slurm-wlm and munge), runs the same small study
+(precomputed detections) locally and through the shipped SLURM profile, and compares the
+two results.json files byte for byte. The cluster has no accounting database, so job
+states come from squeue (`--slurm-status-command squeue`). It skips, saying why, where the
+cluster cannot run (no packages, not root, a real SLURM configuration present, no plugin).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.slurm.cluster import OneNodeCluster, why_not_available
+from tests.small_study import make_cohort, study_env, write_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    reason = why_not_available()
+    if reason:
+        pytest.skip(reason)
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm is not installed "
+                        "(pip install 'acne-study[test]')")
+    c = OneNodeCluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
+def test_study_on_slurm_equals_the_local_run(cluster, tmp_path):
+    info = make_cohort(tmp_path / "cohort", cases=12)
+    runs = {}
+    for where in ("local", "slurm"):
+        (tmp_path / where).mkdir()
+        write_config(tmp_path / where / "config.yaml", tmp_path / "cohort", info)
+        argv = [sys.executable, "-m", "study", "run", "config.yaml"]
+        if where == "slurm":
+            argv += ["--profile", "slurm", "--", "--slurm-status-command", "squeue",
+                     "--slurm-init-seconds-before-status-checks", "5"]
+        proc = subprocess.run(argv, cwd=tmp_path / where, env=study_env() | cluster.env, capture_output=True,
+                              text=True, timeout=1500)
+        log = tmp_path / where / "results" / "logs" / "workflow.log"
+        assert proc.returncode == 0, proc.stderr[-3000:] + (log.read_text()[-3000:] if log.exists() else "")
+        runs[where] = (tmp_path / where / "results" / "results.json").read_bytes()
+    slurm_log = (tmp_path / "slurm" / "results" / "logs" / "workflow.log").read_text()
+    assert "submitted with SLURM jobid" in slurm_log  # the jobs really went through SLURM
+    assert runs["slurm"] == runs["local"]

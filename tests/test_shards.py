@@ -64,3 +64,15 @@ def test_sharded_intake_and_quality_equal_the_single_process_steps(tmp_path):
                       n_shards="3")
     steps.merge_quality(cases=str(r / "cases1.parquet"), shards=",".join(reversed(shards)), out=str(r / "q3.parquet"))
     pd.testing.assert_frame_equal(pd.read_parquet(r / "q1.parquet"), pd.read_parquet(r / "q3.parquet"))
+
+
+def test_torch_version_without_importing_torch():
+    """merge_detections records torch's version for precomputed models without importing torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from study.inference import torch_version; v = torch_version(); "
+            "print(v, 'torch' in sys.modules); import torch; assert v == torch.__version__")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(REPO_ROOT)).stdout.split()
+    assert out[1] == "False" and out[0]

@@ -1,8 +1,8 @@
 """A private one-node SLURM cluster for the SLURM test: munged + slurmctld + slurmd in a temporary folder.
 
 Everything (munge key and socket, slurm.conf, state, logs, pid files) lives in the folder,
-on free ports, so it touches no system configuration and is stopped completely by
-:meth:`OneNodeCluster.stop` (each daemon by the process id it wrote). No accounting
+on free ports; it is stopped completely by
+:meth:`OneNodeCluster.stop` (the daemons whose command line names the folder). No accounting
 database: ``AccountingStorageType=accounting_storage/none``, so job states are read with
 ``squeue`` (the SLURM executor plugin's ``--slurm-status-command squeue``).
 Needs Debian's ``slurm-wlm`` and ``munge`` and root (slurmd starts jobs as their user).
@@ -64,7 +64,6 @@ class OneNodeCluster:
         self.conf = self.root / "slurm.conf"
         self.munge_socket = self.root / "munge" / "munge.socket"
         self.env = dict(os.environ, SLURM_CONF=str(self.conf))
-        self._pidfiles = [self.root / "munged.pid", self.root / "slurmctld.pid", self.root / "slurmd.pid"]
 
     def _write_config(self) -> None:
         r = self.root
@@ -132,22 +131,37 @@ class OneNodeCluster:
             time.sleep(1)
         raise RuntimeError(f"the one-node SLURM cluster did not come up (node state {state!r}); logs in {r / 'log'}")
 
+    def _daemons(self) -> list:
+        """This cluster's daemons: the processes whose command line names this cluster's folder."""
+        import psutil
+
+        root = str(self.root)
+        found = []
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            if any(root in part for part in (proc.info.get("cmdline") or [])):
+                found.append(proc)
+        return found
+
     def stop(self) -> None:
-        """Stop the daemons this cluster started (each by its pid file), slurmd first; remove the config link."""
+        """Stop this cluster's daemons (slurmd, slurmctld, then munged) and remove the config link.
+
+        A SLURM daemon may stay in its shutdown after one SIGTERM (seen with slurmd 22.05 on a
+        loaded machine): it gets a second one after 10 s, and SIGKILL 5 s later.
+        """
+        import psutil
+
         if SYSTEM_CONF.is_symlink() and Path(os.readlink(SYSTEM_CONF)) == self.conf:
             SYSTEM_CONF.unlink()
-        for pidfile in reversed(self._pidfiles):
-            try:
-                pid = int(pidfile.read_text().strip())
-            except (FileNotFoundError, ValueError):
-                continue
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-            for _ in range(50):
+        daemons = self._daemons()
+        order = {"slurmd": 0, "slurmctld": 1, "munged": 2}
+        daemons.sort(key=lambda p: order.get(Path((p.info.get("cmdline") or ["?"])[0]).name, 3))
+        for proc in daemons:
+            for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
                 try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
+                    proc.send_signal(sig)
+                    proc.wait(timeout=wait)
                     break
-                time.sleep(0.1)
+                except psutil.TimeoutExpired:
+                    continue
+                except psutil.NoSuchProcess:
+                    break

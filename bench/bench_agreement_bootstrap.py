@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from study.metrics.agreement import evaluate_agreement
+from study.options import AgreementOptions, StatisticsOptions
 
 LEVELS = ["I", "II", "III", "IV"]
 
@@ -68,20 +69,21 @@ def main() -> None:
     reference, ratings, patient_of = make(a.cases)
     n_raters = ratings.rater_id.nunique()
     t = time.perf_counter()
-    out = evaluate_agreement(reference, ratings, levels=LEVELS, patient_of=patient_of,
-                             n_bootstrap=a.replicates, seed=20261121)
+    options = AgreementOptions(levels=tuple(LEVELS), statistics=StatisticsOptions(n_bootstrap=a.replicates,
+                                                                                  seed=20261121))
+    out = evaluate_agreement(reference, ratings, options=options, patient_of=patient_of)
     ours = time.perf_counter() - t
     per = naive_seconds_per_replicate_rater(reference, ratings, patient_of)
     naive = per * a.replicates * n_raters
-    print(f"cases={a.cases} patients={out['settings']['n_patients']} raters={n_raters} replicates={a.replicates}")
+    print(f"cases={a.cases} patients={out.settings.n_patients} raters={n_raters} replicates={a.replicates}")
     print(f"evaluate_agreement (every statistic, all replicates): {ours:.2f} s  (target <= 10 s: "
           f"{'OK' if ours <= 10 else 'MISSED'})")
     print(f"peer: resample + sklearn confusion_matrix + 3 x cohen_kappa_score per replicate and rater: "
           f"{per * 1000:.1f} ms -> {naive:.0f} s extrapolated for {a.replicates} x {n_raters}")
     print(f"speed-up vs peer: {naive / ours:.0f}x")
-    k = out["raters"]["ai"]["kappa_quadratic"]
-    print(f"check: ai quadratic kappa {k['estimate']:.4f}, Wald ({k['ci_low']:.4f}, {k['ci_high']:.4f}), "
-          f"bootstrap ({k['bootstrap']['ci_low']:.4f}, {k['bootstrap']['ci_high']:.4f})")
+    k = out.raters["ai"].kappa_quadratic
+    print(f"check: ai quadratic kappa {k.estimate:.4f}, Wald ({k.ci_low:.4f}, {k.ci_high:.4f}), "
+          f"bootstrap ({k.bootstrap.ci_low:.4f}, {k.bootstrap.ci_high:.4f})")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,16 @@ import numpy as np
 import pandas as pd
 
 from study.errors import Problem, raise_if
+from study.results.baseline import (
+    Baseline,
+    CategoricalSummary,
+    LesionsPerImage,
+    LesionSummary,
+    LevelCount,
+    NumericSummary,
+    SeverityLesions,
+    SeveritySummary,
+)
 
 DEFAULT_COVARIATES = ("age", "sex", "fitzpatrick", "site", "device")
 #: covariates summarised as numbers (mean, SD, median, IQR); the others are categorical
@@ -36,29 +46,29 @@ def _float(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _numeric_summary(values: pd.Series) -> dict[str, Any]:
+def _numeric_summary(values: pd.Series) -> NumericSummary:
     """Mean, SD (ddof 1), median, quartiles (type 7), range and missing count of a numeric column."""
     v = pd.to_numeric(values, errors="coerce")
     present = v.dropna().to_numpy(dtype=float)
     n_missing = int(v.isna().sum())
     if present.size == 0:
-        return {"n": 0, "n_missing": n_missing, "mean": None, "sd": None, "median": None,
-                "q1": None, "q3": None, "min": None, "max": None}
+        return NumericSummary(n=0, n_missing=n_missing, mean=None, sd=None, median=None,
+                              q1=None, q3=None, min=None, max=None)
     q1, med, q3 = np.quantile(present, [0.25, 0.5, 0.75])
-    return {
-        "n": int(present.size),
-        "n_missing": n_missing,
-        "mean": _float(present.mean()),
-        "sd": _float(present.std(ddof=1)) if present.size > 1 else None,
-        "median": _float(med),
-        "q1": _float(q1),
-        "q3": _float(q3),
-        "min": _float(present.min()),
-        "max": _float(present.max()),
-    }
+    return NumericSummary(
+        n=int(present.size),
+        n_missing=n_missing,
+        mean=_float(present.mean()),
+        sd=_float(present.std(ddof=1)) if present.size > 1 else None,
+        median=_float(med),
+        q1=_float(q1),
+        q3=_float(q3),
+        min=_float(present.min()),
+        max=_float(present.max()),
+    )
 
 
-def _sort_key(value: Any) -> tuple:
+def _sort_key(value: Any) -> tuple[int, float, str]:
     """Natural order: numbers numerically, then Roman numerals I-VI (Fitzpatrick), then text."""
     roman = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
     s = str(value)
@@ -71,16 +81,16 @@ def _sort_key(value: Any) -> tuple:
     return (2, 0.0, s.lower())
 
 
-def _categorical_summary(values: pd.Series, n_total: int) -> dict[str, Any]:
+def _categorical_summary(values: pd.Series, n_total: int) -> CategoricalSummary:
     """Counts and percentages (of all included cases) per value, in natural order; missing counted apart."""
     missing = values.isna() | (values.astype("string").str.strip() == "")
     present = values[~missing].map(lambda x: str(int(x)) if isinstance(x, float) and x.is_integer() else str(x))
     counts = present.value_counts()
     rows = [
-        {"value": str(val), "n": int(counts[val]), "percent": 100.0 * int(counts[val]) / n_total}
+        LevelCount(value=str(val), n=int(counts[val]), percent=100.0 * int(counts[val]) / n_total)
         for val in sorted(counts.index, key=_sort_key)
     ]
-    return {"n": int((~missing).sum()), "n_missing": int(missing.sum()), "levels": rows}
+    return CategoricalSummary(n=int((~missing).sum()), n_missing=int(missing.sum()), levels=rows)
 
 
 def compute_baseline(
@@ -91,8 +101,7 @@ def compute_baseline(
     *,
     levels: Sequence[str],
     classes: Sequence[str],
-    covariates: Sequence[str] = DEFAULT_COVARIATES,
-) -> dict[str, Any]:
+) -> Baseline:
     """Baseline table of the included cases.
 
     Parameters
@@ -110,14 +119,13 @@ def compute_baseline(
         Grade levels, least to most severe.
     classes : sequence of str
         Lesion classes, in protocol order.
-    covariates : sequence of str
-        Manifest columns to summarise; ``age`` is numeric, the others categorical. A covariate
-        absent from ``cases`` is listed under ``not_recorded`` (the report says so).
 
     Returns
     -------
-    dict
-        ``n_cases``; per covariate ``age`` = ``{n, n_missing, mean, sd, median, q1, q3, min, max}``
+    Baseline
+        The covariates summarised are :data:`DEFAULT_COVARIATES` (``age`` numeric, the others
+        categorical); one absent from ``cases`` is ``None`` and listed under ``not_recorded``
+        (the report says so). ``n_cases``; per covariate ``age`` = ``{n, n_missing, mean, sd, median, q1, q3, min, max}``
         and categorical ones = ``{n, n_missing, levels: [{value, n, percent}]}``;
         ``not_recorded`` (covariates absent from the manifest); ``severity`` =
         ``{levels: [{value, n, percent}], n_missing}`` of the reference grade;
@@ -169,38 +177,38 @@ def compute_baseline(
                                 f" ({len(no_counts)} in all)"))
     raise_if(problems)
 
-    out: dict[str, Any] = {"n_cases": n, "covariates": list(covariates), "not_recorded": []}
-    for cov in covariates:
+    summaries: dict[str, Any] = {}
+    not_recorded: list[str] = []
+    for cov in DEFAULT_COVARIATES:
         if cov not in inc.columns:
-            out["not_recorded"].append(cov)
-            out[cov] = None
+            not_recorded.append(cov)
+            summaries[cov] = None
         elif cov in NUMERIC_COVARIATES:
-            out[cov] = _numeric_summary(inc[cov])
+            summaries[cov] = _numeric_summary(inc[cov])
         else:
-            out[cov] = _categorical_summary(inc[cov], n)
+            summaries[cov] = _categorical_summary(inc[cov], n)
 
     grades = ref.astype("string")
-    out["severity"] = {
-        "levels": [{"value": lv, "n": int((grades == lv).sum()),
-                    "percent": 100.0 * int((grades == lv).sum()) / n if n else None} for lv in levels],
-        "n_missing": int(grades.isna().sum()),
-    }
+    severity = SeveritySummary(
+        levels=[LevelCount(value=lv, n=int((grades == lv).sum()),
+                           percent=100.0 * int((grades == lv).sum()) / n if n else None) for lv in levels],
+        n_missing=int(grades.isna().sum()),
+    )
 
-    def per_class(col: pd.Series) -> dict[str, Any]:
+    def per_class(col: pd.Series) -> LesionSummary:
         v = col.to_numpy(dtype=float)
         s = _numeric_summary(col)
         with_ = int((v > 0).sum())
-        return {"total": int(v.sum()), "mean": s["mean"], "sd": s["sd"], "median": s["median"],
-                "min": s["min"], "max": s["max"], "images_with": with_,
-                "percent_images_with": 100.0 * with_ / n if n else None}
+        return LesionSummary(total=int(v.sum()), mean=s.mean, sd=s.sd, median=s.median, min=s.min, max=s.max,
+                             images_with=with_, percent_images_with=100.0 * with_ / n if n else None)
 
-    lpi: dict[str, Any] = {"classes": {c: per_class(cnt[f"count_{c}"]) for c in classes}}
-    lpi["all"] = per_class(cnt.sum(axis=1))
     by_sev = {}
     for lv in levels:
         sel = cnt[(grades == lv).to_numpy()]
-        by_sev[lv] = {"n_images": int(len(sel)),
-                      "mean": {c: (_float(sel[f"count_{c}"].mean()) if len(sel) else None) for c in classes}}
-    lpi["by_severity"] = by_sev
-    out["lesions_per_image"] = lpi
-    return out
+        by_sev[lv] = SeverityLesions(
+            n_images=int(len(sel)),
+            mean={c: (_float(sel[f"count_{c}"].mean()) if len(sel) else None) for c in classes})
+    lpi = LesionsPerImage(classes={c: per_class(cnt[f"count_{c}"]) for c in classes},
+                          all=per_class(cnt.sum(axis=1)), by_severity=by_sev)
+    return Baseline(n_cases=n, covariates=list(DEFAULT_COVARIATES), not_recorded=not_recorded, **summaries,
+                    severity=severity, lesions_per_image=lpi)

@@ -18,7 +18,7 @@ from study import __version__
 from study.errors import StudyError
 
 #: subcommand modules, in the order ``study --help`` lists them
-COMMANDS = ["demo", "run", "unlock", "check", "synth", "convert", "predict", "evaluate", "report", "step"]
+COMMANDS = ["demo", "run", "unlock", "check", "synth", "convert", "predict", "evaluate", "report", "schema", "step"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,6 +59,35 @@ def split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
     return argv, []
 
 
+#: problems of one cause (same file, same message but for quoted values and numbers) shown in full
+SHOWN_PER_CAUSE = 5
+
+
+def problem_lines(problems: list) -> list[str]:
+    """The problems as lines, at most :data:`SHOWN_PER_CAUSE` per cause, then how many more there are.
+
+    A structurally broken input (a wrong column, a file of another study) can give hundreds of
+    problems of one cause; the first few say what is wrong, and the count says how often.
+    """
+    import re
+
+    def cause(p) -> tuple[str, str]:
+        return p.file, re.sub(r"'[^']*'|\"[^\"]*\"|\d+(\.\d+)?", "_", p.message)
+
+    seen: dict[tuple[str, str], int] = {}
+    for p in problems:
+        seen[cause(p)] = seen.get(cause(p), 0) + 1
+    lines, shown = [], dict.fromkeys(seen, 0)
+    for p in problems:
+        c = cause(p)
+        shown[c] += 1
+        if shown[c] <= SHOWN_PER_CAUSE:
+            lines.append(f"  - {p}")
+        if shown[c] == SHOWN_PER_CAUSE and seen[c] > SHOWN_PER_CAUSE:
+            lines.append(f"    ... and {seen[c] - SHOWN_PER_CAUSE} more problems like the one above in {p.file}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     from study.workflow import Interrupted
 
@@ -75,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         problems = e.problems
         head = "error:" if len(problems) == 1 else f"{len(problems)} problems:"
         print(f"study {args.command}: {head}", file=sys.stderr)
-        for p in problems:
-            print(f"  - {p}", file=sys.stderr)
+        for line in problem_lines(problems):
+            print(line, file=sys.stderr)
         return 2
     except Interrupted as e:
         return e.code

@@ -9,21 +9,45 @@ inputs give an identical file.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pandas as pd
+from pydantic import BaseModel
 
 from study.io import read_json
 from study.protocol import load_protocol
+from study.results import SCHEMA_VERSION, Results
+from study.results.agreement import AgreementResult
+from study.results.counting import CountingResult
+from study.results.detection import DetectionResult
+from study.results.flow import Flow
+from study.results.models import ModelMeta
+from study.results.mrmc import parse_mrmc_block
+from study.results.parse import parse_model
+from study.results.study import ProtocolRecord, StudyBlock, StudyInformation
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "collect_results", "read_block"]
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
-def _model_files(entry: dict) -> dict:
+def read_block(path: Path, model: type[_M]) -> _M:
+    """Read one step output and validate it as ``model``.
+
+    Raises
+    ------
+    StudyError
+        Naming the file and, for each problem, the key path and what is expected.
+    """
+    return parse_model(model, read_json(path), source=str(path))
+
+
+def _model_files(entry: dict[str, Any]) -> dict[str, Any]:
     """A config ``models:`` entry as {id, backend, <file role>: absolute path} for provenance."""
     from study.modelspec import load_model_spec
 
     spec = load_model_spec(entry)
-    out: dict = {"id": spec.id, "backend": spec.backend}
+    out: dict[str, Any] = {"id": spec.id, "backend": spec.backend}
     if entry.get("spec"):
         out["spec"] = str(Path(entry["spec"]).resolve())
     for key in ("weights", "file", "config", "detections"):
@@ -33,8 +57,8 @@ def _model_files(entry: dict) -> dict:
     return out
 
 
-def collect_results(config: dict, *, results_dir: Path, models: list[str]) -> dict:
-    """Build the ``results.json`` mapping for one study run.
+def collect_results(config: dict[str, Any], *, results_dir: Path, models: list[str]) -> Results:
+    """Build the validated ``results.json`` (:class:`study.results.Results`) for one study run.
 
     Parameters
     ----------
@@ -44,6 +68,11 @@ def collect_results(config: dict, *, results_dir: Path, models: list[str]) -> di
         The study's results folder holding every step's outputs.
     models : list of str
         Model ids, in config order.
+
+    Raises
+    ------
+    StudyError
+        When a step output does not have the shape its model declares (file and key named).
     """
     from study import grading
     from study.baseline import compute_baseline
@@ -58,31 +87,32 @@ def collect_results(config: dict, *, results_dir: Path, models: list[str]) -> di
     gt = read_json(r / "ground_truth.json")
     counts = grading.counts_from_coco(gt, classes=p.classes)
 
-    results: dict = {
-        "schema_version": SCHEMA_VERSION,
-        "study": {
-            "name": config["study"],
-            "protocol": {"name": p.name, "title": p.title, "version": p.version, "path": loaded.path,
-                         "sha256": loaded.sha256, "description": p.description},
-            "protocol_settings": p.model_dump(mode="json"),
-            "software": software_versions(),
-            "config": config,
-            "information": config.get("information") or {},
-        },
-        "flow": read_json(r / "flow.json"),
-        "baseline": compute_baseline(cases, eligibility, counts, reference[["case_id", "grade"]],
-                                     levels=p.levels, classes=p.classes),
-        "detection": {m: read_json(r / "metrics" / "detection" / f"{m}.json") for m in models},
-        "counting": {m: read_json(r / "metrics" / "counting" / f"{m}.json") for m in models},
-        "models": {m: read_json(r / "detections" / f"{m}.meta.json") for m in models},
-        "agreement": read_json(r / "metrics" / "agreement.json"),
-        "mrmc": read_json(r / "metrics" / "mrmc.json"),
-    }
+    study = StudyBlock(
+        name=config["study"],
+        protocol=ProtocolRecord(name=p.name, title=p.title, version=p.version, path=loaded.path,
+                                sha256=loaded.sha256, description=p.description),
+        protocol_settings=p,
+        software=software_versions(),
+        config=config,
+        information=StudyInformation.model_validate(config.get("information") or {}),
+    )
     cohort = config["cohort"]
     inputs = {role: cohort[role] for role in ("manifest", "annotations", "reference", "readings") if cohort.get(role)}
     inputs["protocol"] = config["protocol"]
-    results["provenance"] = collect_provenance(
+    provenance = collect_provenance(
         config=config, protocol_path=config["protocol"], inputs=inputs,
         image_paths=cases["image_path"].tolist() if "image_path" in cases else [],
         models=[_model_files(entry) for entry in config["models"]], repo_dir=Path(__file__).resolve().parents[1])
-    return results
+    return Results(
+        schema_version=SCHEMA_VERSION,
+        study=study,
+        flow=read_block(r / "flow.json", Flow),
+        baseline=compute_baseline(cases, eligibility, counts, reference[["case_id", "grade"]],
+                                  levels=p.levels, classes=p.classes),
+        detection={m: read_block(r / "metrics" / "detection" / f"{m}.json", DetectionResult) for m in models},
+        counting={m: read_block(r / "metrics" / "counting" / f"{m}.json", CountingResult) for m in models},
+        models={m: read_block(r / "detections" / f"{m}.meta.json", ModelMeta) for m in models},
+        agreement=read_block(r / "metrics" / "agreement.json", AgreementResult),
+        mrmc=parse_mrmc_block(read_json(r / "metrics" / "mrmc.json"), source=str(r / "metrics" / "mrmc.json")),
+        provenance=provenance,
+    )

@@ -33,11 +33,18 @@ from __future__ import annotations
 
 import math
 from typing import Any, Iterable, Sequence
-from xml.sax.saxutils import escape
 
 import pandas as pd
 
 from study.protocol import Criterion
+from study.results.flow import (
+    Analysed,
+    CriterionRecord,
+    FailedEligibility,
+    FailedQuality,
+    Flow,
+    MissingReadings,
+)
 
 
 def _missing(v: Any) -> bool:
@@ -136,8 +143,8 @@ def _reader_tables(readings: pd.DataFrame | None) -> tuple[dict[str, set[str]], 
 
 def build_flow(cases: pd.DataFrame, quality: pd.DataFrame, criteria_result: pd.DataFrame, *,
                criteria: Sequence[Criterion] = (), readings: pd.DataFrame | None = None,
-               models: Iterable[str] = ()) -> dict[str, Any]:
-    """The flow of cases (STARD 2015 item 19) as a JSON-able dict; keys in the module docstring.
+               models: Iterable[str] = ()) -> Flow:
+    """The flow of cases (STARD 2015 item 19); keys in the module docstring and :class:`study.results.flow.Flow`.
 
     Parameters
     ----------
@@ -163,24 +170,25 @@ def build_flow(cases: pd.DataFrame, quality: pd.DataFrame, criteria_result: pd.D
     by_crit = {c: int((fe["criteria_first_failed"] == c).sum()) for c in crit_ids}
     any_crit = {c: int(sum(c in fs for fs in fe["criteria_failed"])) for c in crit_ids}
     inc = table[table["included"]]
-    flow = {
-        "received": n,
-        "not_decodable": nd,
-        "decodable": n - nd,
-        "failed_quality": {"total": int(len(fq)), "by_reason": by_reason, "any_reason": any_reason},
-        "passed_quality": int(len(pq)),
-        "failed_eligibility": {"total": int(len(fe)), "by_criterion": by_crit, "any_criterion": any_crit},
-        "included": int(len(inc)),
-        "criteria": [{"id": c.id, "field": c.field, "description": c.description} for c in criteria],
-        "analysed": {"models": {m: int(len(inc)) for m in models}, "readers": {}},
-        "missing_readings": None,
-        "reader_groups": {},
-    }
-    flow["check"] = flow["received"] == nd + flow["failed_quality"]["total"] + flow["failed_eligibility"]["total"] + flow["included"]
+    n_fq, n_fe, n_inc = int(len(fq)), int(len(fe)), int(len(inc))
+    flow = Flow(
+        received=n,
+        not_decodable=nd,
+        decodable=n - nd,
+        failed_quality=FailedQuality(total=n_fq, by_reason=by_reason, any_reason=any_reason),
+        passed_quality=int(len(pq)),
+        failed_eligibility=FailedEligibility(total=n_fe, by_criterion=by_crit, any_criterion=any_crit),
+        included=n_inc,
+        criteria=[CriterionRecord(id=c.id, field=c.field, description=c.description) for c in criteria],
+        analysed=Analysed(models={m: n_inc for m in models}, readers={}),
+        missing_readings=None,
+        reader_groups={},
+        check=n == nd + n_fq + n_fe + n_inc,
+    )
     return add_readers(flow, readings, included=inc["case_id"].astype(str))
 
 
-def add_readers(flow: dict[str, Any], readings: pd.DataFrame | None, *, included: Iterable[str]) -> dict[str, Any]:
+def add_readers(flow: Flow, readings: pd.DataFrame | None, *, included: Iterable[str]) -> Flow:
     """The flow with the readers' part filled in: ``analysed.readers``, ``missing_readings``, ``reader_groups``.
 
     Kept apart from the cases' part so the workflow's eligibility step does not depend on
@@ -198,15 +206,12 @@ def add_readers(flow: dict[str, Any], readings: pd.DataFrame | None, *, included
     missing = None
     if readings is not None:
         any_read = set().union(*read.values()) if read else set()
-        missing = {"by_reader": {r: len(included - cs) for r, cs in sorted(read.items())},
-                   "cases_without_any_reading": len(included - any_read),
-                   "readings_of_excluded_cases": int(sum(len(cs - included) for cs in read.values()))}
-    out = dict(flow)
-    out["analysed"] = {**flow["analysed"], "readers": {r: len(cs & included) for r, cs in sorted(read.items())}}
-    out["missing_readings"] = missing
-    out["reader_groups"] = {r: groups[r] for r in sorted(groups)}
-    # keep the key order build_flow writes (flow.json is compared byte for byte between runs)
-    return {k: out[k] for k in flow}
+        missing = MissingReadings(by_reader={r: len(included - cs) for r, cs in sorted(read.items())},
+                                  cases_without_any_reading=len(included - any_read),
+                                  readings_of_excluded_cases=int(sum(len(cs - included) for cs in read.values())))
+    analysed = Analysed(models=flow.analysed.models, readers={r: len(cs & included) for r, cs in sorted(read.items())})
+    return flow.model_copy(update={"analysed": analysed, "missing_readings": missing,
+                                   "reader_groups": {r: groups[r] for r in sorted(groups)}})
 
 
 def decision_table(cases: pd.DataFrame, quality: pd.DataFrame, criteria_result: pd.DataFrame) -> pd.DataFrame:
@@ -257,7 +262,7 @@ def decision_table(cases: pd.DataFrame, quality: pd.DataFrame, criteria_result: 
 
 
 def decide_eligibility(cases: pd.DataFrame, quality: pd.DataFrame, *, criteria: Sequence[Criterion],
-                       readings: pd.DataFrame | None = None, models: Iterable[str] = ()) -> tuple[pd.DataFrame, dict]:
+                       readings: pd.DataFrame | None = None, models: Iterable[str] = ()) -> tuple[pd.DataFrame, Flow]:
     """Apply the criteria and combine them with the quality gate: ``(decision table, flow)``.
 
     The table is :func:`decision_table`'s (``eligibility.parquet``); the flow is
@@ -267,90 +272,3 @@ def decide_eligibility(cases: pd.DataFrame, quality: pd.DataFrame, *, criteria: 
     table = decision_table(cases, quality, cr)
     flow = build_flow(cases, quality, cr, criteria=criteria, readings=readings, models=models)
     return table, flow
-
-
-# ============================================================================ SVG diagram
-def _label(s: str) -> str:
-    return s.replace("_", " ")
-
-
-def flow_svg(flow: dict[str, Any], *, width: int = 720) -> str:
-    """A STARD-style flow diagram of ``flow`` (from :func:`build_flow`) as standalone SVG text.
-
-    Main boxes run top to bottom (received, decodable, passed quality, included, analysed);
-    each exclusion step has a box on the right listing its reasons with counts.
-    """
-    font = 12
-    line_h = 16
-    main_x, main_w = 20, 300
-    side_x = main_x + main_w + 60
-    side_w = width - side_x - 10
-    parts: list[str] = []
-    y = 10
-
-    def box(x: int, y: int, w: int, lines: list[str], *, bold_first: bool = True) -> int:
-        h = 10 + line_h * len(lines)
-        parts.append(f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="#ffffff" stroke="#333" stroke-width="1.2"/>')
-        for i, t in enumerate(lines):
-            weight = ' font-weight="bold"' if (i == 0 and bold_first) else ""
-            parts.append(f'<text x="{x + 8}" y="{y + 4 + line_h * (i + 1) - 4}" font-size="{font}"{weight}>{escape(t)}</text>')
-        return h
-
-    def down_arrow(y0: int, y1: int) -> None:
-        cx = main_x + main_w // 2
-        parts.append(f'<line x1="{cx}" y1="{y0}" x2="{cx}" y2="{y1 - 6}" stroke="#333" stroke-width="1.2"/>')
-        parts.append(f'<polygon points="{cx - 5},{y1 - 7} {cx + 5},{y1 - 7} {cx},{y1}" fill="#333"/>')
-
-    def side_arrow(y0: int, y_box: int) -> None:
-        cx = main_x + main_w // 2
-        parts.append(f'<line x1="{cx}" y1="{y0}" x2="{side_x - 6}" y2="{y0}" stroke="#333" stroke-width="1.2"/>')
-        parts.append(f'<polygon points="{side_x - 7},{y0 - 5} {side_x - 7},{y0 + 5} {side_x},{y0}" fill="#333"/>')
-
-    fq = flow["failed_quality"]
-    fe = flow["failed_eligibility"]
-    crit_desc = {c["id"]: c.get("description", c["id"]) for c in flow.get("criteria", [])}
-    steps: list[tuple[list[str], list[str] | None]] = [
-        ([f"Images received (n = {flow['received']})"],
-         [f"Not decodable (n = {flow['not_decodable']})", "missing, empty, truncated or not an image"]),
-        ([f"Decodable images (n = {flow['decodable']})"],
-         [f"Failed image quality (n = {fq['total']})"]
-         + [f"  {_label(r)}: {k}" for r, k in fq["by_reason"].items() if k]),
-        ([f"Passed image quality (n = {flow['passed_quality']})"],
-         [f"Not eligible (n = {fe['total']})"]
-         + [f"  {crit_desc.get(c, c)}: {k}" for c, k in fe["by_criterion"].items() if k]),
-        ([f"Included in the analysis (n = {flow['included']})"], None),
-    ]
-    for i, (main, side) in enumerate(steps):
-        h = box(main_x, y, main_w, main)
-        next_y = y + h + 30
-        if side is not None:
-            sh = 10 + line_h * len(side)
-            mid = y + h + 15
-            side_y = mid - min(sh // 2, 14)
-            side_arrow(mid, side_y)
-            box(side_x, side_y, side_w, side)
-            next_y = max(next_y, side_y + sh + 16)
-        down_arrow(y + h, next_y)
-        y = next_y
-    an = flow.get("analysed", {})
-    lines = ["Analysed"]
-    for m, k in an.get("models", {}).items():
-        lines.append(f"  model {m}: {k}")
-    groups = flow.get("reader_groups", {})
-    for r, k in an.get("readers", {}).items():
-        g = f" ({groups[r]})" if groups.get(r) else ""
-        lines.append(f"  reader {r}{g}: {k}")
-    if len(lines) == 1:
-        lines.append("  (no models or readers given)")
-    h = box(main_x, y, main_w, lines)
-    mr = flow.get("missing_readings")
-    if mr:
-        side = ["Included cases not read"] + [f"  {r}: {k}" for r, k in mr["by_reader"].items()]
-        side.append(f"  read by no reader: {mr['cases_without_any_reading']}")
-        box(side_x, y, side_w, side)
-        h = max(h, 10 + line_h * len(side))
-    height = y + h + 10
-    head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Arial, sans-serif" role="img" '
-            f'aria-label="Flow of cases (STARD 2015 item 19)">')
-    return head + "<title>Flow of cases (STARD 2015 item 19)</title>" + "".join(parts) + "</svg>\n"

@@ -8,6 +8,10 @@ status 2, never a traceback. Programming errors stay ordinary exceptions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 @dataclass(frozen=True)
@@ -49,3 +53,20 @@ def raise_if(problems: list[Problem]) -> None:
     """Raise a :class:`StudyError` carrying *all* ``problems`` when the list is not empty."""
     if problems:
         raise StudyError(problems)
+
+
+def validation_problems(file: str, err: "ValidationError", *, unknown_key_hint: str) -> list[Problem]:
+    """A pydantic ``ValidationError`` as problems: one per error, located by its key path.
+
+    ``unknown_key_hint`` ends the message of an unknown key (where the valid keys are documented).
+    """
+    out = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = f"unknown key (value {e.get('input')!r}); {unknown_key_hint}"
+        elif "input" in e and not isinstance(e["input"], (dict, list)):
+            msg = f"{msg} (got {e['input']!r})"
+        out.append(Problem(file, where, msg))
+    return out

@@ -34,6 +34,7 @@ import pandas as pd
 
 from study.errors import Problem, StudyError, raise_if
 from study.io import atomic_path, sha256_bytes, sha256_file, write_json, write_parquet
+from study.results.models import ModelClasses, ModelMeta, ShardSummary
 
 COLUMNS = ["case_id", "class", "score", "x", "y", "w", "h", "segmentation"]
 _META_KEY = b"acne_study.predict"
@@ -414,7 +415,7 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
 # --------------------------------------------------------------------------- merge
 def merge_shards(paths: Sequence[str | os.PathLike], *, spec, ground_truth: dict | None,
                  out_table: str | os.PathLike, out_coco_json: str | os.PathLike,
-                 out_meta: str | os.PathLike) -> dict[str, Any]:
+                 out_meta: str | os.PathLike) -> ModelMeta:
     """Join a model's shard tables into its detections table, COCO results JSON and meta JSON.
 
     Parameters
@@ -433,8 +434,8 @@ def merge_shards(paths: Sequence[str | os.PathLike], *, spec, ground_truth: dict
 
     Returns
     -------
-    dict
-        The meta: ``model, backend, backend_version, torch_version, device, weights,
+    ModelMeta
+        The meta (:class:`study.results.models.ModelMeta`): ``model, backend, backend_version, torch_version, device, weights,
         weights_sha256, files, spec, classes, n_images, n_detections, n_dropped_outside_face,
         n_dropped_unmapped_class, n_cases_without_face_box, face_filter, warnings, seconds,
         acne_study_version, shards`` (the shard summaries).
@@ -502,19 +503,19 @@ def merge_shards(paths: Sequence[str | os.PathLike], *, spec, ground_truth: dict
 
     b = metas[0]["summary"]["backend"]
     s = [m["summary"] for m in metas]
-    meta = {
-        "model": spec.id, "backend": b["backend"], "backend_version": b["backend_version"],
-        "torch_version": torch_version(), "acne_study_version": study.__version__, "device": spec.device,
-        "weights": b["weights"], "weights_sha256": b["weights_sha256"], "files": b["files"], "spec": spec.to_dict(),
-        "classes": {"model": list(spec.classes), "output": spec.output_classes(), "category_ids": cat_of},
-        "n_images": sum(x["n_images"] for x in s), "n_detections": int(len(df)),
-        "n_dropped_outside_face": sum(x["n_dropped_outside_face"] for x in s),
-        "n_dropped_unmapped_class": sum(x["n_dropped_unmapped_class"] for x in s),
-        "n_cases_without_face_box": sum(x["n_cases_without_face_box"] for x in s),
-        "face_filter": s[0]["face_filter"],
-        "warnings": [w for x in s for w in x.get("warnings", [])],
-        "seconds": round(sum(x["seconds"] for x in s), 3),
-        "shards": [{k: v for k, v in x.items() if k != "backend"} for x in s],
-    }
+    meta = ModelMeta(
+        model=spec.id, backend=b["backend"], backend_version=b["backend_version"],
+        torch_version=torch_version(), acne_study_version=study.__version__, device=spec.device,
+        weights=b["weights"], weights_sha256=b["weights_sha256"], files=b["files"], spec=spec.to_dict(),
+        classes=ModelClasses(model=list(spec.classes), output=spec.output_classes(), category_ids=cat_of),
+        n_images=sum(x["n_images"] for x in s), n_detections=int(len(df)),
+        n_dropped_outside_face=sum(x["n_dropped_outside_face"] for x in s),
+        n_dropped_unmapped_class=sum(x["n_dropped_unmapped_class"] for x in s),
+        n_cases_without_face_box=sum(x["n_cases_without_face_box"] for x in s),
+        face_filter=s[0]["face_filter"],
+        warnings=[w for x in s for w in x["warnings"]],
+        seconds=round(sum(x["seconds"] for x in s), 3),
+        shards=[ShardSummary.model_validate({k: v for k, v in x.items() if k != "backend"}) for x in s],
+    )
     write_json(out_meta, meta)
     return meta

@@ -41,7 +41,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from study.errors import Problem, StudyError
+from study.errors import Problem, StudyError, validation_problems
 
 BACKENDS = ("detectron2", "torchscript", "torchvision", "onnx", "precomputed")
 
@@ -191,16 +191,7 @@ class ModelSpec(BaseModel):
 
 # --------------------------------------------------------------------------- loading
 def _problems(file: str, err: ValidationError) -> list[Problem]:
-    out = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = f"unknown key (value {e.get('input')!r}); see the MODEL.yaml fields in study/modelspec.py"
-        elif "input" in e and not isinstance(e["input"], (dict, list)):
-            msg = f"{msg} (got {e['input']!r})"
-        out.append(Problem(file, where, msg))
-    return out
+    return validation_problems(file, err, unknown_key_hint="see the MODEL.yaml fields in study/modelspec.py")
 
 
 def _read_yaml(path: Path) -> dict:

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from study.options import BinomialInterval, BootstrapReplicates, ConfidenceLevel, IoUThreshold, ScoreThreshold, Seed
-from study.errors import Problem, StudyError
+from study.errors import Problem, StudyError, validation_problems
 from study.io import sha256_bytes
 
 
@@ -259,16 +259,7 @@ class LoadedProtocol(BaseModel):
 
 
 def _pydantic_problems(file: str, err: ValidationError) -> list[Problem]:
-    out = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = f"unknown key (value {e.get('input')!r}); check the spelling against the protocol schema"
-        elif "input" in e and not isinstance(e["input"], (dict, list)):
-            msg = f"{msg} (got {e['input']!r})"
-        out.append(Problem(file, where, msg))
-    return out
+    return validation_problems(file, err, unknown_key_hint="check the spelling against the protocol schema")
 
 
 def parse_protocol(data: Any, *, source: str = "<protocol>") -> Protocol:

@@ -22,6 +22,8 @@ from typing import Any
 
 from study.errors import Problem, raise_if
 from study.io import sha256_bytes, sha256_file
+from study.results.provenance import FileRecord, ImagesDigest, ModelFiles, Provenance
+from study.results.study import SoftwareVersions
 
 #: distributions whose versions the report lists (import name differs for some)
 LIBRARIES = (
@@ -61,20 +63,20 @@ def library_versions(names: Iterable[str] = LIBRARIES) -> dict[str, str | None]:
     return {n: _version(n) for n in sorted(names)}
 
 
-def software_versions() -> dict[str, Any]:
+def software_versions() -> SoftwareVersions:
     """``{acne_study, python, implementation, platform, libraries}``."""
     from study import __version__
 
-    return {
-        "acne_study": __version__,
-        "python": platform.python_version(),
-        "implementation": sys.implementation.name,
-        "platform": f"{platform.system()} {platform.machine()}",
-        "libraries": library_versions(),
-    }
+    return SoftwareVersions(
+        acne_study=__version__,
+        python=platform.python_version(),
+        implementation=sys.implementation.name,
+        platform=f"{platform.system()} {platform.machine()}",
+        libraries=library_versions(),
+    )
 
 
-def git_state(repo_dir: str | os.PathLike | None) -> dict[str, Any]:
+def git_state(repo_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
     """``{commit, dirty}`` of the git checkout at ``repo_dir``; both ``None`` when it is not one.
 
     ``dirty`` is True when tracked files differ from the commit (``git status --porcelain
@@ -92,38 +94,38 @@ def git_state(repo_dir: str | os.PathLike | None) -> dict[str, Any]:
     return {"commit": commit or None, "dirty": bool(status.strip())}
 
 
-def images_digest(image_paths: Iterable[str | os.PathLike]) -> dict[str, Any]:
+def images_digest(image_paths: Iterable[str | os.PathLike[str]]) -> ImagesDigest:
     """One sha256 standing for every image file, independent of the order given and of where
     the cohort folder sits (paths are taken relative to the images' common folder).
 
     Returns
     -------
-    dict
+    ImagesDigest
         ``{n_images, sha256, method}``.
     """
     paths = sorted({Path(p).resolve() for p in image_paths})
     if not paths:
-        return {"n_images": 0, "sha256": None, "method": IMAGES_DIGEST_METHOD}
+        return ImagesDigest(n_images=0, sha256=None, method=IMAGES_DIGEST_METHOD)
     root = Path(os.path.commonpath([str(p.parent) for p in paths]))
     lines = sorted(f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in paths)
-    return {"n_images": len(paths), "sha256": sha256_bytes("".join(lines).encode("utf-8")),
-            "method": IMAGES_DIGEST_METHOD}
+    return ImagesDigest(n_images=len(paths), sha256=sha256_bytes("".join(lines).encode("utf-8")),
+                        method=IMAGES_DIGEST_METHOD)
 
 
-def _file_entry(path: str | os.PathLike) -> dict[str, Any]:
+def _file_entry(path: str | os.PathLike[str]) -> FileRecord:
     p = Path(path)
-    return {"path": str(p), "sha256": sha256_file(p), "bytes": p.stat().st_size}
+    return FileRecord(path=str(p), sha256=sha256_file(p), bytes=p.stat().st_size)
 
 
 def collect_provenance(
     *,
     config: Mapping[str, Any],
-    protocol_path: str | os.PathLike,
-    inputs: Mapping[str, str | os.PathLike | None],
-    image_paths: Iterable[str | os.PathLike],
+    protocol_path: str | os.PathLike[str],
+    inputs: Mapping[str, str | os.PathLike[str] | None],
+    image_paths: Iterable[str | os.PathLike[str]],
     models: Iterable[Mapping[str, Any]],
-    repo_dir: str | os.PathLike | None,
-) -> dict[str, Any]:
+    repo_dir: str | os.PathLike[str] | None,
+) -> Provenance:
     """Everything needed to trace a study's numbers to its inputs.
 
     Parameters
@@ -146,7 +148,7 @@ def collect_provenance(
 
     Returns
     -------
-    dict
+    Provenance
         ``{inputs: {<role>: {path, sha256, bytes} | None}, protocol: {path, sha256, bytes},
         images_digest: {n_images, sha256, method}, models: {<id>: {backend, backend_version,
         files: {<key>: {path, sha256, bytes}}, weights, sha256}}, git_commit, git_dirty,
@@ -179,29 +181,28 @@ def collect_provenance(
                                 f"{len(missing_images)} image file(s) not found, e.g. this one"))
     raise_if(problems)
 
-    model_out: dict[str, Any] = {}
+    model_out: dict[str, ModelFiles] = {}
     for m in sorted(models, key=lambda m: str(m["id"])):
         backend = m.get("backend")
         pkgs = BACKEND_PACKAGES.get(str(backend), ())
         files = {k: _file_entry(m[k]) for k in MODEL_FILE_KEYS if m.get(k) is not None}
         weights = files.get("weights") or files.get("file")
-        entry: dict[str, Any] = {
-            "backend": backend,
-            "backend_version": ", ".join(f"{p} {_version(p)}" for p in pkgs if _version(p)) or None,
-            "files": files,
-            "weights": weights["path"] if weights else None,
-            "sha256": weights["sha256"] if weights else None,
-        }
-        model_out[str(m["id"])] = entry
+        model_out[str(m["id"])] = ModelFiles(
+            backend=backend,
+            backend_version=", ".join(f"{p} {_version(p)}" for p in pkgs if _version(p)) or None,
+            files=files,
+            weights=weights.path if weights else None,
+            sha256=weights.sha256 if weights else None,
+        )
 
     git = git_state(repo_dir)
-    return {
-        "inputs": {role: (_file_entry(p) if p is not None else None) for role, p in sorted(inputs.items())},
-        "protocol": _file_entry(protocol_path),
-        "images_digest": images_digest(image_paths),
-        "models": model_out,
-        "git_commit": git["commit"],
-        "git_dirty": git["dirty"],
-        "software": software_versions(),
-        "config": dict(config),
-    }
+    return Provenance(
+        inputs={role: (_file_entry(p) if p is not None else None) for role, p in sorted(inputs.items())},
+        protocol=_file_entry(protocol_path),
+        images_digest=images_digest(image_paths),
+        models=model_out,
+        git_commit=git["commit"],
+        git_dirty=git["dirty"],
+        software=software_versions(),
+        config=dict(config),
+    )

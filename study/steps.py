@@ -153,7 +153,11 @@ def readings(*, protocol, cases, eligibility, cases_flow, out, out_flow, reading
     else:
         df = pd.DataFrame({"reader_id": pd.Series(dtype=str), "reader_group": pd.Series(dtype=str),
                            "case_id": pd.Series(dtype=str), "grade": pd.Series(dtype=str)})
-    flow = add_readers(read_json(cases_flow), df if readings else None, included=_included_ids(eligibility))
+    from study.collect import read_block
+    from study.results.flow import Flow
+
+    flow = add_readers(read_block(Path(cases_flow), Flow), df if readings else None,
+                       included=_included_ids(eligibility))
     write_parquet(out, df)
     write_json(out_flow, flow)
 
@@ -243,6 +247,7 @@ def _all_ratings(grades: list[str], readings_path: str, included: set[str]) -> p
 
 def evaluate_agreement(*, protocol, reference, readings, grades, cases, eligibility, out):
     from study.metrics.agreement import evaluate_agreement as run
+    from study.options import AgreementOptions, override
 
     p = load_protocol(protocol).protocol
     included = set(_included_ids(eligibility))
@@ -250,11 +255,10 @@ def evaluate_agreement(*, protocol, reference, readings, grades, cases, eligibil
     ref = ref[ref["case_id"].astype(str).isin(included)][["case_id", "grade"]]
     ratings = _all_ratings(_split(grades), readings, included)
     cases_df = pd.read_parquet(cases)
-    covariates = cases_df[["case_id"] + [c for c in p.subgroups if c in cases_df.columns]]
-    s = p.statistics
-    result = run(ref, ratings, levels=p.levels, patient_of=_patients(cases), covariates=covariates,
-                 subgroups=[c for c in p.subgroups if c in cases_df.columns], confidence=s.confidence_level,
-                 n_bootstrap=s.bootstrap_replicates, seed=s.bootstrap_seed, binomial_interval=s.binomial_interval)
+    present = tuple(c for c in p.subgroups if c in cases_df.columns)  # subgroup columns the cohort has
+    options = override(AgreementOptions.from_protocol(p), source="protocol", subgroups=present)
+    result = run(ref, ratings, options=options, patient_of=_patients(cases),
+                 covariates=cases_df[["case_id", *present]])
     write_json(out, result)
 
 

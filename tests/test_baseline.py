@@ -33,7 +33,7 @@ def _tables():
 
 def test_baseline_matches_statistics_module():
     cases, elig, counts, ref = _tables()
-    b = compute_baseline(cases, elig, counts, ref, levels=LEVELS, classes=CLASSES)
+    b = compute_baseline(cases, elig, counts, ref, levels=LEVELS, classes=CLASSES).model_dump()
     assert b["n_cases"] == 7
     ages = [18, 22, 35, 41, 29, 63]  # included, non-missing
     age = b["age"]

@@ -204,3 +204,23 @@ def test_malformed_input_subprocess(tmp_path, name):
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert any(all(e in l for e in expected) for l in proc.stderr.splitlines()), proc.stderr
+
+
+def test_header_only_manifest_says_so_once(tmp_path, run_cli):
+    s = make_study(tmp_path)
+    _edit_csv(s["manifest"], lambda ls: ls[:1])
+    rc, _, err = run_cli("check", s["config"])
+    assert rc == 2
+    assert "manifest.csv: the manifest has no rows (only its header); expected one row per case" in err
+    assert len(err.splitlines()) <= 4, err  # the one cause, and a note that the rest was not checked
+
+
+def test_problems_of_one_cause_are_capped_with_a_count(tmp_path, run_cli):
+    s = make_study(tmp_path)
+    _edit_csv(s["readings"], lambda ls: ls[:1] + [f"r{i},junior,X{i},I" for i in range(40)])
+    rc, _, err = run_cli("check", s["config"])
+    assert rc == 2
+    shown = [l for l in err.splitlines() if "reading of unknown case" in l]
+    assert len(shown) == 5
+    assert "... and 35 more problems like the one above in" in err
+    assert "41 problems:" in err or "40 problems:" in err

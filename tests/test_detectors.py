@@ -313,3 +313,34 @@ def test_every_backend_has_every_member_of_the_protocol(exported, tmp_path):
     assert backend_class(spec.backend).needs_pixels is False
     with pytest.raises(StudyError, match="looked up by case"):
         det.predict(exported["images"])
+
+
+def test_unreadable_weights_are_not_a_valid_checkpoint_and_never_advise_unsafe_loading(tmp_path):
+    """Random bytes, a plain pickle and a truncated file are 'not a valid checkpoint'; a checkpoint whose
+    pickle names code is refused as such; torch's advice to set weights_only=False is never passed on."""
+    import os
+    import pickle
+
+    import torch
+
+    from study.detectors.helpers import load_state_dict
+    from study.errors import StudyError
+
+    class Runs:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    (tmp_path / "random.pt").write_bytes(os.urandom(4096))
+    (tmp_path / "plain.pkl").write_bytes(pickle.dumps({"a": 1}))
+    torch.save({"w": torch.zeros(3)}, tmp_path / "ok.pt")
+    data = (tmp_path / "ok.pt").read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
+    torch.save({"a": Runs()}, tmp_path / "code.pt")
+    for name in ("random.pt", "plain.pkl", "truncated.pt"):
+        with pytest.raises(StudyError) as e:
+            load_state_dict(tmp_path / name, model_id="m")
+        assert "is not a valid checkpoint" in str(e.value) and "weights_only" not in str(e.value), name
+    with pytest.raises(StudyError) as e:
+        load_state_dict(tmp_path / "code.pt", model_id="m")
+    assert "needs pickled Python code (posix.system)" in str(e.value) and "weights_only" not in str(e.value)
+    assert list(load_state_dict(tmp_path / "ok.pt", model_id="m")) == ["w"]

@@ -8,10 +8,11 @@ import xml.etree.ElementTree as ET
 
 import pandas as pd
 import pytest
+from test_check_fixtures import REPO
 
 from study import cohort, eligibility, quality
 from study.protocol import Criterion, load_protocol
-from test_check_fixtures import REPO
+from study.report.flow_diagram import flow_svg
 
 PROTOCOL = load_protocol(REPO / "protocols" / "chinese-2019.yaml").protocol
 
@@ -58,7 +59,8 @@ def test_decision_table_and_flow_add_up():
     cases, q = _tables()
     readings = pd.DataFrame({"reader_id": ["r1", "r1", "r2", "r2"], "reader_group": ["junior", "junior", "senior", "senior"],
                              "case_id": ["a", "d", "a", "c"], "grade": ["I"] * 4})
-    table, flow = eligibility.decide_eligibility(cases, q, criteria=PROTOCOL.inclusion, readings=readings, models=["m1", "m2"])
+    table, model = eligibility.decide_eligibility(cases, q, criteria=PROTOCOL.inclusion, readings=readings, models=["m1", "m2"])
+    flow = model.model_dump()
     assert table["included"].tolist() == [True, False, False, False, False]
     assert table["first_reason"].tolist() == ["", "not_decodable", "quality:blurred", "criterion:adult",
                                               "criterion:no_other_facial_disease"]
@@ -78,7 +80,7 @@ def test_decision_table_and_flow_add_up():
 def test_flow_svg_is_wellformed_and_shows_the_counts():
     cases, q = _tables()
     _, flow = eligibility.decide_eligibility(cases, q, criteria=PROTOCOL.inclusion, models=["m1"])
-    svg = eligibility.flow_svg(flow)
+    svg = flow_svg(flow)
     root = ET.fromstring(svg)
     assert root.tag.endswith("svg")
     texts = " | ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
@@ -100,7 +102,7 @@ def assessed(tmp_path_factory):
     cases = cohort.load_manifest(out / "manifest.csv", image_root=out / "images")
     q = quality.assess_cases(cases, thresholds=PROTOCOL.quality, workers=1, progress=False)
     table, flow = eligibility.decide_eligibility(cases, q, criteria=PROTOCOL.inclusion, models=["m"])
-    return cases, q, table, flow
+    return cases, q, table, flow.model_dump()
 
 
 @pytest.mark.slow
@@ -140,6 +142,7 @@ def test_readers_part_added_later_equals_the_flow_built_with_readings():
     table, cases_only = eligibility.decide_eligibility(cases, q, criteria=PROTOCOL.inclusion, models=["m"])
     _, at_once = eligibility.decide_eligibility(cases, q, criteria=PROTOCOL.inclusion, readings=readings, models=["m"])
     later = eligibility.add_readers(cases_only, readings, included=table.loc[table["included"], "case_id"])
-    assert json.dumps(later) == json.dumps(at_once)
-    assert cases_only["missing_readings"] is None and cases_only["analysed"]["readers"] == {}
+    assert later.model_dump_json() == at_once.model_dump_json()
+    assert json.loads(later.model_dump_json())["analysed"]["readers"] == {"r1": 1, "r2": 0}
+    assert cases_only.missing_readings is None and cases_only.analysed.readers == {}
     assert eligibility.add_readers(cases_only, None, included=["a"]) == cases_only

@@ -136,13 +136,13 @@ def test_merge_shards_with_and_without_ground_truth(cohort, tmp_path):
                         out_coco_json=tmp_path / "d.json", out_meta=tmp_path / "d.meta.json")
     table = pd.read_parquet(tmp_path / "d.parquet")
     results = json.loads((tmp_path / "d.json").read_text())
-    assert len(results) == len(table) == meta["n_detections"] and meta["n_images"] == 6
+    assert len(results) == len(table) == meta.n_detections and meta.n_images == 6
     assert (table["image_id"] == table["case_id"].str[-2:].astype(int) + 100).all()
     assert {r["category_id"] for r in results} <= {5, 9}
     r0, t0 = results[0], table.iloc[0]
     assert r0["bbox"] == [t0["x"], t0["y"], t0["w"], t0["h"]] and r0["score"] == t0["score"]
     on_disk = json.loads((tmp_path / "d.meta.json").read_text())
-    assert on_disk["weights_sha256"] == meta["weights_sha256"] and on_disk["backend"] == "torchvision"
+    assert on_disk["weights_sha256"] == meta.weights_sha256 and on_disk["backend"] == "torchvision"
     assert on_disk["backend_version"] and on_disk["torch_version"] == torch.__version__
     # without ground truth: image ids follow the manifest order (case05 first in this manifest)
     merge_shards(paths, spec=spec, ground_truth=None, out_table=tmp_path / "e.parquet",

@@ -40,7 +40,8 @@ def test_provenance_hashes_every_input(study_files):
         config={"study": "x"}, protocol_path=d / "protocol.yaml",
         inputs={"manifest": d / "manifest.csv", "annotations": d / "annotations.json",
                 "reference": d / "reference.csv", "readings": None},
-        image_paths=imgs, models=[{"model": "m1", "backend": "torchvision", "weights": d / "w.pt"}], repo_dir=None)
+        image_paths=imgs, models=[{"model": "m1", "backend": "torchvision", "weights": d / "w.pt"}],
+        repo_dir=None).model_dump()
     assert prov["inputs"]["manifest"]["sha256"] == _sha(d / "manifest.csv")
     assert prov["inputs"]["readings"] is None
     assert prov["protocol"]["sha256"] == _sha(d / "protocol.yaml")
@@ -60,7 +61,7 @@ def test_images_digest_ignores_order_and_location(study_files, tmp_path_factory)
     moved = [other / "images" / p.relative_to(d / "images") for p in imgs]
     assert images_digest(imgs) == images_digest(list(reversed(moved)))
     (other / "images" / "a.jpg").write_bytes(b"changed")
-    assert images_digest(imgs)["sha256"] != images_digest(moved)["sha256"]
+    assert images_digest(imgs).sha256 != images_digest(moved).sha256
 
 
 def test_git_commit_of_repository(tmp_path, study_files):
@@ -79,10 +80,10 @@ def test_git_commit_of_repository(tmp_path, study_files):
     head = run("rev-parse", "HEAD").stdout.strip()
     prov = collect_provenance(config={}, protocol_path=d / "protocol.yaml", inputs={}, image_paths=[], models=[],
                               repo_dir=repo)
-    assert prov["git_commit"] == head and prov["git_dirty"] is False
+    assert prov.git_commit == head and prov.git_dirty is False
     (repo / "f.txt").write_text("y")
     assert collect_provenance(config={}, protocol_path=d / "protocol.yaml", inputs={}, image_paths=[], models=[],
-                              repo_dir=repo)["git_dirty"] is True
+                              repo_dir=repo).git_dirty is True
 
 
 def test_missing_files_are_all_listed(study_files):

@@ -140,14 +140,31 @@ def test_numbers_printed_come_from_results():
         f"{ov['estimate']:.2f} ({ov['ci_low']:.2f}-{ov['ci_high']:.2f}) ")
 
 
+def _no_inter_reader(ag: dict) -> dict:
+    """The ``inter_reader`` block the producer writes when no reader is compared (``readers: []``)."""
+    ir = ag["inter_reader"]
+    undefined = {"estimate": None, "ci_low": None, "ci_high": None, "method": ir["fleiss"]["kappa"]["method"]}
+    return {"readers": [], "note": ir["note"],
+            "pairwise": {**ir["pairwise"], "readers": [], "n_shared": [], "kappa": [], "kappa_linear": [],
+                         "kappa_quadratic": [], "pairs": []},
+            "fleiss": {"kappa": {**undefined, "reason": "fewer than two readers read a common case"}, "readers": [],
+                       "n_cases": 0, "case_ids": []},
+            "krippendorff_alpha_ordinal": {"alpha": {**undefined, "reason": "fewer than two readers"}, "readers": [],
+                                           "n_cases": 0}}
+
+
+def _agreement_of(ag: dict, raters: dict) -> dict:
+    """The fixture's agreement block cut to ``raters``: no groups, comparisons, inter-reader or subgroup results."""
+    return {**ag, "raters": raters, "groups": {}, "comparisons": [], "inter_reader": _no_inter_reader(ag),
+            "subgroups": {}, "subgroups_n_cases": {}}
+
+
 def test_absent_sections_say_why():
     from study.report.context import build_context
 
     r = _results()
     r["mrmc"] = {"assessed": False, "reason": "an MRMC analysis needs at least two readers; the study has 0"}
-    r["agreement"] = {"levels": r["agreement"]["levels"], "raters": {
-        "sim-detector": r["agreement"]["raters"]["sim-detector"]}, "groups": {}, "comparisons": [],
-        "inter_reader": {}, "subgroups": {}}
+    r["agreement"] = _agreement_of(r["agreement"], {"sim-detector": r["agreement"]["raters"]["sim-detector"]})
     r["detection"] = {}
     ctx = build_context(r, figures={})
     assert ctx["mrmc"] == {"available": False, "reason": "Not assessed: an MRMC analysis needs at least two readers; "
@@ -167,10 +184,9 @@ def _hostile_results() -> dict:
     keep = {"sim-detector": raters["sim-detector"], evil_img: {**raters["junior-1"], "group": "junior"},
             evil_file: {**raters["senior-1"], "group": "senior"}}
     return {
-        "schema_version": 1, "study": r["study"], "flow": r["flow"], "baseline": r["baseline"],
-        "detection": {}, "counting": {}, "mrmc": None, "provenance": r["provenance"],
-        "agreement": {"levels": r["agreement"]["levels"], "raters": keep, "groups": {}, "comparisons": [],
-                      "inter_reader": {}, "subgroups": {}},
+        "schema_version": r["schema_version"], "study": r["study"], "flow": r["flow"], "baseline": r["baseline"],
+        "detection": {}, "counting": {}, "models": {}, "mrmc": None, "provenance": r["provenance"],
+        "agreement": _agreement_of(r["agreement"], keep),
     }
 
 
@@ -272,9 +288,12 @@ def test_methods_written_from_a_count_band_protocol():
     from study.report.context import build_context
 
     root = Path(__file__).resolve().parents[1]
-    ps = load_protocol(root / "protocols" / "hayashi-acne04.yaml").protocol.model_dump(mode="json")
-    r = {"schema_version": 1, "study": {"name": "h", "protocol_settings": ps,
-                                        "protocol": {"name": "hayashi-acne04", "version": "1.0"}}}
+    loaded = load_protocol(root / "protocols" / "hayashi-acne04.yaml")
+    p = loaded.protocol
+    study = {**_results()["study"], "name": "h", "protocol_settings": p.model_dump(mode="json"),
+             "protocol": {"name": p.name, "title": p.title, "version": p.version, "path": loaded.path,
+                          "sha256": loaded.sha256, "description": p.description}}
+    r = {"schema_version": 2, "study": study}
     ctx = build_context(r, figures={})
     assert ctx["methods"]["reference"]["scheme"] == (
         "Count bands (Hayashi et al. 2008) on the number of acne lesions: mild: 0-5 lesions; moderate: 6-20 lesions; "

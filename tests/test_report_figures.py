@@ -9,6 +9,9 @@ import json
 import re
 from pathlib import Path
 
+from study.results.agreement import AgreementResult, RaterAgreement
+from study.results.counting import CountingPoints
+
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "report" / "results.json.gz"
 
 
@@ -26,14 +29,16 @@ def _subset(r: dict) -> dict:
 def test_figures_are_deterministic_svg_with_unique_ids(tmp_path):
     from study.report import figures as F
     from study.results.counting import CountingResult
+    from study.results.flow import Flow
 
     r = _subset(_results())
     a = F.figure_svgs(r)
     again = json.loads(json.dumps(r))
-    assert F.confusion_figure(again["agreement"]) == a["confusion"]
+    ag = AgreementResult.model_validate(again["agreement"])
+    assert F.confusion_figure(ag.levels, ag.raters) == a["confusion"]
     assert F.count_scatter_figure("sim-detector", CountingResult.model_validate(again["counting"]["sim-detector"])) \
         == a["count_scatter__sim-detector"]
-    assert F.flow_figure(again["flow"]) == F.flow_figure(r["flow"])
+    assert F.flow_figure(Flow.model_validate(again["flow"])) == F.flow_figure(Flow.model_validate(r["flow"]))
     assert {"flow", "pr__sim-detector", "froc__sim-detector", "count_scatter__sim-detector",
             "bland_altman__sim-detector", "confusion", "sens_spec", "forest__sex",
             "mrmc_roc__sim-detector"} <= set(a)
@@ -44,7 +49,7 @@ def test_figures_are_deterministic_svg_with_unique_ids(tmp_path):
         for i in re.findall(r'\sid="([^"]+)"', svg):
             assert ids.setdefault(i, name) == name, f"id {i} in both {ids[i]} and {name}"
     assert "<text" in a["confusion"]  # svg.fonttype none: text stays text
-    paths = F.make_figures({"agreement": r["agreement"]}, out_dir=tmp_path)
+    paths = F.make_figures(r, out_dir=tmp_path)
     assert paths["confusion"].read_text(encoding="utf-8") == a["confusion"]
 
 
@@ -55,7 +60,7 @@ def test_user_text_is_neither_mathtext_nor_markup():
     ag = r["agreement"]
     raters = {"$\\frac{1}{2}$ <b>x</b>": {**ag["raters"]["junior-1"], "group": "junior"},
               "sim-detector": ag["raters"]["sim-detector"]}
-    svg = confusion_figure({"levels": ag["levels"], "raters": raters})
+    svg = confusion_figure(ag["levels"], {rid: RaterAgreement.model_validate(v) for rid, v in raters.items()})
     assert "$\\frac{1}{2}$ &lt;b&gt;x&lt;/b&gt;" in svg
     assert "<b>" not in svg
 
@@ -63,7 +68,8 @@ def test_user_text_is_neither_mathtext_nor_markup():
 def test_no_figure_without_data():
     from study.report.figures import figure_svgs
 
-    assert figure_svgs({"schema_version": 1, "detection": {}, "counting": {}, "agreement": {}, "mrmc": None}) == {}
+    r = {**_results(), "flow": None, "detection": {}, "counting": {}, "agreement": None, "mrmc": None}
+    assert figure_svgs(r) == {}
 
 
 def _tiny_results_dir(tmp_path):
@@ -86,11 +92,9 @@ def _tiny_results_dir(tmp_path):
     pd.DataFrame({"case_id": ["case-a", "case-b"], "image_id": [1, 2], "class": ["papule"] * 2, "score": [0.9, 0.2],
                   "x": [12.0, 1.0], "y": [11.0, 1.0], "w": [18.0, 5.0], "h": [19.0, 5.0]}).to_parquet(
         rd / "detections" / "m.parquet")
-    results = {"study": {"protocol_settings": {"report": {"show_example_images": True, "worst_cases": 10},
-                                               "detection": {"operating_threshold": 0.5}}},
-               "counting": {"m": {"points": {"case_id": ["case-a", "case-b"], "true": [1, 1],
-                                             "predicted": {"0.5": [1, 0]}}}}}
-    return results, rd
+    points = {"m": CountingPoints(case_id=["case-a", "case-b"], true=[1, 1], severity=None, predicted={"0.5": [1, 0]},
+                                by_class={})}
+    return points, rd
 
 
 def test_example_images_only_when_the_protocol_allows(tmp_path):
@@ -98,15 +102,13 @@ def test_example_images_only_when_the_protocol_allows(tmp_path):
     from study.report.figures import example_figures
     from study.report.selectors import pseudonyms
 
-    results, rd = _tiny_results_dir(tmp_path)
-    figs = example_figures(results, results_dir=rd)
+    points, rd = _tiny_results_dir(tmp_path)
+    figs = example_figures(points, results_dir=rd, show=True, worst_cases=10, operating_threshold=0.5)
     ps = pseudonyms(["case-a", "case-b"])
     assert sorted(figs) == sorted(f"example__m__{ps[c]}" for c in ("case-a", "case-b"))
     svg = figs[f"example__m__{ps['case-a']}"]
     assert "data:image/png;base64," in svg and "case-a" not in svg
-    allowed = results["study"]["protocol_settings"]["report"]
-    assert examples_context(figs, show_example_images=allowed["show_example_images"])["available"] is True
-    results["study"]["protocol_settings"]["report"]["show_example_images"] = False
-    assert example_figures(results, results_dir=rd) == {}
-    ctx = examples_context(figs, show_example_images=allowed["show_example_images"])
+    assert examples_context(figs, show_example_images=True)["available"] is True
+    assert example_figures(points, results_dir=rd, show=False, worst_cases=10, operating_threshold=0.5) == {}
+    ctx = examples_context(figs, show_example_images=False)
     assert ctx["available"] is False and "personal data" in ctx["reason"]

@@ -33,6 +33,9 @@ def validate_manifest(path: str | os.PathLike, *, image_root: str | os.PathLike,
     df, problems = read_csv_table(path, required=MANIFEST_REQUIRED)
     if df is None:
         return None, problems, []
+    if df.empty:
+        return None, problems + [Problem(f, "", "the manifest has no rows (only its header); expected one row per "
+                                         "case")], []
     if not image_root.is_dir():
         problems.append(Problem(str(image_root), "image_root", "image root folder not found; expected the folder "
                                 "the manifest's image paths are relative to"))

@@ -38,6 +38,10 @@ def register(evaluate_subparsers) -> None:
     p.set_defaults(func=_run)
 
 
+#: option name (as study.options.override reports it) -> the flag of this command
+_FLAGS = {"--n-bootstrap": "--bootstrap-replicates"}
+
+
 def _read_model_grades(spec: str, *, levels, aliases, problems):
     import pandas as pd
 
@@ -75,33 +79,38 @@ def _run(args) -> int:
     from study.errors import Problem, StudyError, raise_if
     from study.io import sha256_file, write_json
     from study.metrics.agreement import evaluate_agreement
-    from study.protocol import StatisticsSettings, load_protocol
+    from study.options import AgreementOptions, override
+    from study.protocol import load_protocol
     from study.readings import load_readings
+    from study.results.agreement import (
+        InputFile,
+        ProtocolReference,
+        StandaloneAgreement,
+    )
 
     problems: list[Problem] = []
-    stats = StatisticsSettings()
     subgroups: list[str] = []
     protocol_info = None
     if args.protocol:
         loaded = load_protocol(args.protocol)
         proto = loaded.protocol
         levels, aliases = proto.levels, dict(proto.grading.letter_aliases or {})
-        stats, subgroups = proto.statistics, list(proto.subgroups)
-        protocol_info = {"name": proto.name, "version": proto.version, "path": loaded.path, "sha256": loaded.sha256}
+        options = AgreementOptions.from_protocol(proto)
+        subgroups = list(proto.subgroups)
+        protocol_info = ProtocolReference(name=proto.name, version=proto.version, path=loaded.path,
+                                          sha256=loaded.sha256)
     else:
         levels = [x.strip() for x in args.levels.split(",")]
         aliases = {}
         if len(levels) < 2 or any(not x for x in levels) or len(set(levels)) != len(levels):
             raise StudyError(Problem("--levels", "", f"{args.levels!r}: expected at least two distinct, "
                                      "comma-separated levels, least to most severe"))
-    confidence = args.confidence if args.confidence is not None else stats.confidence_level
-    n_boot = args.bootstrap_replicates if args.bootstrap_replicates is not None else stats.bootstrap_replicates
-    seed = args.seed if args.seed is not None else stats.bootstrap_seed
-    binom = args.binomial_interval or stats.binomial_interval
-    if not 0.5 < confidence < 1:
-        problems.append(Problem("--confidence", "", f"{confidence!r}: expected a level in (0.5, 1)"))
-    if n_boot < 100:
-        problems.append(Problem("--bootstrap-replicates", "", f"{n_boot}: expected at least 100"))
+        options = AgreementOptions(levels=tuple(levels))
+    try:
+        options = override(options, confidence=args.confidence, n_bootstrap=args.bootstrap_replicates,
+                           seed=args.seed, binomial_interval=args.binomial_interval)
+    except StudyError as e:  # name the flags as this command spells them
+        problems += [Problem(p.file, _FLAGS.get(p.where, p.where), p.message) for p in e.problems]
 
     def collect(fn, *a, **k):
         try:
@@ -161,18 +170,16 @@ def _run(args) -> int:
     if not frames:
         raise StudyError(Problem(args.readings, "", "no readings and no --model-grades: nothing to evaluate"))
     ratings = pd.concat(frames, ignore_index=True)
-    result = evaluate_agreement(reference, ratings, levels=levels, patient_of=patient_of, covariates=covariates,
-                                subgroups=subgroups, confidence=confidence, n_bootstrap=n_boot, seed=seed,
-                                binomial_interval=binom)
+    options = override(options, subgroups=tuple(subgroups))
+    result = evaluate_agreement(reference, ratings, options=options, patient_of=patient_of, covariates=covariates)
     inputs = {"reference": args.reference, "readings": args.readings}
     if args.manifest:
         inputs["manifest"] = args.manifest
     for spec in args.model_grades:
         mid, path = spec.split("=", 1)
         inputs[f"model_grades:{mid}"] = path
-    result["input"] = {k: {"path": str(v), "sha256": sha256_file(v)} for k, v in inputs.items()}
-    if protocol_info:
-        result["protocol"] = protocol_info
-    write_json(args.out, result)
-    print(f"{len(result['raters'])} rater(s) on {result['settings']['n_cases']} cases; wrote {args.out}")
+    written = StandaloneAgreement(**dict(result), protocol=protocol_info,
+                                  input={k: InputFile(path=str(v), sha256=sha256_file(v)) for k, v in inputs.items()})
+    write_json(args.out, written)
+    print(f"{len(written.raters)} rater(s) on {written.settings.n_cases} cases; wrote {args.out}")
     return 0

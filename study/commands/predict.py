@@ -171,9 +171,9 @@ def run(args) -> int:
     meta = merge_shards(paths, spec=spec, ground_truth=gt, out_table=out.with_name(stem + ".parquet"),
                         out_coco_json=out, out_meta=out.with_name(stem + ".meta.json"))
     shutil.rmtree(parts_dir, ignore_errors=True)
-    for w in meta.get("warnings", []):
+    for w in meta.warnings:
         print(f"study predict: warning: {w}", file=sys.stderr)
-    print(f"{meta['n_images']} images, {meta['n_detections']} detections "
+    print(f"{meta.n_images} images, {meta.n_detections} detections "
           f"({total['resumed_parts']} of {n_parts} parts resumed) -> {out}", file=sys.stderr)
     print(out)
     return 0

@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from study.errors import Problem, StudyError
     from study.io import read_json
     from study.report.render import render_report
+    from study.results import SCHEMA_VERSION
 
     results_dir = Path(args.results_dir)
     src = results_dir / "results.json" if results_dir.is_dir() else results_dir
@@ -37,9 +38,10 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(results, dict) or "schema_version" not in results:
         raise StudyError(Problem(str(src), "schema_version",
                                  "not a study results file (expected a JSON object with schema_version, study, ...)"))
-    if results.get("schema_version") != 1:
+    if results["schema_version"] != SCHEMA_VERSION:
         raise StudyError(Problem(str(src), "schema_version",
-                                 f"unsupported schema version {results.get('schema_version')!r}; this version reads 1"))
+                                 f"unsupported schema version {results['schema_version']!r}; "
+                                 f"this version reads {SCHEMA_VERSION}"))
     base = src.parent
     out_pdf = Path(args.out) if args.out else base / "report.pdf"
     out_html = Path(args.html) if args.html else out_pdf.with_name("report.html")

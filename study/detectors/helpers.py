@@ -41,19 +41,27 @@ def load_state_dict(path: Path, *, model_id: str = "") -> dict[str, Any]:
     Lightning-style ``{"state_dict": ...}`` are unwrapped.
     """
     import pickle
+    import re
 
     import torch
 
+    where = {"file": f"model {model_id}", "where": "weights"}
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        # torch's own text advises weights_only=False, which would run the file's code: never passed on
+        code = re.search(r"GLOBAL ([\w.]+)", str(e))
+        if code:
+            raise StudyError(
+                f"refusing to load {path}: it needs pickled Python code ({code.group(1)}), which could run "
+                "arbitrary code. Save a plain state dict instead: torch.save(model.state_dict(), path)",
+                **where) from None
+        raise StudyError(f"{path} is not a valid checkpoint: not a PyTorch state-dict file (as written by "
+                         "torch.save(model.state_dict(), path))", **where) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise StudyError(
-            f"refusing to load {path}: it needs pickled Python code, which could run arbitrary code "
-            f"(torch.load weights_only=True said: {first}). Save a plain state dict instead: "
-            "torch.save(model.state_dict(), path)", file=f"model {model_id}", where="weights") from None
-    except (RuntimeError, EOFError, OSError) as e:
-        raise StudyError(f"cannot read checkpoint {path}: {e}", file=f"model {model_id}", where="weights") from None
+        raise StudyError(f"{path} is not a valid checkpoint: it cannot be read ({first[:200]}); the file may be "
+                         "truncated or damaged", **where) from None
     if isinstance(obj, dict):
         for key in ("model", "state_dict"):
             if key in obj and isinstance(obj[key], dict):

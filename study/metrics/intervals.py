@@ -46,8 +46,15 @@ def level_pct(confidence: float) -> str:
 
 
 def _check_confidence(confidence: float) -> None:
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    """The one range rule for a confidence level: :data:`study.options.ConfidenceLevel`."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from study.options import ConfidenceLevel
+
+    try:
+        TypeAdapter(ConfidenceLevel).validate_python(confidence)
+    except ValidationError as e:
+        raise ValueError(f"confidence {confidence!r}: {e.errors()[0]['msg']} (a two-sided level in (0.5, 1))") from None
 
 
 def binomial_method_name(method: BinomialMethod, confidence: float) -> str:

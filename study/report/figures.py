@@ -6,9 +6,9 @@ figures inlined in one HTML page never collide), ``svg.fonttype = 'none'`` (text
 set in DejaVu Sans by the renderer, and searchable in the PDF), and no date in the metadata.
 The same results therefore give byte-identical SVG files.
 
-Figures (names are keys of :func:`figure_svgs`):
+Figures (names are keys of :func:`figure_svgs`, made by :func:`study.report.figure_ids.figure_id`):
 
-- ``flow``: STARD 2015 flow diagram of cases (``study.eligibility.flow_svg`` when it exists);
+- ``flow``: STARD 2015 flow diagram of cases (``study.report.flow_diagram.flow_svg``);
 - ``pr__<model>``, ``froc__<model>``: precision-recall curves per class, FROC curve;
 - ``count_scatter__<model>``, ``bland_altman__<model>``: predicted against reference lesion
   counts with least-squares lines, and the Bland & Altman (1986) plot of the differences;
@@ -23,16 +23,21 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from study.io import write_text
 from study.report import format as F
 from study.report import selectors as S
-from study.results.counting import CountingResult
+from study.report.figure_ids import figure_id
+from study.report.flow_diagram import flow_svg, flow_view
+from study.results import Results
+from study.results.agreement import RaterAgreement
+from study.results.counting import CountingPoints, CountingResult
 from study.results.detection import DetectionResult
-from study.results.mrmc import RocCurve, parse_mrmc_block
+from study.results.flow import Flow
+from study.results.mrmc import RocCurve
 
 FONT = "DejaVu Sans"
 TEXT_WIDTH_IN = 6.5  # A4 minus 2 cm margins, rounded down
@@ -108,14 +113,14 @@ def _subplots(*args, **kw):
 
 
 # ----------------------------------------------------------------------------- flow
-def flow_figure(flow: dict) -> str:
-    """STARD 2015 flow diagram: cases received, excluded at each stage with reasons, analysed."""
-    view = S.flow_view(flow)
+def flow_figure(flow: Flow) -> str:
+    """STARD 2015 flow diagram drawn with matplotlib (the report shows :func:`flow_svg`)."""
+    view = flow_view(flow)
 
     def draw():
         from matplotlib.patches import FancyBboxPatch
 
-        stages = view["stages"]
+        stages = view.stages
         rows = len(stages)
         fig_h = 1.0 + 1.05 * rows
         fig, ax = _subplots(figsize=(TEXT_WIDTH_IN, fig_h))
@@ -132,15 +137,15 @@ def flow_figure(flow: dict) -> str:
         y = rows * 1.6 - 0.7
         prev = None
         for st in stages:
-            label = f"{_t(st['label'])}\nn = {st['n']}"
+            label = f"{_t(st.label)}\nn = {st.n}"
             box(3.0, y, 4.2, 0.75, label, bold=True, fc="#e8eef7")
             if prev is not None:
                 ax.annotate("", xy=(3.0, y + 0.38), xytext=(3.0, prev - 0.38),
                             arrowprops={"arrowstyle": "-|>", "lw": 0.8, "color": "#333333"})
-            ex = st.get("excluded")
-            if ex:
-                lines = [f"{_t(ex['label'])}" + (f": n = {ex['n']}" if ex.get("n") is not None else "")]
-                lines += [f"  {_t(r)}: {n}" for r, n in ex.get("reasons", [])][:6]
+            ex = st.excluded
+            if ex is not None:
+                lines = [f"{_t(ex.label)}" + (f": n = {ex.n}" if ex.n is not None else "")]
+                lines += [f"  {_t(r)}: {n}" for r, n in ex.reasons][:6]
                 h = 0.22 * len(lines) + 0.25
                 ey = y + 0.8
                 ax.add_patch(FancyBboxPatch((5.6, ey - h / 2), 4.3, h, boxstyle="square,pad=0.02",
@@ -152,7 +157,7 @@ def flow_figure(flow: dict) -> str:
             y -= 1.6
         return fig
 
-    return _draw("flow", draw)
+    return _draw(figure_id("flow"), draw)
 
 
 # ----------------------------------------------------------------------------- detection
@@ -276,22 +281,21 @@ def bland_altman_figure(model: str, cnt: CountingResult) -> str | None:
 
 
 # ----------------------------------------------------------------------------- agreement
-def confusion_figure(agreement: dict) -> str | None:
+def confusion_figure(levels: Sequence[str], raters: Mapping[str, RaterAgreement]) -> str | None:
     """A heat map of the confusion matrix (rows reference, columns rater) per model and reader."""
-    levels = agreement.get("levels") or []
-    raters = [(rid, r) for rid, r in S.raters_in_order(agreement) if r.get("confusion_matrix")]
-    if not raters or not levels:
+    ordered = S.raters_in_order(raters)
+    if not ordered or not levels:
         return None
 
     def draw():
         import numpy as np
 
-        ncol = min(3, len(raters))
-        nrow = math.ceil(len(raters) / ncol)
+        ncol = min(3, len(ordered))
+        nrow = math.ceil(len(ordered) / ncol)
         fig, axes = _subplots(nrow, ncol, figsize=(TEXT_WIDTH_IN, 2.05 * nrow), squeeze=False)
         k = len(levels)
-        for ax, (rid, r) in zip(axes.flat, raters):
-            cm = np.asarray(r["confusion_matrix"], dtype=float)
+        for ax, (rid, r) in zip(axes.flat, ordered):
+            cm = np.asarray(r.confusion_matrix, dtype=float)
             rowsum = cm.sum(axis=1, keepdims=True)
             share = np.divide(cm, rowsum, out=np.zeros_like(cm), where=rowsum > 0)
             ax.pcolormesh(np.arange(k + 1), np.arange(k + 1), share, cmap="Blues", vmin=0, vmax=1,
@@ -307,48 +311,46 @@ def confusion_figure(agreement: dict) -> str | None:
             ax.set_yticks(np.arange(k) + 0.5, [_t(x) for x in levels])
             for sp in ax.spines.values():
                 sp.set_visible(False)
-            kind = "model" if r.get("kind") == "model" else f"reader, {r.get('group') or 'no group'}"
+            kind = "model" if r.kind == "model" else f"reader, {r.group or 'no group'}"
             ax.set_title(f"{_t(rid)} ({_t(kind)})", fontsize=7.5)
             ax.set_xlabel("Rater grade", fontsize=7)
             ax.set_ylabel("Reference grade", fontsize=7)
             ax.tick_params(length=0)
-        for ax in list(axes.flat)[len(raters):]:
+        for ax in list(axes.flat)[len(ordered):]:
             ax.axis("off")
         return fig
 
     return _draw("confusion", draw)
 
 
-def sens_spec_figure(agreement: dict) -> str | None:
+def sens_spec_figure(levels: Sequence[str], raters: Mapping[str, RaterAgreement]) -> str | None:
     """Per grade: sensitivity (y) against specificity (x, reversed) of each model and reader."""
-    levels = agreement.get("levels") or []
-    raters = [(rid, r) for rid, r in S.raters_in_order(agreement) if r.get("per_grade")]
-    if not raters or not levels:
+    ordered = S.raters_in_order(raters)
+    if not ordered or not levels:
         return None
 
     def draw():
 
         n = len(levels)
         fig, axes = _subplots(1, n, figsize=(TEXT_WIDTH_IN, 2.6), squeeze=False, sharey=True)
-        groups = sorted({r.get("group") or "" for _, r in raters if r.get("kind") != "model"})
+        groups = sorted({r.group or "" for _, r in ordered if r.kind != "model"})
         cols = dict(zip(groups, _palette(len(groups) + 1)[1:]))
         handles = {}
-        pts = [(F.value(((r.get("per_grade") or {}).get(lv) or {}).get("sensitivity")),
-                F.value(((r.get("per_grade") or {}).get(lv) or {}).get("specificity")))
-               for _, r in raters for lv in levels]
+        pts = [(r.per_grade[lv].sensitivity.estimate, r.per_grade[lv].specificity.estimate)
+               for _, r in ordered for lv in levels]
         se_min = min([a for a, _ in pts if a is not None] or [0.0])
         sp_min = min([b for _, b in pts if b is not None] or [0.0])
         for ax, lv in zip(axes[0], levels):
-            for rid, r in raters:
-                pg = (r.get("per_grade") or {}).get(lv) or {}
-                se, sp = F.value(pg.get("sensitivity")), F.value(pg.get("specificity"))
+            for rid, r in ordered:
+                pg = r.per_grade[lv]
+                se, sp = pg.sensitivity.estimate, pg.specificity.estimate
                 if se is None or sp is None:
                     continue
-                if r.get("kind") == "model":
+                if r.kind == "model":
                     h = ax.scatter([sp], [se], marker="*", s=80, color="black", zorder=3)
                     handles.setdefault(f"model {rid}", h)
                 else:
-                    g = r.get("group") or ""
+                    g = r.group or ""
                     h = ax.scatter([sp], [se], marker="o", s=18, color=cols[g], alpha=0.85)
                     handles.setdefault(f"reader ({g or 'no group'})", h)
             ax.set_title(f"grade {_t(lv)}")
@@ -364,25 +366,26 @@ def sens_spec_figure(agreement: dict) -> str | None:
     return _draw("sens_spec", draw)
 
 
-def forest_figure(column: str, rows: list[dict]) -> str | None:
+def forest_figure(column: str, rows: Sequence[S.SubgroupRow]) -> str | None:
     """Subgroup forest plot: accuracy with its interval for each subgroup value and rater."""
-    rows = [r for r in rows if r.get("estimate") is not None]
-    if not rows:
+    shown = [r for r in rows if r.accuracy.estimate is not None]
+    if not shown:
         return None
 
     def draw():
 
-        fig, ax = _subplots(figsize=(TEXT_WIDTH_IN * 0.8, 0.5 + 0.17 * len(rows)))
-        raters = list(dict.fromkeys(r["rater"] for r in rows))
+        fig, ax = _subplots(figsize=(TEXT_WIDTH_IN * 0.8, 0.5 + 0.17 * len(shown)))
+        raters = list(dict.fromkeys(r.rater for r in shown))
         cols = dict(zip(raters, _palette(len(raters))))
-        ys = list(range(len(rows)))[::-1]
-        for y, r in zip(ys, rows):
-            lo = r["ci_low"] if r["ci_low"] is not None else r["estimate"]
-            hi = r["ci_high"] if r["ci_high"] is not None else r["estimate"]
-            ax.plot([lo, hi], [y, y], color=cols[r["rater"]], lw=1)
-            ax.plot([r["estimate"]], [y], "s" if r["kind"] == "model" else "o", color=cols[r["rater"]], ms=3.5)
+        ys = list(range(len(shown)))[::-1]
+        for y, r in zip(ys, shown):
+            a = r.accuracy
+            lo = a.ci_low if a.ci_low is not None else a.estimate
+            hi = a.ci_high if a.ci_high is not None else a.estimate
+            ax.plot([lo, hi], [y, y], color=cols[r.rater], lw=1)
+            ax.plot([a.estimate], [y], "s" if r.kind == "model" else "o", color=cols[r.rater], ms=3.5)
         ax.set_yticks(ys)
-        ax.set_yticklabels([f"{_t(r['value'])} · {_t(r['rater'])} (n={r['n']})" for r in rows], fontsize=6.5)
+        ax.set_yticklabels([f"{_t(r.value)} · {_t(r.rater)} (n={r.n})" for r in shown], fontsize=6.5)
         ax.set_xlim(-0.02, 1.02)
         ax.set_xlabel("Accuracy (exact grade agreement with the reference)")
         ax.set_title(f"Subgroups by {_t(column)}")
@@ -420,18 +423,22 @@ def mrmc_roc_figure(model: str, roc: Mapping[str, RocCurve]) -> str | None:
 
 
 # ----------------------------------------------------------------------------- examples
-def example_figures(results: dict, *, results_dir: str | Path, max_side: int = 384) -> dict[str, str]:
+def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | Path, show: bool,
+                    worst_cases: int, operating_threshold: float, max_side: int = 384) -> dict[str, str]:
     """Example images with the reference boxes (solid) and the model's boxes at the operating
-    threshold (dashed): only when the protocol sets ``report.show_example_images`` (faces are
-    personal data, so it is off by default). The cases shown are those with the largest count
+    threshold (dashed): only when ``show`` (the protocol's ``report.show_example_images``; faces
+    are personal data, so it is off by default). The cases shown are those with the largest count
     error (as in the failure analysis), captioned by pseudonym, never by case id.
 
-    Reads ``cases.parquet``, ``ground_truth.json`` and ``detections/<model>.parquet`` from
-    ``results_dir``; images are downscaled to ``max_side`` pixels and embedded in the SVG.
+    Parameters
+    ----------
+    points : the per-case counts of each model (``counting.<model>.points``).
+    results_dir : the study's results folder: ``cases.parquet``, ``ground_truth.json`` and
+        ``detections/<model>.parquet`` are read from it.
+    show, worst_cases, operating_threshold : the protocol's settings.
+    max_side : images are downscaled to this many pixels and embedded in the SVG.
     """
-    ps = S.protocol_settings(results)
-    rep = ps.get("report") or {}
-    if not rep.get("show_example_images"):
+    if not show:
         return {}
     import pandas as pd
     from PIL import Image
@@ -439,8 +446,8 @@ def example_figures(results: dict, *, results_dir: str | Path, max_side: int = 3
     from study.io import read_json
 
     rd = Path(results_dir)
-    k = min(4, int(rep.get("worst_cases", 4)) or 4)
-    thr = float((ps.get("detection") or {}).get("operating_threshold", 0.5))
+    k = min(4, worst_cases or 4)
+    thr = float(operating_threshold)
     cases = pd.read_parquet(rd / "cases.parquet", columns=["case_id", "image_path"])
     path_of = dict(zip(cases["case_id"].astype(str), cases["image_path"].astype(str)))
     gt = read_json(rd / "ground_truth.json")
@@ -448,24 +455,22 @@ def example_figures(results: dict, *, results_dir: str | Path, max_side: int = 3
     gt_boxes: dict[Any, list] = {}
     for a in gt.get("annotations", []):
         gt_boxes.setdefault(a["image_id"], []).append(a["bbox"])
-    all_ids = {str(c) for cnt in (results.get("counting") or {}).values()
-               for c in ((cnt or {}).get("points") or {}).get("case_id") or []}
+    all_ids = {str(c) for pts in points.values() for c in pts.case_id}
     pseudo = S.pseudonyms(all_ids)
     out: dict[str, str] = {}
-    for m, cnt in sorted((results.get("counting") or {}).items()):
-        pts = (cnt or {}).get("points") or {}
-        ths = sorted((pts.get("predicted") or {}), key=lambda t: abs(float(t) - thr))
+    for m, pts in sorted(points.items()):
+        ths = sorted(pts.predicted, key=lambda t: abs(float(t) - thr))
         det_path = rd / "detections" / f"{m}.parquet"
         if not ths or not det_path.exists():
             continue
-        pred, true = pts["predicted"][ths[0]], pts.get("true") or []
-        order = sorted(range(len(pts.get("case_id") or [])),
-                       key=lambda i: (-abs(float(pred[i]) - float(true[i])), pseudo[str(pts["case_id"][i])]))[:k]
-        chosen = [str(pts["case_id"][i]) for i in order if str(pts["case_id"][i]) in path_of]
+        pred, true = pts.predicted[ths[0]], pts.true
+        order = sorted(range(len(pts.case_id)),
+                       key=lambda i: (-abs(float(pred[i]) - float(true[i])), pseudo[str(pts.case_id[i])]))[:k]
+        chosen = [str(pts.case_id[i]) for i in order if str(pts.case_id[i]) in path_of]
         det = pd.read_parquet(det_path)
         det = det[(det["score"] >= thr) & det["case_id"].astype(str).isin(chosen)]
         for cid in chosen:
-            name = f"example__{m}__{pseudo[cid]}"
+            name = figure_id("example", m, pseudo[cid])
 
             def draw(cid=cid):
                 import matplotlib.pyplot as plt
@@ -490,45 +495,45 @@ def example_figures(results: dict, *, results_dir: str | Path, max_side: int = 3
 
 
 # ----------------------------------------------------------------------------- all
-def figure_svgs(results: dict) -> dict[str, str]:
+def figure_svgs(results: Results | Mapping[str, Any]) -> dict[str, str]:
     """Every figure the results support, as SVG text, in report order (absent data = no figure)."""
+    from study.report.context import parse_results
+
+    r = parse_results(results)
     out: dict[str, str] = {}
 
-    def put(name, svg):
+    def put(name: str, svg: str | None) -> None:
         if svg:
             out[name] = svg
 
-    flow = results.get("flow")
-    if flow:
-        svg = None
-        try:
-            from study import eligibility as _el
-
-            if hasattr(_el, "flow_svg"):
-                svg = _el.flow_svg(flow)
-        except ImportError:
-            svg = None
-        put("flow", _scope_ids(svg, "flow") if svg else flow_figure(flow))
-    for m, det in sorted((results.get("detection") or {}).items()):
-        typed = DetectionResult.model_validate(det)
-        put(f"pr__{m}", pr_figure(m, typed))
-        put(f"froc__{m}", froc_figure(m, typed))
-    for m, cnt_data in sorted((results.get("counting") or {}).items()):  # typed here until figure_svgs takes Results
-        cnt = CountingResult.model_validate(cnt_data)
-        put(f"count_scatter__{m}", count_scatter_figure(m, cnt))
-        put(f"bland_altman__{m}", bland_altman_figure(m, cnt))
-    ag = results.get("agreement")
-    if isinstance(ag, dict):
-        put("confusion", confusion_figure(ag))
-        put("sens_spec", sens_spec_figure(ag))
+    if r.flow is not None:
+        put(figure_id("flow"), _scope_ids(flow_svg(r.flow), figure_id("flow")))
+    for m, det in sorted(r.detection.items()):
+        put(figure_id("pr", m), pr_figure(m, det))
+        put(figure_id("froc", m), froc_figure(m, det))
+    for m, cnt in sorted(r.counting.items()):
+        put(figure_id("count_scatter", m), count_scatter_figure(m, cnt))
+        put(figure_id("bland_altman", m), bland_altman_figure(m, cnt))
+    ag = r.agreement
+    if ag is not None:
+        put(figure_id("confusion"), confusion_figure(ag.levels, ag.raters))
+        put(figure_id("sens_spec"), sens_spec_figure(ag.levels, ag.raters))
         for col, rows in S.subgroup_rows(ag).items():
-            put(f"forest__{col}", forest_figure(col, rows))
-    for m, roc in S.mrmc_rocs(parse_mrmc_block(results.get("mrmc"))).items():
-        put(f"mrmc_roc__{m}", mrmc_roc_figure(m, roc))
+            put(figure_id("forest", col), forest_figure(col, rows))
+    for m, roc in S.mrmc_rocs(r.mrmc).items():
+        put(figure_id("mrmc_roc", m), mrmc_roc_figure(m, roc))
     return out
 
 
-def make_figures(results: dict, *, out_dir: str | Path) -> dict[str, Path]:
+def study_example_figures(results: Results, *, results_dir: str | Path) -> dict[str, str]:
+    """:func:`example_figures` with the study's own protocol settings."""
+    ps = results.study.protocol_settings
+    return example_figures({m: c.points for m, c in results.counting.items()}, results_dir=results_dir,
+                           show=ps.report.show_example_images, worst_cases=ps.report.worst_cases,
+                           operating_threshold=ps.detection.operating_threshold)
+
+
+def make_figures(results: Results | Mapping[str, Any], *, out_dir: str | Path) -> dict[str, Path]:
     """Write every figure as ``<out_dir>/<name>.svg`` (atomically) and return name -> path."""
     out_dir = Path(out_dir)
     paths = {}

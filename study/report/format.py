@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
+
+from study.estimate import Estimate
 
 ANY_LESION = "any lesion"
 DASH = "–"
@@ -25,13 +27,13 @@ GROUP_ORDER = ("junior", "general", "intermediate", "senior", "expert")
 
 # ----------------------------------------------------------------------------- formatting
 def is_estimate(x: Any) -> bool:
-    return isinstance(x, Mapping) and "estimate" in x and "method" in x
+    return isinstance(x, Estimate)
 
 
 def value(x: Any) -> float | None:
-    """The point value of an estimate dict or a plain number (``None`` when absent/undefined)."""
-    if is_estimate(x):
-        x = x.get("estimate")
+    """The point value of an :class:`Estimate` or a plain number (``None`` when absent/undefined)."""
+    if isinstance(x, Estimate):
+        x = x.estimate
     if isinstance(x, bool) or x is None:
         return None
     if isinstance(x, (int, float)):
@@ -45,17 +47,10 @@ def _num(x: float, nd: int) -> str:
     return s[1:] if s.startswith("-") and float(s) == 0 else s
 
 
-def with_ci(d: Mapping, key: str) -> Any:
-    """``d[key + '_ci']`` when the metric code recorded the interval apart from the point value
-    (``ap`` + ``ap_ci``, ``max_recall`` + ``max_recall_ci``), else ``d[key]``."""
-    ci = d.get(f"{key}_ci")
-    return ci if is_estimate(ci) and ci.get("estimate") is not None else d.get(key)
-
-
 def fmt(x: Any, nd: int = 3) -> str:
     """A number with ``nd`` decimals (integers as integers); ``–`` when absent."""
-    if is_estimate(x):
-        x = x.get("estimate")
+    if isinstance(x, Estimate):
+        x = x.estimate
     if x is None or isinstance(x, bool):
         return DASH
     if isinstance(x, int):
@@ -73,9 +68,9 @@ def fmt_int(x: Any) -> str:
 
 def fmt_ci(e: Any, nd: int = 3) -> str:
     """``0.812 (0.745-0.866)``; ``–`` when the estimate is undefined; point only without a CI."""
-    if not is_estimate(e):
+    if not isinstance(e, Estimate):
         return fmt(e, nd)
-    est, lo, hi = e.get("estimate"), e.get("ci_low"), e.get("ci_high")
+    est, lo, hi = e.estimate, e.ci_low, e.ci_high
     if est is None:
         return "n/a"
     if lo is None or hi is None:
@@ -121,14 +116,15 @@ class Table:
         self.notes: list[str] = []
         self._methods: dict[str, int] = {}
 
-    def ci(self, e: Any, nd: int | None = None) -> str:
+    def ci(self, e: Estimate | float | None, nd: int | None = None) -> str:
+        """``e`` as ``0.812 (0.745-0.866)``, tied to its method (and its reason when not estimable)."""
         text = fmt_ci(e, self.nd if nd is None else nd)
-        if is_estimate(e) and e.get("method"):
-            if e.get("estimate") is None and e.get("reason"):
-                self.note(f"n/a: {e['reason']}")
-            if e.get("estimate") is not None or e.get("reason"):
-                i = self._methods.setdefault(str(e["method"]), len(self._methods))
-                if e.get("ci_low") is not None or e.get("reason"):
+        if isinstance(e, Estimate) and e.method:
+            if e.estimate is None and e.reason:
+                self.note(f"n/a: {e.reason}")
+            if e.estimate is not None or e.reason:
+                i = self._methods.setdefault(e.method, len(self._methods))
+                if e.ci_low is not None or e.reason:
                     text += f"\x00{i}\x00"
         return text
 

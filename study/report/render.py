@@ -20,6 +20,7 @@ import logging
 import mimetypes
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from study.io import write_bytes, write_text
+from study.results import Results
 
 LOG = logging.getLogger(__name__)
 
@@ -154,7 +156,7 @@ class Rendered:
     fetched: list[str] = field(default_factory=list)
 
 
-def render_html(results: dict, *, figures: dict[str, str], assets_dir: str | os.PathLike | None = None,
+def render_html(results: Results | Mapping[str, Any], *, figures: dict[str, str], assets_dir: str | os.PathLike | None = None,
                 pages: dict[str, int] | None = None) -> str:
     """The report as one self-contained HTML page (stylesheet and figures inline)."""
     from markupsafe import Markup
@@ -173,13 +175,15 @@ def render_html(results: dict, *, figures: dict[str, str], assets_dir: str | os.
     )
 
 
-def render(results: dict, *, assets_dir: str | os.PathLike | None = None,
+def render(results: Results | Mapping[str, Any], *, assets_dir: str | os.PathLike | None = None,
            figures: dict[str, str] | None = None) -> Rendered:
     """Render the report in memory: HTML text, PDF bytes, and the page of every section."""
     from weasyprint import HTML
 
+    from study.report.context import parse_results
     from study.report.figures import figure_svgs
 
+    results = parse_results(results)
     assets = Path(assets_dir) if assets_dir is not None else DEFAULT_ASSETS
     figs = figure_svgs(results) if figures is None else figures
     html = render_html(results, figures=figs, assets_dir=assets)
@@ -195,15 +199,15 @@ def render(results: dict, *, assets_dir: str | os.PathLike | None = None,
                     n_pages=len(doc.pages), figures=figs, refused=list(fetcher.refused), fetched=list(fetcher.served))
 
 
-def render_report(results: dict, *, out_pdf: str | os.PathLike, out_html: str | os.PathLike,
+def render_report(results: Results | Mapping[str, Any], *, out_pdf: str | os.PathLike, out_html: str | os.PathLike,
                   figures_dir: str | os.PathLike | None = None, assets_dir: str | os.PathLike | None = None,
                   results_dir: str | os.PathLike | None = None) -> dict:
     """Render ``results`` (the parsed ``results.json``) to ``out_pdf`` and ``out_html``.
 
     Parameters
     ----------
-    results : dict
-        The study's ``results.json``.
+    results : Results or mapping
+        The study's ``results.json`` (typed, or parsed JSON: validated here once).
     out_pdf, out_html : path
         Where the PDF and the self-contained HTML report go (written atomically).
     figures_dir : path, optional
@@ -221,11 +225,13 @@ def render_report(results: dict, *, out_pdf: str | os.PathLike, out_html: str | 
         Page map: section anchor id (``sec-summary``, ``sec-flow``, ... as in
         :data:`study.report.context.SECTIONS`) -> page number in the PDF (1-based).
     """
-    from study.report.figures import example_figures, figure_svgs
+    from study.report.context import parse_results
+    from study.report.figures import figure_svgs, study_example_figures
 
+    results = parse_results(results)
     figs = figure_svgs(results)
     if results_dir is not None:
-        figs.update(example_figures(results, results_dir=results_dir))
+        figs.update(study_example_figures(results, results_dir=results_dir))
     if figures_dir is not None:
         for name, svg in figs.items():
             write_text(Path(figures_dir) / f"{name}.svg", svg)

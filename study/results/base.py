@@ -8,13 +8,13 @@ objects until the file is written (``study.io.write_json`` serialises models).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from study.estimate import Estimate
 
-__all__ = ["Estimate", "ResultModel", "NotAssessed"]
+__all__ = ["Estimate", "NotAssessed", "ResultModel"]
 
 
 class ResultModel(BaseModel):
@@ -30,5 +30,5 @@ class ResultModel(BaseModel):
 class NotAssessed(ResultModel):
     """A block or analysis that could not be computed, and the plain reason why."""
 
-    assessed: bool = False
+    assessed: Literal[False] = False
     reason: str

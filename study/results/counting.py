@@ -116,17 +116,15 @@ class ClassPoints(ResultModel):
 class CountingPoints(ResultModel):
     """Per case, in one order: case id, reference total, reference grade, predicted total per threshold.
 
-    ``severity`` is ``None`` when no reference grades were given. ``by_class`` (per class the
-    same lists) is written by every current producer; results.json files written before it
-    existed (such as the frozen report fixture) lack it, so it is optional and the failure
-    analysis then says the classes are not recorded.
+    ``severity`` is ``None`` when no reference grades were given; ``by_class`` holds, per
+    class, the same lists (the failure analysis names the classes that drove an error).
     """
 
     case_id: list[str]
     true: list[float]
     severity: list[str] | None
     predicted: dict[str, list[float]]
-    by_class: dict[str, ClassPoints] | None = _omitted_when_none()
+    by_class: dict[str, ClassPoints]
 
 
 class CountingInputs(ResultModel):

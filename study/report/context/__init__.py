@@ -9,6 +9,7 @@ every number shown is read from ``results``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from study.report import stard
 from study.report.context.agreement import (
@@ -17,7 +18,7 @@ from study.report.context.agreement import (
     subgroups_context,
 )
 from study.report.context.appendix import information_context, provenance_context
-from study.report.context.common import SECTIONS, TOC_EXCLUDE, operating_threshold
+from study.report.context.common import SECTIONS, TOC_EXCLUDE
 from study.report.context.comparisons import comparisons_context
 from study.report.context.counting import counting_context
 from study.report.context.detection import detection_context
@@ -28,48 +29,51 @@ from study.report.context.methods import methods_context
 from study.report.context.mrmc import mrmc_context
 from study.report.context.summary import introduction_context, summary_context
 from study.report.context.title import title_context
-from study.report.selectors import class_order, protocol_settings
-from study.results.counting import CountingResult
-from study.results.detection import DetectionResult
-from study.results.mrmc import parse_mrmc_block
+from study.results import Results
+from study.results.parse import parse_model
 
-__all__ = ["SECTIONS", "TOC_EXCLUDE", "build_context", "examples_context"]
+__all__ = ["SECTIONS", "TOC_EXCLUDE", "build_context", "examples_context", "parse_results"]
 
 
-def build_context(results: Mapping, *, figures: Mapping[str, str], pages: Mapping[str, int] | None = None) -> dict:
-    """The whole template context: one entry per section plus the TOC and the STARD checklist."""
-    if not isinstance(results, Mapping):
-        raise TypeError("results must be a mapping (the parsed results.json)")
-    # typed blocks, parsed here until build_context takes the typed Results model
-    counting = {m: CountingResult.model_validate(d) for m, d in (results.get("counting") or {}).items()}
-    report_settings = protocol_settings(results).get("report") or {}
-    ot = operating_threshold(results)
-    ot_value = None if ot is None else float(ot)
+def parse_results(results: Results | Mapping[str, Any], *, source: str = "results.json") -> Results:
+    """``results`` as the typed :class:`~study.results.Results` (validated once, with located errors)."""
+    return results if isinstance(results, Results) else parse_model(Results, results, source=source)
+
+
+def build_context(results: Results | Mapping[str, Any], *, figures: Mapping[str, str],
+                  pages: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The whole template context: one entry per section plus the TOC and the STARD checklist.
+
+    ``results`` is the typed :class:`~study.results.Results` or the parsed results.json, which
+    is validated here once (a StudyError names every key that does not fit).
+    """
+    r = parse_results(results)
+    protocol = r.study.protocol_settings
+    threshold = protocol.detection.operating_threshold
+    ag = r.agreement
     return {
-        "title": title_context(results),
+        "title": title_context(r.study, r.provenance, schema_version=r.schema_version),
         "toc": [{"id": k, "title": v, "level": 2 if v[:1].isdigit() and "." in v.split(" ")[0].rstrip(".") else 1}
                 for k, v in SECTIONS.items() if k not in TOC_EXCLUDE],
         "sections": SECTIONS,
-        "summary": summary_context(results),
-        "introduction": introduction_context(results),
-        "methods": methods_context(results),
-        "flow": flow_context(results),
-        "baseline": baseline_context(results),
-        "detection": detection_context(
-            {m: DetectionResult.model_validate(d) for m, d in (results.get("detection") or {}).items()}, figures,
-            classes=class_order(results), operating_threshold=operating_threshold(results)),
-        "counting": counting_context(counting, figures, operating_threshold=ot_value),
-        "agreement": agreement_context(results, figures),
-        "accuracy": accuracy_context(results, figures),
-        "comparisons": comparisons_context(results),
-        "mrmc": mrmc_context(parse_mrmc_block(results.get("mrmc")), figures),
-        "subgroups": subgroups_context(results, figures),
-        "failures": failures_context(counting, worst_cases=int(report_settings.get("worst_cases", 10)),
-                                     operating_threshold=ot_value),
-        "examples": examples_context(figures, show_example_images=bool(report_settings.get("show_example_images", False))),
-        "limitations": limitations_context(results),
-        "implications": implications_context(results),
-        "information": information_context(results),
+        "summary": summary_context(r),
+        "introduction": introduction_context(r),
+        "methods": methods_context(r),
+        "flow": flow_context(r.flow),
+        "baseline": baseline_context(r.baseline, classes=protocol.classes, levels=protocol.levels,
+                                     inclusion=protocol.inclusion),
+        "detection": detection_context(r.detection, figures, classes=protocol.classes, operating_threshold=threshold),
+        "counting": counting_context(r.counting, figures, operating_threshold=threshold),
+        "agreement": agreement_context(ag, figures),
+        "accuracy": accuracy_context(ag, figures),
+        "comparisons": comparisons_context(ag),
+        "mrmc": mrmc_context(r.mrmc, figures),
+        "subgroups": subgroups_context(ag, figures, prespecified=protocol.subgroups),
+        "failures": failures_context(r.counting, worst_cases=protocol.report.worst_cases, operating_threshold=threshold),
+        "examples": examples_context(figures, show_example_images=protocol.report.show_example_images),
+        "limitations": limitations_context(r.study, r.baseline, r.flow, ag),
+        "implications": implications_context(r.study),
+        "information": information_context(r.study),
         "stard": stard.checklist(SECTIONS, dict(pages or {})),
-        "provenance": provenance_context(results),
+        "provenance": provenance_context(r.provenance),
     }

@@ -3,61 +3,79 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from study.report import format as F
-from study.report.context.common import info_text, information, unavailable
+from study.report.context.common import info_text, unavailable
 from study.report.format import Table, fmt_int
+from study.results.provenance import Provenance
+from study.results.study import StudyBlock
 
 
-def information_context(results: Mapping) -> dict:
-    info = information(results)
-    st = results.get("study") or {}
-    pr = st.get("protocol") or {}
+def information_context(study: StudyBlock | None) -> dict[str, Any]:
+    """Registration, where the protocol can be accessed, and funding (STARD 28-30)."""
+    info = study.information.supplied() if study is not None else {}
+    if study is not None:
+        pr = study.protocol
+        where = (f"The analysis protocol is the file {Path(pr.path).name or F.DASH} (name {pr.name}, version "
+                 f"{pr.version}, sha256 {pr.sha256}), listed in Appendix B.")
+    else:
+        where = (f"The analysis protocol is the file {F.DASH} (name {F.DASH}, version {F.DASH}, sha256 {F.DASH}), "
+                 "listed in Appendix B.")
     return {
         "registration": info_text(info, "registration", "Not registered, or the registration was not supplied."),
-        "protocol": info_text(info, "protocol_access",
-                               f"The analysis protocol is the file {Path(str(pr.get('path', ''))).name or F.DASH} "
-                               f"(name {pr.get('name', F.DASH)}, version {pr.get('version', F.DASH)}, sha256 "
-                               f"{pr.get('sha256', F.DASH)}), listed in Appendix B."),
+        "protocol": info_text(info, "protocol_access", where),
         "funding": info_text(info, "funding", "Not supplied by the investigators."),
     }
 
 
-def provenance_context(results: Mapping) -> dict:
-    prov = results.get("provenance") or {}
-    if not prov:
-        return unavailable("results.json holds no provenance record.")
+def _inputs_table(prov: Provenance) -> Table:
     it = Table("tab-inputs", "Input files and their sha256", ["Role", "File", "sha256", "Bytes"])
-    for role, e in sorted((prov.get("inputs") or {}).items()):
+    for role, e in sorted(prov.inputs.items()):
         if e is None:
             it.add([role, "absent", F.DASH, F.DASH])
         else:
-            it.add([role, str(e.get("path")), str(e.get("sha256")), fmt_int(e.get("bytes"))])
-    p = prov.get("protocol") or {}
-    if p and p.get("sha256") not in {(e or {}).get("sha256") for e in (prov.get("inputs") or {}).values()}:
-        it.add(["protocol (file)", str(p.get("path")), str(p.get("sha256")), fmt_int(p.get("bytes"))])
-    img = prov.get("images_digest") or {}
-    if img:
-        it.add([f"images ({fmt_int(img.get('n_images'))} files)", "digest of all images", str(img.get("sha256") or F.DASH), F.DASH])
-        it.note(f"Images digest: {img.get('method', '')}.")
+            it.add([role, e.path, e.sha256, fmt_int(e.bytes)])
+    p = prov.protocol
+    if p.sha256 not in {e.sha256 for e in prov.inputs.values() if e is not None}:
+        it.add(["protocol (file)", p.path, p.sha256, fmt_int(p.bytes)])
+    img = prov.images_digest
+    it.add([f"images ({fmt_int(img.n_images)} files)", "digest of all images", img.sha256 or F.DASH, F.DASH])
+    it.note(f"Images digest: {img.method}.")
+    return it
+
+
+def _models_table(prov: Provenance) -> Table:
     mt = Table("tab-model-files", "Model files", ["Model", "Backend", "File", "Path", "sha256"])
-    for m, e in sorted((prov.get("models") or {}).items()):
-        files = e.get("files") or ({"weights": {"path": e.get("weights"), "sha256": e.get("sha256")}} if e.get("sha256") else {})
-        for k, f in sorted(files.items()):
-            mt.add([m, str(e.get("backend") or F.DASH), k, str(f.get("path")), str(f.get("sha256"))])
-        if not files:
-            mt.add([m, str(e.get("backend") or F.DASH), F.DASH, F.DASH, "not recorded"])
-    sw = prov.get("software") or ((results.get("study") or {}).get("software")) or {}
+    for m, e in sorted(prov.models.items()):
+        backend = e.backend or F.DASH
+        for k, f in sorted(e.files.items()):
+            mt.add([m, backend, k, f.path, f.sha256])
+        if not e.files:
+            mt.add([m, backend, F.DASH, F.DASH, "not recorded"])
+    return mt
+
+
+def _software_table(prov: Provenance) -> Table:
+    sw = prov.software
     swt = Table("tab-software", "Software and library versions", ["Component", "Version"])
-    for k in ("acne_study", "python", "implementation", "platform"):
-        if sw.get(k):
-            swt.add([k.replace("_", "-"), str(sw[k])])
-    for k, v in sorted((sw.get("libraries") or {}).items()):
-        swt.add([k, str(v) if v else "not installed"])
-    swt.add(["git commit", str(prov.get("git_commit") or "not recorded")
-             + (" (uncommitted changes present)" if prov.get("git_dirty") else "")])
-    cfg = prov.get("config") or (results.get("study") or {}).get("config") or {}
-    return {"available": True, "inputs": it.to_dict(), "models": mt.to_dict() if mt.rows else None,
-            "software": swt.to_dict(), "config": json.dumps(cfg, indent=2, sort_keys=True, ensure_ascii=False)}
+    for name, version in (("acne-study", sw.acne_study), ("python", sw.python),
+                          ("implementation", sw.implementation), ("platform", sw.platform)):
+        if version:
+            swt.add([name, version])
+    for k, v in sorted(sw.libraries.items()):
+        swt.add([k, v if v else "not installed"])
+    swt.add(["git commit", (prov.git_commit or "not recorded")
+             + (" (uncommitted changes present)" if prov.git_dirty else "")])
+    return swt
+
+
+def provenance_context(provenance: Provenance | None) -> dict[str, Any]:
+    """Appendix B: input files, model files, software versions and the resolved configuration."""
+    if provenance is None:
+        return unavailable("results.json holds no provenance record.")
+    mt = _models_table(provenance)
+    return {"available": True, "inputs": _inputs_table(provenance).to_dict(), "models": mt.to_dict() if mt.rows else None,
+            "software": _software_table(provenance).to_dict(),
+            "config": json.dumps(provenance.config, indent=2, sort_keys=True, ensure_ascii=False)}

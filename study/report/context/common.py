@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from typing import Any
 
-from study.report import format as F
-from study.report import selectors as S
-from study.report.format import Table, fmt, fmt_p, is_estimate
+from pydantic import BaseModel
+
+from study.estimate import Estimate
 
 #: section anchor id -> title (the order is the report's order; the TOC and STARD use it)
 SECTIONS: dict[str, str] = {
@@ -44,7 +44,7 @@ SECTIONS: dict[str, str] = {
 TOC_EXCLUDE = {"sec-title"}
 
 #: study information the harness cannot know (STARD items); read from ``study.information``
-#: or ``study.config.information`` when the study supplies it
+#: (:class:`study.results.study.StudyInformation`) when the study supplies it
 INFORMATION_KEYS = {
     "design": "Study design (prospective / retrospective data collection)",
     "identification": "Basis on which potentially eligible participants were identified",
@@ -63,94 +63,58 @@ INFORMATION_KEYS = {
 
 
 
-def information(results: Mapping) -> dict[str, str]:
-    st = results.get("study") or {}
-    info = dict((st.get("config") or {}).get("information") or {})
-    info.update(st.get("information") or {})
-    return {k: str(v) for k, v in info.items() if v not in (None, "")}
-
-
-def info_text(info: dict, key: str, default: str) -> dict:
+def info_text(info: Mapping[str, str], key: str, default: str) -> dict[str, str]:
     if key in info:
         return {"text": info[key], "source": "supplied by the investigators"}
     return {"text": default, "source": f"not supplied (study information key '{key}')"}
 
 
-def unavailable(reason: str) -> dict:
+def unavailable(reason: str) -> dict[str, Any]:
     return {"available": False, "reason": reason}
 
 
-def collect_methods(obj: Any, keys: set[str] | None = None, _key: str | None = None) -> list[str]:
-    """Distinct ``method`` strings of the estimates under ``obj`` (only under ``keys`` when given)."""
+def interval_methods(obj: Any, keys: Set[str] | None = None) -> list[str]:
+    """Distinct ``method`` of the estimates in ``obj`` (only under fields or keys named in ``keys``).
+
+    ``obj`` is a results model, or a mapping or sequence of them. Fields are visited in
+    sorted order, as they stand in results.json, so the list reads in the file's order.
+    """
     out: dict[str, None] = {}
 
-    def walk(x, k):
-        if is_estimate(x):
-            if (keys is None or k in keys) and x.get("method"):
-                out[str(x["method"])] = None
-            return
-        if isinstance(x, Mapping):
-            for kk, v in x.items():
-                walk(v, kk)
-        elif isinstance(x, list):
+    def walk(x: Any, key: str | None) -> None:
+        if isinstance(x, Estimate):
+            if (keys is None or key in keys) and x.method:
+                out[x.method] = None
+        elif isinstance(x, BaseModel):
+            for name in sorted(type(x).model_fields):
+                walk(getattr(x, name), name)
+        elif isinstance(x, Mapping):
+            for k in sorted(x, key=str):
+                walk(x[k], str(k))
+        elif isinstance(x, (list, tuple)):
             for v in x:
-                walk(v, k)
+                walk(v, key)
 
-    walk(obj, _key)
+    walk(obj, None)
     return list(out)
 
 
-def has_numbers(obj: Any, keys: set[str]) -> bool:
-    """True when a plain number sits under one of ``keys`` somewhere in ``obj``."""
+def has_numbers(obj: Any, keys: Set[str]) -> bool:
+    """True when a plain number (not an estimate) sits under a field named in ``keys`` in ``obj``."""
+    if isinstance(obj, Estimate):
+        return False
+    if isinstance(obj, BaseModel):
+        return any((k in keys and _is_number(getattr(obj, k))) or has_numbers(getattr(obj, k), keys)
+                   for k in type(obj).model_fields)
     if isinstance(obj, Mapping):
-        return any((k in keys and isinstance(v, (int, float)) and not isinstance(v, bool)) or has_numbers(v, keys)
-                   for k, v in obj.items())
-    if isinstance(obj, list):
+        return any((str(k) in keys and _is_number(v)) or has_numbers(v, keys) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
         return any(has_numbers(v, keys) for v in obj)
     return False
 
 
-def generic_table(id: str, caption: str, items: list[Mapping], *, nd: int = 3) -> Table | None:
-    """A table of a list of flat-ish dicts: strings and counts as they are, estimates with CI, p-values."""
-    if not items:
-        return None
-    cols: dict[str, None] = {}
-    for it in items:
-        for k, v in it.items():
-            if isinstance(v, (str, int, float, bool)) or v is None or is_estimate(v) or (
-                    isinstance(v, list) and all(isinstance(x, str) for x in v)):
-                cols[k] = None
-    t = Table(id, caption, [k.replace("_", " ") for k in cols], nd=nd)
-    for it in items:
-        row = []
-        for k in cols:
-            v = it.get(k)
-            if is_estimate(v):
-                row.append(t.ci(v))
-            elif isinstance(v, list):
-                row.append(" vs ".join(v))
-            elif k.startswith("p") and ("p_value" in k or k in ("p", "pvalue")) or k.endswith("_p"):
-                row.append(fmt_p(v))
-            elif isinstance(v, bool):
-                row.append("yes" if v else "no")
-            else:
-                row.append(fmt(v, nd) if v is not None else F.DASH)
-        t.add(row)
-    return t
-
-
-def kv_rows(d: Mapping, *, skip: set[str] = frozenset(), prefix: str = "", depth: int = 2) -> list[tuple[str, Any]]:
-    rows = []
-    for k in sorted(d):
-        if k in skip:
-            continue
-        v = d[k]
-        name = f"{prefix}{k}"
-        if is_estimate(v) or isinstance(v, (str, int, float, bool)) or v is None:
-            rows.append((name, v))
-        elif isinstance(v, Mapping) and depth > 0:
-            rows += kv_rows(v, skip=skip, prefix=f"{name}.", depth=depth - 1)
-    return rows
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def report_date() -> str:
@@ -164,23 +128,6 @@ def report_date() -> str:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     when = datetime.fromtimestamp(int(epoch), tz=timezone.utc) if epoch else datetime.now(timezone.utc)
     return when.date().isoformat()
-
-
-def model_ids(results: Mapping) -> list[str]:
-    ids = set((results.get("detection") or {})) | set((results.get("counting") or {}))
-    ag = results.get("agreement") or {}
-    ids |= {rid for rid, r in (ag.get("raters") or {}).items() if r.get("kind") == "model"}
-    return sorted(ids)
-
-
-def operating_threshold(results: Mapping) -> str | None:
-    ot = (S.protocol_settings(results).get("detection") or {}).get("operating_threshold")
-    return None if ot is None else str(ot)
-
-
-def threshold_key(cnt: Mapping, t: str | None) -> str | None:
-    ths = list((cnt.get("thresholds") or {}).keys())
-    return threshold_key_of(ths, t) if ths else None
 
 
 def threshold_key_of(keys: Sequence[str], t: str | float | None) -> str:

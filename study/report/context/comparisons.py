@@ -1,59 +1,74 @@
-"""Model against readers."""
+"""Model against readers, and agreement between readers (from the typed ``agreement`` block)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import Any
 
-from study.report import selectors as S
 from study.report.context.common import unavailable
-from study.report.format import Table, fmt_int, fmt_p, is_estimate
+from study.report.format import DASH, Table, fmt_int, fmt_p
+from study.results.agreement import (
+    AgreementResult,
+    Comparison,
+    InterReader,
+    McNemarTest,
+    NoSharedCases,
+)
 
 
-def comparisons_context(results: Mapping) -> dict:
-    ag = results.get("agreement") or {}
-    comps = [c for c in ag.get("comparisons") or [] if isinstance(c, Mapping)]
-    inter = ag.get("inter_reader") or {}
-    n_readers = sum(1 for _, r in S.raters_in_order(ag) if r.get("kind") != "model")
-    if not comps and not inter:
+def _comparison_table(comps: list[Comparison]) -> Table:
+    t = Table("tab-comparisons", "Model against each reader and reader group on the cases both graded: "
+                                 "accuracy and quadratic kappa, differences (model minus reader) and McNemar's test",
+              ["Model", "Versus", "Cases", "Model accuracy", "Versus accuracy", "Accuracy difference",
+               "Quadratic kappa difference", "McNemar p"])
+    for c in comps:
+        versus = [c.model, f"{c.versus} ({c.versus_kind})", fmt_int(c.n_cases)]
+        if isinstance(c, NoSharedCases):
+            t.add([*versus, *[DASH] * 5])
+            continue
+        mc = c.mcnemar
+        t.add([*versus, t.ci(c.model_accuracy), t.ci(c.versus_accuracy), t.ci(c.accuracy_difference),
+               t.ci(c.kappa_quadratic_difference), fmt_p(mc.p_value)])
+        t.note(f"McNemar: {mc.method}.")
+        if isinstance(mc, McNemarTest):
+            t.note(f"McNemar's test {mc.note}.")
+    return t
+
+
+def _overall_table(inter: InterReader) -> Table:
+    ov = Table("tab-inter", "Inter-reader agreement (readers only)", ["Measure", "Readers", "Cases", "Estimate (CI)"])
+    fl = inter.fleiss
+    ov.add(["Fleiss' kappa", fmt_int(len(fl.readers)), fmt_int(fl.n_cases), ov.ci(fl.kappa)])
+    if fl.selection:
+        ov.note(f"Fleiss' kappa: {fl.selection}.")
+    ka = inter.krippendorff_alpha_ordinal
+    ov.add(["Krippendorff's alpha (ordinal)", fmt_int(len(ka.readers)), fmt_int(ka.n_cases), ov.ci(ka.alpha)])
+    if ka.note:
+        ov.note(f"Krippendorff's alpha: {ka.note}.")
+    return ov
+
+
+def _pairwise_table(inter: InterReader) -> Table | None:
+    pairs = inter.pairwise.pairs
+    if not pairs:
+        return None
+    pw = Table("tab-inter-pairs", "Inter-reader agreement, pairwise (cases read by both)",
+               ["Reader A", "Reader B", "Cases", "Kappa", "Linear kappa", "Quadratic kappa"])
+    for q in pairs:
+        pw.add([q.reader_a, q.reader_b, fmt_int(q.n_cases), pw.ci(q.kappa), pw.ci(q.kappa_linear),
+                pw.ci(q.kappa_quadratic)])
+    return pw
+
+
+def comparisons_context(agreement: AgreementResult | None) -> dict[str, Any]:
+    """Each model against each reader and reader group; inter-reader agreement (readers only)."""
+    comps = agreement.comparisons if agreement is not None else []
+    inter = agreement.inter_reader if agreement is not None else None
+    if inter is None or (not comps and not inter.readers):
+        n_readers = 0 if agreement is None else sum(1 for r in agreement.raters.values() if r.kind != "model")
         reason = ("the study has no readers" if n_readers == 0 else
                   "results.json holds no model-against-reader comparison")
         return unavailable(f"Not assessed: {reason}.")
-    t = None
-    if comps:
-        t = Table("tab-comparisons", "Model against each reader and reader group on the cases both graded: "
-                                     "accuracy and quadratic kappa, differences (model minus reader) and McNemar's test",
-                  ["Model", "Versus", "Cases", "Model accuracy", "Versus accuracy", "Accuracy difference",
-                   "Quadratic kappa difference", "McNemar p"])
-        for c in comps:
-            mc = c.get("mcnemar") or {}
-            t.add([str(c.get("model")), f"{c.get('versus')} ({c.get('versus_kind', '')})", fmt_int(c.get("n_cases")),
-                   t.ci(c.get("model_accuracy")), t.ci(c.get("versus_accuracy")), t.ci(c.get("accuracy_difference")),
-                   t.ci(c.get("kappa_quadratic_difference")), fmt_p(mc.get("p_value"))])
-            if mc.get("method"):
-                t.note(f"McNemar: {mc['method']}.")
-            if mc.get("note"):
-                t.note(f"McNemar's test {mc['note']}.")
-    ov = Table("tab-inter", "Inter-reader agreement (readers only)", ["Measure", "Readers", "Cases", "Estimate (CI)"])
-    fl = inter.get("fleiss") or {}
-    if is_estimate(fl.get("kappa")):
-        ov.add(["Fleiss' kappa", fmt_int(len(fl.get("readers") or [])), fmt_int(fl.get("n_cases")), ov.ci(fl["kappa"])])
-        if fl.get("selection"):
-            ov.note(f"Fleiss' kappa: {fl['selection']}.")
-    ka = inter.get("krippendorff_alpha_ordinal") or {}
-    if is_estimate(ka.get("alpha")):
-        ov.add(["Krippendorff's alpha (ordinal)", fmt_int(len(ka.get("readers") or [])), fmt_int(ka.get("n_cases")),
-                ov.ci(ka["alpha"])])
-        if ka.get("note"):
-            ov.note(f"Krippendorff's alpha: {ka['note']}.")
-    if inter.get("reason"):
-        ov.note(str(inter["reason"]))
-    pw = None
-    pairs = (inter.get("pairwise") or {}).get("pairs") if isinstance(inter.get("pairwise"), Mapping) else None
-    if pairs:
-        pw = Table("tab-inter-pairs", "Inter-reader agreement, pairwise (cases read by both)",
-                   ["Reader A", "Reader B", "Cases", "Kappa", "Linear kappa", "Quadratic kappa"])
-        for q in pairs:
-            pw.add([str(q.get("reader_a")), str(q.get("reader_b")), fmt_int(q.get("n_cases")), pw.ci(q.get("kappa")),
-                    pw.ci(q.get("kappa_linear")), pw.ci(q.get("kappa_quadratic"))])
+    t = _comparison_table(comps) if comps else None
+    pw = _pairwise_table(inter)
     return {"available": True, "table": t.to_dict() if t else None, "pairwise": pw.to_dict() if pw else None,
-            "overall": ov.to_dict() if ov.rows or ov.notes else None}
+            "overall": _overall_table(inter).to_dict()}

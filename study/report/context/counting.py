@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from study.estimate import Estimate
 from study.report.context.common import threshold_key_of, unavailable
 from study.report.format import Table, fmt_int
 from study.results.counting import CountError, CountingResult
@@ -13,13 +12,11 @@ from study.results.counting import CountError, CountingResult
 COLUMNS = ["n", "Mean bias", "SD", "MAE", "RMSE", "CCC"]
 
 
-def _ci(t: Table, e: Estimate, nd: int) -> str:
-    return t.ci(e.to_dict(), nd)
 
 
 def _row(t: Table, d: CountError) -> list[str]:
-    return [fmt_int(d.n), _ci(t, d.mean_bias, 2), _ci(t, d.sd, 2), _ci(t, d.mae, 2), _ci(t, d.rmse, 2),
-            _ci(t, d.ccc, 3)]
+    return [fmt_int(d.n), t.ci(d.mean_bias, 2), t.ci(d.sd, 2), t.ci(d.mae, 2), t.ci(d.rmse, 2),
+            t.ci(d.ccc, 3)]
 
 
 def _model_tables(m: str, cnt: CountingResult, figures: Mapping[str, str],

@@ -19,11 +19,6 @@ from study.results.detection import (
 )
 
 
-def _ci(t: Table, x: Estimate | float | None) -> str:
-    """``x`` printed by the table (an estimate with its interval, tied to its method)."""
-    return t.ci(x.to_dict() if isinstance(x, Estimate) else x)
-
-
 def with_interval(point: float | None, interval: Estimate) -> Estimate | float | None:
     """The interval estimate when it is defined, else the plain point value (``ap`` / ``ap_ci``)."""
     return interval if interval.estimate is not None else point
@@ -33,14 +28,14 @@ def _in_order(names: Sequence[str], order: Sequence[str]) -> list[str]:
     return [c for c in order if c in names] + sorted(set(names) - set(order))
 
 
-def _class_table(m: str, det: DetectionResult, order: Sequence[str], operating_threshold: str | None) -> Table:
+def _class_table(m: str, det: DetectionResult, order: Sequence[str], operating_threshold: float | None) -> Table:
     t = Table(f"tab-det-{m}", f"Standalone detection per class, model {m} (IoU ≥ {fmt(det.iou_threshold, 2)})",
               ["Class", "Reference lesions", "Detections", "AP", "Precision", "Recall", "F1", "Max recall"])
     for c, v in S.detection_classes(det, list(order)):
-        t.add([c, fmt_int(v.n_gt), fmt_int(v.n_det), _ci(t, with_interval(v.ap, v.ap_ci)), _ci(t, v.precision),
-               _ci(t, v.recall), _ci(t, v.f1), _ci(t, with_interval(v.max_recall, v.max_recall_ci))])
+        t.add([c, fmt_int(v.n_gt), fmt_int(v.n_det), t.ci(with_interval(v.ap, v.ap_ci)), t.ci(v.precision),
+               t.ci(v.recall), t.ci(v.f1), t.ci(with_interval(v.max_recall, v.max_recall_ci))])
     if det.map is not None:
-        t.note(f"Mean AP over classes: {_ci(t, det.map)}.")
+        t.note(f"Mean AP over classes: {t.ci(det.map)}.")
     t.note(f"Definitions: {det.ap_definition}.")
     if operating_threshold is not None:
         t.note(f"Precision, recall and F1 at the operating score threshold {operating_threshold}; AP and maximum "
@@ -52,7 +47,7 @@ def _coco_table(m: str, coco: CocoSummary) -> Table:
     ct = Table(f"tab-coco-{m}", f"COCO summary metrics (all classes), model {m}", ["Metric", "Value"])
     for k, v in sorted(coco.stats().items()):
         if v is not None:
-            ct.add([k, _ci(ct, v)])
+            ct.add([k, ct.ci(v)])
     ct.note("COCO conventions: AP is averaged over IoU 0.50 to 0.95, AP50 and AP75 at IoU 0.50 and 0.75; "
             "s, m, l = small, medium, large lesions; AR<n> = average recall with at most n detections per image"
             f" (limits {', '.join(map(str, coco.max_dets))}; ARmax at the largest)"
@@ -69,7 +64,7 @@ def _coco_class_table(m: str, classes: list[tuple[str, ClassDetection]]) -> Tabl
     keys = ["AP", "AP50", "AP75"]
     t = Table(f"tab-coco-class-{m}", f"COCO AP per class, model {m}", ["Class"] + keys)
     for c, cc in rows:
-        t.add([c, _ci(t, cc.AP), _ci(t, cc.AP50), _ci(t, cc.AP75)])
+        t.add([c, t.ci(cc.AP), t.ci(cc.AP50), t.ci(cc.AP75)])
     t.note("AP averaged over IoU 0.50 to 0.95; AP50 and AP75 at IoU 0.50 and 0.75 (COCO conventions).")
     return t
 
@@ -81,7 +76,7 @@ def _presence_table(m: str, pres: Mapping[str, PresenceResult], order: Sequence[
               ["Class", "Accuracy", "Sensitivity", "Specificity", "F1"])
     for c in _in_order(list(pres), order):
         v = pres[c]
-        t.add([c, _ci(t, v.accuracy), _ci(t, v.sensitivity), _ci(t, v.specificity), _ci(t, v.f1)])
+        t.add([c, t.ci(v.accuracy), t.ci(v.sensitivity), t.ci(v.specificity), t.ci(v.f1)])
     return t
 
 
@@ -91,8 +86,8 @@ def _froc_table(m: str, froc: FrocResult) -> Table | None:
     t = Table(f"tab-froc-{m}", f"FROC: lesion sensitivity at pre-specified false positives per image, model {m}",
               ["FP per image", "Sensitivity"])
     for p in froc.points:
-        t.add([fmt(p.fp_per_image, 3), _ci(t, p.sensitivity)])
-    t.note(f"Average sensitivity over these rates: {_ci(t, froc.average)}.")
+        t.add([fmt(p.fp_per_image, 3), t.ci(p.sensitivity)])
+    t.note(f"Average sensitivity over these rates: {t.ci(froc.average)}.")
     return t
 
 
@@ -104,7 +99,7 @@ def _segmentation_table(m: str, seg: Mapping[str, SegmentationResult], order: Se
     for c in _in_order(list(seg), order):
         d = seg[c]
         for lvl, x in (("instance", d.instance), ("image", d.image)):
-            t.add([c, lvl, fmt_int(x.n), _ci(t, x.iou), _ci(t, x.dice)])
+            t.add([c, lvl, fmt_int(x.n), t.ci(x.iou), t.ci(x.dice)])
         t.note(f"{c}: {d.definition} (matched by {d.iou_type})")
     return t
 
@@ -114,7 +109,7 @@ def _dict(t: Table | None) -> dict[str, Any] | None:
 
 
 def detection_context(detection: Mapping[str, DetectionResult], figures: Mapping[str, str], *,
-                      classes: Sequence[str], operating_threshold: str | None) -> dict[str, Any]:
+                      classes: Sequence[str], operating_threshold: float | None) -> dict[str, Any]:
     """The detection section: one entry per model.
 
     Parameters
@@ -125,7 +120,7 @@ def detection_context(detection: Mapping[str, DetectionResult], figures: Mapping
         Figure names available (``pr__<model>``, ``froc__<model>``).
     classes : sequence of str
         The protocol's class order (rows follow it; other classes after, by name).
-    operating_threshold : str, optional
+    operating_threshold : float, optional
         The protocol's operating score threshold, as printed.
     """
     if not detection:

@@ -31,13 +31,10 @@ def _worst_table(m: str, cnt: CountingResult, pseudo: Mapping[str, str], *, k: i
                "Classes differing (reference/predicted)"])
     for i in rows[:k]:
         grade = pts.severity[i] if pts.severity is not None else None
-        cls = _classes_differing(pts.by_class, cnt.classes, tk, i) if pts.by_class is not None else []
+        cls = _classes_differing(pts.by_class, cnt.classes, tk, i)
         t.add([pseudo[pts.case_id[i]], str(grade or F.DASH), fmt_int(pts.true[i]), fmt_int(pred[i]),
                f"{pred[i] - pts.true[i]:+.0f}",
-               ", ".join(cls) if cls else ("none" if pts.by_class is not None else "not recorded")])
-    if pts.by_class is None:
-        t.note("Per-class counts per case are not recorded in results.json (counting.<model>.points.by_class), "
-               "so the classes involved cannot be listed; the per-class error over all cases is in the counting tables.")
+               ", ".join(cls) if cls else "none"])
     t.note("Cases are pseudonymised (C-numbers in the order of the sha256 of the case ids); no patient or case id "
            "is printed. The study team can regenerate the mapping from the manifest.")
     return t

@@ -2,84 +2,115 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
 
+from study.protocol import Criterion
 from study.report import format as F
-from study.report import selectors as S
 from study.report.context.common import unavailable
+from study.report.flow_diagram import flow_view
 from study.report.format import Table, fmt, fmt_int, fmt_pct
+from study.results.baseline import Baseline, LesionSummary
+from study.results.flow import Flow
+
+#: categorical covariates of the baseline table, in table order, with their labels
+COVARIATE_LABELS = {"sex": "Sex", "fitzpatrick": "Fitzpatrick skin type", "site": "Site", "device": "Capture device"}
 
 
-def flow_context(results: Mapping) -> dict:
-    flow = results.get("flow")
-    if not flow:
+def flow_context(flow: Flow | None) -> dict[str, Any]:
+    """The flow table: cases at each stage, excluded and why (the diagram is the ``flow`` figure)."""
+    if flow is None:
         return unavailable("results.json holds no flow counts (flow.json was not produced).")
-    view = S.flow_view(flow)
     t = Table("tab-flow", "Flow of cases: numbers at each stage and exclusions by reason", ["Stage", "n", "Excluded", "Reasons"])
-    for st in view["stages"]:
-        ex = st.get("excluded") or {}
-        t.add([st["label"], fmt_int(st["n"]), fmt_int(ex.get("n")) if ex else F.DASH,
-               "; ".join(f"{r}: {n}" for r, n in ex.get("reasons", [])) if ex else F.DASH])
+    for st in flow_view(flow).stages:
+        ex = st.excluded
+        t.add([st.label, fmt_int(st.n), fmt_int(ex.n) if ex is not None else F.DASH,
+               "; ".join(f"{r}: {n}" for r, n in ex.reasons) if ex is not None else F.DASH])
     return {"available": True, "table": t.to_dict()}
 
 
-def baseline_context(results: Mapping) -> dict:
-    b = results.get("baseline")
-    if not b:
-        return unavailable("results.json holds no baseline table.")
-    n = b.get("n_cases")
-    t = Table("tab-baseline", f"Baseline characteristics of the {n} included cases", ["Characteristic", "Value"])
-    age = b.get("age")
-    if age:
-        t.add(["Age, years: mean (SD)", f"{fmt(age.get('mean'), 1)} ({fmt(age.get('sd'), 1)})"])
-        t.add(["Age: median (IQR)", f"{fmt(age.get('median'), 1)} ({fmt(age.get('q1'), 1)}-{fmt(age.get('q3'), 1)})"])
-        t.add(["Age: range", f"{fmt(age.get('min'), 0)}-{fmt(age.get('max'), 0)}"])
-        t.add(["Age: missing", fmt_int(age.get("n_missing"))])
-    labels = {"sex": "Sex", "fitzpatrick": "Fitzpatrick skin type", "site": "Site", "device": "Capture device"}
-    for cov in b.get("covariates") or ["sex", "fitzpatrick", "site", "device"]:
-        if cov == "age" or not isinstance(b.get(cov), Mapping):
+def _covariate_rows(t: Table, b: Baseline) -> None:
+    age = b.age
+    if age is not None:
+        t.add(["Age, years: mean (SD)", f"{fmt(age.mean, 1)} ({fmt(age.sd, 1)})"])
+        t.add(["Age: median (IQR)", f"{fmt(age.median, 1)} ({fmt(age.q1, 1)}-{fmt(age.q3, 1)})"])
+        t.add(["Age: range", f"{fmt(age.min, 0)}-{fmt(age.max, 0)}"])
+        t.add(["Age: missing", fmt_int(age.n_missing)])
+    for cov in b.covariates:
+        summary = b.categorical(cov)
+        if summary is None:
             continue
-        for lv in b[cov].get("levels") or []:
-            t.add([f"{labels.get(cov, cov)}: {lv['value']}", fmt_pct(lv["n"], lv.get("percent"))])
-        if b[cov].get("n_missing"):
-            t.add([f"{labels.get(cov, cov)}: missing", fmt_int(b[cov]["n_missing"])])
-    sev = b.get("severity") or {}
-    for lv in sev.get("levels") or []:
-        t.add([f"Reference grade {lv['value']}", fmt_pct(lv["n"], lv.get("percent"))])
-    if sev.get("n_missing"):
-        t.add(["Reference grade missing", fmt_int(sev["n_missing"])])
-    if b.get("not_recorded"):
-        t.note("Not recorded in the manifest: " + ", ".join(b["not_recorded"]) + ".")
+        label = COVARIATE_LABELS[cov]
+        for lv in summary.levels:
+            t.add([f"{label}: {lv.value}", fmt_pct(lv.n, lv.percent)])
+        if summary.n_missing:
+            t.add([f"{label}: missing", fmt_int(summary.n_missing)])
+    for lv in b.severity.levels:
+        t.add([f"Reference grade {lv.value}", fmt_pct(lv.n, lv.percent)])
+    if b.severity.n_missing:
+        t.add(["Reference grade missing", fmt_int(b.severity.n_missing)])
+    if b.not_recorded:
+        t.note("Not recorded in the manifest: " + ", ".join(b.not_recorded) + ".")
     t.note("n (%) of the included cases; SD = standard deviation; IQR = first to third quartile.")
 
-    lpi = b.get("lesions_per_image") or {}
-    order = S.class_order(results)
-    lt = None
-    if lpi.get("classes"):
-        lt = Table("tab-lesions", "Reference lesions per image by class (as Table 1 of the smartphone study)",
-                   ["Class", "Total", "Mean (SD) per image", "Median (range)", "Images with ≥ 1"], nd=2)
-        names = [c for c in order if c in lpi["classes"]] + sorted(set(lpi["classes"]) - set(order))
-        for c in names + (["all"] if lpi.get("all") else []):
-            d = lpi["classes"].get(c) if c != "all" else lpi["all"]
-            lt.add(["All classes" if c == "all" else c, fmt_int(d.get("total")), f"{fmt(d.get('mean'), 2)} ({fmt(d.get('sd'), 2)})",
-                    f"{fmt(d.get('median'), 0)} ({fmt(d.get('min'), 0)}-{fmt(d.get('max'), 0)})",
-                    fmt_pct(d.get("images_with"), d.get("percent_images_with"))])
-    st = None
-    bys = lpi.get("by_severity") or {}
-    if bys:
-        levels = S.level_order(results) or sorted(bys)
-        names = [c for c in order if any(c in (v.get("mean") or {}) for v in bys.values())]
-        st = Table("tab-lesions-severity", "Mean reference lesions per image by class and reference grade",
-                   ["Grade", "Images"] + names, nd=2)
-        for lv in levels:
-            v = bys.get(lv) or {}
-            st.add([lv, fmt_int(v.get("n_images"))] + [fmt((v.get("mean") or {}).get(c), 2) for c in names])
-    ps = S.protocol_settings(results)
-    diag = [c for c in ps.get("inclusion") or [] if c.get("field") in ("diagnosis", "other_facial_disease")]
-    alt = ("Alternative diagnoses: not analysed. The eligibility criteria ("
-           + "; ".join(f"{c['id']}: {c.get('description', '')}" for c in diag)
-           + ") admit only cases with facial acne; cases excluded for another diagnosis are counted in the flow diagram."
-           if diag else "Alternative diagnoses: not recorded; every case is assumed to have acne, and the study "
-                        "estimates lesion-level and grade-level accuracy rather than the diagnosis of acne.")
+
+def _lesion_table(b: Baseline, classes: Sequence[str]) -> Table | None:
+    lpi = b.lesions_per_image
+    if not lpi.classes:
+        return None
+    lt = Table("tab-lesions", "Reference lesions per image by class (as Table 1 of the smartphone study)",
+               ["Class", "Total", "Mean (SD) per image", "Median (range)", "Images with ≥ 1"], nd=2)
+    names = [c for c in classes if c in lpi.classes] + sorted(set(lpi.classes) - set(classes))
+    rows: list[tuple[str, LesionSummary]] = [(c, lpi.classes[c]) for c in names] + [("All classes", lpi.all)]
+    for name, d in rows:
+        lt.add([name, fmt_int(d.total), f"{fmt(d.mean, 2)} ({fmt(d.sd, 2)})",
+                f"{fmt(d.median, 0)} ({fmt(d.min, 0)}-{fmt(d.max, 0)})", fmt_pct(d.images_with, d.percent_images_with)])
+    return lt
+
+
+def _severity_table(b: Baseline, classes: Sequence[str], levels: Sequence[str]) -> Table | None:
+    bys = b.lesions_per_image.by_severity
+    if not bys:
+        return None
+    names = [c for c in classes if any(c in v.mean for v in bys.values())]
+    st = Table("tab-lesions-severity", "Mean reference lesions per image by class and reference grade",
+               ["Grade", "Images"] + names, nd=2)
+    for lv in list(levels) or sorted(bys):
+        if lv in bys:
+            v = bys[lv]
+            st.add([lv, fmt_int(v.n_images)] + [fmt(v.mean[c] if c in v.mean else None, 2) for c in names])
+        else:
+            st.add([lv, fmt_int(None)] + [fmt(None, 2) for _ in names])
+    return st
+
+
+def _alternative_diagnoses(inclusion: Sequence[Criterion]) -> str:
+    diag = [c for c in inclusion if c.field in ("diagnosis", "other_facial_disease")]
+    if diag:
+        return ("Alternative diagnoses: not analysed. The eligibility criteria ("
+                + "; ".join(f"{c.id}: {c.description}" for c in diag)
+                + ") admit only cases with facial acne; cases excluded for another diagnosis are counted in the "
+                  "flow diagram.")
+    return ("Alternative diagnoses: not recorded; every case is assumed to have acne, and the study "
+            "estimates lesion-level and grade-level accuracy rather than the diagnosis of acne.")
+
+
+def baseline_context(baseline: Baseline | None, *, classes: Sequence[str], levels: Sequence[str],
+                     inclusion: Sequence[Criterion]) -> dict[str, Any]:
+    """Baseline characteristics (STARD 20, 21a) and reference lesions per image.
+
+    Parameters
+    ----------
+    baseline : the ``baseline`` block, or None when results.json holds none.
+    classes : lesion classes in report order; levels : grade levels, least to most severe.
+    inclusion : the protocol's inclusion criteria (to say how alternative diagnoses were handled).
+    """
+    if baseline is None:
+        return unavailable("results.json holds no baseline table.")
+    t = Table("tab-baseline", f"Baseline characteristics of the {baseline.n_cases} included cases",
+              ["Characteristic", "Value"])
+    _covariate_rows(t, baseline)
+    lt = _lesion_table(baseline, classes)
+    st = _severity_table(baseline, classes, levels)
     return {"available": True, "table": t.to_dict(), "lesions": lt.to_dict() if lt else None,
-            "lesions_by_severity": st.to_dict() if st else None, "alternative": alt}
+            "lesions_by_severity": st.to_dict() if st else None, "alternative": _alternative_diagnoses(inclusion)}

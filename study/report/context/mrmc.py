@@ -47,14 +47,14 @@ def _fom_table(m: str, an: MRMCAnalysis) -> Table:
     ft = Table(f"tab-mrmc-fom-{m}", "Figures of merit and the algorithm-minus-readers difference",
                ["Quantity", "Estimate (CI)", "SE", "df", "Statistic", "p"])
     for a in an.ai_vs_readers or []:
-        ft.add([f"Algorithm {a.ai_reader}", ft.ci(a.ai_fom.to_dict()), fmt(a.ai_fom.se), F.DASH, F.DASH, F.DASH])
-        ft.add(["Readers (average)", ft.ci(a.readers_fom.to_dict()), fmt(a.readers_fom.se), fmt(a.readers_fom.df, 1),
+        ft.add([f"Algorithm {a.ai_reader}", ft.ci(a.ai_fom), fmt(a.ai_fom.se), F.DASH, F.DASH, F.DASH])
+        ft.add(["Readers (average)", ft.ci(a.readers_fom), fmt(a.readers_fom.se), fmt(a.readers_fom.df, 1),
                 F.DASH, F.DASH])
     if not an.ai_vs_readers:
         for mod, mv in sorted(an.modalities.items()):
-            ft.add([f"Modality {mod}", ft.ci(mv.fom.to_dict()), fmt(mv.fom.se), fmt(mv.fom.df, 1), F.DASH, F.DASH])
+            ft.add([f"Modality {mod}", ft.ci(mv.fom), fmt(mv.fom.se), fmt(mv.fom.df, 1), F.DASH, F.DASH])
     for d in an.differences:
-        ft.add([f"Difference: {d.comparison}", ft.ci(d.to_dict()), fmt(d.se), fmt(d.df, 1),
+        ft.add([f"Difference: {d.comparison}", ft.ci(d), fmt(d.se), fmt(d.df, 1),
                 f"{d.statistic_name} = {fmt(d.statistic, 3)}", fmt_p(d.p_value)])
     return ft
 

@@ -2,76 +2,70 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import Any
 
 from study.report import format as F
 from study.report import selectors as S
-from study.report.context.common import (
-    info_text,
-    information,
-    model_ids,
-    operating_threshold,
-    threshold_key,
-)
+from study.report.context.common import info_text, threshold_key_of
+from study.report.context.detection import with_interval
 from study.report.format import Table, fmt
-from study.results.mrmc import parse_mrmc_block
+from study.results import Results
 
 
-def summary_context(results: Mapping) -> dict:
+def _n_readers(results: Results) -> int:
+    ag = results.agreement
+    return 0 if ag is None else sum(1 for r in ag.raters.values() if r.kind != "model")
+
+
+def summary_context(results: Results) -> dict[str, Any]:
+    """The key-results table (one row per endpoint and rater) and a one-paragraph design summary."""
     t = Table("tab-summary", "Key results (point estimate and confidence interval)", ["Endpoint", "Rater", "Estimate (CI)"])
-    for m in model_ids(results):
-        det = (results.get("detection") or {}).get(m) or {}
-        if det.get("map") is not None:
-            t.add([f"Detection: mean AP over classes (IoU {fmt(det.get('iou_threshold'), 2)})", m,
-                   t.ci(F.with_ci(det, "map"))])
-        if (det.get("any_lesion") or {}).get("ap") is not None and len(det.get("classes") or {}) != 1:
-            t.add(["Detection: AP, any lesion", m, t.ci(F.with_ci(det["any_lesion"], "ap"))])
-        cnt = (results.get("counting") or {}).get(m) or {}
-        tk = threshold_key(cnt, operating_threshold(results))
-        ov = ((cnt.get("thresholds") or {}).get(tk) or {}).get("overall") or {}
-        if ov.get("mae") is not None:
-            t.add([f"Counting: mean absolute error per image (score ≥ {tk})", m, t.ci(ov["mae"], 2)])
-        if ov.get("mean_bias") is not None:
-            t.add([f"Counting: mean bias per image (score ≥ {tk})", m, t.ci(ov["mean_bias"], 2)])
-    ag = results.get("agreement") or {}
-    for rid, r in S.raters_in_order(ag):
-        if r.get("kind") == "model":
-            t.add(["Grading: accuracy", rid, t.ci(r.get("accuracy"))])
-            t.add(["Grading: quadratic-weighted kappa", rid, t.ci(r.get("kappa_quadratic"))])
-    for g, r in S.groups_in_order(ag):
-        t.add(["Grading: accuracy", f"readers, {g}", t.ci(r.get("accuracy"))])
-    for m, v in S.mrmc_models(parse_mrmc_block(results.get("mrmc"))).items():
+    threshold = results.study.protocol_settings.detection.operating_threshold
+    for m in results.model_ids:
+        det = results.detection.get(m)
+        if det is not None and det.map is not None:
+            t.add([f"Detection: mean AP over classes (IoU {fmt(det.iou_threshold, 2)})", m, t.ci(det.map)])
+        if det is not None and det.any_lesion.ap is not None and len(det.classes) != 1:
+            t.add(["Detection: AP, any lesion", m, t.ci(with_interval(det.any_lesion.ap, det.any_lesion.ap_ci))])
+        cnt = results.counting.get(m)
+        if cnt is not None:
+            tk = threshold_key_of(cnt.threshold_keys(), threshold)
+            overall = cnt.thresholds[tk].overall
+            t.add([f"Counting: mean absolute error per image (score ≥ {tk})", m, t.ci(overall.mae, 2)])
+            t.add([f"Counting: mean bias per image (score ≥ {tk})", m, t.ci(overall.mean_bias, 2)])
+    ag = results.agreement
+    if ag is not None:
+        for rid, r in S.raters_in_order(ag.raters):
+            if r.kind == "model":
+                t.add(["Grading: accuracy", rid, t.ci(r.accuracy)])
+                t.add(["Grading: quadratic-weighted kappa", rid, t.ci(r.kappa_quadratic)])
+        for g, gr in S.groups_in_order(ag.groups):
+            t.add(["Grading: accuracy", f"readers, {g}", t.ci(gr.accuracy)])
+    for m, v in S.mrmc_models(results.mrmc).items():
         for d in v.analysis.differences:
-            t.add([f"MRMC: difference in figure of merit ({' - '.join(d.modalities)})", m or F.DASH, t.ci(d.to_dict())])
-    flow = S.flow_view(results.get("flow") or {})
-    st = results.get("study") or {}
-    n_readers = sum(1 for _, r in S.raters_in_order(ag) if r.get("kind") != "model")
-    stages = flow["stages"]
-    design = (f"Study '{st.get('name', '')}' under protocol {(st.get('protocol') or {}).get('name', '')} "
-              f"version {(st.get('protocol') or {}).get('version', '')}: "
-              + (f"{stages[0]['n']} images received, " if stages else "")
-              + (f"{(results.get('baseline') or {}).get('n_cases')} included; " if results.get("baseline") else "")
-              + f"{len(model_ids(results))} model(s) and {n_readers} reader(s) were compared with the reference standard.")
+            t.add([f"MRMC: difference in figure of merit ({' - '.join(d.modalities)})", m or F.DASH, t.ci(d)])
+    st = results.study
+    design = (f"Study '{st.name}' under protocol {st.protocol.name} version {st.protocol.version}: "
+              + (f"{results.flow.received} images received, " if results.flow is not None else "")
+              + (f"{results.baseline.n_cases} included; " if results.baseline is not None else "")
+              + f"{len(results.model_ids)} model(s) and {_n_readers(results)} reader(s) were compared with the "
+              "reference standard.")
     return {"design": design, "table": t.to_dict() if t.rows else None}
 
 
-def introduction_context(results: Mapping) -> dict:
-    st = results.get("study") or {}
-    pr = st.get("protocol") or {}
-    ps = S.protocol_settings(results)
-    info = information(results)
-    models = model_ids(results)
-    ag = results.get("agreement") or {}
-    n_readers = sum(1 for _, r in S.raters_in_order(ag) if r.get("kind") != "model")
-    grading = (ps.get("grading") or {})
+def introduction_context(results: Results) -> dict[str, Any]:
+    """Background and objectives: the protocol's title and description, intended use, objective, hypotheses."""
+    st = results.study
+    ps = st.protocol_settings
+    info = st.information.supplied()
+    n_readers = _n_readers(results)
     objective = (f"To estimate, on this cohort and with confidence intervals, how well the model(s) "
-                 f"{', '.join(models) or '(none)'} find and count acne lesions of the classes "
-                 f"{', '.join(ps.get('classes') or []) or '(not recorded)'} and grade acne severity "
-                 f"({', '.join(grading.get('levels') or [])}) against the reference standard"
-                 + (f", compared with {n_readers} dermatologist reader(s)." if n_readers else "."))
+                 f"{', '.join(results.model_ids) or '(none)'} find and count acne lesions of the classes "
+                 f"{', '.join(ps.classes)} and grade acne severity ({', '.join(ps.levels)}) against the reference "
+                 "standard" + (f", compared with {n_readers} dermatologist reader(s)." if n_readers else "."))
     return {
-        "title": pr.get("title") or "",
-        "description": pr.get("description") or ps.get("description") or "",
+        "title": st.protocol.title,
+        "description": st.protocol.description or ps.description,
         "intended_use": info_text(info, "intended_use",
                                    "Not stated by the investigators. The index test is software that detects acne "
                                    "lesions on facial photographs and derives a severity grade from them."),

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from study.report import format as F
 from study.report.context.common import report_date
+from study.results.provenance import Provenance
+from study.results.study import StudyBlock
 
 
-def title_context(results: Mapping) -> dict:
-    st = results.get("study") or {}
-    pr = st.get("protocol") or {}
-    prov = results.get("provenance") or {}
-    sw = st.get("software") or (prov.get("software") or {})
+def title_context(study: StudyBlock | None, provenance: Provenance | None, *,
+                  schema_version: int | None) -> dict[str, object]:
+    """The title page: study, protocol identity, software and the git state of the harness."""
     return {
-        "study": st.get("name") or F.DASH,
-        "protocol_name": pr.get("name") or F.DASH,
-        "protocol_title": pr.get("title") or "",
-        "protocol_version": pr.get("version") or F.DASH,
-        "protocol_sha256": pr.get("sha256") or (prov.get("protocol") or {}).get("sha256") or F.DASH,
-        "date": st.get("generated") or report_date(),
-        "software_version": sw.get("acne_study") or F.DASH,
-        "python": sw.get("python") or F.DASH,
-        "git_commit": prov.get("git_commit") or "not recorded",
-        "git_dirty": prov.get("git_dirty"),
-        "schema_version": results.get("schema_version"),
+        "study": study.name if study is not None else F.DASH,
+        "protocol_name": study.protocol.name if study is not None else F.DASH,
+        "protocol_title": study.protocol.title if study is not None else "",
+        "protocol_version": study.protocol.version if study is not None else F.DASH,
+        "protocol_sha256": study.protocol.sha256 if study is not None else F.DASH,
+        "date": report_date(),
+        "software_version": study.software.acne_study if study is not None else F.DASH,
+        "python": study.software.python if study is not None else F.DASH,
+        "git_commit": (provenance.git_commit if provenance is not None else None) or "not recorded",
+        "git_dirty": provenance.git_dirty if provenance is not None else None,
+        "schema_version": schema_version,
     }

@@ -1,0 +1,165 @@
+"""The flow of cases as a diagram: the stages the report shows and the STARD 2015 flow SVG.
+
+:func:`flow_view` turns the ``flow`` block (:class:`study.results.flow.Flow`, written by
+:func:`study.eligibility.build_flow`) into ordered stages; the flow table
+(``study.report.context.flow``), the limitations and the matplotlib figure
+(``study.report.figures.flow_figure``) read them. :func:`flow_svg` draws the diagram the report
+shows (figure ``flow``) as standalone SVG text, without matplotlib.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape
+
+from study.results.flow import Flow
+
+__all__ = ["FlowExclusion", "FlowStage", "FlowView", "flow_svg", "flow_view"]
+
+
+@dataclass(frozen=True)
+class FlowExclusion:
+    """Cases leaving the flow at one stage: how many (None: per-reader counts only) and why."""
+
+    label: str
+    n: int | None
+    reasons: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FlowStage:
+    """One box of the diagram: the cases at this stage, and those excluded from it."""
+
+    label: str
+    n: int
+    excluded: FlowExclusion | None = None
+
+
+@dataclass(frozen=True)
+class FlowView:
+    stages: list[FlowStage]
+    check: bool
+
+
+def _reasons(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """Non-zero reasons, most frequent first (ties by name), underscores as spaces."""
+    items = [(k.replace("_", " "), int(v)) for k, v in counts.items() if v]
+    return sorted(items, key=lambda kv: (-kv[1], kv[0]))
+
+
+def flow_view(flow: Flow) -> FlowView:
+    """The diagram stages of ``flow``, top to bottom.
+
+    Received -> assessed for image quality (excluded: failed the gate, by first reason) ->
+    assessed for eligibility (excluded: not eligible, by first failed criterion) -> included
+    -> analysed by each model -> graded by the readers (excluded: included cases each reader
+    did not grade). Reasons are the first failed check of each excluded case, so they add up
+    to the excluded number.
+    """
+    received = FlowStage("Images received", flow.received,
+                         FlowExclusion("Not decodable", flow.not_decodable) if flow.not_decodable else None)
+    stages = [
+        received,
+        FlowStage("Assessed for image quality", flow.decodable,
+                  FlowExclusion("Failed the quality gate", flow.failed_quality.total,
+                                _reasons(flow.failed_quality.by_reason))),
+        FlowStage("Assessed for eligibility", flow.passed_quality,
+                  FlowExclusion("Not eligible", flow.failed_eligibility.total,
+                                _reasons(flow.failed_eligibility.by_criterion))),
+        FlowStage("Included (reference standard available)", flow.included),
+    ]
+    stages += [FlowStage(f"Analysed by model {m}", n) for m, n in sorted(flow.analysed.models.items())]
+    readers = flow.analysed.readers
+    if readers:
+        missing = flow.missing_readings.by_reader if flow.missing_readings is not None else {}
+        items = [(str(k), int(v)) for k, v in sorted(missing.items()) if v]
+        stages.append(FlowStage(
+            f"Graded by {len(readers)} readers ({min(readers.values())}-{max(readers.values())} cases each)",
+            max(readers.values()),
+            FlowExclusion("Included cases not graded, per reader", None, items) if items else None))
+    return FlowView(stages=stages, check=flow.check)
+
+
+def _label(s: str) -> str:
+    return s.replace("_", " ")
+
+
+def flow_svg(flow: Flow, *, width: int = 720) -> str:
+    """A STARD-style flow diagram of ``flow`` (:func:`study.eligibility.build_flow`) as standalone SVG text.
+
+    Main boxes run top to bottom (received, decodable, passed quality, included, analysed);
+    each exclusion step has a box on the right listing its reasons with counts.
+    """
+    font = 12
+    line_h = 16
+    main_x, main_w = 20, 300
+    side_x = main_x + main_w + 60
+    side_w = width - side_x - 10
+    parts: list[str] = []
+    y = 10
+
+    def box(x: int, y: int, w: int, lines: list[str], *, bold_first: bool = True) -> int:
+        h = 10 + line_h * len(lines)
+        parts.append(f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="#ffffff" stroke="#333" stroke-width="1.2"/>')
+        for i, t in enumerate(lines):
+            weight = ' font-weight="bold"' if (i == 0 and bold_first) else ""
+            parts.append(f'<text x="{x + 8}" y="{y + 4 + line_h * (i + 1) - 4}" font-size="{font}"{weight}>{escape(t)}</text>')
+        return h
+
+    def down_arrow(y0: int, y1: int) -> None:
+        cx = main_x + main_w // 2
+        parts.append(f'<line x1="{cx}" y1="{y0}" x2="{cx}" y2="{y1 - 6}" stroke="#333" stroke-width="1.2"/>')
+        parts.append(f'<polygon points="{cx - 5},{y1 - 7} {cx + 5},{y1 - 7} {cx},{y1}" fill="#333"/>')
+
+    def side_arrow(y0: int, y_box: int) -> None:
+        cx = main_x + main_w // 2
+        parts.append(f'<line x1="{cx}" y1="{y0}" x2="{side_x - 6}" y2="{y0}" stroke="#333" stroke-width="1.2"/>')
+        parts.append(f'<polygon points="{side_x - 7},{y0 - 5} {side_x - 7},{y0 + 5} {side_x},{y0}" fill="#333"/>')
+
+    fq = flow.failed_quality
+    fe = flow.failed_eligibility
+    crit_desc = {c.id: c.description for c in flow.criteria}
+    steps: list[tuple[list[str], list[str] | None]] = [
+        ([f"Images received (n = {flow.received})"],
+         [f"Not decodable (n = {flow.not_decodable})", "missing, empty, truncated or not an image"]),
+        ([f"Decodable images (n = {flow.decodable})"],
+         [f"Failed image quality (n = {fq.total})"]
+         + [f"  {_label(r)}: {k}" for r, k in fq.by_reason.items() if k]),
+        ([f"Passed image quality (n = {flow.passed_quality})"],
+         [f"Not eligible (n = {fe.total})"]
+         + [f"  {crit_desc[c] if c in crit_desc else c}: {k}" for c, k in fe.by_criterion.items() if k]),
+        ([f"Included in the analysis (n = {flow.included})"], None),
+    ]
+    for i, (main, side) in enumerate(steps):
+        h = box(main_x, y, main_w, main)
+        next_y = y + h + 30
+        if side is not None:
+            sh = 10 + line_h * len(side)
+            mid = y + h + 15
+            side_y = mid - min(sh // 2, 14)
+            side_arrow(mid, side_y)
+            box(side_x, side_y, side_w, side)
+            next_y = max(next_y, side_y + sh + 16)
+        down_arrow(y + h, next_y)
+        y = next_y
+    lines = ["Analysed"]
+    for m, k in flow.analysed.models.items():
+        lines.append(f"  model {m}: {k}")
+    groups = flow.reader_groups
+    for r, k in flow.analysed.readers.items():
+        g = f" ({groups[r]})" if r in groups and groups[r] else ""
+        lines.append(f"  reader {r}{g}: {k}")
+    if len(lines) == 1:
+        lines.append("  (no models or readers given)")
+    h = box(main_x, y, main_w, lines)
+    mr = flow.missing_readings
+    if mr is not None:
+        side = ["Included cases not read"] + [f"  {r}: {k}" for r, k in mr.by_reader.items()]
+        side.append(f"  read by no reader: {mr.cases_without_any_reading}")
+        box(side_x, y, side_w, side)
+        h = max(h, 10 + line_h * len(side))
+    height = y + h + 10
+    head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Arial, sans-serif" role="img" '
+            f'aria-label="Flow of cases (STARD 2015 item 19)">')
+    return head + "<title>Flow of cases (STARD 2015 item 19)</title>" + "".join(parts) + "</svg>\n"

@@ -1,0 +1,73 @@
+"""The ``flow`` block of ``results.json`` (``flow.json``): the flow of cases, STARD 2015 item 19.
+
+Written by :func:`study.eligibility.build_flow`; every count is a number of cases. A case is
+counted at the first step it fails: received -> decodable -> passes the image-quality gate
+-> meets the inclusion criteria -> included.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from study.results.base import ResultModel
+
+__all__ = ["Analysed", "CriterionRecord", "FailedEligibility", "FailedQuality", "Flow", "MissingReadings"]
+
+
+class FailedQuality(ResultModel):
+    """Decodable cases that failed the image-quality gate."""
+
+    total: int
+    by_reason: dict[str, int] = Field(description="reason -> cases whose first failed reason it is "
+                                                  "(study.quality.REASONS order)")
+    any_reason: dict[str, int] = Field(description="reason -> cases failing it at all")
+
+
+class FailedEligibility(ResultModel):
+    """Cases that passed the quality gate but not the inclusion criteria."""
+
+    total: int
+    by_criterion: dict[str, int] = Field(description="criterion id -> cases whose first failed criterion it is "
+                                                     "(protocol order)")
+    any_criterion: dict[str, int] = Field(description="criterion id -> cases failing it at all")
+
+
+class CriterionRecord(ResultModel):
+    """One inclusion criterion of the protocol, as the flow names it."""
+
+    id: str
+    field: str
+    description: str
+
+
+class Analysed(ResultModel):
+    """Included cases analysed by each model and read by each reader."""
+
+    models: dict[str, int]
+    readers: dict[str, int]
+
+
+class MissingReadings(ResultModel):
+    """Included cases a reader did not read, and readings of cases that were excluded."""
+
+    by_reader: dict[str, int]
+    cases_without_any_reading: int
+    readings_of_excluded_cases: int
+
+
+class Flow(ResultModel):
+    """Counts at each step of the flow of cases; ``check`` says the boxes add up."""
+
+    received: int
+    not_decodable: int
+    decodable: int
+    failed_quality: FailedQuality
+    passed_quality: int
+    failed_eligibility: FailedEligibility
+    included: int
+    criteria: list[CriterionRecord]
+    analysed: Analysed
+    missing_readings: MissingReadings | None = Field(description="None when the study has no readings")
+    reader_groups: dict[str, str] = Field(description="reader id -> reader group")
+    check: bool = Field(description="received == not_decodable + failed_quality.total "
+                                    "+ failed_eligibility.total + included")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from pathlib import Path
 from typing import Any, cast
 
 from study.protocol import Protocol, load_protocol
@@ -50,7 +51,7 @@ def protocol_digests(path: str | os.PathLike) -> dict[str, str]:
     A Snakemake rule passes its step's digest as a ``param``: the rule re-runs when (and
     only when) a value it uses changes, whatever happens to the rest of the file.
     """
-    p = load_protocol(path).protocol
+    p = load_protocol(Path(path)).protocol
     return {step: hashlib.sha256(json.dumps(protocol_values(p, step), sort_keys=True,
                                             separators=(",", ":")).encode()).hexdigest()
             for step in STEP_PROTOCOL_FIELDS}
@@ -81,4 +82,4 @@ def protocol_for_step(path: str | os.PathLike, step: str) -> Protocol:
     """Load the protocol and return the view of it ``step`` may read (see :class:`ProtocolView`)."""
     if step not in STEP_PROTOCOL_FIELDS:
         raise KeyError(f"unknown step {step!r}; known: {sorted(STEP_PROTOCOL_FIELDS)}")
-    return cast(Protocol, ProtocolView(load_protocol(path).protocol, step))
+    return cast(Protocol, ProtocolView(load_protocol(Path(path)).protocol, step))

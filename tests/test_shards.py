@@ -66,6 +66,7 @@ def test_sharded_intake_and_quality_equal_the_single_process_steps(tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(r / "q1.parquet"), pd.read_parquet(r / "q3.parquet"))
 
 
+@pytest.mark.slow
 def test_torch_version_without_importing_torch():
     """merge_detections records torch's version for precomputed models without importing torch."""
     import subprocess

@@ -151,7 +151,7 @@ def test_rules_declare_cluster_resources_and_a_gpu_for_cuda_models(study, tmp_pa
                            "config-cuda.yaml", "--dry-run", "--forceall"], cwd=study, capture_output=True, text=True,
                           env=study_env(), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    jobs = re.split(r"\n(?:local)?rule ", proc.stdout + proc.stderr)
+    jobs = re.split(r"\n\s*(?:local)?rule ", proc.stdout + proc.stderr)  # grouped jobs are indented
     by_rule = {}
     for j in jobs[1:]:
         name = j.split(":", 1)[0]

@@ -52,13 +52,13 @@ def main(argv: list[str]) -> int:
     from weasyprint import HTML
 
     from study.report import figures as F
-    from study.report.render import LocalAssetsFetcher, DEFAULT_ASSETS, render_html, render_report
+    from study.report.render import local_assets_fetcher, DEFAULT_ASSETS, render_html, render_report
     w_imp, c_imp = clock.lap()
     svgs = F.figure_svgs(results)
     w_fig, c_fig = clock.lap()
     html = render_html(results, figures=svgs)
     w_html, c_html = clock.lap()
-    doc = HTML(string=html, base_url=DEFAULT_ASSETS.as_uri() + "/", url_fetcher=LocalAssetsFetcher([DEFAULT_ASSETS])).render()
+    doc = HTML(string=html, base_url=DEFAULT_ASSETS.as_uri() + "/", url_fetcher=local_assets_fetcher([DEFAULT_ASSETS])).render()
     w_lay, c_lay = clock.lap()
     pdf = doc.write_pdf()
     w_pdf, c_pdf = clock.lap()
@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
         clock.lap()
         render_report(results, out_pdf=Path(tmp) / "r.pdf", out_html=Path(tmp) / "r.html")
         w_all, c_all = clock.lap()
-        doc2 = HTML(string=render_html(results, figures={}), url_fetcher=LocalAssetsFetcher([DEFAULT_ASSETS])).render()
+        doc2 = HTML(string=render_html(results, figures={}), url_fetcher=local_assets_fetcher([DEFAULT_ASSETS])).render()
         doc2.write_pdf()
         w_peer, c_peer = clock.lap()
     print(f"render_report (whole call): wall {w_all:.2f} s, cpu {c_all:.2f} s  (target <= {TARGET_S:.0f} s)")

@@ -437,8 +437,9 @@ def merge_shards(paths: Sequence[str | os.PathLike], *, spec, ground_truth: dict
     ModelMeta
         The meta (:class:`study.results.models.ModelMeta`): ``model, backend, backend_version, torch_version, device, weights,
         weights_sha256, files, spec, classes, n_images, n_detections, n_dropped_outside_face,
-        n_dropped_unmapped_class, n_cases_without_face_box, face_filter, warnings, seconds,
-        acne_study_version, shards`` (the shard summaries).
+        n_dropped_unmapped_class, n_cases_without_face_box, face_filter, warnings,
+        acne_study_version, shards`` (the shard summaries, without timing: the timing goes to
+        :func:`timing_log_path`).
     """
     import study
 
@@ -514,8 +515,20 @@ def merge_shards(paths: Sequence[str | os.PathLike], *, spec, ground_truth: dict
         n_cases_without_face_box=sum(x["n_cases_without_face_box"] for x in s),
         face_filter=s[0]["face_filter"],
         warnings=[w for x in s for w in x["warnings"]],
-        seconds=round(sum(x["seconds"] for x in s), 3),
-        shards=[ShardSummary.model_validate({k: v for k, v in x.items() if k != "backend"}) for x in s],
+        shards=[ShardSummary.model_validate({k: v for k, v in x.items() if k not in RUN_LOG_KEYS}) for x in s],
     )
     write_json(out_meta, meta)
+    write_json(timing_log_path(out_meta, spec.id), {
+        "model": spec.id, "seconds": round(sum(x["seconds"] for x in s), 3),
+        "shards": [{k: x[k] for k in ("shard", "seconds", "images_per_second", "resumed")} for x in s]})
     return meta
+
+
+#: shard summary keys that differ between runs of the same inputs: kept out of the meta (and so
+#: out of results.json) and written to the run log ``detections/<model>.timing.json``
+RUN_LOG_KEYS = ("backend", "seconds", "images_per_second", "resumed")
+
+
+def timing_log_path(out_meta: str | os.PathLike, model_id: str) -> Path:
+    """Where :func:`merge_shards` writes a model's timing (next to its meta, not part of results.json)."""
+    return Path(out_meta).with_name(f"{model_id}.timing.json")

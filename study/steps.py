@@ -262,8 +262,13 @@ def evaluate_agreement(*, protocol, reference, readings, grades, cases, eligibil
     write_json(out, result)
 
 
-def evaluate_mrmc(*, protocol, reference, readings, grades, eligibility, out):
-    """Each model against the readers on the protocol's binary endpoint -> ``mrmc.json`` (:data:`MRMCStudyBlock`)."""
+def evaluate_mrmc(*, protocol, reference, readings, grades, eligibility, out, cases=None):
+    """Each model against the readers on the protocol's binary endpoint -> ``mrmc.json`` (:data:`MRMCStudyBlock`).
+
+    Two analyses: per model, OR/DBM on the largest fully crossed block of unaided grades (``models``);
+    and the U-statistic analyses on every included case with readings (``ustat``: aided versus
+    unaided readers, each model versus the unaided readers; patients resampled with ``cases``).
+    """
     from study.errors import StudyError
     from study.metrics import mrmc
     from study.options import MRMCOptions
@@ -296,8 +301,14 @@ def evaluate_mrmc(*, protocol, reference, readings, grades, eligibility, out):
         roc = {str(rid): mrmc.empirical_roc(g["truth"].to_numpy(), g["rating"].to_numpy())
                for rid, g in table.groupby("reader_id")}
         results_by_model[model_id] = MRMCModelResult(design=design, analysis=analysis, roc=roc)
+    from study.metrics.mrmc.study_ustat import study_ustat
+
+    rd = pd.read_parquet(readings)
+    model_grades = {Path(g).stem: pd.read_parquet(g)[["case_id", "grade"]] for g in _split(grades)}
+    ustat = study_ustat(ref, rd, model_grades, levels=opts.levels, positive_from=opts.positive_from,
+                        patient_of=_patients(cases) if cases else None, confidence=opts.statistics.confidence)
     write_json(out, MRMCBlock(endpoint=f"reference grade {opts.positive_from} or worse",
-                              positive_from=opts.positive_from, models=results_by_model))
+                              positive_from=opts.positive_from, models=results_by_model, ustat=ustat))
 
 
 # ----------------------------------------------------------------------------- collect

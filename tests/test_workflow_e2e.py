@@ -153,3 +153,27 @@ def test_same_inputs_give_identical_results_json(study_run, tmp_path):
         if env_before is not None:
             os.environ["SOURCE_DATE_EPOCH"] = env_before
     assert again.read_bytes() == (r / "results.json").read_bytes()
+
+
+def test_study_run_twice_gives_byte_identical_results_json(study_run, tmp_path):
+    """The whole study run again from scratch (every step, the model included) on the same inputs gives a
+    results.json with the same sha256: it holds no timing or other run-to-run noise (timings go to the
+    run logs, e.g. detections/<model>.timing.json)."""
+    import hashlib
+    import shutil
+
+    root = study_run[0]
+    first = (root / "results" / "results.json").read_bytes()
+    assert (root / "results" / "detections" / "demo-frcnn.timing.json").exists()
+    moved = tmp_path / "first-results"
+    shutil.move(root / "results", moved)
+    try:
+        cmd = [str(Path(sys.executable).parent / "study"), "run", str(root / "config.yaml"), "--cores", "2"]
+        again = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=900)
+        assert again.returncode == 0, again.stderr[-3000:]
+        second = (root / "results" / "results.json").read_bytes()
+        assert hashlib.sha256(second).hexdigest() == hashlib.sha256(first).hexdigest()
+        assert b'"seconds"' not in second and b"images_per_second" not in second
+    finally:
+        shutil.rmtree(root / "results", ignore_errors=True)
+        shutil.move(moved, root / "results")

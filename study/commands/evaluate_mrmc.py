@@ -1,4 +1,4 @@
-"""``study evaluate mrmc``: multi-reader multi-case ROC analysis (OR / DBM) of a ratings CSV."""
+"""``study evaluate mrmc``: multi-reader multi-case analysis (OR / DBM, or U-statistics for any design) of a ratings CSV."""
 
 from __future__ import annotations
 
@@ -19,14 +19,18 @@ def register(evaluate_subparsers: argparse._SubParsersAction) -> None:  # type: 
     """Add the ``mrmc`` parser to the ``study evaluate`` group."""
     p = evaluate_subparsers.add_parser(
         "mrmc", help="MRMC analysis (Obuchowski-Rockette / Dorfman-Berbaum-Metz) of reader ratings",
-        description="Multi-reader multi-case analysis of a fully crossed ratings CSV "
-                    "(modality, reader_id, case_id, truth, rating): Obuchowski-Rockette with Hillis' ddf or "
-                    "Dorfman-Berbaum-Metz, for random readers and cases (rrrc), fixed readers (frrc) and "
-                    "fixed cases (rrfc); with --ai-reader, that reader (the algorithm) against the average "
-                    "of the others.")
+        description="Multi-reader multi-case analysis of a ratings CSV "
+                    "(modality, reader_id, case_id, truth, rating). --method or|dbm (fully crossed data): "
+                    "Obuchowski-Rockette with Hillis' ddf or Dorfman-Berbaum-Metz, for random readers and cases "
+                    "(rrrc), fixed readers (frrc) and fixed cases (rrfc); with --ai-reader, that reader (the "
+                    "algorithm) against the average of the others. --method ustat (any design: fully crossed, "
+                    "split-plot, partially crossed): U-statistics as the FDA's iMRMC, reader-averaged AUC (or "
+                    "sensitivity / specificity with --threshold) per modality and their differences, unbiased "
+                    "and MLE variances, BDG (and, fully crossed, Hillis) degrees of freedom; a patient_id column "
+                    "makes patients, not images, the resampled unit.")
     p.add_argument("--ratings", required=True, metavar="R.csv", help="ratings CSV")
-    p.add_argument("--method", choices=_choices("method"), default=_DEFAULTS.method,
-                   help=f"analysis method (default: {_DEFAULTS.method})")
+    p.add_argument("--method", choices=[*_choices("method"), "ustat"], default=_DEFAULTS.method,
+                   help=f"analysis method (default: {_DEFAULTS.method}; ustat: U-statistics, any design)")
     p.add_argument("--analysis", choices=list(get_args(AnalysisName)), default=None,
                    help="the generalisation to report (default: all three, headline rrrc)")
     p.add_argument("--covariance", choices=_choices("covariance"), default=_DEFAULTS.covariance,
@@ -46,7 +50,42 @@ def register(evaluate_subparsers: argparse._SubParsersAction) -> None:  # type: 
     p.set_defaults(func=_run)
 
 
+_USTAT_FOM = {"wilcoxon": "auc", "sensitivity": "sensitivity", "specificity": "specificity"}
+
+
+def _run_ustat(args: argparse.Namespace) -> int:
+    from study.errors import Problem, StudyError
+    from study.io import sha256_file, write_json
+    from study.metrics.mrmc import load_mrmc_ratings
+    from study.metrics.mrmc.ustat import analyze_ustat
+    from study.results.mrmc import FileRef, MRMCInputs, UStatCommandOutput
+
+    if args.fom not in _USTAT_FOM:
+        raise StudyError(Problem("--fom", "", f"{args.fom!r} with --method ustat; expected one of {list(_USTAT_FOM)}"))
+    flags = [f for f, v in (("--ai-reader", args.ai_reader), ("--analysis", args.analysis)) if v is not None]
+    if args.covariance != _DEFAULTS.covariance:
+        flags.append("--covariance")
+    if flags:
+        raise StudyError(Problem(flags[0], "", f"{', '.join(flags)} do(es) not apply to --method ustat (the U-statistic "
+                                               "analysis has its own variance; compare an algorithm as a modality)"))
+    ratings = load_mrmc_ratings(args.ratings)
+    result = analyze_ustat(ratings, fom=_USTAT_FOM[args.fom], threshold=args.threshold, confidence=args.confidence,
+                           source=str(args.ratings))
+    output = UStatCommandOutput(**dict(result), input=MRMCInputs(ratings=FileRef(path=str(args.ratings),
+                                                                                 sha256=sha256_file(args.ratings))))
+    write_json(args.out, output)
+    for d in result.differences[:1]:
+        e = d.unbiased
+        if e.p_value is not None and e.df is not None:
+            print(f"USTAT {d.comparison}: {e.estimate:.4g} (BDG df {e.df:.3g}), p = {e.p_value:.4g}; wrote {args.out}")
+            return 0
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.method == "ustat":
+        return _run_ustat(args)
     from study.io import sha256_file, write_json
     from study.metrics.mrmc import analyze_mrmc, empirical_roc, load_mrmc_ratings
     from study.metrics.mrmc.settings import resolve_options

@@ -21,6 +21,9 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, default=None,
                    help="processes drawing images (default: 2 if the machine has 2+ cores and there are 40+ cases); "
                         "the output does not depend on it")
+    p.add_argument("--aided-session", action="store_true",
+                   help="also write a model-aided second reading session (readings.csv gains modality and "
+                        "confidence columns)")
     p.set_defaults(func=_run)
 
 
@@ -33,7 +36,7 @@ def _run(args) -> int:
 
     workers = args.workers if args.workers is not None else (2 if (os.cpu_count() or 1) >= 2 and args.cases >= 40 else 1)
     s = make_cohort(args.out, cases=args.cases, seed=args.seed, image_size=args.image_size,
-                    exclusion_rate=args.exclusion_rate, workers=workers)
+                    exclusion_rate=args.exclusion_rate, workers=workers, aided_session=args.aided_session)
     grades = ", ".join(f"{k} {v}" for k, v in s["grades"].items())
     excl = sum(s["planted_exclusions"].values())
     print(f"study synth: {s['cases']} cases of {s['patients']} patients in {s['out_dir']} "

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from study.io import write_text
 from study.report import format as F
@@ -39,11 +40,17 @@ from study.results.detection import DetectionResult
 from study.results.flow import Flow
 from study.results.mrmc import RocCurve
 
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn (a heavy import)
+    from matplotlib.axes import Axes
+    from matplotlib.collections import PathCollection
+    from matplotlib.figure import Figure
+    from matplotlib.typing import RcKeyType
+
 FONT = "DejaVu Sans"
 TEXT_WIDTH_IN = 6.5  # A4 minus 2 cm margins, rounded down
 
 
-def _rc() -> dict[str, Any]:
+def _rc() -> dict[RcKeyType, Any]:
     return {
         "svg.fonttype": "none",
         "font.family": "sans-serif",
@@ -80,7 +87,7 @@ def _scope_ids(svg: str, name: str) -> str:
     return svg.replace("<svg ", f'<svg id="fig-{prefix}" ', 1)
 
 
-def _to_svg(fig, *, name: str) -> str:
+def _to_svg(fig: Figure, *, name: str) -> str:
     import matplotlib.pyplot as plt
 
     buf = io.StringIO()
@@ -89,7 +96,7 @@ def _to_svg(fig, *, name: str) -> str:
     return _scope_ids(buf.getvalue(), name)
 
 
-def _draw(name: str, draw: Callable[[], Any]) -> str:
+def _draw(name: str, draw: Callable[[], Figure]) -> str:
     import matplotlib.pyplot as plt
 
     with plt.rc_context({**_rc(), "svg.hashsalt": f"acne-study:{name}"}):
@@ -97,7 +104,7 @@ def _draw(name: str, draw: Callable[[], Any]) -> str:
         return _to_svg(fig, name=name)
 
 
-def _palette(n: int) -> list:
+def _palette(n: int) -> list[str]:
     """The colour-blind-safe cycle of seaborn's ``colorblind`` palette (as shipped in matplotlib's
     ``seaborn-v0_8-colorblind`` style, so seaborn itself need not be imported), repeated as needed."""
     import matplotlib.pyplot as plt
@@ -106,10 +113,21 @@ def _palette(n: int) -> list:
     return [cols[i % len(cols)] for i in range(max(n, 1))]
 
 
-def _subplots(*args, **kw):
+def _subplots(*, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """A figure with one axes (constrained layout)."""
     import matplotlib.pyplot as plt
 
-    return plt.subplots(*args, layout="constrained", **kw)
+    return plt.subplots(layout="constrained", figsize=figsize)
+
+
+def _subplot_grid(nrows: int, ncols: int, *, figsize: tuple[float, float], sharex: bool = False,
+                  sharey: bool = False) -> tuple[Figure, list[list[Axes]]]:
+    """A figure with ``nrows`` rows of ``ncols`` axes (constrained layout), as nested lists."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(nrows, ncols, layout="constrained", figsize=figsize, squeeze=False, sharex=sharex,
+                             sharey=sharey)
+    return fig, axes.tolist()
 
 
 # ----------------------------------------------------------------------------- flow
@@ -117,7 +135,7 @@ def flow_figure(flow: Flow) -> str:
     """STARD 2015 flow diagram drawn with matplotlib (the report shows :func:`flow_svg`)."""
     view = flow_view(flow)
 
-    def draw():
+    def draw() -> Figure:
         from matplotlib.patches import FancyBboxPatch
 
         stages = view.stages
@@ -128,7 +146,8 @@ def flow_figure(flow: Flow) -> str:
         ax.set_ylim(0, rows * 1.6)
         ax.axis("off")
 
-        def box(x, y, w, h, text, *, bold=False, fc="#f2f2f2"):
+        def box(x: float, y: float, w: float, h: float, text: str, *, bold: bool = False,
+                fc: str = "#f2f2f2") -> None:
             ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="square,pad=0.02",
                                         fc=fc, ec="#333333", lw=0.8))
             ax.text(x, y, text, ha="center", va="center", fontsize=7.5,
@@ -167,7 +186,7 @@ def pr_figure(model: str, det: DetectionResult) -> str | None:
     if not curves:
         return None
 
-    def draw():
+    def draw() -> Figure:
 
         fig, ax = _subplots(figsize=(4.6, 3.2))
         cols = _palette(len(curves))
@@ -196,14 +215,15 @@ def froc_figure(model: str, det: DetectionResult) -> str | None:
     if not curve and not pts:
         return None
 
-    def draw():
+    def draw() -> Figure:
 
         fig, ax = _subplots(figsize=(4.6, 3.0))
         if curve:
             ax.plot([max(x, 1e-3) for x, _ in curve], [math.nan if y is None else y for _, y in curve], lw=1.2,
                     color=_palette(1)[0], drawstyle="steps-post", label="FROC")
         if pts:
-            ax.plot([p.fp_per_image for p in pts], [p.sensitivity.estimate for p in pts], "o",
+            ax.plot([p.fp_per_image for p in pts],
+                    [math.nan if p.sensitivity.estimate is None else p.sensitivity.estimate for p in pts], "o",
                     ms=3.5, color="black", label="pre-specified FP rates")
         ax.set_xscale("log")
         ax.set_ylim(0, 1.02)
@@ -225,11 +245,10 @@ def count_scatter_figure(model: str, cnt: CountingResult) -> str | None:
     if not series:
         return None
 
-    def draw():
+    def draw() -> Figure:
 
         n = len(series)
-        fig, axes = _subplots(1, n, figsize=(min(TEXT_WIDTH_IN, 2.3 * n), 2.4), squeeze=False,
-                                 sharex=True, sharey=True)
+        fig, axes = _subplot_grid(1, n, figsize=(min(TEXT_WIDTH_IN, 2.3 * n), 2.4), sharex=True, sharey=True)
         hi = max(max(s.true + s.pred + [1]) for s in series)
         for ax, s in zip(axes[0], series):
             ax.scatter(s.true, s.pred, s=6, alpha=0.6, color=_palette(1)[0], lw=0, rasterized=True)
@@ -255,10 +274,10 @@ def bland_altman_figure(model: str, cnt: CountingResult) -> str | None:
     if not series:
         return None
 
-    def draw():
+    def draw() -> Figure:
 
         n = len(series)
-        fig, axes = _subplots(1, n, figsize=(min(TEXT_WIDTH_IN, 2.3 * n), 2.4), squeeze=False, sharey=True)
+        fig, axes = _subplot_grid(1, n, figsize=(min(TEXT_WIDTH_IN, 2.3 * n), 2.4), sharey=True)
         for ax, s in zip(axes[0], series):
             mean = [(a + b) / 2 for a, b in zip(s.true, s.pred)]
             diff = [b - a for a, b in zip(s.true, s.pred)]
@@ -287,14 +306,15 @@ def confusion_figure(levels: Sequence[str], raters: Mapping[str, RaterAgreement]
     if not ordered or not levels:
         return None
 
-    def draw():
+    def draw() -> Figure:
         import numpy as np
 
         ncol = min(3, len(ordered))
         nrow = math.ceil(len(ordered) / ncol)
-        fig, axes = _subplots(nrow, ncol, figsize=(TEXT_WIDTH_IN, 2.05 * nrow), squeeze=False)
+        fig, grid = _subplot_grid(nrow, ncol, figsize=(TEXT_WIDTH_IN, 2.05 * nrow))
+        axes = [ax for row in grid for ax in row]
         k = len(levels)
-        for ax, (rid, r) in zip(axes.flat, ordered):
+        for ax, (rid, r) in zip(axes, ordered):
             cm = np.asarray(r.confusion_matrix, dtype=float)
             rowsum = cm.sum(axis=1, keepdims=True)
             share = np.divide(cm, rowsum, out=np.zeros_like(cm), where=rowsum > 0)
@@ -316,7 +336,7 @@ def confusion_figure(levels: Sequence[str], raters: Mapping[str, RaterAgreement]
             ax.set_xlabel("Rater grade", fontsize=7)
             ax.set_ylabel("Reference grade", fontsize=7)
             ax.tick_params(length=0)
-        for ax in list(axes.flat)[len(ordered):]:
+        for ax in axes[len(ordered):]:
             ax.axis("off")
         return fig
 
@@ -329,13 +349,13 @@ def sens_spec_figure(levels: Sequence[str], raters: Mapping[str, RaterAgreement]
     if not ordered or not levels:
         return None
 
-    def draw():
+    def draw() -> Figure:
 
         n = len(levels)
-        fig, axes = _subplots(1, n, figsize=(TEXT_WIDTH_IN, 2.6), squeeze=False, sharey=True)
+        fig, axes = _subplot_grid(1, n, figsize=(TEXT_WIDTH_IN, 2.6), sharey=True)
         groups = sorted({r.group or "" for _, r in ordered if r.kind != "model"})
         cols = dict(zip(groups, _palette(len(groups) + 1)[1:]))
-        handles = {}
+        handles: dict[str, PathCollection] = {}
         pts = [(r.per_grade[lv].sensitivity.estimate, r.per_grade[lv].specificity.estimate)
                for _, r in ordered for lv in levels]
         se_min = min([a for a, _ in pts if a is not None] or [0.0])
@@ -368,24 +388,24 @@ def sens_spec_figure(levels: Sequence[str], raters: Mapping[str, RaterAgreement]
 
 def forest_figure(column: str, rows: Sequence[S.SubgroupRow]) -> str | None:
     """Subgroup forest plot: accuracy with its interval for each subgroup value and rater."""
-    shown = [r for r in rows if r.accuracy.estimate is not None]
+    shown = [(r, est) for r in rows if (est := r.accuracy.estimate) is not None]  # with the estimate
     if not shown:
         return None
 
-    def draw():
+    def draw() -> Figure:
 
         fig, ax = _subplots(figsize=(TEXT_WIDTH_IN * 0.8, 0.5 + 0.17 * len(shown)))
-        raters = list(dict.fromkeys(r.rater for r in shown))
+        raters = list(dict.fromkeys(r.rater for r, _ in shown))
         cols = dict(zip(raters, _palette(len(raters))))
         ys = list(range(len(shown)))[::-1]
-        for y, r in zip(ys, shown):
+        for y, (r, est) in zip(ys, shown):
             a = r.accuracy
-            lo = a.ci_low if a.ci_low is not None else a.estimate
-            hi = a.ci_high if a.ci_high is not None else a.estimate
+            lo = a.ci_low if a.ci_low is not None else est
+            hi = a.ci_high if a.ci_high is not None else est
             ax.plot([lo, hi], [y, y], color=cols[r.rater], lw=1)
-            ax.plot([a.estimate], [y], "s" if r.kind == "model" else "o", color=cols[r.rater], ms=3.5)
+            ax.plot([est], [y], "s" if r.kind == "model" else "o", color=cols[r.rater], ms=3.5)
         ax.set_yticks(ys)
-        ax.set_yticklabels([f"{_t(r.value)} · {_t(r.rater)} (n={r.n})" for r in shown], fontsize=6.5)
+        ax.set_yticklabels([f"{_t(r.value)} · {_t(r.rater)} (n={r.n})" for r, _ in shown], fontsize=6.5)
         ax.set_xlim(-0.02, 1.02)
         ax.set_xlabel("Accuracy (exact grade agreement with the reference)")
         ax.set_title(f"Subgroups by {_t(column)}")
@@ -397,12 +417,11 @@ def forest_figure(column: str, rows: Sequence[S.SubgroupRow]) -> str | None:
 
 def mrmc_roc_figure(model: str, roc: Mapping[str, RocCurve]) -> str | None:
     """Empirical ROC curves (operating points joined) of the algorithm and each reader (rater id -> curve)."""
-    curves = [(rid, S.roc_points(v)) for rid, v in sorted(roc.items())]
-    curves = [(rid, pts) for rid, pts in curves if pts]
+    curves = [(rid, pts) for rid, v in sorted(roc.items()) if (pts := S.roc_points(v)) is not None]
     if not curves:
         return None
 
-    def draw():
+    def draw() -> Figure:
 
         fig, ax = _subplots(figsize=(3.6, 3.2))
         cols = _palette(len(curves))
@@ -423,7 +442,7 @@ def mrmc_roc_figure(model: str, roc: Mapping[str, RocCurve]) -> str | None:
 
 
 # ----------------------------------------------------------------------------- examples
-def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | Path, show: bool,
+def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | os.PathLike[str], show: bool,
                     worst_cases: int, operating_threshold: float, max_side: int = 384) -> dict[str, str]:
     """Example images with the reference boxes (solid) and the model's boxes at the operating
     threshold (dashed): only when ``show`` (the protocol's ``report.show_example_images``; faces
@@ -450,10 +469,10 @@ def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | 
     thr = float(operating_threshold)
     cases = pd.read_parquet(rd / "cases.parquet", columns=["case_id", "image_path"])
     path_of = dict(zip(cases["case_id"].astype(str), cases["image_path"].astype(str)))
-    gt = read_json(rd / "ground_truth.json")
-    image_of = {str(im["case_id"]): im["id"] for im in gt.get("images", [])}
-    gt_boxes: dict[Any, list] = {}
-    for a in gt.get("annotations", []):
+    gt = read_json(rd / "ground_truth.json")  # COCO ground truth (validated when the study ran)
+    image_of: dict[str, int] = {str(im["case_id"]): im["id"] for im in (gt["images"] if "images" in gt else [])}
+    gt_boxes: dict[int, list[list[float]]] = {}
+    for a in gt["annotations"] if "annotations" in gt else []:
         gt_boxes.setdefault(a["image_id"], []).append(a["bbox"])
     all_ids = {str(c) for pts in points.values() for c in pts.case_id}
     pseudo = S.pseudonyms(all_ids)
@@ -472,17 +491,18 @@ def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | 
         for cid in chosen:
             name = figure_id("example", m, pseudo[cid])
 
-            def draw(cid=cid):
+            def draw(cid: str = cid) -> Figure:
                 import matplotlib.pyplot as plt
                 from matplotlib.patches import Rectangle
 
-                with Image.open(path_of[cid]) as im:
-                    im = im.convert("RGB")
+                with Image.open(path_of[cid]) as f:
+                    im = f.convert("RGB")
                     scale = min(1.0, max_side / max(im.size))
                     small = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))))
                 fig, ax = plt.subplots(figsize=(3.1, 3.1 * small.height / small.width))
                 ax.imshow(small, extent=(0, im.width, im.height, 0), interpolation="bilinear")
-                for x, y, w, h in gt_boxes.get(image_of.get(cid), []):
+                boxes = gt_boxes[image_of[cid]] if cid in image_of and image_of[cid] in gt_boxes else []
+                for x, y, w, h in boxes:
                     ax.add_patch(Rectangle((x, y), w, h, fill=False, ec="#00a651", lw=0.8))
                 for r in det[det["case_id"].astype(str) == cid].itertuples(index=False):
                     ax.add_patch(Rectangle((r.x, r.y), r.w, r.h, fill=False, ec="#ff7f0e", lw=0.8, ls="--"))
@@ -525,7 +545,7 @@ def figure_svgs(results: Results | Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def study_example_figures(results: Results, *, results_dir: str | Path) -> dict[str, str]:
+def study_example_figures(results: Results, *, results_dir: str | os.PathLike[str]) -> dict[str, str]:
     """:func:`example_figures` with the study's own protocol settings."""
     ps = results.study.protocol_settings
     return example_figures({m: c.points for m, c in results.counting.items()}, results_dir=results_dir,

@@ -4,7 +4,7 @@
   paths, the configuration) is text; only the figures, SVG drawn by
   :mod:`study.report.figures` from the numbers, are inserted as markup (after removing
   scripts, event handlers and external references).
-- WeasyPrint with a restricted URL fetcher (:class:`LocalAssetsFetcher`): it refuses the
+- WeasyPrint with a restricted URL fetcher (:func:`local_assets_fetcher`): it refuses the
   network and every file outside the report's own assets folder, so a link or an image in
   user-supplied text can never fetch anything. The stylesheet is inlined, so the HTML report
   is self-contained and the PDF needs no fetch at all.
@@ -20,15 +20,18 @@ import logging
 import mimetypes
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from study.io import write_bytes, write_text
 from study.results import Results
+
+if TYPE_CHECKING:  # jinja2 is imported where the report is rendered
+    import jinja2
 
 LOG = logging.getLogger(__name__)
 
@@ -39,46 +42,65 @@ STYLESHEET = "report.css"
 
 
 # ----------------------------------------------------------------------------- safety
-def _fetcher_base():
-    from weasyprint.urls import URLFetcher
+class AssetsFetcher(Protocol):
+    """The URL fetcher made by :func:`local_assets_fetcher`: a ``weasyprint.urls.URLFetcher``
+    subclass (WeasyPrint ships no type information, so its responses are ``Any`` here) that
+    records the URLs it served and refused."""
 
-    return URLFetcher
+    refused: list[str]
+    served: list[str]
+
+    def fetch(self, url: str, headers: Mapping[str, str] | None = None) -> Any:
+        """A ``weasyprint.urls.URLFetcherResponse``; raises ValueError for a refused URL."""
+        ...
+
+    def __call__(self, url: str) -> Any:
+        """``fetch(url)``: how WeasyPrint calls a fetcher."""
+        ...
 
 
-class LocalAssetsFetcher:  # the real class is built lazily (weasyprint is a heavy import)
-    """Factory: ``LocalAssetsFetcher(allowed_dirs)`` returns a WeasyPrint URL fetcher that serves
-    only ``file:`` URLs of existing files inside ``allowed_dirs`` and ``data:image/...`` URLs.
-    Everything else (http, https, ftp, files elsewhere such as ``/etc/passwd``) is refused
-    without any I/O; refused URLs are kept in ``.refused`` and logged."""
+def local_assets_fetcher(allowed_dirs: Iterable[str | os.PathLike[str]]) -> AssetsFetcher:
+    """A WeasyPrint URL fetcher that serves only ``file:`` URLs of existing files inside
+    ``allowed_dirs`` and ``data:image/...`` URLs. Everything else (http, https, ftp, files
+    elsewhere such as ``/etc/passwd``) is refused without any I/O; refused URLs are kept in
+    ``.refused`` (served ones in ``.served``) and logged.
 
-    def __new__(cls, allowed_dirs):
-        base = _fetcher_base()
-        from weasyprint.urls import URLFetcherResponse
+    The class is made here, when a fetcher is first needed, because weasyprint is a heavy import.
+    """
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-        roots = [Path(d).resolve() for d in allowed_dirs]
+    roots = [Path(d).resolve() for d in allowed_dirs]
 
-        class _Fetcher(base):
-            def __init__(self):
-                super().__init__(allowed_protocols=("file", "data"), allow_redirects=False, timeout=1)
-                self.refused: list[str] = []
-                self.served: list[str] = []
+    # WeasyPrint ships no type information, so URLFetcher is Any to mypy (disallowed as a base
+    # under --strict); subclassing it is WeasyPrint's documented way to supply a fetcher (it reads
+    # attributes that the base class sets)
+    class _Fetcher(URLFetcher):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(allowed_protocols=("file", "data"), allow_redirects=False, timeout=1)
+            self.refused: list[str] = []
+            self.served: list[str] = []
 
-            def fetch(self, url, headers=None):
-                scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-                if scheme == "data" and url[5:].lower().startswith("image/"):
-                    self.served.append(url[:40])
-                    return super().fetch(url, headers)
-                if scheme == "file":
-                    path = Path(unquote(urlparse(url).path)).resolve()
-                    if path.is_file() and any(path.is_relative_to(r) for r in roots):
-                        self.served.append(str(path))
-                        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                        return URLFetcherResponse(url, body=path.read_bytes(), headers={"Content-Type": ctype})
-                self.refused.append(url)
-                LOG.warning("report: refused to fetch %s (only the report's own assets are allowed)", url[:200])
-                raise ValueError(f"fetch refused: {url[:200]}")
+        def fetch(self, url: str, headers: Mapping[str, str] | None = None) -> Any:
+            scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+            if scheme == "data" and url[5:].lower().startswith("image/"):
+                self.served.append(url[:40])
+                return super().fetch(url, headers)
+            if scheme == "file":
+                path = Path(unquote(urlparse(url).path)).resolve()
+                if path.is_file() and any(path.is_relative_to(r) for r in roots):
+                    self.served.append(str(path))
+                    ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                    return URLFetcherResponse(url, body=path.read_bytes(), headers={"Content-Type": ctype})
+            self.refused.append(url)
+            LOG.warning("report: refused to fetch %s (only the report's own assets are allowed)", url[:200])
+            raise ValueError(f"fetch refused: {url[:200]}")
 
-        return _Fetcher()
+    return _Fetcher()
+
+
+#: the former name of :func:`local_assets_fetcher` (a class whose ``__new__`` built the fetcher), kept
+#: for callers of ``LocalAssetsFetcher(allowed_dirs)``
+LocalAssetsFetcher = local_assets_fetcher
 
 
 _SCRIPT = re.compile(r"<(script|foreignObject)\b.*?</\1\s*>", re.S | re.I)
@@ -92,7 +114,7 @@ def safe_svg(svg: str) -> str:
     svg = _SCRIPT.sub("", svg)
     svg = _ON_ATTR.sub("", svg)
 
-    def keep(m):
+    def keep(m: re.Match[str]) -> str:
         target = m.group(2) if m.group(2) is not None else m.group(3)
         return m.group(0) if target.startswith("#") or target.lower().startswith("data:image/") else ""
 
@@ -121,14 +143,14 @@ def _long_token(text: Any) -> bool:
     return any(len(w) > 28 for w in str(text).split())
 
 
-def _numeric_columns(table: dict) -> list[bool]:
+def _numeric_columns(table: Mapping[str, Any]) -> list[bool]:
     """Per column (the first, the row label, never): True when every body cell is numeric (right-aligned)."""
     cols = len(table.get("columns") or [])
     rows = table.get("rows") or []
     return [j > 0 and bool(rows) and all(_numeric_cell(r[j]) for r in rows if j < len(r)) for j in range(cols)]
 
 
-def _environment(assets_dir: Path):
+def _environment(assets_dir: Path) -> jinja2.Environment:
     import jinja2
 
     env = jinja2.Environment(
@@ -156,7 +178,7 @@ class Rendered:
     fetched: list[str] = field(default_factory=list)
 
 
-def render_html(results: Results | Mapping[str, Any], *, figures: dict[str, str], assets_dir: str | os.PathLike | None = None,
+def render_html(results: Results | Mapping[str, Any], *, figures: dict[str, str], assets_dir: str | os.PathLike[str] | None = None,
                 pages: dict[str, int] | None = None) -> str:
     """The report as one self-contained HTML page (stylesheet and figures inline)."""
     from markupsafe import Markup
@@ -175,7 +197,7 @@ def render_html(results: Results | Mapping[str, Any], *, figures: dict[str, str]
     )
 
 
-def render(results: Results | Mapping[str, Any], *, assets_dir: str | os.PathLike | None = None,
+def render(results: Results | Mapping[str, Any], *, assets_dir: str | os.PathLike[str] | None = None,
            figures: dict[str, str] | None = None) -> Rendered:
     """Render the report in memory: HTML text, PDF bytes, and the page of every section."""
     from weasyprint import HTML
@@ -187,7 +209,7 @@ def render(results: Results | Mapping[str, Any], *, assets_dir: str | os.PathLik
     assets = Path(assets_dir) if assets_dir is not None else DEFAULT_ASSETS
     figs = figure_svgs(results) if figures is None else figures
     html = render_html(results, figures=figs, assets_dir=assets)
-    fetcher = LocalAssetsFetcher([assets])
+    fetcher = local_assets_fetcher([assets])
     doc = HTML(string=html, base_url=assets.resolve().as_uri() + "/", url_fetcher=fetcher).render()
     pages: dict[str, int] = {}
     for i, page in enumerate(doc.pages, start=1):
@@ -199,9 +221,9 @@ def render(results: Results | Mapping[str, Any], *, assets_dir: str | os.PathLik
                     n_pages=len(doc.pages), figures=figs, refused=list(fetcher.refused), fetched=list(fetcher.served))
 
 
-def render_report(results: Results | Mapping[str, Any], *, out_pdf: str | os.PathLike, out_html: str | os.PathLike,
-                  figures_dir: str | os.PathLike | None = None, assets_dir: str | os.PathLike | None = None,
-                  results_dir: str | os.PathLike | None = None) -> dict:
+def render_report(results: Results | Mapping[str, Any], *, out_pdf: str | os.PathLike[str], out_html: str | os.PathLike[str],
+                  figures_dir: str | os.PathLike[str] | None = None, assets_dir: str | os.PathLike[str] | None = None,
+                  results_dir: str | os.PathLike[str] | None = None) -> dict[str, int]:
     """Render ``results`` (the parsed ``results.json``) to ``out_pdf`` and ``out_html``.
 
     Parameters

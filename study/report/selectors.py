@@ -25,7 +25,7 @@ from study.results.mrmc import MRMCBlock, MRMCModelResult, RocCurve
 
 
 # ----------------------------------------------------------------------------- orders
-def _group_key(g: str | None) -> tuple:
+def _group_key(g: str | None) -> tuple[int, str]:
     g = (g or "").lower()
     return (GROUP_ORDER.index(g) if g in GROUP_ORDER else len(GROUP_ORDER), g)
 

@@ -60,13 +60,13 @@ ITEMS: tuple[StardItem, ...] = (
 )
 
 
-def checklist(section_titles: dict[str, str], pages: dict[str, int] | None = None) -> list[dict]:
+def checklist(section_titles: dict[str, str], pages: dict[str, int] | None = None) -> list[dict[str, str | int | None]]:
     """Rows ``{number, part, topic, text, section, section_title, page}`` for the report's checklist.
 
     ``section_titles`` maps anchor id -> section title (every item's section must be there:
     a missing one is a programming error, raised as KeyError so a test catches it).
     """
-    rows = []
+    rows: list[dict[str, str | int | None]] = []
     for it in ITEMS:
         rows.append({"number": it.number, "part": it.part, "topic": it.topic, "text": it.text,
                      "section": it.section, "section_title": section_titles[it.section],

@@ -17,7 +17,11 @@ __all__ = ["DetectionCounts", "ModelClasses", "ModelMeta", "ShardSummary"]
 
 
 class DetectionCounts(ResultModel):
-    """What a model was run on and what was kept of its detections (a shard, or all shards)."""
+    """What a model was run on and what was kept of its detections (a shard, or all shards).
+
+    No timing and nothing else that differs between two runs of the same inputs: how long a run
+    took is in the run log ``detections/<model>.timing.json`` (not part of results.json).
+    """
 
     model: str
     n_images: int
@@ -27,7 +31,6 @@ class DetectionCounts(ResultModel):
     n_cases_without_face_box: int
     face_filter: bool
     warnings: list[str]
-    seconds: float
 
 
 class ShardSummary(DetectionCounts):
@@ -35,8 +38,6 @@ class ShardSummary(DetectionCounts):
 
     shard: int = Field(description="0-based shard index")
     n_shards: int
-    images_per_second: float | None = Field(description="None when no time was measured")
-    resumed: bool
     fingerprint: str = Field(description="sha256 of the spec, model files, cases and face boxes of the shard")
     batch_size: int
     n_images_with_exactly_100: int = Field(description="sign of a model still capped at COCO's 100 detections")

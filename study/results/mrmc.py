@@ -48,6 +48,7 @@ __all__ = [
     "MRMCInputs",
     "MRMCModelResult",
     "MRMCStudyBlock",
+    "MRMCUStatStudy",
     "MaybeFloat",
     "MethodName",
     "ModalityFom",
@@ -57,6 +58,14 @@ __all__ = [
     "PseudovalueMeanSquares",
     "RocCurve",
     "TEstimate",
+    "UStatAnalysis",
+    "UStatCommandOutput",
+    "UStatComponents",
+    "UStatDesign",
+    "UStatDifference",
+    "UStatEstimate",
+    "UStatModality",
+    "UStatModalityDesign",
     "parse_mrmc_block",
 ]
 
@@ -345,6 +354,151 @@ class MRMCCommandOutput(MRMCAnalysis):
     input: MRMCInputs
 
 
+# ----------------------------------------------------------------------------- U-statistics (any design)
+class UStatModalityDesign(ResultModel):
+    """The design of one modality: who read what (``matrix``: reader -> one character per case of
+    ``UStatDesign.cases``, ``1`` read, ``0`` not read; ``cases_read_by_reader``: [non-diseased, diseased])."""
+
+    n_readers: int
+    n_cases: int
+    n_cases_negative: int
+    n_cases_positive: int
+    n_readings: int
+    crossing: str
+    cases_read_by_reader: dict[str, list[int]]
+    matrix: dict[str, str]
+
+
+class UStatDesign(ResultModel):
+    """The reader x case design of a U-statistic MRMC analysis (any design)."""
+
+    modalities: list[str]
+    readers: list[str]
+    cases: list[str]
+    n_cases: int
+    n_cases_negative: int
+    n_cases_positive: int
+    n_readings: int
+    readers_in_every_modality: int
+    n_patients: int | None
+    by_modality: dict[str, UStatModalityDesign]
+
+
+class UStatEstimate(TEstimate):
+    """A reader-averaged figure of merit (or difference) with one variance estimate.
+
+    ``ci_low, ci_high``: t interval on ``df`` (BDG degrees of freedom; iMRMC uses the normal
+    quantile from 50 on and otherwise truncates ``df`` to an integer); ``ci_normal``: the normal
+    approximation; ``df_hillis`` and its interval where the comparison is fully crossed (AUC).
+    ``null_value``: the value tested (0.5 for an AUC, none for sensitivity or specificity, 0 for
+    a difference).
+    """
+
+    variance: MaybeFloat
+    variance_kind: Literal["unbiased", "mle"]
+    null_value: float | None
+    statistic: MaybeFloat
+    p_value: MaybeFloat
+    p_value_normal: MaybeFloat
+    ci_normal: list[MaybeFloat]
+    variance_untruncated: float | None = _omitted()
+    df_hillis: float | None = _omitted()
+    p_value_hillis: float | None = _omitted()
+    ci_hillis: list[MaybeFloat] | None = _omitted()
+
+
+class UStatComponents(ResultModel):
+    """Variance components of one comparison: ``names`` -> unbiased and MLE values and their coefficients.
+
+    AUC: the eight BDG moments ``M1..M8`` and the seven BCK components; binary endpoints: the case,
+    reader and reader x case components (``truncated`` names those set to the nearest valid value).
+    """
+
+    kind: Literal["auc", "binary"]
+    moments: dict[str, MaybeFloat]
+    moments_mle: dict[str, MaybeFloat]
+    moment_coefficients: dict[str, float]
+    components: dict[str, MaybeFloat]
+    components_mle: dict[str, MaybeFloat]
+    component_coefficients: dict[str, float]
+    truncated: list[str] = Field(default_factory=list)
+
+
+class UStatModality(ResultModel):
+    """One modality: the reader-averaged figure of merit, per reader values and weights, both variances.
+
+    With patient ids, ``unbiased`` resamples patients (``patient_terms``: its reader, patient and
+    reader x patient parts), ``mle`` is ``None`` and ``components`` are the image-level ones.
+    """
+
+    unbiased: UStatEstimate
+    mle: UStatEstimate | None
+    readers: dict[str, MaybeFloat]
+    reader_weights: dict[str, float]
+    components: UStatComponents
+    patient_terms: dict[str, MaybeFloat] | None = _omitted()
+
+
+class UStatDifference(ResultModel):
+    """``modalities[0] - modalities[1]``: both variances, per reader differences (forest plot)."""
+
+    modalities: list[str]
+    comparison: str
+    unbiased: UStatEstimate
+    mle: UStatEstimate | None
+    readers: dict[str, MaybeFloat]
+    components: UStatComponents
+    covariance_components: UStatComponents
+    patient_terms: dict[str, MaybeFloat] | None = _omitted()
+
+
+class UStatAnalysis(ResultModel):
+    """U-statistic MRMC analysis of any design (iMRMC): per modality and per pair of modalities."""
+
+    method: Literal["ustat"] = "ustat"
+    fom: Literal["auc", "sensitivity", "specificity"]
+    fom_description: str
+    threshold: float | None
+    confidence_level: float
+    design: UStatDesign
+    weighting: str
+    variance_note: str
+    df_note: str
+    resampling_unit: Literal["case", "patient"]
+    modalities: dict[str, UStatModality]
+    differences: list[UStatDifference]
+    references: list[str]
+    warnings: list[str]
+
+
+class MRMCUStatStudy(ResultModel):
+    """The study's U-statistic analyses on every included case with readings (:func:`study.metrics.mrmc.study_ustat`).
+
+    ``rating``: modality -> what its rating is (confidence, or the grade as an ordinal);
+    ``cases_included``: included cases with a reference grade; ``cases_with_readings``: those
+    with at least one reading; ``readings_not_used``: readings of included cases marked not
+    assessable or without a grade; ``aided_vs_unaided``: the readers' two sessions (the CADe-style
+    primary) or why not; ``models``: each model standalone against the unaided readers.
+    """
+
+    endpoint: str
+    rating: dict[str, str]
+    cases_included: int
+    cases_with_readings: int
+    readings_used: int
+    readings_not_used: int
+    readings_by_modality: dict[str, int]
+    resampling_unit: Literal["case", "patient"]
+    aided_vs_unaided: UStatAnalysis | NotAssessed
+    models: dict[str, UStatAnalysis | NotAssessed]
+
+
+class UStatCommandOutput(UStatAnalysis):
+    """``study evaluate mrmc --method ustat``'s output: the analysis and its input file."""
+
+    input: MRMCInputs
+
+
 # ----------------------------------------------------------------------------- study block
 class DroppedRater(ResultModel):
     cases_read: int
@@ -394,6 +548,7 @@ class MRMCBlock(ResultModel):
     endpoint: str
     positive_from: str
     models: dict[str, MRMCModelResult | NotAssessed]
+    ustat: MRMCUStatStudy | None = _omitted()
 
 
 #: the ``mrmc`` block of ``results.json``

@@ -27,6 +27,7 @@ class SynthOptions(BaseModel):
     exclusion_rate: Annotated[float, Field(ge=0, lt=1, description="share of cases planted to fail")] = 0.15
     readers: tuple[Reader, ...] = tuple(DEFAULT_READERS)
     workers: Annotated[StrictInt, Field(ge=1, description="processes drawing images")] = 1
+    aided_session: bool = Field(False, description="also write a model-aided reading session (modality, confidence)")
 
     @field_validator("readers")
     @classmethod

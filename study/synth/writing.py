@@ -34,7 +34,7 @@ MANIFEST_COLUMNS = ["case_id", "patient_id", "image", "age", "sex", "fitzpatrick
 
 def make_cohort(out_dir: str | Path, *, cases: int, seed: int = 0, image_size: int = 512,
                 exclusion_rate: float = 0.15, readers: list[tuple[str, str, float, float]] | None = None,
-                workers: int = 1) -> dict[str, Any]:
+                workers: int = 1, aided_session: bool = False) -> dict[str, Any]:
     """Write a synthetic acne cohort into ``out_dir``.
 
     Parameters
@@ -57,6 +57,11 @@ def make_cohort(out_dir: str | Path, *, cases: int, seed: int = 0, image_size: i
         2 senior).
     workers : int
         Processes used to draw images (output does not depend on it).
+    aided_session : bool
+        Also read the cohort a second time helped by a (simulated) AI aid
+        (:func:`study.synth.aided.simulate_aided_readings`): ``readings.csv`` then has
+        ``modality`` (``unaided``/``aided``) and ``confidence`` (0-100) columns. Off by default
+        until readings with a modality column are accepted by every study step.
 
     Returns
     -------
@@ -66,7 +71,7 @@ def make_cohort(out_dir: str | Path, *, cases: int, seed: int = 0, image_size: i
         "files": {role: relative path}}``.
     """
     opts = SynthOptions.checked(cases=cases, seed=seed, image_size=image_size, exclusion_rate=exclusion_rate,
-                                readers=readers, workers=workers)
+                                readers=readers, workers=workers, aided_session=aided_session)
     readers = list(opts.readers)
 
     from study import io as sio
@@ -126,10 +131,17 @@ def make_cohort(out_dir: str | Path, *, cases: int, seed: int = 0, image_size: i
         "categories": [{"id": i + 1, "name": c, "supercategory": "acne_lesion"} for i, c in enumerate(CLASSES)],
     }
     readings = simulate_readings(grades, counts_by_case, seed=seed, readers=readers)
+    reading_columns = ["reader_id", "reader_group", "case_id", "grade"]
+    if opts.aided_session:
+        from study.synth.aided import add_confidence, simulate_aided_readings
+
+        aided = simulate_aided_readings(grades, readings, seed=seed, readers=readers)
+        readings = add_confidence(readings, seed=seed) + aided
+        reading_columns += ["modality", "confidence"]
     sio.write_text(out / "manifest.csv", _csv_text(manifest, MANIFEST_COLUMNS))
     sio.write_text(out / "annotations.json", json.dumps(coco, separators=(",", ":"), sort_keys=True) + "\n")
     sio.write_text(out / "reference.csv", _csv_text(reference, ["case_id", "grade"] + [f"count_{k}" for k in CLASSES]))
-    sio.write_text(out / "readings.csv", _csv_text(readings, ["reader_id", "reader_group", "case_id", "grade"]))
+    sio.write_text(out / "readings.csv", _csv_text(readings, reading_columns))
 
     summary = {
         "out_dir": str(out),
@@ -140,7 +152,9 @@ def make_cohort(out_dir: str | Path, *, cases: int, seed: int = 0, image_size: i
         "grades": {g: sum(1 for r in reference if r["grade"] == g) for g in LEVELS},
         "lesions": {c: sum(cnt[c] for cnt in counts_by_case.values()) for c in CLASSES},
         "planted_exclusions": {k: sum(1 for m in manifest if m["planted_exclusion"] == k) for k in EXCLUSIONS},
-        "readers": {rid: sum(1 for x in readings if x["reader_id"] == rid) for rid, *_ in readers},
+        "readers": {rid: sum(1 for x in readings if x["reader_id"] == rid and x.get("modality", "unaided") == "unaided")
+                    for rid, *_ in readers},
+        "aided_readings": sum(1 for x in readings if x.get("modality") == "aided"),
         "files": {"images": "images", "manifest": "manifest.csv", "annotations": "annotations.json",
                   "reference": "reference.csv", "readings": "readings.csv"},
     }

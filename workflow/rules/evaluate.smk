@@ -90,6 +90,7 @@ rule evaluate_mrmc:
         reference=rules.reference.output,
         readings=rules.readings.output.table,
         grades=expand(f"{RESULTS}/grades/{{model}}.parquet", model=MODELS),
+        cases=rules.intake.output.cases,
         eligibility=rules.eligibility.output.table,
     output:
         f"{RESULTS}/metrics/mrmc.json",
@@ -110,4 +111,4 @@ rule evaluate_mrmc:
     shell:
         "study step evaluate_mrmc protocol={params.protocol:q} reference={input.reference:q}"
         " readings={input.readings:q} grades={params.grades:q} eligibility={input.eligibility:q}"
-        " out={output:q} 2> {log:q}"
+        " cases={input.cases:q} out={output:q} 2> {log:q}"

@@ -1,12 +1,15 @@
-"""Multi-reader multi-case (MRMC) analysis: Obuchowski-Rockette and Dorfman-Berbaum-Metz.
+"""Multi-reader multi-case (MRMC) analysis: Obuchowski-Rockette and Dorfman-Berbaum-Metz; U-statistics for any design.
 
 The analyses count both reader and case variability, as the FDA's iMRMC and the
 University of Iowa's OR-DBM MRMC software do, and agree with the latter to the printed
 digit on its reference example (Van Dyke et al. 1993; ``tests/test_mrmc.py``).
 
-Design: fully crossed (every reader rates every case in every modality). Split-plot and
-partially crossed designs are not supported; :func:`ratings_from_grades` extracts a
-fully crossed block from a partially crossed reader study and says what it left out.
+Design: OR and DBM need fully crossed data (every reader rates every case in every modality);
+:func:`ratings_from_grades` extracts a fully crossed block from a partially crossed reader
+study and says what it left out. :func:`analyze_ustat` (U-statistics, as the FDA's iMRMC)
+takes any design -- split-plot, partially crossed, unpaired -- and every reading
+(:mod:`~study.metrics.mrmc.ustat`); :func:`~study.metrics.mrmc.study_ustat.study_ustat` runs it on
+a study's readings (aided versus unaided; each model standalone versus the unaided readers).
 
 Notation: ``t`` modalities (treatments), ``r`` readers, ``c`` cases; ``theta_ij`` is the
 figure of merit (FOM) of reader ``j`` in modality ``i``.
@@ -69,7 +72,8 @@ from __future__ import annotations
 from study.metrics.mrmc.analysis import ANALYSES, COVARIANCES, METHODS, analyze_mrmc
 from study.metrics.mrmc.grades import ratings_from_grades
 from study.metrics.mrmc.input import REQUIRED_COLUMNS, load_mrmc_ratings
+from study.metrics.mrmc.ustat import analyze_ustat
 from study.metrics.roc import binary_fom, empirical_roc
 
-__all__ = ["ANALYSES", "COVARIANCES", "METHODS", "REQUIRED_COLUMNS", "analyze_mrmc", "binary_fom", "empirical_roc",
-           "load_mrmc_ratings", "ratings_from_grades"]
+__all__ = ["ANALYSES", "COVARIANCES", "METHODS", "REQUIRED_COLUMNS", "analyze_mrmc", "analyze_ustat", "binary_fom",
+           "empirical_roc", "load_mrmc_ratings", "ratings_from_grades"]

@@ -22,12 +22,12 @@ def summary_context(results: Results) -> dict[str, Any]:
     t = Table("tab-summary", "Key results (point estimate and confidence interval)", ["Endpoint", "Rater", "Estimate (CI)"])
     threshold = results.study.protocol_settings.detection.operating_threshold
     for m in results.model_ids:
-        det = results.detection.get(m)
+        det = results.detection[m] if m in results.detection else None
         if det is not None and det.map is not None:
             t.add([f"Detection: mean AP over classes (IoU {fmt(det.iou_threshold, 2)})", m, t.ci(det.map)])
         if det is not None and det.any_lesion.ap is not None and len(det.classes) != 1:
             t.add(["Detection: AP, any lesion", m, t.ci(with_interval(det.any_lesion.ap, det.any_lesion.ap_ci))])
-        cnt = results.counting.get(m)
+        cnt = results.counting[m] if m in results.counting else None
         if cnt is not None:
             tk = threshold_key_of(cnt.threshold_keys(), threshold)
             overall = cnt.thresholds[tk].overall

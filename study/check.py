@@ -207,6 +207,7 @@ def check_study(config_path: str | Path, *, workdir: str | Path | None = None) -
                 summary["annotated_images"] = len(doc["images"])
                 summary["annotations"] = len(doc["annotations"])
         aliases = protocol.grading.letter_aliases or {}
+        readings_df = None
         if cohort.get("reference"):
             df, p = validate_reference(_resolve(cohort["reference"], workdir), levels=protocol.levels, aliases=aliases,
                                        cases=case_table, classes=protocol.classes)
@@ -217,9 +218,21 @@ def check_study(config_path: str | Path, *, workdir: str | Path | None = None) -
             df, p = validate_readings(_resolve(cohort["readings"], workdir), levels=protocol.levels, aliases=aliases,
                                       cases=case_table, classes=protocol.classes)
             problems += p
+            readings_df = df
             if df is not None:
                 summary["readings"] = len(df)
                 summary["readers"] = int(df["reader_id"].nunique())
+        plan = getattr(protocol, "analysis_plan", None)
+        if plan is not None:
+            from study.plan.model import check_plan_against_study
+
+            groups: list[str] | None = [] if not cohort.get("readings") else None
+            if readings_df is not None:
+                groups = sorted({str(g) for g in readings_df["reader_group"].dropna()}) \
+                    if "reader_group" in readings_df else []
+            problems += check_plan_against_study(plan, file=str(ppath), models=[str(m.get("id")) for m in
+                                                 config.get("models", [])], reader_groups=groups,
+                                                 columns=list(case_table.columns))
     elif protocol is None or case_table is None:
         skipped = [r for r in ("annotations", "reference", "readings") if cohort.get(r)]
         if skipped:

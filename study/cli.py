@@ -18,7 +18,8 @@ from study import __version__
 from study.errors import StudyError
 
 #: subcommand modules, in the order ``study --help`` lists them
-COMMANDS = ["demo", "run", "unlock", "check", "synth", "convert", "predict", "evaluate", "report", "schema", "step"]
+COMMANDS = ["demo", "run", "unlock", "lock", "plan", "check", "synth", "convert", "predict", "evaluate", "report",
+            "schema", "readers", "step"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -8,6 +8,7 @@ inputs give an identical file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,14 +17,18 @@ from pydantic import BaseModel
 
 from study.io import read_json
 from study.protocol import load_protocol
+from study.pseudonyms import study_pseudonyms
 from study.results import SCHEMA_VERSION, Results
 from study.results.agreement import AgreementResult
+from study.results.base import NotAssessed
 from study.results.counting import CountingResult
+from study.results.decisions import AnalysisPlanResults
 from study.results.detection import DetectionResult
 from study.results.flow import Flow
 from study.results.models import ModelMeta
-from study.results.mrmc import parse_mrmc_block
+from study.results.mrmc import MRMCBlock, UStatAnalysis, parse_mrmc_block
 from study.results.parse import parse_model
+from study.results.sample_size import SampleSizePlan
 from study.results.study import ProtocolRecord, StudyBlock, StudyInformation
 
 __all__ = ["SCHEMA_VERSION", "collect_results", "read_block"]
@@ -103,6 +108,14 @@ def collect_results(config: dict[str, Any], *, results_dir: Path, models: list[s
         config=config, protocol_path=config["protocol"], inputs=inputs,
         image_paths=cases["image_path"].tolist() if "image_path" in cases else [],
         models=[_model_files(entry) for entry in config["models"]], repo_dir=Path(__file__).resolve().parents[1])
+    counting = {m: read_block(r / "metrics" / "counting" / f"{m}.json", CountingResult) for m in models}
+    agreement: AgreementResult | None = read_block(r / "metrics" / "agreement.json", AgreementResult)
+    mrmc = parse_mrmc_block(read_json(r / "metrics" / "mrmc.json"), source=str(r / "metrics" / "mrmc.json"))
+    if p.report.pseudonymise_case_ids:
+        names = study_pseudonyms(r)
+        counting, agreement = pseudonymise(counting, agreement, names=names)
+        mrmc = pseudonymise_mrmc(mrmc, names=names)
+        study = study.model_copy(update={"case_ids": "pseudonymised"})
     return Results(
         schema_version=SCHEMA_VERSION,
         study=study,
@@ -110,9 +123,44 @@ def collect_results(config: dict[str, Any], *, results_dir: Path, models: list[s
         baseline=compute_baseline(cases, eligibility, counts, reference[["case_id", "grade"]],
                                   levels=p.levels, classes=p.classes),
         detection={m: read_block(r / "metrics" / "detection" / f"{m}.json", DetectionResult) for m in models},
-        counting={m: read_block(r / "metrics" / "counting" / f"{m}.json", CountingResult) for m in models},
+        counting=counting,
         models={m: read_block(r / "detections" / f"{m}.meta.json", ModelMeta) for m in models},
-        agreement=read_block(r / "metrics" / "agreement.json", AgreementResult),
-        mrmc=parse_mrmc_block(read_json(r / "metrics" / "mrmc.json"), source=str(r / "metrics" / "mrmc.json")),
+        agreement=agreement,
+        mrmc=mrmc,
+        analysis_plan=read_block(r / "metrics" / "decisions.json", AnalysisPlanResults),
+        # `study plan CONFIG --out <results_dir>` puts the sample-size table here (STARD item 18)
+        sample_size=read_block(r / "sample_size.json", SampleSizePlan) if (r / "sample_size.json").exists() else None,
         provenance=provenance,
     )
+
+
+def pseudonymise(counting: dict[str, CountingResult], agreement: AgreementResult | None, *,
+                 names: Mapping[str, str]) -> tuple[dict[str, CountingResult], AgreementResult | None]:
+    """The blocks with every stored case id replaced by its pseudonym (``names``: case id -> pseudonym).
+
+    The case ids results.json stores are the counting points (per model) and the cases of the
+    readers' Fleiss kappa; the per-case order is kept, so every list still lines up.
+    """
+    out = {m: c.model_copy(update={"points": c.points.model_copy(
+        update={"case_id": [names[i] for i in c.points.case_id]})}) for m, c in counting.items()}
+    if agreement is not None:
+        ir = agreement.inter_reader
+        fleiss = ir.fleiss.model_copy(update={"case_ids": [names[i] for i in ir.fleiss.case_ids]})
+        agreement = agreement.model_copy(update={"inter_reader": ir.model_copy(update={"fleiss": fleiss})})
+    return out, agreement
+
+
+def pseudonymise_mrmc(mrmc: MRMCBlock | NotAssessed | None, *, names: Mapping[str, str]) -> MRMCBlock | NotAssessed | None:
+    """The MRMC block with the case ids of its U-statistic designs (``design.cases``) replaced by pseudonyms."""
+    if not isinstance(mrmc, MRMCBlock) or mrmc.ustat is None:
+        return mrmc
+
+    def one(a: UStatAnalysis | NotAssessed) -> UStatAnalysis | NotAssessed:
+        if isinstance(a, NotAssessed):
+            return a
+        return a.model_copy(update={"design": a.design.model_copy(update={"cases": [names[c] for c in a.design.cases]})})
+
+    u = mrmc.ustat
+    ustat = u.model_copy(update={"aided_vs_unaided": one(u.aided_vs_unaided),
+                                 "models": {m: one(a) for m, a in u.models.items()}})
+    return mrmc.model_copy(update={"ustat": ustat})

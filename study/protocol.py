@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from study.options import BinomialInterval, BootstrapReplicates, ConfidenceLevel, IoUThreshold, ScoreThreshold, Seed
 from study.errors import Problem, StudyError, validation_problems
+from study.plan.model import AnalysisPlan, check_plan_against_protocol
 from study.io import sha256_bytes
 
 
@@ -206,6 +207,16 @@ class ReportSettings(_Strict):
     worst_cases: int = Field(10, ge=0)
 
 
+class ReaderStudySettings(_Strict):
+    """How readers are run by the reading tool (``study readers``)."""
+
+    reader_groups: list[str] = Field(["junior", "intermediate", "senior"], min_length=1,
+                                     description="the reader groups a readers file may name")
+    aided_session: bool = Field(True, description="after the unaided session, an aided one (model output shown)")
+    washout_days: int = Field(28, ge=0, description="days between a reader's last unaided answer and the aided "
+                              "session opening (memory washout)")
+
+
 class Protocol(_Strict):
     """A study protocol (see ``protocols/*.yaml``)."""
 
@@ -222,6 +233,10 @@ class Protocol(_Strict):
     statistics: StatisticsSettings = StatisticsSettings()
     subgroups: list[str] = Field(default_factory=list, description="manifest columns for subgroup analyses")
     report: ReportSettings = ReportSettings()
+    analysis_plan: AnalysisPlan | None = Field(None, exclude_if=lambda v: v is None,
+                                               description="pre-specified endpoints, hypotheses and "
+                                               "multiplicity (study.plan.model); left out of dumps when absent")
+    reader_study: ReaderStudySettings = ReaderStudySettings()
 
     @model_validator(mode="after")
     def _check(self) -> "Protocol":
@@ -241,6 +256,12 @@ class Protocol(_Strict):
         s = self.statistics
         if s.mrmc_positive_from is not None and s.mrmc_positive_from not in g.levels:
             raise ValueError(f"statistics.mrmc_positive_from {s.mrmc_positive_from!r} is not one of {g.levels}")
+        if self.analysis_plan is not None:
+            problems = check_plan_against_protocol(self.analysis_plan, classes=self.classes, levels=self.levels,
+                                                   subgroups=self.subgroups,
+                                                   iou_threshold=self.detection.iou_threshold)
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
 
     # ------------------------------------------------------------------ helpers

@@ -45,6 +45,7 @@ STEP_COSTS: dict[str, StepCost] = {
     "evaluate_counting": StepCost(300, 8, 10, 2),
     "evaluate_agreement": StepCost(300, 12, 10, 5),
     "evaluate_mrmc": StepCost(300, 6, 10, 2),
+    "decide": StepCost(300, 8, 10, 1),
     "collect": StepCost(300, 8, 10, 1),
     "report": StepCost(500, 1, 60, 0.2),
 }

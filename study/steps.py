@@ -139,9 +139,16 @@ def reference(*, protocol, cases, ground_truth, out, reference=None):
     write_parquet(out, ref)
 
 
-def readings(*, protocol, cases, eligibility, cases_flow, out, out_flow, readings=None):
+def readings(*, protocol, cases, eligibility, cases_flow, out, out_flow, readings=None, out_readers=None):
     """Readers' grades, validated against the protocol's levels -> ``readings.parquet``; and
-    ``flow.json``: eligibility's flow of cases with the readers' part added."""
+    ``flow.json``: eligibility's flow of cases with the readers' part added.
+
+    ``readings`` is a CSV or a reading database (``study readers init``), exported on the fly.
+    Every reading is kept (aided and not-assessable ones too); the analyses select theirs
+    with :func:`study.readings.analysable_readings`, and so does the flow. ``out_readers``
+    (``readers.json``): the typed reader table (:class:`study.results.readers.ReadersBlock`),
+    with experience and specialty when the readings come from a reading database.
+    """
     from study.eligibility import add_readers
 
     p = protocol_for_step(protocol, "readings")
@@ -153,10 +160,22 @@ def readings(*, protocol, cases, eligibility, cases_flow, out, out_flow, reading
     else:
         df = pd.DataFrame({"reader_id": pd.Series(dtype=str), "reader_group": pd.Series(dtype=str),
                            "case_id": pd.Series(dtype=str), "grade": pd.Series(dtype=str)})
+    if out_readers:
+        from study.readers.characteristics import readers_block
+        from study.readings import is_reading_database
+
+        chars = None
+        if readings and is_reading_database(readings):
+            from study.readers.export import reader_characteristics
+
+            chars = reader_characteristics(readings)
+        write_json(out_readers, readers_block(df, characteristics=chars))
     from study.collect import read_block
+    from study.readings import analysable_readings
     from study.results.flow import Flow
 
-    flow = add_readers(read_block(Path(cases_flow), Flow), df if readings else None,
+    # the flow counts the readings the analyses use (unaided, assessable): see analysable_readings
+    flow = add_readers(read_block(Path(cases_flow), Flow), analysable_readings(df) if readings else None,
                        included=_included_ids(eligibility))
     write_parquet(out, df)
     write_json(out_flow, flow)
@@ -236,7 +255,11 @@ def _all_ratings(grades: list[str], readings_path: str, included: set[str]) -> p
         df = pd.read_parquet(g)
         frames.append(pd.DataFrame({"rater_id": Path(g).stem, "case_id": df["case_id"].astype(str),
                                     "grade": df["grade"], "rater_kind": "model", "reader_group": None}))
-    rd = pd.read_parquet(readings_path)
+    from study.readings import analysable_readings
+
+    # Agreement and the per-model OR/DBM analysis use unaided, assessable readings only
+    # (readings without a modality are unaided); aided readings enter mrmc.ustat only.
+    rd = analysable_readings(pd.read_parquet(readings_path))
     if len(rd):
         frames.append(pd.DataFrame({"rater_id": rd["reader_id"].astype(str), "case_id": rd["case_id"].astype(str),
                                     "grade": rd["grade"], "rater_kind": "reader",
@@ -311,6 +334,42 @@ def evaluate_mrmc(*, protocol, reference, readings, grades, eligibility, out, ca
                               positive_from=opts.positive_from, models=results_by_model, ustat=ustat))
 
 
+# ----------------------------------------------------------------------------- decide
+def decide(*, protocol, config, reference, readings, grades, cases, eligibility, mrmc, out, detection=None,
+           counting=None):
+    """The analysis plan's decisions and the lock status -> ``decisions.json`` (:class:`AnalysisPlanResults`)."""
+    from study.plan.decide import StudyData, decide_endpoints
+    from study.plan.lock import lock_status
+    from study.results.decisions import AnalysisPlanResults
+
+    p = load_protocol(protocol).protocol
+    status = lock_status(json.loads(config), workdir=Path.cwd())
+    if p.analysis_plan is None:
+        write_json(out, AnalysisPlanResults(planned=False, lock=status))
+        return
+    included = set(_included_ids(eligibility))
+    ref = pd.read_parquet(reference)
+    ref = ref[ref["case_id"].astype(str).isin(included)][["case_id", "grade"]]
+    model_grades = {}
+    for g in _split(grades):
+        df = pd.read_parquet(g)
+        model_grades[Path(g).stem] = df[df["case_id"].astype(str).isin(included)][["case_id", "grade"]]
+    rd = pd.read_parquet(readings)
+    if "reader_group" not in rd:
+        rd = rd.assign(reader_group=None)
+    rd = rd[rd["case_id"].astype(str).isin(included)]
+    cases_df = pd.read_parquet(cases)
+    covariates = cases_df[["case_id"] + [c for c in p.subgroups if c in cases_df.columns]].astype({"case_id": str})
+    s = p.statistics
+    data = StudyData(levels=p.levels, reference=ref, model_grades=model_grades, readings=rd,
+                     patient_of=_patients(cases), covariates=covariates,
+                     detection={Path(f).stem: read_json(f) for f in _split(detection)},
+                     counting={Path(f).stem: read_json(f) for f in _split(counting)},
+                     mrmc=read_json(mrmc), operating_threshold=p.detection.operating_threshold,
+                     confidence=s.confidence_level, bootstrap_replicates=s.bootstrap_replicates, seed=s.bootstrap_seed)
+    write_json(out, decide_endpoints(p.analysis_plan, data, lock=status))
+
+
 # ----------------------------------------------------------------------------- collect
 def collect(*, config, results_dir, models, out):
     """Gather every step's output into ``results.json`` (the numbers the report shows)."""
@@ -322,5 +381,5 @@ def collect(*, config, results_dir, models, out):
 STEPS: dict[str, Callable[..., None]] = {
     f.__name__: f
     for f in (probe_images, intake, quality, merge_quality, eligibility, reference, readings, predict, merge, grade,
-              evaluate_detection, evaluate_counting, evaluate_agreement, evaluate_mrmc, collect)
+              evaluate_detection, evaluate_counting, evaluate_agreement, evaluate_mrmc, decide, collect)
 }

@@ -100,7 +100,7 @@ def _tiny_results_dir(tmp_path):
 def test_example_images_only_when_the_protocol_allows(tmp_path):
     from study.report.context import examples_context
     from study.report.figures import example_figures
-    from study.report.selectors import pseudonyms
+    from study.pseudonyms import pseudonyms
 
     points, rd = _tiny_results_dir(tmp_path)
     figs = example_figures(points, results_dir=rd, show=True, worst_cases=10, operating_threshold=0.5)

@@ -28,9 +28,10 @@ from tests.small_study import make_cohort, study_env, write_config
 
 pytestmark = pytest.mark.slow
 
-EVALUATION = {"evaluate_detection", "evaluate_counting", "evaluate_agreement", "evaluate_mrmc", "collect", "report",
-              "all"}
-ONE_READING = {"readings", "evaluate_agreement", "evaluate_mrmc", "collect", "report", "all"}
+# `decide` (the analysis plan's decisions on the endpoints) is part of the evaluation and reads the readings
+EVALUATION = {"evaluate_detection", "evaluate_counting", "evaluate_agreement", "evaluate_mrmc", "decide", "collect",
+              "report", "all"}
+ONE_READING = {"readings", "evaluate_agreement", "evaluate_mrmc", "decide", "collect", "report", "all"}
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +125,7 @@ def test_quality_threshold_does_not_rerun_intake(study):
 def test_report_settings_rerun_collect_and_report_only(study):
     before = _edit(study / "protocol.yaml", _protocol_change(report={"worst_cases": 3}))
     try:
-        assert would_rerun(study) == {"collect", "report", "all"}
+        assert would_rerun(study) == {"decide", "collect", "report", "all"}  # decide reads the whole protocol
     finally:
         (study / "protocol.yaml").write_text(before, encoding="utf-8")
 

@@ -155,6 +155,68 @@ def test_same_inputs_give_identical_results_json(study_run, tmp_path):
     assert again.read_bytes() == (r / "results.json").read_bytes()
 
 
+def test_analysis_plan_decisions_reach_results_and_a_tightened_goal_is_not_met(study_run, tmp_path):
+    """The demo plan's primary decisions are in results.json; raising a goal until it fails gives NOT MET."""
+    from study.results.decisions import AnalysisPlanResults
+    from study.steps import decide
+
+    root = study_run[0]
+    r = root / "results"
+    res = json.loads((r / "results.json").read_text())
+    plan = AnalysisPlanResults.model_validate(res["analysis_plan"])
+    assert plan.planned and plan.lock.state == "not_locked" and "not locked" in plan.lock.statement
+    primary = [e for e in plan.endpoints if e.role == "primary"]
+    assert [e.id for e in primary] == ["sensitivity_grade_iii", "specificity_grade_iii"]
+    for e in primary:
+        assert e.decision in ("met", "not met") and e.estimate.ci_low <= e.estimate.estimate <= e.estimate.ci_high
+        assert e.decision_text.startswith("MET" if e.decision == "met" else "NOT MET")
+    assert plan.primary_decision in ("met", "not met")
+
+    protocol = yaml.safe_load((root / "protocol.yaml").read_text())
+    protocol["analysis_plan"]["endpoints"][0]["comparator"]["value"] = 0.999
+    (tmp_path / "protocol.yaml").write_text(yaml.safe_dump(protocol))
+    cfg = res["study"]["config"]
+    out = tmp_path / "decisions.json"
+    decide(protocol=str(tmp_path / "protocol.yaml"), config=json.dumps(cfg), reference=str(r / "reference.parquet"),
+           readings=str(r / "readings.parquet"), grades=str(r / "grades" / "demo-frcnn.parquet"),
+           cases=str(r / "cases.parquet"), eligibility=str(r / "eligibility.parquet"), mrmc=str(r / "metrics" / "mrmc.json"),
+           detection=str(r / "metrics" / "detection" / "demo-frcnn.json"),
+           counting=str(r / "metrics" / "counting" / "demo-frcnn.json"), out=str(out))
+    tight = AnalysisPlanResults.model_validate_json(out.read_text())
+    sens = tight.endpoints[0]
+    assert sens.decision == "not met" and sens.decision_text.startswith("NOT MET")
+    assert tight.primary_decision == "not met" and "sensitivity_grade_iii" in (tight.primary_decision_text or "")
+    # the fixed sequence stops there: every later confirmatory endpoint is not met
+    assert all(e.decision in ("not met", "not estimable") for e in tight.endpoints if e.role == "secondary")
+
+
+def test_study_plan_into_the_results_folder_reaches_results_json(study_run, tmp_path, run_cli):
+    """`study plan CONFIG --out <results_dir>` writes sample_size.json, which collect puts into results.json."""
+    from study.results.sample_size import SampleSizePlan
+    from study.steps import collect
+
+    root = study_run[0]
+    r = root / "results"
+    res = json.loads((r / "results.json").read_text())
+    cfg = res["study"]["config"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "results"
+    out.mkdir()
+    for name in ("cases.parquet", "eligibility.parquet", "reference.parquet", "ground_truth.json", "flow.json"):
+        (out / name).write_bytes((r / name).read_bytes())
+    import shutil
+
+    shutil.copytree(r / "metrics", out / "metrics")
+    shutil.copytree(r / "detections", out / "detections")
+    rc, _, err = run_cli("plan", tmp_path / "config.yaml", "--out", out)
+    assert rc == 0, err
+    collect(config=json.dumps(cfg, sort_keys=True), results_dir=str(out), models="demo-frcnn", out=str(out / "r.json"))
+    block = SampleSizePlan.model_validate(json.loads((out / "r.json").read_text())["sample_size"])
+    assert block.patients_required and {e.id for e in block.endpoints} == {
+        "sensitivity_grade_iii", "specificity_grade_iii", "accuracy_vs_readers", "kappa_quadratic"}
+    assert "sample_size" not in res  # the run itself had no plan table
+
+
 def test_study_run_twice_gives_byte_identical_results_json(study_run, tmp_path):
     """The whole study run again from scratch (every step, the model included) on the same inputs gives a
     results.json with the same sha256: it holds no timing or other run-to-run noise (timings go to the
@@ -177,3 +239,20 @@ def test_study_run_twice_gives_byte_identical_results_json(study_run, tmp_path):
     finally:
         shutil.rmtree(root / "results", ignore_errors=True)
         shutil.move(moved, root / "results")
+
+
+def test_results_json_holds_pseudonyms_not_case_ids(study_run):
+    """The protocol pseudonymises case ids (report.pseudonymise_case_ids): no case id of the manifest is
+    stored in results.json, and the pseudonyms are those of study.pseudonyms for the study's cases."""
+    from study.pseudonyms import pseudonyms
+
+    root = study_run[0]
+    text = (root / "results" / "results.json").read_text()
+    results = json.loads(text)
+    ids = pd.read_csv(root / "cohort" / "manifest.csv", dtype=str)["case_id"].tolist()
+    assert results["study"]["case_ids"] == "pseudonymised"
+    assert not [c for c in ids if f'"{c}"' in text]
+    names = pseudonyms(ids)
+    points = results["counting"]["demo-frcnn"]["points"]["case_id"]
+    assert set(points) <= set(names.values()) and len(points) > 0
+    assert set(results["agreement"]["inter_reader"]["fleiss"]["case_ids"]) <= set(names.values())

@@ -122,6 +122,10 @@ def _run(args) -> int:
     reference = collect(load_reference, args.reference, levels=levels, aliases=aliases)
     readings = collect(load_readings, args.readings, levels=levels, aliases=aliases,
                        cases=None if reference is None else reference["case_id"])
+    if readings is not None:  # as in a study: unaided, assessable readings only (study.readings.analysable_readings)
+        from study.readings import analysable_readings
+
+        readings = analysable_readings(readings)
     models = [_read_model_grades(s, levels=levels, aliases=aliases, problems=problems) for s in args.model_grades]
     patient_of, covariates = None, None
     if args.manifest:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from study.io import write_text
+from study.pseudonyms import pseudonyms, study_pseudonyms
 from study.report import format as F
 from study.report import selectors as S
 from study.report.figure_ids import figure_id
@@ -443,7 +444,8 @@ def mrmc_roc_figure(model: str, roc: Mapping[str, RocCurve]) -> str | None:
 
 # ----------------------------------------------------------------------------- examples
 def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | os.PathLike[str], show: bool,
-                    worst_cases: int, operating_threshold: float, max_side: int = 384) -> dict[str, str]:
+                    worst_cases: int, operating_threshold: float, names: Mapping[str, str] | None = None,
+                    max_side: int = 384) -> dict[str, str]:
     """Example images with the reference boxes (solid) and the model's boxes at the operating
     threshold (dashed): only when ``show`` (the protocol's ``report.show_example_images``; faces
     are personal data, so it is off by default). The cases shown are those with the largest count
@@ -455,6 +457,8 @@ def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | 
     results_dir : the study's results folder: ``cases.parquet``, ``ground_truth.json`` and
         ``detections/<model>.parquet`` are read from it.
     show, worst_cases, operating_threshold : the protocol's settings.
+    names : case id -> pseudonym of every case, when the points carry pseudonyms (a
+        pseudonymised results.json); ``None`` when they carry the case ids.
     max_side : images are downscaled to this many pixels and embedded in the SVG.
     """
     if not show:
@@ -474,8 +478,12 @@ def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | 
     gt_boxes: dict[int, list[list[float]]] = {}
     for a in gt["annotations"] if "annotations" in gt else []:
         gt_boxes.setdefault(a["image_id"], []).append(a["bbox"])
-    all_ids = {str(c) for pts in points.values() for c in pts.case_id}
-    pseudo = S.pseudonyms(all_ids)
+    if names is None:  # the points carry the original case ids
+        pseudo = pseudonyms({str(c) for pts in points.values() for c in pts.case_id})
+        original = {c: c for c in pseudo}
+    else:  # the points carry pseudonyms (results.json pseudonymised)
+        pseudo = dict(names)
+        original = {v: k for k, v in names.items()}
     out: dict[str, str] = {}
     for m, pts in sorted(points.items()):
         ths = sorted(pts.predicted, key=lambda t: abs(float(t) - thr))
@@ -483,9 +491,9 @@ def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | 
         if not ths or not det_path.exists():
             continue
         pred, true = pts.predicted[ths[0]], pts.true
-        order = sorted(range(len(pts.case_id)),
-                       key=lambda i: (-abs(float(pred[i]) - float(true[i])), pseudo[str(pts.case_id[i])]))[:k]
-        chosen = [str(pts.case_id[i]) for i in order if str(pts.case_id[i]) in path_of]
+        ids = [original[str(c)] for c in pts.case_id]
+        order = sorted(range(len(ids)), key=lambda i: (-abs(float(pred[i]) - float(true[i])), pseudo[ids[i]]))[:k]
+        chosen = [ids[i] for i in order if ids[i] in path_of]
         det = pd.read_parquet(det_path)
         det = det[(det["score"] >= thr) & det["case_id"].astype(str).isin(chosen)]
         for cid in chosen:
@@ -548,9 +556,10 @@ def figure_svgs(results: Results | Mapping[str, Any]) -> dict[str, str]:
 def study_example_figures(results: Results, *, results_dir: str | os.PathLike[str]) -> dict[str, str]:
     """:func:`example_figures` with the study's own protocol settings."""
     ps = results.study.protocol_settings
+    names = study_pseudonyms(results_dir) if results.study.case_ids == "pseudonymised" else None
     return example_figures({m: c.points for m, c in results.counting.items()}, results_dir=results_dir,
                            show=ps.report.show_example_images, worst_cases=ps.report.worst_cases,
-                           operating_threshold=ps.detection.operating_threshold)
+                           operating_threshold=ps.detection.operating_threshold, names=names)
 
 
 def make_figures(results: Results | Mapping[str, Any], *, out_dir: str | Path) -> dict[str, Path]:

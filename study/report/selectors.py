@@ -5,8 +5,7 @@ No formatting here (``study.report.format``) and no computing: only picking and 
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -123,10 +122,3 @@ def roc_points(curve: RocCurve) -> tuple[list[float], list[float]] | None:
     if not curve.fpr or not curve.tpr:
         return None
     return list(curve.fpr), list(curve.tpr)
-
-
-def pseudonyms(case_ids: Iterable[str]) -> dict[str, str]:
-    """``case_id -> 'C-0001'``, numbered in the order of sha256(case_id): stable, reveals no order."""
-    ids = sorted({str(c) for c in case_ids}, key=lambda c: (hashlib.sha256(c.encode("utf-8")).hexdigest(), c))
-    width = max(4, len(str(len(ids))))
-    return {c: f"C-{i + 1:0{width}d}" for i, c in enumerate(ids)}

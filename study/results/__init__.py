@@ -17,16 +17,19 @@ from study.results.agreement import AgreementResult
 from study.results.base import Estimate, NotAssessed, ResultModel
 from study.results.baseline import Baseline
 from study.results.counting import CountingResult
+from study.results.decisions import AnalysisPlanResults
 from study.results.detection import DetectionResult
 from study.results.flow import Flow
 from study.results.models import ModelMeta
 from study.results.mrmc import MRMCBlock
 from study.results.provenance import Provenance
+from study.results.sample_size import SampleSizePlan
 from study.results.study import StudyBlock
 
 __all__ = [
     "SCHEMA_VERSION",
     "AgreementResult",
+    "AnalysisPlanResults",
     "Baseline",
     "CountingResult",
     "DetectionResult",
@@ -38,6 +41,7 @@ __all__ = [
     "Provenance",
     "ResultModel",
     "Results",
+    "SampleSizePlan",
     "StudyBlock",
 ]
 
@@ -57,6 +61,12 @@ class Results(ResultModel):
     models: dict[str, ModelMeta] = Field(default_factory=dict)
     agreement: AgreementResult | None = None
     mrmc: MRMCBlock | NotAssessed | None = Field(None, description="None when the study computes no MRMC")
+    analysis_plan: AnalysisPlanResults | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="the lock status and each endpoint's decision (absent in files written before the decide step)")
+    sample_size: SampleSizePlan | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="`study plan`'s table when it was written into the results folder; absent otherwise")
     provenance: Provenance | None = Field(None, description="None only when provenance was not collected")
 
     @property

@@ -6,7 +6,7 @@ Written by :func:`study.collect.collect_results` from the study config, the load
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_serializer
 
@@ -79,6 +79,9 @@ class StudyBlock(ResultModel):
     # validated by config/schemas/config.schema.yaml (study.config.validate_config), not here
     config: dict[str, Any]
     information: StudyInformation = Field(default_factory=StudyInformation)
+    case_ids: Literal["pseudonymised", "original"] = Field(
+        "original", description="whether the case ids stored in results.json (counting points, the readers "
+                                "Fleiss block) are pseudonyms (protocol report.pseudonymise_case_ids)")
 
     @field_serializer("protocol_settings")
     def _protocol_as_json(self, value: Protocol) -> dict[str, Any]:

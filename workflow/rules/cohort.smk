@@ -168,11 +168,13 @@ rule readings:
         cases_flow=rules.eligibility.output.flow,
         readings=optional_input("readings"),
     output:
-        table=f"{RESULTS}/readings.parquet",
+        readings=f"{RESULTS}/readings.parquet",
+        readers=f"{RESULTS}/readers.json",
         flow=f"{RESULTS}/flow.json",
     params:
         protocol=PROTOCOL,
         protocol_values=PROTOCOL_DIGEST["readings"],
+        readings_state=readings_state(),
     resources:
         **resources_of("readings"),
     benchmark:
@@ -184,4 +186,4 @@ rule readings:
     shell:
         "study step readings protocol={params.protocol:q} cases={input.cases:q}"
         " eligibility={input.eligibility:q} cases_flow={input.cases_flow:q} readings={input.readings:q}"
-        " out={output.table:q} out_flow={output.flow:q} 2> {log:q}"
+        " out={output.readings:q} out_readers={output.readers:q} out_flow={output.flow:q} 2> {log:q}"

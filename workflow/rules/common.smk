@@ -71,3 +71,22 @@ def model_files(wildcards):
     """The model spec file (when the entry names one), so editing it re-runs prediction."""
     spec = model_entry(wildcards.model).get("spec")
     return [spec] if spec else []
+
+
+def readings_state():
+    """The state of a reading database (its audit table's last entry): new or amended answers
+    change it and so re-run the steps that read the readings, even while SQLite still holds
+    them in its write-ahead log and the database file's time has not changed. "" for a CSV."""
+    path = COHORT.get("readings")
+    if not path or not path.lower().endswith((".sqlite", ".db")) or not os.path.exists(path):
+        return ""
+    import sqlite3
+
+    con = sqlite3.connect(path, timeout=10)
+    try:
+        n, last = con.execute("SELECT COUNT(*), MAX(id) FROM audit").fetchone()
+    except sqlite3.DatabaseError:
+        return ""  # not a reading database: the readings step says so
+    finally:
+        con.close()
+    return f"audit entries {n}, last {last}"

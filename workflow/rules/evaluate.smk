@@ -58,7 +58,7 @@ rule evaluate_counting:
 rule evaluate_agreement:
     input:
         reference=rules.reference.output,
-        readings=rules.readings.output.table,
+        readings=rules.readings.output.readings,
         grades=expand(f"{RESULTS}/grades/{{model}}.parquet", model=MODELS),
         cases=rules.intake.output.cases,
         eligibility=rules.eligibility.output.table,
@@ -88,7 +88,7 @@ rule evaluate_agreement:
 rule evaluate_mrmc:
     input:
         reference=rules.reference.output,
-        readings=rules.readings.output.table,
+        readings=rules.readings.output.readings,
         grades=expand(f"{RESULTS}/grades/{{model}}.parquet", model=MODELS),
         cases=rules.intake.output.cases,
         eligibility=rules.eligibility.output.table,
@@ -112,3 +112,45 @@ rule evaluate_mrmc:
         "study step evaluate_mrmc protocol={params.protocol:q} reference={input.reference:q}"
         " readings={input.readings:q} grades={params.grades:q} eligibility={input.eligibility:q}"
         " cases={input.cases:q} out={output:q} 2> {log:q}"
+
+
+def _plan_lock(wildcards):
+    """The plan's lock record when `study lock` wrote one (a new or changed lock re-runs the decisions)."""
+    lock = os.path.join(RESULTS, "plan-lock.json")
+    return [lock] if os.path.exists(lock) else []
+
+
+rule decide:
+    input:
+        protocol=PROTOCOL,
+        reference=rules.reference.output,
+        readings=rules.readings.output.readings,
+        grades=expand(f"{RESULTS}/grades/{{model}}.parquet", model=MODELS),
+        cases=rules.intake.output.cases,
+        eligibility=rules.eligibility.output.table,
+        detection=expand(f"{RESULTS}/metrics/detection/{{model}}.json", model=MODELS),
+        counting=expand(f"{RESULTS}/metrics/counting/{{model}}.json", model=MODELS),
+        mrmc=rules.evaluate_mrmc.output,
+        lock=_plan_lock,
+    output:
+        f"{RESULTS}/metrics/decisions.json",
+    params:
+        config=lambda wc: json.dumps(config, sort_keys=True),
+        grades=lambda wc, input: ",".join(input.grades),
+        detection=lambda wc, input: ",".join(input.detection),
+        counting=lambda wc, input: ",".join(input.counting),
+    resources:
+        **resources_of("decide"),
+    group:
+        "evaluate"
+    benchmark:
+        f"{RESULTS}/benchmarks/decide.tsv"
+    log:
+        f"{RESULTS}/logs/decide.log",
+    conda:
+        "../envs/study.yaml"
+    shell:
+        "study step decide protocol={input.protocol:q} config={params.config:q} reference={input.reference:q}"
+        " readings={input.readings:q} grades={params.grades:q} cases={input.cases:q}"
+        " eligibility={input.eligibility:q} detection={params.detection:q} counting={params.counting:q}"
+        " mrmc={input.mrmc:q} out={output:q} 2> {log:q}"

@@ -10,12 +10,14 @@ rule collect:
         eligibility=rules.eligibility.output.table,
         flow=rules.readings.output.flow,
         reference=rules.reference.output,
-        readings=rules.readings.output.table,
+        readings=rules.readings.output.readings,
         detection=expand(f"{RESULTS}/metrics/detection/{{model}}.json", model=MODELS),
         counting=expand(f"{RESULTS}/metrics/counting/{{model}}.json", model=MODELS),
         meta=expand(f"{RESULTS}/detections/{{model}}.meta.json", model=MODELS),
         agreement=rules.evaluate_agreement.output,
         mrmc=rules.evaluate_mrmc.output,
+        decisions=rules.decide.output,
+        sample_size=lambda wc: [p for p in [f"{RESULTS}/sample_size.json"] if os.path.exists(p)],
     output:
         f"{RESULTS}/results.json",
     params:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from study.pseudonyms import pseudonyms
 from study.report import format as F
-from study.report import selectors as S
 from study.report.context.common import threshold_key_of, unavailable
 from study.report.format import Table, fmt_int
 from study.results.counting import ClassPoints, CountingResult
@@ -41,7 +41,7 @@ def _worst_table(m: str, cnt: CountingResult, pseudo: Mapping[str, str], *, k: i
 
 
 def failures_context(counting: Mapping[str, CountingResult], *, worst_cases: int,
-                     operating_threshold: float | None) -> dict[str, Any]:
+                     operating_threshold: float | None, pseudonymised: bool = False) -> dict[str, Any]:
     """Section 4.10: per model, the ``worst_cases`` cases with the largest count error at the operating threshold.
 
     Parameters
@@ -53,13 +53,16 @@ def failures_context(counting: Mapping[str, CountingResult], *, worst_cases: int
     operating_threshold : float, optional
         The protocol's operating score threshold (the nearest recorded threshold key is used, the middle one
         when none matches).
+    pseudonymised : bool
+        The case ids in ``counting`` are already pseudonyms (``study.case_ids``); otherwise they are
+        pseudonymised here: the report never prints a case id.
     """
     if worst_cases == 0:
         return unavailable("Not shown: the protocol sets report.worst_cases to 0.")
     all_ids = {c for cnt in counting.values() for c in cnt.points.case_id}
     if not all_ids:
         return unavailable("Not assessed: results.json holds no per-case counts (counting.<model>.points).")
-    pseudo = S.pseudonyms(all_ids)
+    pseudo = {c: c for c in all_ids} if pseudonymised else pseudonyms(all_ids)
     out = []
     for m, cnt in sorted(counting.items()):
         if not cnt.points.case_id:

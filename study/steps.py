@@ -139,9 +139,11 @@ def reference(*, protocol, cases, ground_truth, out, reference=None):
     write_parquet(out, ref)
 
 
-def readings(*, protocol, cases, eligibility, cases_flow, out, out_flow, readings=None, out_readers=None):
-    """Readers' grades, validated against the protocol's levels -> ``readings.parquet``; and
-    ``flow.json``: eligibility's flow of cases with the readers' part added.
+def readings(*, protocol, cases, out, readings=None, out_readers=None, eligibility=None, cases_flow=None,
+             out_flow=None):
+    """Readers' grades, validated against the protocol's levels -> ``readings.parquet``; and,
+    with ``out_flow`` (the workflow), ``flow.json``: eligibility's flow of cases
+    (``cases_flow``) with the readers' part added for the included cases of ``eligibility``.
 
     ``readings`` is a CSV or a reading database (``study readers init``), exported on the fly.
     Every reading is kept (aided and not-assessable ones too); the analyses select theirs
@@ -170,15 +172,22 @@ def readings(*, protocol, cases, eligibility, cases_flow, out, out_flow, reading
 
             chars = reader_characteristics(readings)
         write_json(out_readers, readers_block(df, characteristics=chars))
-    from study.collect import read_block
-    from study.readings import analysable_readings
-    from study.results.flow import Flow
+    flow = None
+    if out_flow:
+        from study.collect import read_block
+        from study.errors import StudyError
+        from study.readings import analysable_readings
+        from study.results.flow import Flow
 
-    # the flow counts the readings the analyses use (unaided, assessable): see analysable_readings
-    flow = add_readers(read_block(Path(cases_flow), Flow), analysable_readings(df) if readings else None,
-                       included=_included_ids(eligibility))
+        if not (eligibility and cases_flow):
+            raise StudyError("out_flow needs eligibility= (eligibility.parquet) and cases_flow= (flow-cases.json)",
+                             file="study step readings")
+        # the flow counts the readings the analyses use (unaided, assessable): see analysable_readings
+        flow = add_readers(read_block(Path(cases_flow), Flow), analysable_readings(df) if readings else None,
+                           included=_included_ids(eligibility))
     write_parquet(out, df)
-    write_json(out_flow, flow)
+    if out_flow:
+        write_json(out_flow, flow)
 
 
 # ----------------------------------------------------------------------------- models

@@ -170,17 +170,8 @@ def build_flow(cases: pd.DataFrame, quality: pd.DataFrame, criteria_result: pd.D
     by_crit = {c: int((fe["criteria_first_failed"] == c).sum()) for c in crit_ids}
     any_crit = {c: int(sum(c in fs for fs in fe["criteria_failed"])) for c in crit_ids}
     inc = table[table["included"]]
-    included = set(inc["case_id"])
-    read, groups = _reader_tables(readings)
-    analysed_readers = {r: len(cs & included) for r, cs in sorted(read.items())}
-    missing = None
-    if readings is not None:
-        any_read = set().union(*read.values()) if read else set()
-        missing = MissingReadings(by_reader={r: len(included - cs) for r, cs in sorted(read.items())},
-                                  cases_without_any_reading=len(included - any_read),
-                                  readings_of_excluded_cases=int(sum(len(cs - included) for cs in read.values())))
     n_fq, n_fe, n_inc = int(len(fq)), int(len(fe)), int(len(inc))
-    return Flow(
+    flow = Flow(
         received=n,
         not_decodable=nd,
         decodable=n - nd,
@@ -189,11 +180,38 @@ def build_flow(cases: pd.DataFrame, quality: pd.DataFrame, criteria_result: pd.D
         failed_eligibility=FailedEligibility(total=n_fe, by_criterion=by_crit, any_criterion=any_crit),
         included=n_inc,
         criteria=[CriterionRecord(id=c.id, field=c.field, description=c.description) for c in criteria],
-        analysed=Analysed(models={m: n_inc for m in models}, readers=analysed_readers),
-        missing_readings=missing,
-        reader_groups={r: groups[r] for r in sorted(groups)},
+        analysed=Analysed(models={m: n_inc for m in models}, readers={}),
+        missing_readings=None,
+        reader_groups={},
         check=n == nd + n_fq + n_fe + n_inc,
     )
+    return add_readers(flow, readings, included=inc["case_id"].astype(str))
+
+
+def add_readers(flow: Flow, readings: pd.DataFrame | None, *, included: Iterable[str]) -> Flow:
+    """The flow with the readers' part filled in: ``analysed.readers``, ``missing_readings``, ``reader_groups``.
+
+    Kept apart from the cases' part so the workflow's eligibility step does not depend on
+    the readings (a changed reading must not re-run eligibility and prediction): the
+    readings step adds this part to the flow eligibility wrote.
+
+    Parameters
+    ----------
+    flow : a flow of :func:`build_flow` (its readers' part is replaced).
+    readings : readings table (``reader_id``, ``case_id`` [, ``reader_group``]) or None (no readings file).
+    included : ids of the included cases.
+    """
+    included = set(map(str, included))
+    read, groups = _reader_tables(readings)
+    missing = None
+    if readings is not None:
+        any_read = set().union(*read.values()) if read else set()
+        missing = MissingReadings(by_reader={r: len(included - cs) for r, cs in sorted(read.items())},
+                                  cases_without_any_reading=len(included - any_read),
+                                  readings_of_excluded_cases=int(sum(len(cs - included) for cs in read.values())))
+    analysed = Analysed(models=flow.analysed.models, readers={r: len(cs & included) for r, cs in sorted(read.items())})
+    return flow.model_copy(update={"analysed": analysed, "missing_readings": missing,
+                                   "reader_groups": {r: groups[r] for r in sorted(groups)}})
 
 
 def decision_table(cases: pd.DataFrame, quality: pd.DataFrame, criteria_result: pd.DataFrame) -> pd.DataFrame:

@@ -135,6 +135,29 @@ def torch_runtime(*, device: str, threads: int | None = None, seed: int = 0) -> 
         torch.use_deterministic_algorithms(before[1], warn_only=before[2])
 
 
+def torch_version() -> str | None:
+    """``torch.__version__`` without importing torch (665 MB resident) when no backend has imported it.
+
+    Read from the installed package's ``torch/version.py`` (the file ``torch.__version__``
+    comes from); None when torch is not installed.
+    """
+    import importlib.util
+    import sys
+
+    if "torch" in sys.modules:
+        return str(sys.modules["torch"].__version__)
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.origin:
+        return None
+    import ast
+
+    tree = ast.parse(Path(spec.origin).with_name("version.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__version__" for t in node.targets):
+            return str(ast.literal_eval(node.value))
+    return None
+
+
 # --------------------------------------------------------------------------- shards
 def shard_cases(cases: pd.DataFrame, *, shard: int, n_shards: int) -> pd.DataFrame:
     """The rows of one shard: cases sorted by ``case_id`` (as text), then contiguous chunks.
@@ -418,8 +441,6 @@ def merge_shards(paths: Sequence[str | os.PathLike], *, spec, ground_truth: dict
         acne_study_version, shards`` (the shard summaries, without timing: the timing goes to
         :func:`timing_log_path`).
     """
-    import torch
-
     import study
 
     if not paths:
@@ -485,7 +506,7 @@ def merge_shards(paths: Sequence[str | os.PathLike], *, spec, ground_truth: dict
     s = [m["summary"] for m in metas]
     meta = ModelMeta(
         model=spec.id, backend=b["backend"], backend_version=b["backend_version"],
-        torch_version=torch.__version__, acne_study_version=study.__version__, device=spec.device,
+        torch_version=torch_version(), acne_study_version=study.__version__, device=spec.device,
         weights=b["weights"], weights_sha256=b["weights_sha256"], files=b["files"], spec=spec.to_dict(),
         classes=ModelClasses(model=list(spec.classes), output=spec.output_classes(), category_ids=cat_of),
         n_images=sum(x["n_images"] for x in s), n_detections=int(len(df)),

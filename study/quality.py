@@ -81,7 +81,14 @@ def _resize_longest(img: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
 
 
-def detect_face(gray: np.ndarray, *, size: int = 160, min_fraction: float = 0.0) -> tuple[float, float, float, float] | None:
+#: scales searched together in one band of the coarse-to-fine face search (:func:`detect_face`)
+FACE_BAND_SCALES = 3
+#: window growth between scales of the face search
+FACE_SCALE_FACTOR = 1.2
+
+
+def detect_face(gray: np.ndarray, *, size: int = 160, min_fraction: float = 0.0,
+                exhaustive: bool = False) -> tuple[float, float, float, float] | None:
     """Largest frontal face in a grey image, as ``(x0, y0, x1, y1)`` in ``gray``'s pixels, or None.
 
     The search runs on a copy resized to ``size`` (longest side), with scale step 1.2 and
@@ -89,6 +96,17 @@ def detect_face(gray: np.ndarray, *, size: int = 160, min_fraction: float = 0.0)
     textured backgrounds). Faces whose side is below ``max(24 px, 0.15 * shorter side,
     0.8 * sqrt(min_fraction) * shorter side)`` are not searched for: they could not pass
     ``face_fraction_min`` anyway, and skipping them keeps the search fast.
+
+    The window sizes are the grid ``min_side * 1.2**k`` of the exhaustive search; by default
+    they are searched coarse to fine, :data:`FACE_BAND_SCALES` sizes at a time from the
+    largest, and the search stops at the first band with a face: the largest face is found
+    after scanning only the few large windows a face photo needs (the small windows hold
+    almost all positions). When no band holds a face, every size is scanned at once, as the
+    exhaustive search does, so a face whose raw hits are spread over sizes of two bands
+    (cropped, partly covered) is still grouped and found: the search finds a face whenever
+    the exhaustive one does; the box of a face found in a band can differ slightly.
+    ``exhaustive=True`` scans every size at once only (the gate before issue 16;
+    ``bench/bench_quality.py`` prints the two's time and pass/fail agreement).
     """
     small = _resize_longest(gray, size)
     sh, sw = small.shape[:2]
@@ -98,8 +116,25 @@ def detect_face(gray: np.ndarray, *, size: int = 160, min_fraction: float = 0.0)
     if min_side > short:
         return None
     img = small.astype(np.float64) / 255.0
-    dets = _detector().detect_multi_scale(img=img, scale_factor=1.2, step_ratio=1, min_size=(min_side, min_side),
-                                          max_size=(sh, sw), min_neighbor_number=2)
+    if exhaustive:
+        bands = [(float(min_side), float(max(sh, sw)))]
+    else:
+        grid = []
+        s = float(min_side)
+        while s <= short:
+            grid.append(s)
+            s *= FACE_SCALE_FACTOR
+        bands = [(grid[max(0, hi - FACE_BAND_SCALES)], grid[hi - 1])
+                 for hi in range(len(grid), 0, -FACE_BAND_SCALES)]
+        if len(bands) > 1:  # nothing in any band: a face whose raw hits span two bands needs them grouped together
+            bands.append((float(min_side), float(max(sh, sw))))
+    dets: list = []
+    for lo, hi in bands:
+        max_side = (sh, sw) if hi >= max(sh, sw) else (int(hi) + 1, int(hi) + 1)
+        dets = _detector().detect_multi_scale(img=img, scale_factor=FACE_SCALE_FACTOR, step_ratio=1,
+                                              min_size=(int(lo), int(lo)), max_size=max_side, min_neighbor_number=2)
+        if dets:
+            break
     if not dets:
         return None
     d = max(dets, key=lambda d: d["width"] * d["height"])

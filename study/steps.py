@@ -16,6 +16,7 @@ import pandas as pd
 
 from study.io import read_json, write_json, write_parquet
 from study.protocol import load_protocol
+from study.rule_params import protocol_for_step
 
 
 def _split(value: str | None) -> list[str]:
@@ -33,12 +34,35 @@ def _patients(cases: str) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- cohort
-def intake(*, protocol, manifest, image_root, out_cases, out_ground_truth, annotations=None):
-    """Manifest (+ annotations) -> ``cases.parquet`` and normalised ``ground_truth.json``."""
+def probe_images(*, manifest, image_root, shard, n_shards, out):
+    """One shard of the manifest's rows: read each image once (sha256, size, full decode check).
+
+    The shard is a contiguous block of the manifest's rows (:func:`study.shards.shard_rows`);
+    structural problems of the manifest are left to :func:`intake`, which reports them all.
+    """
+    from study.cohort.manifest import probe_manifest_images, validate_manifest
+    from study.errors import raise_if
+    from study.shards import shard_rows
+
+    df, problems, _ = validate_manifest(manifest, image_root=image_root, probe=False)
+    if df is None:
+        raise_if(problems)
+    assert df is not None
+    part = shard_rows(df, shard=int(shard), n_shards=int(n_shards))
+    write_parquet(out, probe_manifest_images(part).reset_index(drop=True))
+
+
+def intake(*, protocol, manifest, image_root, out_cases, out_ground_truth, annotations=None, probes=None):
+    """Manifest (+ annotations) -> ``cases.parquet`` and normalised ``ground_truth.json``.
+
+    ``probes``: the shards of :func:`probe_images` (comma-separated); without them every
+    image is probed here, in one process.
+    """
     from study import cohort
 
-    p = load_protocol(protocol).protocol
-    cases = cohort.load_manifest(manifest, image_root=image_root)
+    p = protocol_for_step(protocol, "intake")
+    probed = pd.concat([pd.read_parquet(f) for f in _split(probes)], ignore_index=True) if probes else None
+    cases = cohort.load_manifest(manifest, image_root=image_root, probes=probed)
     if annotations:
         gt = cohort.load_annotations(annotations, cases=cases, classes=p.classes,
                                      polygon_classes=p.polygon_classes)
@@ -48,31 +72,46 @@ def intake(*, protocol, manifest, image_root, out_cases, out_ground_truth, annot
     write_json(out_ground_truth, gt)
 
 
-def quality(*, protocol, cases, out, workers="2"):
-    """Image-quality features and pass/fail per case -> ``quality.parquet``."""
+_QUALITY_INPUT = ["case_id", "image_path", "width", "height", "decodable"]
+
+
+def quality(*, protocol, cases, out, workers="2", shard=None, n_shards=None):
+    """Image-quality features and pass/fail per case -> ``quality.parquet`` (or one shard of it).
+
+    With ``shard``/``n_shards``, only that contiguous block of the cases' rows is assessed
+    (:func:`study.shards.shard_rows`); :func:`merge_quality` joins the shards.
+    """
     from study.quality import assess_cases
+    from study.shards import shard_rows
 
-    p = load_protocol(protocol).protocol
-    table = assess_cases(pd.read_parquet(cases), thresholds=p.quality, workers=int(workers))
-    write_parquet(out, table)
+    p = protocol_for_step(protocol, "quality")
+    table = pd.read_parquet(cases, columns=_QUALITY_INPUT)
+    if shard is not None:
+        table = shard_rows(table, shard=int(shard), n_shards=int(n_shards or 1))
+    write_parquet(out, assess_cases(table, thresholds=p.quality, workers=int(workers)))
 
 
-def eligibility(*, protocol, cases, quality, out_table, out_flow, readings=None, models=None):
-    """Inclusion criteria + quality gate -> ``eligibility.parquet`` and ``flow.json``."""
+def merge_quality(*, cases, shards, out):
+    """The shards of :func:`quality` -> ``quality.parquet``, in the cases' order (each case exactly once)."""
+    from study.shards import merge_shard_tables
+
+    order = pd.read_parquet(cases, columns=["case_id"])["case_id"].astype(str).tolist()
+    write_parquet(out, merge_shard_tables(_split(shards), key="case_id", order=order, what="quality"))
+
+
+def eligibility(*, protocol, cases, quality, out_table, out_flow, models=None):
+    """Inclusion criteria + quality gate -> ``eligibility.parquet`` and the cases' part of the flow.
+
+    The readers' part of the flow is added by :func:`readings` (see
+    :func:`study.eligibility.add_readers`): eligibility does not depend on the readings, so a
+    changed reading does not re-run it, nor prediction after it.
+    """
     from study import eligibility as el
 
-    p = load_protocol(protocol).protocol
+    p = protocol_for_step(protocol, "eligibility")
     cases_df = pd.read_parquet(cases)
     quality_df = pd.read_parquet(quality)
-    readings_df = None
-    if readings:
-        from study.readings import analysable_readings, load_readings
-
-        # the flow counts the readings the analyses use (unaided, assessable): see analysable_readings
-        readings_df = analysable_readings(load_readings(readings, levels=p.levels,
-                                                        aliases=p.grading.letter_aliases or {}, cases=cases_df))
-    table, flow = el.decide_eligibility(cases_df, quality_df, criteria=p.inclusion,
-                                        readings=readings_df, models=_split(models))
+    table, flow = el.decide_eligibility(cases_df, quality_df, criteria=p.inclusion, models=_split(models))
     write_parquet(out_table, table)
     write_json(out_flow, flow)
 
@@ -81,7 +120,7 @@ def reference(*, protocol, cases, ground_truth, out, reference=None):
     """Reference grades: from reference.csv when given, else graded from the ground truth counts."""
     from study import cohort, grading
 
-    p = load_protocol(protocol).protocol
+    p = protocol_for_step(protocol, "reference")
     cases_df = pd.read_parquet(cases)
     counts = grading.counts_from_coco(read_json(ground_truth), classes=p.classes)
     if reference:
@@ -100,21 +139,26 @@ def reference(*, protocol, cases, ground_truth, out, reference=None):
     write_parquet(out, ref)
 
 
-def readings(*, protocol, cases, out, readings=None, out_readers=None):
-    """Readers' grades, validated against the protocol's levels -> ``readings.parquet``.
+def readings(*, protocol, cases, out, readings=None, out_readers=None, eligibility=None, cases_flow=None,
+             out_flow=None):
+    """Readers' grades, validated against the protocol's levels -> ``readings.parquet``; and,
+    with ``out_flow`` (the workflow), ``flow.json``: eligibility's flow of cases
+    (``cases_flow``) with the readers' part added for the included cases of ``eligibility``.
 
     ``readings`` is a CSV or a reading database (``study readers init``), exported on the fly.
     Every reading is kept (aided and not-assessable ones too); the analyses select theirs
-    with :func:`study.readings.analysable_readings`. ``out_readers`` (``readers.json``): the
-    typed reader table (:class:`study.results.readers.ReadersBlock`), with experience and
-    specialty when the readings come from a reading database.
+    with :func:`study.readings.analysable_readings`, and so does the flow. ``out_readers``
+    (``readers.json``): the typed reader table (:class:`study.results.readers.ReadersBlock`),
+    with experience and specialty when the readings come from a reading database.
     """
-    p = load_protocol(protocol).protocol
+    from study.eligibility import add_readers
+
+    p = protocol_for_step(protocol, "readings")
     if readings:
         from study.readings import load_readings
 
         df = load_readings(readings, levels=p.levels, aliases=p.grading.letter_aliases or {},
-                           cases=pd.read_parquet(cases))
+                           cases=pd.read_parquet(cases, columns=["case_id"]))
     else:
         df = pd.DataFrame({"reader_id": pd.Series(dtype=str), "reader_group": pd.Series(dtype=str),
                            "case_id": pd.Series(dtype=str), "grade": pd.Series(dtype=str)})
@@ -128,7 +172,22 @@ def readings(*, protocol, cases, out, readings=None, out_readers=None):
 
             chars = reader_characteristics(readings)
         write_json(out_readers, readers_block(df, characteristics=chars))
+    flow = None
+    if out_flow:
+        from study.collect import read_block
+        from study.errors import StudyError
+        from study.readings import analysable_readings
+        from study.results.flow import Flow
+
+        if not (eligibility and cases_flow):
+            raise StudyError("out_flow needs eligibility= (eligibility.parquet) and cases_flow= (flow-cases.json)",
+                             file="study step readings")
+        # the flow counts the readings the analyses use (unaided, assessable): see analysable_readings
+        flow = add_readers(read_block(Path(cases_flow), Flow), analysable_readings(df) if readings else None,
+                           included=_included_ids(eligibility))
     write_parquet(out, df)
+    if out_flow:
+        write_json(out_flow, flow)
 
 
 # ----------------------------------------------------------------------------- models
@@ -137,7 +196,7 @@ def predict(*, protocol, cases, eligibility, quality, model, shard, n_shards, ou
     from study.inference import predict_shard
     from study.modelspec import load_model_spec
 
-    p = load_protocol(protocol).protocol
+    p = protocol_for_step(protocol, "predict")
     spec = load_model_spec(json.loads(model), protocol_classes=p.classes)
     cases_df = pd.read_parquet(cases)
     cases_df = cases_df[cases_df["case_id"].astype(str).isin(set(_included_ids(eligibility)))]
@@ -160,7 +219,7 @@ def grade(*, protocol, detections, eligibility, out):
     """The model's grade per included case from its detections at the operating threshold."""
     from study import grading
 
-    p = load_protocol(protocol).protocol
+    p = protocol_for_step(protocol, "grade")
     det = pd.read_parquet(detections)
     counts = grading.counts_from_detections(det, case_ids=_included_ids(eligibility), classes=p.classes,
                                             threshold=p.detection.operating_threshold)
@@ -330,6 +389,6 @@ def collect(*, config, results_dir, models, out):
 
 STEPS: dict[str, Callable[..., None]] = {
     f.__name__: f
-    for f in (intake, quality, eligibility, reference, readings, predict, merge, grade, evaluate_detection,
-              evaluate_counting, evaluate_agreement, evaluate_mrmc, decide, collect)
+    for f in (probe_images, intake, quality, merge_quality, eligibility, reference, readings, predict, merge, grade,
+              evaluate_detection, evaluate_counting, evaluate_agreement, evaluate_mrmc, decide, collect)
 }

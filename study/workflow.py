@@ -60,6 +60,26 @@ def _snakemake_cmd(config_path: Path, workdir: Path, *args: str) -> list[str]:
             "--configfile", str(config_path), *args]
 
 
+#: the profiles shipped with the workflow (``profiles/<name>/config.yaml`` next to the Snakefile)
+PROFILES_DIR = SNAKEFILE.parent / "profiles"
+
+
+def resolve_profile(name: str) -> Path:
+    """The folder of a Snakemake profile: ``name`` as a path, else a shipped profile's name.
+
+    Raises
+    ------
+    StudyError
+        When neither holds a ``config.yaml`` (naming the shipped profiles).
+    """
+    for candidate in (Path(name), PROFILES_DIR / name):
+        if (candidate / "config.yaml").is_file():
+            return candidate.resolve()
+    shipped = sorted(p.name for p in PROFILES_DIR.iterdir() if (p / "config.yaml").is_file() and p.name != "default")
+    raise StudyError(f"{name!r} is neither a folder holding config.yaml nor a shipped profile; "
+                     f"expected a path or one of {shipped}", file="--profile")
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
@@ -146,8 +166,9 @@ class Interrupted(Exception):
         super().__init__(f"stopped by {signal.Signals(sig).name}")
 
 
-def run_snakemake(config_path: Path, *, config: dict, workdir: Path, cores: int = 2,
-                  extra: list[str] | None = None, quiet: bool = False, verbose: bool = False) -> Path | None:
+def run_snakemake(config_path: Path, *, config: dict, workdir: Path, cores: int | None = 2,
+                  extra: list[str] | None = None, quiet: bool = False, verbose: bool = False,
+                  profile: Path | None = None) -> Path | None:
     """Run the workflow for ``config_path`` in ``workdir``; return the report PDF's path.
 
     Parameters
@@ -158,14 +179,16 @@ def run_snakemake(config_path: Path, *, config: dict, workdir: Path, cores: int 
         The same config, parsed (for the results folder).
     workdir : Path
         Working directory relative paths are resolved in.
-    cores : int
-        Cores Snakemake may use.
+    cores : int or None
+        Cores Snakemake may use; ``None`` leaves them to the profile (its ``cores``/``jobs``).
     extra : list of str, optional
         Extra Snakemake arguments (what follows ``--`` on the command line).
     quiet : bool
         No progress display.
     verbose : bool
         Show Snakemake's own log instead of the compact display.
+    profile : Path, optional
+        A Snakemake profile folder (:func:`resolve_profile`), e.g. the SLURM one.
 
     Returns
     -------
@@ -187,19 +210,22 @@ def run_snakemake(config_path: Path, *, config: dict, workdir: Path, cores: int 
     results = results_dir_of(config, workdir)
     log_path = results / "logs" / "workflow.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    if log_path.exists():
-        log_path.replace(log_path.with_name("workflow.previous.log"))
     with run_lock(workdir):
         stale = stale_snakemake_locks(workdir)
         if stale and (others := snakemake_processes(workdir)):
             raise StudyError(f"Snakemake (pid {', '.join(map(str, others))}) is running in this working directory; "
                              "wait for it to finish or stop it", file=str(workdir))
+        # rotated only once this run may start: a refused run must not move the running one's log
+        if log_path.exists():
+            log_path.replace(log_path.with_name("workflow.previous.log"))
         if stale:
             print(f"study: clearing a stale lock left in {workdir / '.snakemake' / 'locks'} by a run that ended "
                   "without cleaning up", file=sys.stderr)
             unlock(config_path, workdir=workdir)
-        cmd = _snakemake_cmd(config_path, workdir, "--cores", str(cores), "--rerun-incomplete", "--printshellcmds",
-                             *extra)
+        cores_args = ["--cores", str(cores)] if cores is not None else []
+        profile_args = ["--profile", str(profile)] if profile is not None else []
+        cmd = _snakemake_cmd(config_path, workdir, *profile_args, *cores_args, "--rerun-incomplete",
+                             "--printshellcmds", *extra)
         progress = WorkflowProgress(stream=sys.stderr) if not (quiet or verbose) else None
         received: list[int] = []
 

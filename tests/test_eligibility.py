@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import xml.etree.ElementTree as ET
 
@@ -130,3 +131,18 @@ def test_logistic_quality_model_on_the_features(assessed):
     assert model["cv_auc"] > 0.9 and model["n"] == len(q)
     p = quality.predict_quality(model, q)
     assert ((p > 0.5) == labels.to_numpy()).mean() > 0.9
+
+
+def test_readers_part_added_later_equals_the_flow_built_with_readings():
+    """The workflow's split (eligibility without readings, readers added by the readings step)
+    gives the same flow.json, key order included, as building it with the readings at once."""
+    cases, q = _tables()
+    readings = pd.DataFrame({"reader_id": ["r1", "r2"], "reader_group": ["junior", "senior"], "case_id": ["a", "c"],
+                             "grade": ["I", "II"]})
+    table, cases_only = eligibility.decide_eligibility(cases, q, criteria=PROTOCOL.inclusion, models=["m"])
+    _, at_once = eligibility.decide_eligibility(cases, q, criteria=PROTOCOL.inclusion, readings=readings, models=["m"])
+    later = eligibility.add_readers(cases_only, readings, included=table.loc[table["included"], "case_id"])
+    assert later.model_dump_json() == at_once.model_dump_json()
+    assert json.loads(later.model_dump_json())["analysed"]["readers"] == {"r1": 1, "r2": 0}
+    assert cases_only.missing_readings is None and cases_only.analysed.readers == {}
+    assert eligibility.add_readers(cases_only, None, included=["a"]) == cases_only

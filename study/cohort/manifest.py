@@ -76,37 +76,86 @@ def validate_manifest(path: str | os.PathLike, *, image_root: str | os.PathLike,
     df["image_path"] = paths
     image_problems: list[Problem] = []
     if probe:
-        infos = []
-        for rec, image_path in zip(df.to_dict("records"), paths):
-            if not image_path:
-                infos.append({"decodable": False, "image_error": "no usable image path"})
-                continue
-            info = probe_image(image_path)
-            infos.append(info)
-            if not info["decodable"]:
-                image_problems.append(Problem(f, f"row {rec['_row']}", f"case {rec['case_id']!r}: image "
-                                              f"{rec['image']!r}: {info['image_error']}; expected a readable "
-                                              "JPEG/PNG/TIFF photo"))
-        info_df = pd.DataFrame(infos, index=df.index)
-        for col in ("width", "height", "image_sha256", "image_bytes", "image_format", "decodable", "image_error"):
-            df[col] = info_df[col] if col in info_df else None
-        df["width"] = pd.to_numeric(df["width"], errors="coerce").fillna(-1).astype("int64")
-        df["height"] = pd.to_numeric(df["height"], errors="coerce").fillna(-1).astype("int64")
-        df["image_bytes"] = pd.to_numeric(df["image_bytes"], errors="coerce").fillna(0).astype("int64")
-        df["decodable"] = df["decodable"].fillna(False).astype(bool)
-        df["image_error"] = df["image_error"].fillna("").astype(str)
-        df["image_sha256"] = df["image_sha256"].fillna("").astype(str)
-        df["image_format"] = df["image_format"].fillna("").astype(str)
+        info_df = probe_manifest_images(df)
+        image_problems = image_problems_of(df, info_df, file=f)
+        df = attach_probes(df, info_df)
     return df, problems, image_problems
 
 
-def load_manifest(path: str | os.PathLike, *, image_root: str | os.PathLike) -> pd.DataFrame:
+#: the columns :func:`probe_manifest_images` adds (what intake learns by reading each image once)
+PROBE_COLUMNS = ["width", "height", "image_sha256", "image_bytes", "image_format", "decodable", "image_error"]
+
+
+def probe_manifest_images(df: pd.DataFrame) -> pd.DataFrame:
+    """Probe the image of each row of a validated manifest (:func:`validate_manifest` with ``probe=False``).
+
+    Returns
+    -------
+    DataFrame
+        Index of ``df``; ``_row`` (the manifest line) and :data:`PROBE_COLUMNS`
+        (see :func:`study.cohort.images.probe_image`). A row without a usable image path
+        is not decodable ("no usable image path").
+    """
+    infos = []
+    for image_path in df["image_path"]:
+        if not image_path:
+            infos.append({"decodable": False, "image_error": "no usable image path"})
+        else:
+            infos.append(probe_image(image_path))
+    out = pd.DataFrame(infos, index=df.index, columns=PROBE_COLUMNS)
+    out.insert(0, "_row", df["_row"].to_numpy())
+    out["width"] = pd.to_numeric(out["width"], errors="coerce").fillna(-1).astype("int64")
+    out["height"] = pd.to_numeric(out["height"], errors="coerce").fillna(-1).astype("int64")
+    out["image_bytes"] = pd.to_numeric(out["image_bytes"], errors="coerce").fillna(0).astype("int64")
+    out["decodable"] = out["decodable"].astype("boolean").fillna(False).astype(bool)
+    for col in ("image_error", "image_sha256", "image_format"):
+        out[col] = out[col].fillna("").astype(str)
+    return out
+
+
+def image_problems_of(df: pd.DataFrame, probes: pd.DataFrame, *, file: str) -> list[Problem]:
+    """One problem per row whose image does not decode (these cases become "not decodable")."""
+    out = []
+    for (row, cid, image), (dec, err) in zip(df[["_row", "case_id", "image"]].itertuples(index=False),
+                                             probes[["decodable", "image_error"]].itertuples(index=False)):
+        if not dec:
+            out.append(Problem(file, f"row {row}", f"case {cid!r}: image {image!r}: {err}; expected a readable "
+                               "JPEG/PNG/TIFF photo"))
+    return out
+
+
+def attach_probes(df: pd.DataFrame, probes: pd.DataFrame) -> pd.DataFrame:
+    """The manifest with the probe columns of its rows (matched on ``_row``, the manifest line).
+
+    Raises
+    ------
+    StudyError
+        When the probes do not cover the manifest's rows exactly (probes of another manifest).
+    """
+    from study.errors import StudyError
+
+    by_row = probes.drop_duplicates("_row").set_index("_row")
+    missing = sorted(set(df["_row"]) - set(by_row.index))
+    if missing or len(by_row) != len(probes) or len(by_row) != len(df):
+        raise StudyError(f"the image probes do not match the manifest's rows (rows {missing[:5]} unprobed, "
+                         f"{len(probes)} probes for {len(df)} rows); expected the probes of this manifest: re-run them",
+                         file="image probes")
+    out = df.copy()
+    for col in PROBE_COLUMNS:
+        out[col] = by_row.loc[df["_row"], col].to_numpy()
+    return out
+
+
+def load_manifest(path: str | os.PathLike, *, image_root: str | os.PathLike,
+                  probes: pd.DataFrame | None = None) -> pd.DataFrame:
     """Load and validate a manifest CSV (``case_id``, ``patient_id``, ``image``, covariates).
 
     Parameters
     ----------
     path : path of the manifest CSV (UTF-8, comma-separated, one header row).
     image_root : folder the ``image`` paths are relative to.
+    probes : the manifest's images already probed (:func:`probe_manifest_images` of its rows,
+        possibly computed in shards); by default every image is probed here.
 
     Returns
     -------
@@ -122,9 +171,11 @@ def load_manifest(path: str | os.PathLike, *, image_root: str | os.PathLike) -> 
         With every structural problem (see :func:`validate_manifest`); undecodable or
         missing image files do not raise.
     """
-    df, problems, _ = validate_manifest(path, image_root=image_root)
+    df, problems, _ = validate_manifest(path, image_root=image_root, probe=probes is None)
     raise_if(problems)
     assert df is not None
+    if probes is not None:
+        df = attach_probes(df, probes)
     df = df.rename(columns={"_row": "row"})
     for col in MANIFEST_NUMERIC:
         if col in df.columns:

@@ -23,95 +23,168 @@ if SYNTH:
             "study synth --cases {params.cases} --seed {params.seed} --patient-correlation {params.rho} --out {params.out:q} 2> {log:q}"
 
 
+rule probe_images:
+    input:
+        manifest=COHORT["manifest"],
+    output:
+        f"{RESULTS}/images/probe-{{shard}}-of-{N_SHARDS}.parquet",
+    params:
+        image_root=COHORT["image_root"],
+        n_shards=N_SHARDS,
+    resources:
+        **resources_of("probe_images"),
+    benchmark:
+        f"{RESULTS}/benchmarks/probe_images-{{shard}}.tsv"
+    log:
+        f"{RESULTS}/logs/probe-images-{{shard}}.log",
+    conda:
+        "../envs/study.yaml"
+    shell:
+        "study step probe_images manifest={input.manifest:q} image_root={params.image_root:q}"
+        " shard={wildcards.shard} n_shards={params.n_shards} out={output:q} 2> {log:q}"
+
+
 rule intake:
     input:
-        protocol=PROTOCOL,
         manifest=COHORT["manifest"],
         annotations=optional_input("annotations"),
+        probes=expand(f"{RESULTS}/images/probe-{{shard}}-of-{N_SHARDS}.parquet", shard=SHARDS),
     output:
         cases=f"{RESULTS}/cases.parquet",
         ground_truth=f"{RESULTS}/ground_truth.json",
     params:
+        protocol=PROTOCOL,
+        protocol_values=PROTOCOL_DIGEST["intake"],
         image_root=COHORT["image_root"],
+        probes=lambda wc, input: ",".join(input.probes),
+    resources:
+        **resources_of("intake"),
+    benchmark:
+        f"{RESULTS}/benchmarks/intake.tsv"
     log:
         f"{RESULTS}/logs/intake.log",
     conda:
         "../envs/study.yaml"
     shell:
-        "study step intake protocol={input.protocol:q} manifest={input.manifest:q}"
-        " image_root={params.image_root:q} annotations={input.annotations:q}"
+        "study step intake protocol={params.protocol:q} manifest={input.manifest:q}"
+        " image_root={params.image_root:q} annotations={input.annotations:q} probes={params.probes:q}"
         " out_cases={output.cases:q} out_ground_truth={output.ground_truth:q} 2> {log:q}"
 
 
 rule quality:
     input:
-        protocol=PROTOCOL,
         cases=rules.intake.output.cases,
     output:
-        f"{RESULTS}/quality.parquet",
-    threads: 2
+        f"{RESULTS}/quality/shard-{{shard}}-of-{N_SHARDS}.parquet",
+    params:
+        protocol=PROTOCOL,
+        protocol_values=PROTOCOL_DIGEST["quality"],
+        n_shards=N_SHARDS,
+    threads: 1
+    resources:
+        **resources_of("quality"),
+    benchmark:
+        f"{RESULTS}/benchmarks/quality-{{shard}}.tsv"
     log:
-        f"{RESULTS}/logs/quality.log",
+        f"{RESULTS}/logs/quality-{{shard}}.log",
     conda:
         "../envs/study.yaml"
     shell:
-        "study step quality protocol={input.protocol:q} cases={input.cases:q}"
-        " workers={threads} out={output:q} 2> {log:q}"
+        "study step quality protocol={params.protocol:q} cases={input.cases:q} shard={wildcards.shard}"
+        " n_shards={params.n_shards} workers={threads} out={output:q} 2> {log:q}"
+
+
+rule merge_quality:
+    input:
+        cases=rules.intake.output.cases,
+        shards=expand(f"{RESULTS}/quality/shard-{{shard}}-of-{N_SHARDS}.parquet", shard=SHARDS),
+    output:
+        f"{RESULTS}/quality.parquet",
+    params:
+        shards=lambda wc, input: ",".join(input.shards),
+    resources:
+        **resources_of("merge_quality"),
+    benchmark:
+        f"{RESULTS}/benchmarks/merge_quality.tsv"
+    log:
+        f"{RESULTS}/logs/merge-quality.log",
+    conda:
+        "../envs/study.yaml"
+    shell:
+        "study step merge_quality cases={input.cases:q} shards={params.shards:q} out={output:q} 2> {log:q}"
 
 
 rule eligibility:
     input:
-        protocol=PROTOCOL,
         cases=rules.intake.output.cases,
-        quality=rules.quality.output,
-        readings=optional_input("readings"),
+        quality=rules.merge_quality.output,
     output:
         table=f"{RESULTS}/eligibility.parquet",
-        flow=f"{RESULTS}/flow.json",
+        flow=f"{RESULTS}/flow-cases.json",
     params:
+        protocol=PROTOCOL,
+        protocol_values=PROTOCOL_DIGEST["eligibility"],
         models=",".join(MODELS),
-        readings_state=readings_state(),
+    resources:
+        **resources_of("eligibility"),
+    benchmark:
+        f"{RESULTS}/benchmarks/eligibility.tsv"
     log:
         f"{RESULTS}/logs/eligibility.log",
     conda:
         "../envs/study.yaml"
     shell:
-        "study step eligibility protocol={input.protocol:q} cases={input.cases:q}"
-        " quality={input.quality:q} readings={input.readings:q} models={params.models:q}"
+        "study step eligibility protocol={params.protocol:q} cases={input.cases:q}"
+        " quality={input.quality:q} models={params.models:q}"
         " out_table={output.table:q} out_flow={output.flow:q} 2> {log:q}"
 
 
 rule reference:
     input:
-        protocol=PROTOCOL,
         cases=rules.intake.output.cases,
         ground_truth=rules.intake.output.ground_truth,
         reference=optional_input("reference"),
     output:
         f"{RESULTS}/reference.parquet",
+    params:
+        protocol=PROTOCOL,
+        protocol_values=PROTOCOL_DIGEST["reference"],
+    resources:
+        **resources_of("reference"),
+    benchmark:
+        f"{RESULTS}/benchmarks/reference.tsv"
     log:
         f"{RESULTS}/logs/reference.log",
     conda:
         "../envs/study.yaml"
     shell:
-        "study step reference protocol={input.protocol:q} cases={input.cases:q}"
+        "study step reference protocol={params.protocol:q} cases={input.cases:q}"
         " ground_truth={input.ground_truth:q} reference={input.reference:q} out={output:q} 2> {log:q}"
 
 
 rule readings:
     input:
-        protocol=PROTOCOL,
         cases=rules.intake.output.cases,
+        eligibility=rules.eligibility.output.table,
+        cases_flow=rules.eligibility.output.flow,
         readings=optional_input("readings"),
     output:
         readings=f"{RESULTS}/readings.parquet",
         readers=f"{RESULTS}/readers.json",
+        flow=f"{RESULTS}/flow.json",
     params:
+        protocol=PROTOCOL,
+        protocol_values=PROTOCOL_DIGEST["readings"],
         readings_state=readings_state(),
+    resources:
+        **resources_of("readings"),
+    benchmark:
+        f"{RESULTS}/benchmarks/readings.tsv"
     log:
         f"{RESULTS}/logs/readings.log",
     conda:
         "../envs/study.yaml"
     shell:
-        "study step readings protocol={input.protocol:q} cases={input.cases:q}"
-        " readings={input.readings:q} out={output.readings:q} out_readers={output.readers:q} 2> {log:q}"
+        "study step readings protocol={params.protocol:q} cases={input.cases:q}"
+        " eligibility={input.eligibility:q} cases_flow={input.cases_flow:q} readings={input.readings:q}"
+        " out={output.readings:q} out_readers={output.readers:q} out_flow={output.flow:q} 2> {log:q}"

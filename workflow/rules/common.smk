@@ -11,6 +11,46 @@ SHARDS = list(range(N_SHARDS))
 SYNTH = COHORT.get("synth")
 COHORT_DIR = os.path.dirname(COHORT["manifest"]) or "."
 
+# Steps do not take the protocol file as an input: each rule gets the digest of the protocol
+# values its step reads as a param, so it re-runs when those change and only then
+# (study/rule_params.py; the steps read the protocol through a view refusing undeclared fields).
+from study.rule_params import protocol_digests
+
+PROTOCOL_DIGEST = protocol_digests(PROTOCOL)
+
+# Cluster resources from the cohort's size (study/resources.py); more on a retry (attempt).
+from study.resources import count_cases, rule_resources
+
+N_CASES = count_cases(COHORT["manifest"], default=int(SYNTH["cases"]) if SYNTH else 0)
+
+
+def resources_of(step):
+    """``mem_mb`` and ``runtime`` of a rule's jobs, as callables of the attempt number."""
+    return {
+        key: (lambda wc, attempt, key=key: rule_resources(step, n_cases=N_CASES, n_shards=N_SHARDS,
+                                                           attempt=attempt)[key])
+        for key in ("mem_mb", "runtime")
+    }
+
+
+def model_on_gpu(model_id):
+    """Whether the model runs on a CUDA device (its config entry's or spec file's ``device``)."""
+    import yaml
+
+    entry = model_entry(model_id)
+    device = entry.get("device")
+    if device is None and entry.get("spec") and os.path.isfile(entry["spec"]):
+        with open(entry["spec"], encoding="utf-8") as f:
+            device = (yaml.safe_load(f) or {}).get("device")
+    return str(device or "cpu").startswith("cuda")
+
+
+# Trivial steps run in the main Snakemake process, never as a cluster job.
+localrules:
+    all,
+    merge_quality,
+    readings,
+
 
 wildcard_constraints:
     model="|".join(MODELS),

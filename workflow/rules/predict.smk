@@ -3,24 +3,30 @@
 
 rule predict:
     input:
-        protocol=PROTOCOL,
         cases=rules.intake.output.cases,
         eligibility=rules.eligibility.output.table,
-        quality=rules.quality.output,
+        quality=rules.merge_quality.output,
         spec=model_files,
     output:
         f"{RESULTS}/predictions/{{model}}/shard-{{shard}}-of-{N_SHARDS}.parquet",
     params:
+        protocol=PROTOCOL,
+        protocol_values=PROTOCOL_DIGEST["predict"],
         entry=lambda wc: json.dumps(model_entry(wc.model), sort_keys=True),
         batch_size=config.get("batch_size", 4),
         n_shards=N_SHARDS,
     threads: 1
+    resources:
+        **resources_of("predict"),
+        gpu=lambda wc: int(model_on_gpu(wc.model)),
+    benchmark:
+        f"{RESULTS}/benchmarks/predict-{{model}}-{{shard}}.tsv"
     log:
         f"{RESULTS}/logs/predict-{{model}}-{{shard}}.log",
     conda:
         "../envs/study.yaml"
     shell:
-        "study step predict protocol={input.protocol:q} cases={input.cases:q}"
+        "study step predict protocol={params.protocol:q} cases={input.cases:q}"
         " eligibility={input.eligibility:q} quality={input.quality:q} model={params.entry:q}"
         " shard={wildcards.shard} n_shards={params.n_shards}"
         " batch_size={params.batch_size} threads={threads} out={output:q} 2> {log:q}"
@@ -38,6 +44,10 @@ rule merge_detections:
     params:
         entry=lambda wc: json.dumps(model_entry(wc.model), sort_keys=True),
         shards=lambda wc, input: ",".join(input.shards),
+    resources:
+        **resources_of("merge_detections"),
+    benchmark:
+        f"{RESULTS}/benchmarks/merge_detections-{{model}}.tsv"
     log:
         f"{RESULTS}/logs/merge-{{model}}.log",
     conda:
@@ -50,15 +60,23 @@ rule merge_detections:
 
 rule grade_model:
     input:
-        protocol=PROTOCOL,
         detections=rules.merge_detections.output.table,
         eligibility=rules.eligibility.output.table,
     output:
         f"{RESULTS}/grades/{{model}}.parquet",
+    params:
+        protocol=PROTOCOL,
+        protocol_values=PROTOCOL_DIGEST["grade"],
+    resources:
+        **resources_of("grade_model"),
+    group:
+        "evaluate"
+    benchmark:
+        f"{RESULTS}/benchmarks/grade_model-{{model}}.tsv"
     log:
         f"{RESULTS}/logs/grade-{{model}}.log",
     conda:
         "../envs/study.yaml"
     shell:
-        "study step grade protocol={input.protocol:q} detections={input.detections:q}"
+        "study step grade protocol={params.protocol:q} detections={input.detections:q}"
         " eligibility={input.eligibility:q} out={output:q} 2> {log:q}"

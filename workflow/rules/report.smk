@@ -6,11 +6,11 @@ rule collect:
         protocol=PROTOCOL,
         cases=rules.intake.output.cases,
         ground_truth=rules.intake.output.ground_truth,
-        quality=rules.quality.output,
+        quality=rules.merge_quality.output,
         eligibility=rules.eligibility.output.table,
-        flow=rules.eligibility.output.flow,
+        flow=rules.readings.output.flow,
         reference=rules.reference.output,
-        readings=rules.readings.output,
+        readings=rules.readings.output.readings,
         detection=expand(f"{RESULTS}/metrics/detection/{{model}}.json", model=MODELS),
         counting=expand(f"{RESULTS}/metrics/counting/{{model}}.json", model=MODELS),
         meta=expand(f"{RESULTS}/detections/{{model}}.meta.json", model=MODELS),
@@ -24,6 +24,12 @@ rule collect:
         config=lambda wc: json.dumps(config, sort_keys=True),
         models=",".join(MODELS),
         results=lambda wc, output: os.path.dirname(output[0]) or ".",
+    resources:
+        **resources_of("collect"),
+    group:
+        "evaluate"
+    benchmark:
+        f"{RESULTS}/benchmarks/collect.tsv"
     log:
         f"{RESULTS}/logs/collect.log",
     conda:
@@ -41,6 +47,12 @@ rule report:
         html=f"{RESULTS}/report.html",
     params:
         results=lambda wc, input: os.path.dirname(input[0]) or ".",
+    resources:
+        **resources_of("report"),
+    group:
+        "evaluate"
+    benchmark:
+        f"{RESULTS}/benchmarks/report.tsv"
     log:
         f"{RESULTS}/logs/report.log",
     conda:

@@ -556,6 +556,8 @@ def figure_svgs(results: Results | Mapping[str, Any]) -> dict[str, str]:
 def study_example_figures(results: Results, *, results_dir: str | os.PathLike[str]) -> dict[str, str]:
     """:func:`example_figures` with the study's own protocol settings."""
     ps = results.study.protocol_settings
+    if not ps.report.show_example_images:
+        return {}
     names = study_pseudonyms(results_dir) if results.study.case_ids == "pseudonymised" else None
     return example_figures({m: c.points for m, c in results.counting.items()}, results_dir=results_dir,
                            show=ps.report.show_example_images, worst_cases=ps.report.worst_cases,

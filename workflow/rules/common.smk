@@ -90,3 +90,9 @@ def readings_state():
     finally:
         con.close()
     return f"audit entries {n}, last {last}"
+
+
+def _plan_lock(wildcards):
+    """The plan's lock record when `study lock` wrote one (a new or changed lock re-runs the decisions)."""
+    lock = os.path.join(RESULTS, "plan-lock.json")
+    return [lock] if os.path.exists(lock) else []

@@ -114,12 +114,6 @@ rule evaluate_mrmc:
         " cases={input.cases:q} out={output:q} 2> {log:q}"
 
 
-def _plan_lock(wildcards):
-    """The plan's lock record when `study lock` wrote one (a new or changed lock re-runs the decisions)."""
-    lock = os.path.join(RESULTS, "plan-lock.json")
-    return [lock] if os.path.exists(lock) else []
-
-
 rule decide:
     input:
         protocol=PROTOCOL,

@@ -99,7 +99,7 @@ def read_json(path: str | os.PathLike) -> Any:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except FileNotFoundError:
-        raise StudyError(f"file not found", file=str(path)) from None
+        raise StudyError("file not found", file=str(path)) from None
     except UnicodeDecodeError as e:
         raise StudyError(f"not UTF-8 text (byte {e.start})", file=str(path)) from None
     except json.JSONDecodeError as e:

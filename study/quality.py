@@ -265,11 +265,11 @@ def assess_file(path: str, *, thresholds: QualityThresholds, width: int | None =
     """Decode a file (reduced when it is much larger than ``analysis_size``) and assess it."""
     import cv2
 
-    reduce_flag, factor = cv2.IMREAD_COLOR, 1
+    reduce_flag = cv2.IMREAD_COLOR
     if width and height and width > 0 and height > 0:
         for r, flag in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2)):
             if max(width, height) / r >= thresholds.analysis_size:
-                reduce_flag, factor = flag, r
+                reduce_flag = flag
                 break
     bgr = cv2.imread(str(path), reduce_flag) if os.path.isfile(path) else None
     if bgr is None or bgr.size == 0:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from study.convert import Conversion
 from study.convert.voc import manifest_and_coco, parse_voc

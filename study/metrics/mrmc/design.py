@@ -51,8 +51,12 @@ class Design:
             ai_reader=ai_reader, readers_in_modality_comparison=list(compared.readers))
 
 
-def build_design(ratings: pd.DataFrame, *, source: str = "ratings") -> Design:
-    """Check the item-5 design rules and return the crossed arrays (all problems at once)."""
+def parse_ratings(ratings: pd.DataFrame, *, source: str) -> tuple[pd.DataFrame, list[Problem]]:
+    """The ratings table's columns, ids as text, and the problems of its ``truth`` and ``rating`` values.
+
+    Raises a StudyError when a required column is missing. When no problem is returned,
+    ``truth`` is 0/1 (int) and ``rating`` a finite float in the returned frame.
+    """
     missing = [c for c in REQUIRED_COLUMNS if c not in ratings.columns]
     if missing:
         raise StudyError(f"missing column(s) {missing}; expected {list(REQUIRED_COLUMNS)}", file=source)
@@ -61,22 +65,27 @@ def build_design(ratings: pd.DataFrame, *, source: str = "ratings") -> Design:
         df[c] = df[c].astype(str)
     problems: list[Problem] = []
     truth = pd.to_numeric(df["truth"], errors="coerce")
-    rating = pd.to_numeric(df["rating"], errors="coerce")
+    rating = pd.to_numeric(df["rating"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     if not truth.isin([0, 1]).all():
         bad = sorted(set(df.loc[~truth.isin([0, 1]), "truth"].astype(str)))[:10]
         problems.append(Problem(source, "truth", f"values {bad}; expected 0 or 1"))
-    if not np.isfinite(rating.to_numpy(dtype=float, na_value=np.nan)).all():
-        n = int((~np.isfinite(rating.to_numpy(dtype=float, na_value=np.nan))).sum())
-        problems.append(Problem(source, "rating", f"{n} missing or non-finite rating(s); expected finite numbers"))
+    if not np.isfinite(rating).all():
+        problems.append(Problem(source, "rating", f"{int((~np.isfinite(rating)).sum())} missing or non-finite "
+                                                  "rating(s); expected finite numbers"))
+    if not problems:
+        df["truth"], df["rating"] = truth.astype(int), rating
+    return df, problems
+
+
+def build_design(ratings: pd.DataFrame, *, source: str = "ratings") -> Design:
+    """Check the item-5 design rules and return the crossed arrays (all problems at once)."""
+    df, problems = parse_ratings(ratings, source=source)
     dups = df.duplicated(["modality", "reader_id", "case_id"])
     if dups.any():
         problems.append(Problem(source, "", f"{int(dups.sum())} duplicate (modality, reader_id, case_id) row(s); "
                                             "expected one rating per reader per case per modality"))
-    raise_now = list(problems)
-    if raise_now:
-        raise StudyError(raise_now)
-    df["truth"] = truth.astype(int)
-    df["rating"] = rating.astype(float)
+    if problems:
+        raise StudyError(problems)
     per_case = df.groupby("case_id", sort=False)["truth"].nunique()
     for case in per_case.index[per_case > 1][:MAX_LISTED]:
         problems.append(Problem(source, f"case_id {case!r}", "truth is not constant across rows; expected one truth per case"))

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from study.errors import Problem, StudyError
-from study.metrics.mrmc.input import REQUIRED_COLUMNS
+from study.metrics.mrmc.design import parse_ratings
 from study.results.mrmc import UStatDesign, UStatModalityDesign
 
 __all__ = ["UStatDesignArrays", "build_ustat_design", "crossing_of", "design_summary", "patient_index"]
@@ -78,24 +78,9 @@ def build_ustat_design(ratings: pd.DataFrame, *, source: str = "ratings", endpoi
     StudyError
         Naming each modality and what it lacks; duplicate readings; truth not constant per case.
     """
-    missing = [c for c in REQUIRED_COLUMNS if c not in ratings.columns]
-    if missing:
-        raise StudyError(f"missing column(s) {missing}; expected {list(REQUIRED_COLUMNS)}", file=source)
-    df = ratings[list(REQUIRED_COLUMNS)].copy()
-    for c in ("modality", "reader_id", "case_id"):
-        df[c] = df[c].astype(str)
-    problems: list[Problem] = []
-    truth = pd.to_numeric(df["truth"], errors="coerce")
-    rating = pd.to_numeric(df["rating"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    if not truth.isin([0, 1]).all():
-        bad = sorted(set(df.loc[~truth.isin([0, 1]), "truth"].astype(str)))[:10]
-        problems.append(Problem(source, "truth", f"values {bad}; expected 0 or 1"))
-    if not np.isfinite(rating).all():
-        problems.append(Problem(source, "rating", f"{int((~np.isfinite(rating)).sum())} missing or non-finite "
-                                                  "rating(s); expected finite numbers"))
+    df, problems = parse_ratings(ratings, source=source)
     if problems:
         raise StudyError(problems)
-    df["truth"], df["rating"] = truth.astype(int), rating
     dups = df.duplicated(["modality", "reader_id", "case_id"])
     if dups.any():
         first = df[dups].iloc[0]

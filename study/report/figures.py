@@ -32,6 +32,7 @@ from study.io import write_text
 from study.pseudonyms import pseudonyms, study_pseudonyms
 from study.report import format as F
 from study.report import selectors as S
+from study.report.figure_cache import FigureJob, draw_figures
 from study.report.figure_ids import figure_id
 from study.report.flow_diagram import flow_svg, flow_view
 from study.results import Results
@@ -523,34 +524,50 @@ def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | 
 
 
 # ----------------------------------------------------------------------------- all
-def figure_svgs(results: Results | Mapping[str, Any]) -> dict[str, str]:
-    """Every figure the results support, as SVG text, in report order (absent data = no figure)."""
+def _flow_diagram(flow: Flow) -> str:
+    """The STARD flow diagram (:func:`study.report.flow_diagram.flow_svg`) with its ids scoped."""
+    return _scope_ids(flow_svg(flow), figure_id("flow"))
+
+
+def figure_jobs(results: Results | Mapping[str, Any]) -> list[FigureJob]:
+    """Every figure the results may support, as jobs for :func:`study.report.figure_cache.draw_figures`,
+    in report order (a job whose data are absent draws nothing)."""
     from study.report.context import parse_results
 
     r = parse_results(results)
-    out: dict[str, str] = {}
+    jobs: list[FigureJob] = []
 
-    def put(name: str, svg: str | None) -> None:
-        if svg:
-            out[name] = svg
+    def put(name: str, draw: Callable[..., str | None], *args: Any) -> None:
+        jobs.append(FigureJob(name, draw, args))
 
     if r.flow is not None:
-        put(figure_id("flow"), _scope_ids(flow_svg(r.flow), figure_id("flow")))
+        put(figure_id("flow"), _flow_diagram, r.flow)
     for m, det in sorted(r.detection.items()):
-        put(figure_id("pr", m), pr_figure(m, det))
-        put(figure_id("froc", m), froc_figure(m, det))
+        put(figure_id("pr", m), pr_figure, m, det)
+        put(figure_id("froc", m), froc_figure, m, det)
     for m, cnt in sorted(r.counting.items()):
-        put(figure_id("count_scatter", m), count_scatter_figure(m, cnt))
-        put(figure_id("bland_altman", m), bland_altman_figure(m, cnt))
+        put(figure_id("count_scatter", m), count_scatter_figure, m, cnt)
+        put(figure_id("bland_altman", m), bland_altman_figure, m, cnt)
     ag = r.agreement
     if ag is not None:
-        put(figure_id("confusion"), confusion_figure(ag.levels, ag.raters))
-        put(figure_id("sens_spec"), sens_spec_figure(ag.levels, ag.raters))
+        put(figure_id("confusion"), confusion_figure, list(ag.levels), dict(ag.raters))
+        put(figure_id("sens_spec"), sens_spec_figure, list(ag.levels), dict(ag.raters))
         for col, rows in S.subgroup_rows(ag).items():
-            put(figure_id("forest", col), forest_figure(col, rows))
+            put(figure_id("forest", col), forest_figure, col, list(rows))
     for m, roc in S.mrmc_rocs(r.mrmc).items():
-        put(figure_id("mrmc_roc", m), mrmc_roc_figure(m, roc))
-    return out
+        put(figure_id("mrmc_roc", m), mrmc_roc_figure, m, dict(roc))
+    return jobs
+
+
+def figure_svgs(results: Results | Mapping[str, Any], *, cache_dir: str | os.PathLike[str] | None = None,
+                workers: int | None = None) -> dict[str, str]:
+    """Every figure the results support, as SVG text, in report order (absent data = no figure).
+
+    Figures are drawn in parallel processes (at most ``workers``, default one per usable core)
+    and, with ``cache_dir``, reused from an earlier render when their inputs and the drawing
+    code did not change (:func:`study.report.figure_cache.draw_figures`).
+    """
+    return draw_figures(figure_jobs(results), cache_dir=cache_dir, workers=workers)
 
 
 def study_example_figures(results: Results, *, results_dir: str | os.PathLike[str]) -> dict[str, str]:

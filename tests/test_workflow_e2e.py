@@ -286,3 +286,62 @@ def test_results_json_holds_pseudonyms_not_case_ids(study_run):
     points = results["counting"]["demo-frcnn"]["points"]["case_id"]
     assert set(points) <= set(names.values()) and len(points) > 0
     assert set(results["agreement"]["inter_reader"]["fleiss"]["case_ids"]) <= set(names.values())
+
+
+def _section_chunks(html: str) -> dict[str, str]:
+    """The report's HTML cut at every section anchor (``id="sec-..."``): section id -> its own text
+    up to the next section's anchor."""
+    import re
+
+    marks = [(m.group(1), m.start()) for m in re.finditer(r'id="(sec-[a-z0-9-]+)"', html)]
+    return {sid: html[start:(marks[i + 1][1] if i + 1 < len(marks) else len(html))]
+            for i, (sid, start) in enumerate(marks)}
+
+
+def test_report_of_this_run_shows_every_section_whose_data_exist(study_run):
+    """The report rendered by this session's code from this session's results.json (not the frozen
+    fixture): every section is there, and a section says its data are missing (the red
+    "not assessed" note) exactly when results.json has none of them, judged from results.json's
+    own keys, so a key renamed on one side only fails here; every figure drawn has its place."""
+    import re
+
+    from study.report.context.common import SECTIONS
+
+    root, _, _ = study_run
+    rd, results = _load(root)
+    html = (rd / "report.html").read_text(encoding="utf-8")
+    chunks = _section_chunks(html)
+    assert list(chunks) == list(SECTIONS)
+    ag, mrmc = results["agreement"], results["mrmc"]
+    settings = results["study"]["protocol_settings"]
+    readers = [rid for rid, v in (ag or {}).get("raters", {}).items() if v["kind"] == "reader"]
+    has_data = {
+        "sec-summary": bool(results["detection"] or results["counting"] or ag),
+        "sec-methods": bool(settings),
+        "sec-criteria": bool(settings["inclusion"]),
+        "sec-index-tests": bool(results["models"]),
+        "sec-readers": bool(readers),
+        "sec-flow": results["flow"] is not None,
+        "sec-baseline": results["baseline"] is not None,
+        "sec-detection": bool(results["detection"]),
+        "sec-counting": bool(results["counting"]),
+        "sec-agreement": bool(ag and ag["raters"]),
+        "sec-accuracy": bool(ag and ag["raters"]),
+        "sec-comparisons": bool(ag and ag["comparisons"]),
+        "sec-mrmc": bool(mrmc and mrmc.get("assessed", True)),
+        "sec-subgroups": bool(ag and ag["subgroups"]),
+        "sec-failures": bool(results["counting"]),
+        "sec-examples": bool(settings["report"]["show_example_images"]),
+        "sec-provenance": results["provenance"] is not None,
+    }
+    # this run has a model, readers and every analysis: the test checks the sections, not absences
+    assert {s for s, ok in has_data.items() if ok} >= {
+        "sec-summary", "sec-index-tests", "sec-readers", "sec-flow", "sec-baseline", "sec-detection", "sec-counting",
+        "sec-agreement", "sec-accuracy", "sec-comparisons", "sec-mrmc", "sec-failures", "sec-provenance"}
+    wrong = {s: re.findall(r'<p class="not-assessed">([^<]*)', chunks[s])[:1] or "no note"
+             for s, ok in has_data.items() if ok == ('class="not-assessed"' in chunks[s])}
+    assert not wrong, f"sections whose note contradicts results.json: {wrong}"
+    drawn = sorted(p.stem for p in (rd / "figures").glob("*.svg"))
+    assert {"flow", "pr__demo-frcnn", "count_scatter__demo-frcnn", "confusion"} <= set(drawn)
+    assert [n for n in drawn if f'id="fig-{n}"' not in html] == []
+    assert len(list((rd / "figures" / ".cache").glob("*.svg"))) >= len(drawn)  # the figure cache of the report rule

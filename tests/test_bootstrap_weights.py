@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 from study.metrics.bootstrap import ReplicateWeights, resampling_weights, units_of
-from study.metrics.froc import FrocData, bootstrap_sensitivities, bootstrap_sensitivities_reference, evaluate_froc
+from study.metrics.froc import (
+    FrocData,
+    bootstrap_sensitivities,
+    bootstrap_sensitivities_reference,
+    evaluate_froc,
+)
 
 RATES = (0.125, 0.25, 0.5, 1, 2, 4, 8)
 

@@ -128,3 +128,22 @@ def test_report_command_caches_figures_and_gives_the_same_pdf(tmp_path, run_cli,
     assert run_cli("report", str(tmp_path), "--out", str(tmp_path / "b.pdf"))[0] == 0
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "figures" / ".cache").glob("*.svg")} == stamps
     assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()
+
+
+def test_report_context_and_figure_jobs_do_not_import_pandas():
+    """Rendering the report needs no pandas (a second or more of CPU to import): the subgroup order
+    comes from study.natural_order, not study.baseline."""
+    import subprocess
+    import sys
+
+    code = ("import gzip, json, sys\n"
+            f"r = json.load(gzip.open({str(FIXTURE)!r}, 'rt'))\n"
+            "from study.report.context import build_context\n"
+            "from study.report.figures import figure_jobs\n"
+            "jobs = figure_jobs(r)\n"
+            "ctx = build_context(r, figures={})\n"
+            "assert ctx['subgroups']['available'] is not False and len(jobs) > 5\n"
+            "print('pandas' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "False"

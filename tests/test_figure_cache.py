@@ -147,3 +147,18 @@ def test_report_context_and_figure_jobs_do_not_import_pandas():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "False"
+
+
+def test_dense_scatter_layers_are_rasterised():
+    """The per-image points of the count scatter and Bland-Altman plots are one embedded PNG
+    (matplotlib ``rasterized=True``), not one SVG element per image, while the axes and
+    labels stay vector text."""
+    from study.report.figure_cache import draw_figures
+    from study.report.figures import figure_jobs
+
+    jobs = [j for j in figure_jobs(_results()) if j.name.startswith(("count_scatter__", "bland_altman__"))]
+    svgs = draw_figures(jobs, workers=1)
+    assert len(svgs) == 2
+    for name, svg in svgs.items():
+        assert svg.count("<image") >= 1 and 'xlink:href="data:image/png;base64,' in svg, name
+        assert "<text" in svg, name

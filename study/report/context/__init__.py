@@ -21,6 +21,7 @@ from study.report.context.appendix import information_context, provenance_contex
 from study.report.context.common import SECTIONS, TOC_EXCLUDE
 from study.report.context.comparisons import comparisons_context
 from study.report.context.counting import counting_context
+from study.report.context.decision import decision_context, endpoints_context
 from study.report.context.detection import detection_context
 from study.report.context.discussion import implications_context, limitations_context
 from study.report.context.failures import examples_context, failures_context
@@ -56,6 +57,7 @@ def build_context(results: Results | Mapping[str, Any], *, figures: Mapping[str,
         "toc": [{"id": k, "title": v, "level": 2 if v[:1].isdigit() and "." in v.split(" ")[0].rstrip(".") else 1}
                 for k, v in SECTIONS.items() if k not in TOC_EXCLUDE],
         "sections": SECTIONS,
+        "decision": decision_context(r.analysis_plan),
         "summary": summary_context(r),
         "introduction": introduction_context(r),
         "methods": methods_context(r),
@@ -72,6 +74,7 @@ def build_context(results: Results | Mapping[str, Any], *, figures: Mapping[str,
         "failures": failures_context(r.counting, worst_cases=protocol.report.worst_cases, operating_threshold=threshold,
                                      pseudonymised=r.study.case_ids == "pseudonymised"),
         "examples": examples_context(figures, show_example_images=protocol.report.show_example_images),
+        "endpoints": endpoints_context(r.analysis_plan),
         "limitations": limitations_context(r.study, r.baseline, r.flow, ag),
         "implications": implications_context(r.study),
         "information": information_context(r.study),

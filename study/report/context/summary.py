@@ -70,7 +70,22 @@ def introduction_context(results: Results) -> dict[str, Any]:
                                    "Not stated by the investigators. The index test is software that detects acne "
                                    "lesions on facial photographs and derives a severity grade from them."),
         "objective": objective,
-        "hypotheses": info_text(info, "hypotheses",
-                                 "No formal hypothesis was recorded; the analysis estimates accuracy and agreement "
-                                 "with confidence intervals."),
+        "hypotheses": hypotheses_items(results),
     }
+
+
+def hypotheses_items(results: Results) -> list[dict[str, str]]:
+    """STARD item 4: the hypotheses written from the analysis plan, then the investigators' own text.
+
+    Without a plan (and without the investigators' text) it says plainly that none was recorded.
+    """
+    info = results.study.information.supplied()
+    plan = results.analysis_plan
+    items = []
+    if plan is not None and plan.planned and plan.hypotheses_text:
+        items.append({"text": plan.hypotheses_text, "source": "written from the protocol's pre-specified analysis_plan"})
+    if "hypotheses" in info or not items:
+        items.append(info_text(info, "hypotheses",
+                               "No formal hypothesis was recorded (the protocol has no analysis_plan); the analysis "
+                               "estimates accuracy and agreement with confidence intervals and makes no decision."))
+    return items

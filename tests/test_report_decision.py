@@ -97,8 +97,13 @@ def test_hypotheses_estimands_and_multiplicity_are_written_from_the_plan():
 
     r = _results()
     ctx = build_context(r, figures={})
-    hyp = ctx["introduction"]["hypotheses"]
-    assert hyp[0]["text"] == r["analysis_plan"]["hypotheses_text"] and "analysis_plan" in hyp[0]["source"]
+    hyp = ctx["introduction"]["hypotheses"]["plan"]
+    confirmatory = [d for d in r["analysis_plan"]["endpoints"] if d["role"] != "exploratory"]
+    assert len(hyp["endpoints"]) == len(confirmatory) and "analysis_plan" in hyp["source"]
+    for d, text in zip(confirmatory, hyp["endpoints"]):
+        assert text.startswith(f"{d['id']} ({d['role']}): {d['hypothesis']}") and d["criterion"] in text
+    assert r["analysis_plan"]["multiplicity"] in hyp["intro"]
+    assert ctx["introduction"]["hypotheses"]["investigators"] is None  # the fixture's study supplies none
     plan = ctx["methods"]["plan"]
     assert r["analysis_plan"]["multiplicity"] in plan["text"]
     est = plan["estimands"]

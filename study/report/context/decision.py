@@ -140,7 +140,9 @@ def endpoints_context(plan: AnalysisPlanResults | None) -> dict[str, Any]:
                                "(exploratory endpoints: no multiplicity control and no decision)",
               ["Endpoint", "Role", "Estimate (CI)", "Test statistic", "p (one-sided)", "Adjusted p", "Decision"])
     for d in plan.endpoints:
-        stat = F.DASH if d.statistic is None else f"{F.fmt(d.statistic, 3)} ({d.statistic_name or 'statistic'})"
+        stat = F.DASH if d.statistic is None else (
+            f"{int(d.statistic) if float(d.statistic).is_integer() else F.fmt(d.statistic, 3)} "
+            f"({d.statistic_name or 'statistic'})")
         t.add([f"{d.id}: {d.metric_description} of {d.rater}", "exploratory" if d.role == "exploratory" else d.role,
                _estimate_text(d, t), stat, fmt_p(d.p_value), fmt_p(d.p_adjusted), DECISION_LABELS[d.decision]])
         if d.reason:

@@ -74,18 +74,31 @@ def introduction_context(results: Results) -> dict[str, Any]:
     }
 
 
-def hypotheses_items(results: Results) -> list[dict[str, str]]:
+def hypotheses_items(results: Results) -> dict[str, Any]:
     """STARD item 4: the hypotheses written from the analysis plan, then the investigators' own text.
 
-    Without a plan (and without the investigators' text) it says plainly that none was recorded.
+    ``plan``: ``intro`` (alpha, sidedness, multiplicity) and one sentence per confirmatory
+    endpoint (hypothesis and success criterion), or ``None`` without a plan; ``investigators``:
+    their text (study information key ``hypotheses``), or, without a plan, the plain statement
+    that none was recorded.
     """
     info = results.study.information.supplied()
     plan = results.analysis_plan
-    items = []
-    if plan is not None and plan.planned and plan.hypotheses_text:
-        items.append({"text": plan.hypotheses_text, "source": "written from the protocol's pre-specified analysis_plan"})
-    if "hypotheses" in info or not items:
-        items.append(info_text(info, "hypotheses",
-                               "No formal hypothesis was recorded (the protocol has no analysis_plan); the analysis "
-                               "estimates accuracy and agreement with confidence intervals and makes no decision."))
-    return items
+    out: dict[str, Any] = {"plan": None, "investigators": None}
+    if plan is not None and plan.planned:
+        confirmatory = [d for d in plan.endpoints if d.role != "exploratory"]
+        alpha1 = confirmatory[0].alpha_one_sided if confirmatory else None
+        out["plan"] = {
+            "intro": (f"Pre-specified in the protocol's analysis plan: {plan.sided}-sided alpha "
+                      f"{plan.alpha if plan.alpha is not None else '–'}"
+                      + (f" (each one-sided test at {alpha1:g})" if alpha1 is not None else "")
+                      + f"; multiplicity: {plan.multiplicity or 'not recorded'}. The confirmatory hypotheses:"),
+            "endpoints": [f"{d.id} ({d.role}): {d.hypothesis}, on {d.metric_description}; success when {d.criterion}."
+                          for d in confirmatory],
+            "source": "written from the protocol's pre-specified analysis_plan",
+        }
+    if "hypotheses" in info or out["plan"] is None:
+        out["investigators"] = info_text(
+            info, "hypotheses", "No formal hypothesis was recorded (the protocol has no analysis_plan); the analysis "
+                                "estimates accuracy and agreement with confidence intervals and makes no decision.")
+    return out

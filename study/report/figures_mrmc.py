@@ -67,7 +67,7 @@ def mrmc_design_figure(key: str, design: UStatDesign) -> str | None:
         import numpy as np
         from matplotlib.colors import ListedColormap
 
-        neg_col, pos_col = _palette(2)
+        neg_col, _, pos_col = _palette(3)  # blue, (green), orange
         cmap = ListedColormap(["#f2f2f2", neg_col, pos_col])
         heights = [max(len(design.by_modality[m].matrix), 1) for m in mods]
         fig, axes = _subplot_grid(len(mods), 1, figsize=(TEXT_WIDTH_IN, 0.45 + sum(0.16 * h + 0.35 for h in heights)))

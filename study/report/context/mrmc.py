@@ -25,17 +25,17 @@ __all__ = ["mrmc_context"]
 _REFERENCES = {
     "or": [
         ("Obuchowski NA, Rockette HE (1995). Hypothesis testing of diagnostic accuracy for multiple readers and "
-         "multiple tests: an ANOVA approach with dependent observations. Commun Stat Simul Comput 24:285-308"),
+         "multiple tests: an ANOVA approach with dependent observations. Commun Stat Simul Comput 24:285-308."),
         ("Hillis SL, Obuchowski NA, Schartz KM, Berbaum KS (2005). A comparison of the Dorfman-Berbaum-Metz and "
-         "Obuchowski-Rockette methods for receiver operating characteristic (ROC) data. Stat Med 24:1579-1607"),
+         "Obuchowski-Rockette methods for receiver operating characteristic (ROC) data. Stat Med 24:1579-1607."),
         ("Hillis SL (2007). A comparison of denominator degrees of freedom methods for multiple observer ROC "
-         "analysis. Stat Med 26:596-619"),
+         "analysis. Stat Med 26:596-619."),
     ],
     "dbm": [
         ("Dorfman DD, Berbaum KS, Metz CE (1992). Receiver operating characteristic rating analysis: generalization "
-         "to the population of readers and patients with the jackknife method. Invest Radiol 27:723-731"),
+         "to the population of readers and patients with the jackknife method. Invest Radiol 27:723-731."),
         ("Hillis SL, Obuchowski NA, Schartz KM, Berbaum KS (2005). A comparison of the Dorfman-Berbaum-Metz and "
-         "Obuchowski-Rockette methods for receiver operating characteristic (ROC) data. Stat Med 24:1579-1607"),
+         "Obuchowski-Rockette methods for receiver operating characteristic (ROC) data. Stat Med 24:1579-1607."),
     ],
 }
 
@@ -133,7 +133,7 @@ def mrmc_context(mrmc: MRMCBlock | NotAssessed | None, figures: Mapping[str, str
     """
     if isinstance(mrmc, NotAssessed):
         return unavailable(f"Not assessed: {mrmc.reason}.")
-    if mrmc is None or not mrmc.models:
+    if mrmc is None or (not mrmc.models and mrmc.ustat is None):
         return unavailable("Not assessed: results.json holds no MRMC analysis (no MRMC endpoint).")
     out = [_model_context(m, v, figures) if isinstance(v, MRMCModelResult) else _not_assessed_context(m, v)
            for m, v in sorted(mrmc.models.items())]

@@ -16,7 +16,7 @@ from study.report.figure_ids import figure_id
 from study.report.figures_mrmc import ustat_analyses, ustat_figure_key
 from study.report.format import Table, fmt, fmt_int, fmt_p
 from study.results.base import NotAssessed
-from study.results.mrmc import MRMCUStatStudy, UStatAnalysis, UStatComponents
+from study.results.mrmc import MRMCUStatStudy, UStatAnalysis
 
 __all__ = ["ustat_cases_sentence", "ustat_context"]
 
@@ -51,7 +51,7 @@ def _set_table(u: MRMCUStatStudy) -> Table:
     return t
 
 
-def _design_table(key: str, a: UStatAnalysis) -> Table:
+def _design_table(key: str, a: UStatAnalysis, *, fixed: bool) -> Table:
     d = a.design
     t = Table(f"tab-mrmc-ustat-design-{key}", "Design: readers, cases and readings per modality",
               ["Modality", "Readers", "Cases (non-diseased / diseased)", "Readings", "Design"])
@@ -60,7 +60,7 @@ def _design_table(key: str, a: UStatAnalysis) -> Table:
         t.add([m, fmt_int(md.n_readers), cases, fmt_int(md.n_readings), md.crossing])
     cases = f"{fmt_int(d.n_cases)} ({fmt_int(d.n_cases_negative)} / {fmt_int(d.n_cases_positive)})"
     t.add(["All", fmt_int(len(d.readers)), cases, fmt_int(d.n_readings), F.DASH])
-    if len(d.modalities) > 1:
+    if len(d.modalities) > 1 and not fixed:
         t.note(f"{fmt_int(d.readers_in_every_modality)} reader(s) read in every modality.")
     if d.n_patients is not None:
         t.note(f"The cases come from {fmt_int(d.n_patients)} patients; the variance resamples patients.")
@@ -91,7 +91,7 @@ def _readers_table(key: str, a: UStatAnalysis) -> Table | None:
     readers = sorted({r for mv in a.modalities.values() for r in mv.readers})
     if not readers:
         return None
-    diff = next(iter(a.differences), None)
+    diff = next((d for d in a.differences if any(v is not None for v in d.readers.values())), None)
     fom = a.fom.upper() if a.fom == "auc" else a.fom
     cols = ["Reader"] + [f"{fom} ({m})" for m in mods] + [f"Weight ({m})" for m in mods]
     if diff is not None:
@@ -110,41 +110,49 @@ def _readers_table(key: str, a: UStatAnalysis) -> Table | None:
 def _components_table(key: str, a: UStatAnalysis) -> Table | None:
     if not a.differences and not a.modalities:
         return None
-    target: list[tuple[str, UStatComponents, dict[str, float | None] | None]] = []
     if a.differences:
         d = a.differences[0]
-        target.append((f"difference {d.comparison}", d.components, d.patient_terms))
+        of, c, patient = f"the difference {d.comparison}", d.components, d.patient_terms
     else:
         m, mv = next(iter(a.modalities.items()))
-        target.append((m, mv.components, mv.patient_terms))
-    t = Table(f"tab-mrmc-ustat-var-{key}", "Variance components", ["Of", "Component", "Unbiased", "MLE",
-                                                                    "Coefficient"], nd=6)
-    for of, c, patient in target:
-        for name, val in c.components.items():
-            t.add([of, name, fmt(val, 6), fmt(c.components_mle.get(name), 6), fmt(c.component_coefficients.get(name), 4)])
-        for name, val in (patient or {}).items():
-            t.add([of, f"patient term: {name}", fmt(val, 6), F.DASH, F.DASH])
-        if c.truncated:
-            t.note(f"Set to the nearest valid value: {', '.join(c.truncated)}.")
-    t.note(a.variance_note)
+        of, c, patient = m, mv.components, mv.patient_terms
+    coef = any(abs(x - 1) > 1e-12 for x in c.component_coefficients.values())
+    t = Table(f"tab-mrmc-ustat-var-{key}", f"Variance components of {of}",
+              ["Component", "Unbiased", "MLE"] + (["Coefficient"] if coef else []), nd=6)
+    for name, val in c.components.items():
+        t.add([name, fmt(val, 6), fmt(c.components_mle.get(name), 6)]
+              + ([fmt(c.component_coefficients.get(name), 4)] if coef else []))
+    for name, val in (patient or {}).items():
+        t.add([f"patient term: {name.replace('_', ' ')}", fmt(val, 6), F.DASH] + ([F.DASH] if coef else []))
+    if c.truncated:
+        t.note(f"Set to the nearest valid value: {', '.join(c.truncated)}.")
+    t.note(_sentence(a.variance_note))
     return t
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def _analysis_context(key: str, title: str, a: UStatAnalysis | NotAssessed, figures: Mapping[str, str]) -> dict[str, Any]:
     if isinstance(a, NotAssessed):
         return {"key": key, "title": title, "not_estimable": f"Not estimable: {a.reason}.", "tables": [],
                 "method": None, "figures": []}
-    tables = [_design_table(key, a), _fom_table(key, a), _readers_table(key, a), _components_table(key, a)]
+    fixed = any(md.n_readers == 1 for md in a.design.by_modality.values())
+    fom = _fom_table(key, a)
     for w in a.warnings:
-        tables[1].note(w)
+        fom.note(w)
+    tables = [_design_table(key, a, fixed=fixed), fom, _readers_table(key, a), _components_table(key, a)]
     figs = [(f, cap) for f, cap in (
         (figure_id("mrmc_design", key), ("Reader x case design per modality: a coloured cell is a reading of that "
                                          "case by that reader (blue non-diseased, orange diseased, grey not read).")),
         (figure_id("mrmc_forest", key), ("Each reader's difference in figure of merit and the reader-averaged "
                                          "difference with its confidence interval (BDG degrees of freedom).")),
     ) if f in figures]
-    method = (f"{a.fom_description}. U-statistic MRMC analysis for any reader x case design (iMRMC): {a.weighting} "
-              f"{a.variance_note} {a.df_note} Resampling unit: {a.resampling_unit}.")
+    method = " ".join([_sentence(a.fom_description), "U-statistic MRMC analysis for any reader x case design (iMRMC).",
+                       _sentence(a.weighting), _sentence(a.variance_note), "Degrees of freedom: " + _sentence(a.df_note),
+                       f"Resampling unit: {a.resampling_unit}."])
     return {"key": key, "title": title, "not_estimable": None, "tables": [x.to_dict() for x in tables if x is not None],
             "method": method, "references": a.references, "figures": figs}
 

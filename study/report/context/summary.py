@@ -48,10 +48,10 @@ def summary_context(results: Results) -> dict[str, Any]:
         for label, rater, a in [("readers aided versus unaided", "readers", ustat.aided_vs_unaided)] + [
                 (f"model {m} versus unaided readers", m, x) for m, x in sorted(ustat.models.items())]:
             if isinstance(a, UStatAnalysis):
-                for d in a.differences:
+                for ud in a.differences:
                     fom = a.fom.upper() if a.fom == "auc" else a.fom
-                    t.add([f"MRMC {label}: {fom} difference ({d.comparison}; {used}, U-statistics)", rater,
-                           t.ci(d.unbiased)])
+                    t.add([f"MRMC {label}: {fom} difference ({ud.comparison}; {used}, U-statistics)", rater,
+                           t.ci(ud.unbiased)])
             else:
                 t.add([f"MRMC {label} ({used}, U-statistics)", rater, f"not estimable: {a.reason}"])
     for m, v in S.mrmc_models(results.mrmc).items():

@@ -188,26 +188,75 @@ def _all_readers_identical(s: Study) -> None:
     s.edit_rows("readings.csv", lambda rs: [r.update(grade=same[r["case_id"]]) for r in rs] and None)
 
 
+def _excluded_shown(r: Any, raw: dict) -> None:
+    assert r.flow.included == 0 and r.flow.failed_eligibility.by_criterion["over_99"] == N_CASES
+    assert r.baseline.n_cases == 0
+
+
+def _one_case_shown(r: Any, raw: dict) -> None:
+    assert r.flow.included == 1
+    kappa = r.agreement.raters["vendor"].kappa
+    assert kappa.estimate is None and kappa.reason  # one level used by both raters
+
+
+def _one_patient_shown(r: Any, raw: dict) -> None:
+    assert r.counting["vendor"].inputs.n_patients == 1
+    mae = r.counting["vendor"].thresholds["0.5"].overall.mae
+    assert mae.ci_low is None and mae.reason
+    acc = r.agreement.raters["vendor"].accuracy
+    assert acc.n_clusters == 1
+
+
+def _one_grade_shown(r: Any, raw: dict) -> None:
+    per_grade = r.agreement.raters["vendor"].per_grade
+    for level in ("I", "III", "IV"):
+        assert per_grade[level].sensitivity.estimate is None and per_grade[level].sensitivity.reason
+    assert per_grade["II"].specificity.estimate is None and per_grade["II"].specificity.reason
+
+
+def _idle_reader_shown(r: Any, raw: dict) -> None:
+    assert r.flow.analysed.readers["idle-1"] == 0
+    assert "idle-1" not in r.agreement.raters
+
+
+def _finds_nothing_shown(r: Any, raw: dict) -> None:
+    any_lesion = r.detection["vendor"].any_lesion
+    assert any_lesion.n_det == 0 and any_lesion.ap == 0.0
+    assert any_lesion.precision.estimate is None and any_lesion.precision.reason
+
+
+def _identical_readers_shown(r: Any, raw: dict) -> None:
+    fleiss = r.agreement.inter_reader.fleiss.kappa
+    assert fleiss.estimate == 1.0 and fleiss.ci_low is None and fleiss.reason
+
+
 @dataclass(frozen=True)
 class Degenerate:
     """A valid, degenerate study: ``study run`` must end with a report.
 
-    ``not_estimable``: (section heading of the report text, words that must follow in it).
+    ``report_says``: phrases the report's text must hold (whitespace normalised);
+    ``check(results, raw)``: assertions on the typed results.json that show the degenerate part.
     """
 
     name: str
     build: Callable[[Study], None]
-    not_estimable: list[str] = field(default_factory=list)
+    report_says: list[str]
+    check: Callable[[Any, dict], None]
 
 
 DEGENERATE: list[Degenerate] = [
-    Degenerate("all_cases_excluded", _all_excluded),
-    Degenerate("one_case", _one_case),
-    Degenerate("one_patient", _one_patient),
-    Degenerate("one_grade_in_reference", _one_grade_in_reference),
-    Degenerate("reader_with_nothing_to_read", _reader_with_nothing_to_read),
-    Degenerate("model_finds_nothing", _model_finds_nothing),
-    Degenerate("all_readers_identical", _all_readers_identical),
+    Degenerate("all_cases_excluded", _all_excluded,
+               ["Not estimable: no case was included", "6 failed the inclusion criteria"], _excluded_shown),
+    Degenerate("one_case", _one_case, ["n/a (not estimable)", "no CI (interval not estimable)"], _one_case_shown),
+    Degenerate("one_patient", _one_patient, ["no CI (interval not estimable)"], _one_patient_shown),
+    Degenerate("one_grade_in_reference", _one_grade_in_reference,
+               ["n/a (not estimable)", "sensitivity against specificity is not drawn"], _one_grade_shown),
+    Degenerate("reader_with_nothing_to_read", _reader_with_nothing_to_read,
+               ["idle-1 had no analysable reading"], _idle_reader_shown),
+    Degenerate("model_finds_nothing", _model_finds_nothing,
+               ["n/a (not estimable): no detection at the operating threshold"], _finds_nothing_shown),
+    Degenerate("all_readers_identical", _all_readers_identical, ["no CI (interval not estimable)"],
+               _identical_readers_shown),
 ]
 
 

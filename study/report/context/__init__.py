@@ -52,7 +52,7 @@ def build_context(results: Results | Mapping[str, Any], *, figures: Mapping[str,
     protocol = r.study.protocol_settings
     threshold = protocol.detection.operating_threshold
     ag = r.agreement
-    context = {
+    context: dict[str, Any] = {
         "title": title_context(r.study, r.provenance, schema_version=r.schema_version),
         "toc": [{"id": k, "title": v, "level": 2 if v[:1].isdigit() and "." in v.split(" ")[0].rstrip(".") else 1}
                 for k, v in SECTIONS.items() if k not in TOC_EXCLUDE],
@@ -66,7 +66,8 @@ def build_context(results: Results | Mapping[str, Any], *, figures: Mapping[str,
         "detection": detection_context(r.detection, figures, classes=protocol.classes, operating_threshold=threshold),
         "counting": counting_context(r.counting, figures, operating_threshold=threshold),
         "agreement": agreement_context(ag, figures),
-        "accuracy": accuracy_context(ag, figures),
+        "accuracy": accuracy_context(ag, figures,
+                                     analysed_readers=r.flow.analysed.readers if r.flow is not None else None),
         "comparisons": comparisons_context(ag),
         "mrmc": mrmc_context(r.mrmc, figures),
         "subgroups": subgroups_context(ag, figures, prespecified=protocol.subgroups),
@@ -84,7 +85,8 @@ def build_context(results: Results | Mapping[str, Any], *, figures: Mapping[str,
         reason = no_case_included(r.flow)
         for key in NO_CASE_SECTIONS:
             context[key] = unavailable(reason)
-        context["summary"] = {**context["summary"], "table": None, "not_estimable": reason}
+        summary: dict[str, Any] = context["summary"]
+        context["summary"] = {**summary, "table": None, "not_estimable": reason}
     return context
 
 

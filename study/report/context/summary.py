@@ -64,7 +64,7 @@ def summary_context(results: Results) -> dict[str, Any]:
               + (f"{results.baseline.n_cases} included; " if results.baseline is not None else "")
               + f"{len(results.model_ids)} model(s) and {_n_readers(results)} reader(s) were compared with the "
               "reference standard.")
-    return {"design": design, "table": t.to_dict() if t.rows else None}
+    return {"design": design, "table": t.to_dict() if t.rows else None, "not_estimable": None}
 
 
 def introduction_context(results: Results) -> dict[str, Any]:

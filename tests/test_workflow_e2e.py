@@ -42,7 +42,7 @@ def study_run(tmp_path_factory):
             "annotations": str(cohort / "annotations.json"),
             "reference": str(cohort / "reference.csv"),
             "readings": str(cohort / "readings.csv"),
-            "synth": {"cases": 40, "seed": 11},
+            "synth": {"cases": 40, "seed": 11, "aided_session": True},  # readers unaided, then aided
         },
         "models": [{"id": "demo-frcnn", "spec": str(REPO_ROOT / "models" / "demo" / "model.yaml")}],
         "shards": 2,
@@ -116,6 +116,7 @@ def test_reader_kappa_matches_statsmodels(study_run):
     readings = pd.read_parquet(r / "readings.parquet")
     el = pd.read_parquet(r / "eligibility.parquet")
     included = set(el.loc[el["included"], "case_id"])
+    readings = readings[readings["modality"] == "unaided"]  # agreement uses the unaided session
     reader = sorted(readings["reader_id"].unique())[0]
     rd = readings[(readings["reader_id"] == reader) & readings["case_id"].isin(included)]
     both = ref.merge(rd[["case_id", "grade"]], on="case_id", suffixes=("_ref", "_reader"))
@@ -231,7 +232,7 @@ def test_study_plan_into_the_results_folder_reaches_results_json(study_run, tmp_
     collect(config=json.dumps(cfg, sort_keys=True), results_dir=str(out), models="demo-frcnn", out=str(out / "r.json"))
     block = SampleSizePlan.model_validate(json.loads((out / "r.json").read_text())["sample_size"])
     assert block.patients_required and {e.id for e in block.endpoints} == {
-        "sensitivity_grade_iii", "specificity_grade_iii", "accuracy_vs_readers", "kappa_quadratic"}
+        "sensitivity_grade_iii", "specificity_grade_iii", "accuracy_vs_readers", "kappa_quadratic", "aided_vs_unaided"}
     assert "sample_size" not in res  # the run itself had no plan table
 
 
@@ -400,3 +401,46 @@ def test_a_threshold_changed_after_the_lock_shows_deviation_with_that_key_on_pag
     assert f"DEVIATION. DEVIATION from the analysis plan locked on {lock['locked_at']}" in page
     # the table of changes, one row: key, locked value, value in this run
     assert re.search(r"^\s*protocol\.detection\.operating_threshold\s+0\.5\s+0\.25\s*$", layout, re.MULTILINE), layout[:3000]
+
+
+def _pdf_text(pdf: Path) -> str:
+    out = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True)
+    return " ".join(out.stdout.split())
+
+
+def test_mrmc_uses_every_included_case_with_readings_and_reports_aided_versus_unaided(study_run):
+    """Issue 14: the study's MRMC analyses every included case that has readings (counted here from the
+    run's own readings and eligibility tables), readers aided versus unaided (aided - unaided) and the model
+    standalone versus the unaided readers; the report's key results and section 4.8 say how many cases."""
+    root = study_run[0]
+    r, res = _load(root)
+    el = pd.read_parquet(r / "eligibility.parquet")
+    included = set(el.loc[el["included"], "case_id"].astype(str))
+    rd = pd.read_parquet(r / "readings.parquet")
+    rd = rd[rd["case_id"].astype(str).isin(included) & rd["assessable"].astype(bool) & rd["grade"].notna()]
+    assert set(rd["modality"]) == {"unaided", "aided"} and rd["confidence"].notna().all()
+    u = res["mrmc"]["ustat"]
+    assert u["cases_with_readings"] == rd["case_id"].nunique() and u["readings_used"] == len(rd)
+    assert u["readings_by_modality"] == {m: int((rd["modality"] == m).sum()) for m in ("aided", "unaided")}
+    a = u["aided_vs_unaided"]
+    assert a["design"]["n_cases"] == rd["case_id"].nunique()
+    assert a["differences"][0]["comparison"] == "aided - unaided"
+    assert u["models"]["demo-frcnn"]["differences"][0]["comparison"] == "model demo-frcnn - unaided"
+    used = f"{u['cases_with_readings']} of {u['cases_included']} included cases"
+    text = _pdf_text(r / "report.pdf")
+    assert f"MRMC readers aided versus unaided: AUC difference (aided - unaided; {used}" in text
+    section = text[text.index("4.8 Multi-reader multi-case analysis", text.index("4.7")):]
+    assert (f"The U-statistic analyses used {u['cases_with_readings']} of the {u['cases_included']} included cases"
+            in section)
+    for words in ("Readers aided versus unaided", "Model demo-frcnn standalone versus the unaided readers",
+                  "Difference, aided - unaided", "of each reader per modality", "Variance components",
+                  "Gallas BD (2006)", "Gallas BD, Brown DG (2008)", "Obuchowski NA, Rockette HE (1995)",
+                  "largest fully crossed block of unaided readings"):
+        assert words in section, words
+    html = (r / "report.html").read_text()
+    for fig in ("mrmc_design__readers", "mrmc_forest__readers", "mrmc_design__model__demo-frcnn"):
+        assert f'id="fig-{fig}"' in html, fig
+    plan = {e["id"]: e for e in res["analysis_plan"]["endpoints"]}
+    aided = plan["aided_vs_unaided"]
+    assert aided["source"] == "mrmc.ustat.aided_vs_unaided.differences[0].unbiased"
+    assert aided["estimate"]["estimate"] == pytest.approx(a["differences"][0]["unbiased"]["estimate"])

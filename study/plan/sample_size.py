@@ -84,6 +84,10 @@ def _one(e: Endpoint, plan: AnalysisPlan, pilot: dict | None) -> EndpointSampleS
         share = prev if e.metric == "grade_sensitivity" else 1 - prev
         unit_words = "reference-positive cases" if e.metric == "grade_sensitivity" else "reference-negative cases"
 
+    if spec.kind == "mrmc" and c.kind == "modality":
+        return EndpointSampleSize(**base, method="", assumptions={"expected": expected},
+                                  reason="the aided-versus-unaided MRMC comparison is not planned by `study plan` yet "
+                                         "(its power needs the U-statistic variance components of a pilot)")
     if spec.kind == "mrmc":
         if h.kind == "equivalence":
             return EndpointSampleSize(**base, method="", assumptions={"expected": expected},

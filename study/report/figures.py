@@ -351,6 +351,9 @@ def sens_spec_figure(levels: Sequence[str], raters: Mapping[str, RaterAgreement]
     ordered = S.raters_in_order(raters)
     if not ordered or not levels:
         return None
+    if not any(r.per_grade[lv].sensitivity.estimate is not None and r.per_grade[lv].specificity.estimate is not None
+               for _, r in ordered for lv in levels if lv in r.per_grade):
+        return None  # e.g. one grade in the reference: no grade has both positives and negatives
 
     def draw() -> Figure:
 
@@ -382,8 +385,9 @@ def sens_spec_figure(levels: Sequence[str], raters: Mapping[str, RaterAgreement]
             ax.set_xlabel("Specificity")
             ax.grid(alpha=0.3, lw=0.5)
         axes[0][0].set_ylabel("Sensitivity")
-        fig.legend([handles[k] for k in handles], [_t(k) for k in handles], loc="outside lower center",
-                   ncol=min(4, len(handles)), frameon=False)
+        if handles:
+            fig.legend([handles[k] for k in handles], [_t(k) for k in handles], loc="outside lower center",
+                       ncol=min(4, len(handles)), frameon=False)
         return fig
 
     return _draw("sens_spec", draw)

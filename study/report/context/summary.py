@@ -64,7 +64,7 @@ def summary_context(results: Results) -> dict[str, Any]:
               + (f"{results.baseline.n_cases} included; " if results.baseline is not None else "")
               + f"{len(results.model_ids)} model(s) and {_n_readers(results)} reader(s) were compared with the "
               "reference standard.")
-    return {"design": design, "table": t.to_dict() if t.rows else None}
+    return {"design": design, "table": t.to_dict() if t.rows else None, "not_estimable": None}
 
 
 def introduction_context(results: Results) -> dict[str, Any]:
@@ -84,7 +84,35 @@ def introduction_context(results: Results) -> dict[str, Any]:
                                    "Not stated by the investigators. The index test is software that detects acne "
                                    "lesions on facial photographs and derives a severity grade from them."),
         "objective": objective,
-        "hypotheses": info_text(info, "hypotheses",
-                                 "No formal hypothesis was recorded; the analysis estimates accuracy and agreement "
-                                 "with confidence intervals."),
+        "hypotheses": hypotheses_items(results),
     }
+
+
+def hypotheses_items(results: Results) -> dict[str, Any]:
+    """STARD item 4: the hypotheses written from the analysis plan, then the investigators' own text.
+
+    ``plan``: ``intro`` (alpha, sidedness, multiplicity) and one sentence per confirmatory
+    endpoint (hypothesis and success criterion), or ``None`` without a plan; ``investigators``:
+    their text (study information key ``hypotheses``), or, without a plan, the plain statement
+    that none was recorded.
+    """
+    info = results.study.information.supplied()
+    plan = results.analysis_plan
+    out: dict[str, Any] = {"plan": None, "investigators": None}
+    if plan is not None and plan.planned:
+        confirmatory = [d for d in plan.endpoints if d.role != "exploratory"]
+        alpha1 = confirmatory[0].alpha_one_sided if confirmatory else None
+        out["plan"] = {
+            "intro": (f"Pre-specified in the protocol's analysis plan: {plan.sided}-sided alpha "
+                      f"{plan.alpha if plan.alpha is not None else '–'}"
+                      + (f" (each one-sided test at {alpha1:g})" if alpha1 is not None else "")
+                      + f"; multiplicity: {plan.multiplicity or 'not recorded'}. The confirmatory hypotheses:"),
+            "endpoints": [f"{d.id} ({d.role}): {d.hypothesis}, on {d.metric_description}; success when {d.criterion}."
+                          for d in confirmatory],
+            "source": "written from the protocol's pre-specified analysis_plan",
+        }
+    if "hypotheses" in info or out["plan"] is None:
+        out["investigators"] = info_text(
+            info, "hypotheses", "No formal hypothesis was recorded (the protocol has no analysis_plan); the analysis "
+                                "estimates accuracy and agreement with confidence intervals and makes no decision.")
+    return out

@@ -404,7 +404,7 @@ def test_a_threshold_changed_after_the_lock_shows_deviation_with_that_key_on_pag
 
 
 def _pdf_text(pdf: Path) -> str:
-    out = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True)
+    out = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True)
     return " ".join(out.stdout.split())
 
 
@@ -433,14 +433,19 @@ def test_mrmc_uses_every_included_case_with_readings_and_reports_aided_versus_un
     assert (f"The U-statistic analyses used {u['cases_with_readings']} of the {u['cases_included']} included cases"
             in section)
     for words in ("Readers aided versus unaided", "Model demo-frcnn standalone versus the unaided readers",
-                  "Difference, aided - unaided", "of each reader per modality", "Variance components",
-                  "Gallas BD (2006)", "Gallas BD, Brown DG (2008)", "Obuchowski NA, Rockette HE (1995)",
-                  "largest fully crossed block of unaided readings"):
+                  "Difference, aided - unaided", "of each reader per modality", "Variance components"):
         assert words in section, words
     html = (r / "report.html").read_text()
+    html_text = " ".join(re.sub(r"<[^>]+>", " ", html[html.index('id="sec-mrmc"'):]).split())
+    for words in ("Gallas BD (2006)", "Gallas BD, Brown DG (2008)", "Chen W, Wunderlich A, Petrick N, Gallas BD (2014)",
+                  "Obuchowski NA, Rockette HE (1995)", "largest fully crossed block of unaided readings"):
+        assert words in html_text, words
     for fig in ("mrmc_design__readers", "mrmc_forest__readers", "mrmc_design__model__demo-frcnn"):
         assert f'id="fig-{fig}"' in html, fig
     plan = {e["id"]: e for e in res["analysis_plan"]["endpoints"]}
     aided = plan["aided_vs_unaided"]
     assert aided["source"] == "mrmc.ustat.aided_vs_unaided.differences[0].unbiased"
-    assert aided["estimate"]["estimate"] == pytest.approx(a["differences"][0]["unbiased"]["estimate"])
+    if a["differences"][0]["unbiased"]["se"] is not None:
+        assert aided["estimate"]["estimate"] == pytest.approx(a["differences"][0]["unbiased"]["estimate"])
+    else:  # the unbiased variance can be negative on a study this small: then not estimable, saying why
+        assert aided["decision"] == "not estimable" and "not positive" in aided["decision_text"]

@@ -14,7 +14,7 @@ from study.report.context.common import (
     info_text,
     interval_methods,
 )
-from study.report.context.index_tests import index_tests_table
+from study.report.context.index_tests import index_tests_table, model_card_tables
 from study.report.format import Table, fmt, fmt_int
 from study.results import Results
 
@@ -126,6 +126,8 @@ def methods_context(results: Results) -> dict[str, Any]:
     # index tests
     det_s = ps.detection
     out["models"] = index_tests_table(results.model_ids, models=results.models, provenance=results.provenance)
+    out["model_cards"] = model_card_tables(results.model_ids, models=results.models, provenance=results.provenance,
+                                           protocol_threshold=float(det_s.operating_threshold))
     out["detection_settings"] = {
         "iou": fmt(det_s.iou_threshold, 2),
         "match_rule": {"iou": "box overlap", "center_distance": "centre distance"}[det_s.match_rule],

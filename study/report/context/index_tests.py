@@ -80,13 +80,17 @@ def model_card_table(model_id: str, *, card: ModelCard | None, weights_sha256: s
     ----------
     model_id : the model.
     card : its card from results.json (``models.<id>.card``); None when the spec has none:
-        every field then reads "not supplied".
+        the table then says the card is "not supplied" in one row.
     weights_sha256 : the weights' sha256 the run computed (never taken from the card).
     protocol_threshold : the protocol's ``detection.operating_threshold`` (what this study applied).
     """
-    c = card if card is not None else ModelCard()
-    t = Table(f"tab-model-card-{model_id}", f"Model card of {model_id}"
-              + ("" if card is not None else " (the model spec has no card)"), ["Field", "Value"])
+    t = Table(f"tab-model-card-{model_id}", f"Model card of {model_id}", ["Field", "Value"])
+    if card is None:
+        t.add(["Model card (architecture, input, training and tuning data, training patients, threshold, version)",
+               f"{NOT_SUPPLIED}: the model spec has no card"])
+        t.add(["Weights sha256 (computed by the run)", weights_sha256])
+        return t.to_dict()
+    c = card
     t.add(["Version", _given(c.version)])
     t.add(["Architecture", _given(c.architecture)])
     t.add(["Input size", _given(c.input_size)])

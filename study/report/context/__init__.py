@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from study.report import claim, stard
+from study.report.flow_diagram import reference_split
 from study.report.context.agreement import (
     accuracy_context,
     agreement_context,
@@ -59,7 +60,7 @@ def build_context(results: Results | Mapping[str, Any], *, figures: Mapping[str,
         "summary": summary_context(r),
         "introduction": introduction_context(r),
         "methods": methods_context(r),
-        "flow": flow_context(r.flow),
+        "flow": flow_context(r.flow, reference=reference_split(r.baseline, protocol)),
         "baseline": baseline_context(r.baseline, classes=protocol.classes, levels=protocol.levels,
                                      inclusion=protocol.inclusion),
         "detection": detection_context(r.detection, figures, classes=protocol.classes, operating_threshold=threshold),

@@ -144,8 +144,9 @@ def flow_view(flow: Flow, *, reference: list[ReferenceSplit] | None = None) -> F
             FlowExclusion("Included cases not graded, per reader", None, items) if items else None))
     mr = flow.missing_readings
     if mr is not None and mr.readings_of_excluded_cases:
-        of = f" of {mr.excluded_cases_read} excluded cases" if mr.excluded_cases_read is not None else ""
-        stages.append(FlowStage(f"Readings{of}, not analysed (count of readings)", mr.readings_of_excluded_cases))
+        of = f" of {mr.excluded_cases_read}" if mr.excluded_cases_read is not None else " of"
+        stages.append(FlowStage(f"Readings{of} excluded cases, not analysed (count of readings)",
+                                mr.readings_of_excluded_cases))
     return FlowView(stages=stages, check=flow.check)
 
 
@@ -230,8 +231,8 @@ def flow_svg(flow: Flow, *, width: int = 720, reference: list[ReferenceSplit] | 
         side = ["Included cases not read"] + [f"  {r}: {k}" for r, k in mr.by_reader.items()]
         side.append(f"  read by no reader: {mr.cases_without_any_reading}")
         if mr.readings_of_excluded_cases:
-            of = f" of {mr.excluded_cases_read} excluded cases" if mr.excluded_cases_read is not None else ""
-            side += [f"Readings{of}, not analysed:", f"  {mr.readings_of_excluded_cases} readings"]
+            of = f" of {mr.excluded_cases_read}" if mr.excluded_cases_read is not None else " of"
+            side += [f"Readings{of} excluded cases, not analysed:", f"  {mr.readings_of_excluded_cases} readings"]
         box(side_x, y, side_w, side)
         h = max(h, 10 + line_h * len(side))
     height = y + h + 10

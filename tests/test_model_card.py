@@ -100,3 +100,22 @@ def test_run_steps_check_every_patient_of_the_cohort(tmp_path):
     spec = _spec(tmp_path, {"training_patients": {"file": "train.txt"}})
     with pytest.raises(StudyError, match="1 of the cohort's 2 patients"):
         spec.checked_card(steps._cohort_patients(cases))
+
+
+def test_predict_step_of_study_run_stops_before_predicting(tmp_path):
+    """`study run`'s predict step (study.steps.predict) refuses a model trained on a cohort patient."""
+    import json
+
+    from study import steps
+
+    (tmp_path / "dt.json").write_text("[]", encoding="utf-8")
+    (tmp_path / "train.txt").write_text("P2\n", encoding="utf-8")
+    pd.DataFrame({"case_id": ["C1", "C2"], "patient_id": ["P1", "P2"]}).to_parquet(tmp_path / "cases.parquet")
+    entry = {"id": "vendor", "backend": "precomputed", "detections": str(tmp_path / "dt.json"),
+             "classes": ["comedone"], "card": {"training_patients": {"file": str(tmp_path / "train.txt")}}}
+    with pytest.raises(StudyError, match="1 of the cohort's 2 patients are among the 1 training patients"):
+        steps.predict(protocol=str(REPO_ROOT / "protocols" / "chinese-2019.yaml"),
+                      cases=str(tmp_path / "cases.parquet"), eligibility=str(tmp_path / "missing.parquet"),
+                      quality=str(tmp_path / "missing.parquet"), model=json.dumps(entry), shard="0", n_shards="1",
+                      out=str(tmp_path / "out.parquet"))
+    assert not (tmp_path / "out.parquet").exists()

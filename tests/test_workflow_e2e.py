@@ -449,3 +449,59 @@ def test_mrmc_uses_every_included_case_with_readings_and_reports_aided_versus_un
         assert aided["estimate"]["estimate"] == pytest.approx(a["differences"][0]["unbiased"]["estimate"])
     else:  # the unbiased variance can be negative on a study this small: then not estimable, saying why
         assert aided["decision"] == "not estimable" and "not positive" in aided["decision_text"]
+
+
+def _pdf_rows(pdf: Path) -> list[str]:
+    import shutil
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (Debian package poppler-utils) is not installed; cannot read the PDF back")
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return [re.sub(r"\s+", " ", line).strip() for line in text.splitlines()]
+
+
+def _status(rows: list[str], caption: str, number: str) -> str:
+    start = next(i for i, r in enumerate(rows) if caption in r)
+    line = next(r for r in rows[start:] if r.startswith(f"{number} "))
+    return next(s for s in ("not reported", "not applicable", "reported") if s in line)
+
+
+def test_report_shows_the_model_card_and_checklists_count_it_reported(study_run):
+    """The demo model's card (models/demo/model.yaml) reaches results.json and the PDF; its STARD and
+    CLAIM items read "reported" (tests/test_report.py: without a card they read "not reported")."""
+    root = study_run[0]
+    res = json.loads((root / "results" / "results.json").read_text())
+    card = res["models"]["demo-frcnn"]["card"]
+    assert card["architecture"].startswith("torchvision Faster R-CNN") and card["operating_threshold"] == 0.5
+    rows = _pdf_rows(root / "results" / "report.pdf")
+    flat = " ".join(rows)
+    assert "Model card of demo-frcnn" in flat and "torchvision Faster R-CNN" in flat
+    assert "400 synthetic images of 512 x 512 px" in flat
+    stard, claim = "STARD 2015 items and where", "CLAIM 2024 items and where"
+    for number in ("10a", "12a"):
+        assert _status(rows, stard, number) == "reported", number
+    for number in ("9", "22", "23", "27"):
+        assert _status(rows, claim, number) == "reported", number
+    # the demo config states no registration: not reported, whatever the card says
+    assert _status(rows, stard, "28") == "not reported"
+
+
+def test_report_flow_shows_every_failed_check_readings_of_excluded_cases_and_reference_split(study_run):
+    """Flow diagram and table from the run's own flow.json: every failed check, 'more than one reason'
+    when a case fails several, readings of excluded cases, included cases by reference result."""
+    root = study_run[0]
+    res = json.loads((root / "results" / "results.json").read_text())
+    flow = res["flow"]
+    checks = flow["exclusion_checks"]
+    assert sum(c["excluded"] for c in checks.values()) == flow["received"] - flow["included"]
+    for c in checks.values():  # every excluded case is counted under each check it failed
+        assert sum(c["by_check"].values()) >= c["excluded"]
+        assert sum(c["by_check"].values()) - c["excluded"] >= c["more_than_one"]
+    mr = flow["missing_readings"]
+    flat = " ".join(_pdf_rows(root / "results" / "report.pdf"))
+    assert "(every failed check)" in flat and "Reasons: every check the excluded cases failed" in flat
+    if mr["readings_of_excluded_cases"]:
+        assert f"Readings of {mr['excluded_cases_read']} excluded cases, not analysed" in flat
+    levels = {lv["value"]: lv["n"] for lv in res["baseline"]["severity"]["levels"]}
+    positive = levels.get("III", 0) + levels.get("IV", 0)
+    assert f"grade III or worse: {positive}; below: {flow['included'] - positive - res['baseline']['severity']['n_missing']}" in flat

@@ -80,6 +80,23 @@ def fmt_ci(e: Any, nd: int = 3) -> str:
     return f"{a} ({b}{sep}{c})"
 
 
+_IRREGULAR = {"case": "cases", "patient": "patients", "analysis": "analyses", "child": "children"}
+
+
+def plural(n: int, singular: str, plural_form: str | None = None) -> str:
+    """``"1 model"``, ``"7 readers"``: the count and the noun in the number it takes.
+
+    The plural is ``plural_form`` when given, else the singular with ``s`` (``es`` after
+    s, x, z, ch, sh; ``analysis`` -> ``analyses``).
+    """
+    if n == 1:
+        return f"1 {singular}"
+    if plural_form is None:
+        plural_form = _IRREGULAR.get(singular) or (
+            singular + "es" if singular.endswith(("s", "x", "z", "ch", "sh")) else singular + "s")
+    return f"{n} {plural_form}"
+
+
 def fmt_pct(n: Any, pct: Any) -> str:
     if n is None:
         return DASH

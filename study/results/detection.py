@@ -28,7 +28,7 @@ from study.results.base import ResultModel
 
 __all__ = ["ANY_LESION", "COCO_STATS", "ClassCoco", "ClassDetection", "CocoSummary", "DetectionInputs",
            "DetectionResult", "FrocCurve", "FrocPoint", "FrocResult", "MeanEstimate", "PRCurve",
-           "PresenceResult", "PresenceTable", "ResamplingSettings", "SegmentationLevel", "SegmentationResult"]
+           "ImageLesions", "PresenceResult", "PresenceTable", "ResamplingSettings", "SegmentationLevel", "SegmentationResult"]
 
 #: the key of the class-agnostic block
 ANY_LESION = "any_lesion"
@@ -196,6 +196,21 @@ class SegmentationResult(ResultModel):
     definition: str
 
 
+# --------------------------------------------------------------------------- per image
+class ImageLesions(ResultModel):
+    """Per evaluated image (COCO image ids of the ground truth), at the operating threshold.
+
+    ``lesions``: reference lesions (not crowd); ``found``: those matched by a same-class
+    detection at or above the operating threshold; ``detections``: detections at or above it.
+    The error analysis groups these by skin type and device (``study.error_analysis``).
+    """
+
+    image_id: list[int]
+    lesions: list[int]
+    found: list[int]
+    detections: list[int]
+
+
 # --------------------------------------------------------------------------- the block
 class DetectionInputs(ResultModel):
     """What went in: reference lesions and detections, and what was left out and why."""
@@ -238,4 +253,5 @@ class DetectionResult(ResultModel):
     segmentation: dict[str, SegmentationResult]
     inputs: DetectionInputs
     bootstrap: ResamplingSettings
+    per_image: ImageLesions | None = _left_out_when_none()
 

@@ -59,6 +59,7 @@ INFORMATION_KEYS = {
     "registration": "Registration number and registry",
     "protocol_access": "Where the full study protocol can be accessed",
     "funding": "Sources of funding and role of funders",
+    "skin_type_assessment": "Who assigned the Fitzpatrick skin types",
 }
 
 

@@ -76,7 +76,8 @@ def failures_context(counting: Mapping[str, CountingResult], *, worst_cases: int
             continue
         tk = threshold_key_of(cnt.threshold_keys(), operating_threshold)
         me = errors.models.get(m) if errors is not None else None
-        entry: dict[str, Any] = {"model": m, "table": _worst_table(m, cnt, pseudo, k=worst_cases, tk=tk).to_dict()}
+        entry: dict[str, Any] = {"model": m, "table": _worst_table(m, cnt, pseudo, k=worst_cases, tk=tk).to_dict(),
+                                 "grading": None, "groups": None, "skin": None}
         if me is not None:
             entry.update(error_tables(m, me, errors_block=errors, k=worst_cases))  # type: ignore[arg-type]
         out.append(entry)

@@ -190,10 +190,17 @@ class SegmentationLevel(ResultModel):
 class SegmentationResult(ResultModel):
     """Dice / IoU of one polygon class, per matched instance and per image."""
 
-    iou_type: Literal["segm", "bbox"]
+    iou_type: Literal["segm", "bbox"] = Field(description="instance overlap: segm = mask IoU (both sides masks)")
     instance: SegmentationLevel
     image: SegmentationLevel
     definition: str
+    model_masks: bool | None = Field(None, exclude_if=lambda v: v is None,
+                                     description="every detection of the class carries a mask")
+    reference_masks: bool | None = Field(None, exclude_if=lambda v: v is None,
+                                         description="every reference lesion of the class carries a mask")
+    image_overlap: Literal["mask", "box", "box_vs_mask", "mask_vs_box"] | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="what the image-level overlap rasterises: masks on both sides, boxes on both, or one of each")
 
 
 # --------------------------------------------------------------------------- per image

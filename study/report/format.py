@@ -156,7 +156,8 @@ class Table:
         multi = len(self._methods) > 1
 
         def mark(text: str) -> str:
-            return _MARK.sub((lambda m: " " + method_marker(int(m.group(1)))) if multi else "", text)
+            # a no-break space keeps the superscript on the line of its interval
+            return _MARK.sub((lambda m: "\u00a0" + method_marker(int(m.group(1)))) if multi else "", text)
 
         notes = [mark(n) for n in self.notes]
         if self._methods:

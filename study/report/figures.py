@@ -37,7 +37,7 @@ from study.report.flow_diagram import flow_svg, flow_view
 from study.results import Results
 from study.results.agreement import RaterAgreement
 from study.results.counting import CountingPoints, CountingResult
-from study.results.detection import DetectionResult
+from study.results.detection import DetectionResult, FrocPoint
 from study.results.flow import Flow
 from study.results.mrmc import RocCurve
 
@@ -114,23 +114,24 @@ def _palette(n: int) -> list[str]:
     return [cols[i % len(cols)] for i in range(max(n, 1))]
 
 
+#: reader colours in order of use: the seven non-black Okabe-Ito colours (Okabe & Ito 2008, colour-blind safe),
+#: then matplotlib's tab10 colours that differ from them; beyond, evenly spaced hues
+READER_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
+                  "#9467BD", "#8C564B", "#7F7F7F", "#BCBD22", "#17BECF", "#2CA02C", "#D62728")
+
+
 def rater_colours(rater_ids: Sequence[str], *, models: Sequence[str] = ()) -> dict[str, str]:
-    """One colour per rater, the same in every figure: models black, readers the colour-blind palette in sorted
-    order of their ids, then (beyond its ten colours) matplotlib's ``tab20`` colours, so no two readers share one.
-    """
+    """One colour per rater, the same in every figure: models black, readers :data:`READER_COLOURS` in the sorted
+    order of their ids (evenly spaced hues beyond), so no two readers share one."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import to_hex
 
-    base = _palette(10)[:10]
-    extra = [to_hex(c) for c in plt.get_cmap("tab20").colors]  # type: ignore[attr-defined]
-    pool = list(dict.fromkeys(base + [c for c in extra if c not in base]))
     readers = sorted({r for r in rater_ids if r not in set(models)})
     out = {m: "#000000" for m in models}
+    n_named = len(READER_COLOURS)
     for i, r in enumerate(readers):
-        if i < len(pool):
-            out[r] = pool[i]
-        else:  # more readers than named colours: evenly spaced hues
-            out[r] = to_hex(plt.get_cmap("hsv")((i - len(pool)) / max(1, len(readers) - len(pool))))
+        out[r] = READER_COLOURS[i] if i < n_named else to_hex(
+            plt.get_cmap("hsv")((i - n_named) / max(1, len(readers) - n_named)))
     return out
 
 
@@ -233,12 +234,18 @@ def pr_figure(model: str, det: DetectionResult) -> str | None:
     return _draw(f"pr__{model}", draw)
 
 
+def froc_plot_data(det: DetectionResult) -> tuple[list[tuple[float, float | None]], list[FrocPoint]]:
+    """The FROC curve and pre-specified points drawn on the log axis: zero false positives per image has no
+    place on it, so those points are left out (not moved to a small positive rate)."""
+    froc = det.froc
+    curve = [(x, y) for x, y in zip(froc.curve.fp_per_image, froc.curve.sensitivity) if x is not None and x > 0]
+    return curve, [p for p in froc.points if p.fp_per_image > 0]
+
+
 def froc_figure(model: str, det: DetectionResult) -> str | None:
     """FROC: lesion sensitivity against mean false positives per image (log x axis)."""
     froc = det.froc
-    # a log axis has no place for zero false positives: those points are left out, not moved
-    curve = [(x, y) for x, y in zip(froc.curve.fp_per_image, froc.curve.sensitivity) if x is not None and x > 0]
-    pts = [p for p in froc.points if p.fp_per_image > 0]
+    curve, pts = froc_plot_data(det)
     if not curve and not pts:
         return None
 

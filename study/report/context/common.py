@@ -67,7 +67,7 @@ INFORMATION_KEYS = {
 def info_text(info: Mapping[str, str], key: str, default: str) -> dict[str, str]:
     if key in info:
         return {"text": info[key], "source": "supplied by the investigators"}
-    return {"text": default, "source": f"not supplied (study information key '{key}')"}
+    return {"text": default, "source": f"not supplied: config key information.{key}"}
 
 
 def unavailable(reason: str) -> dict[str, Any]:

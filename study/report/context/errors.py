@@ -112,8 +112,8 @@ def skin_type_source(errors: ErrorAnalysis) -> str:
     """Who assigned skin types: the investigators' statement, or "not stated"."""
     if errors.skin_type_assessed_by:
         return f"Skin types were assigned by: {errors.skin_type_assessed_by} (supplied by the investigators)."
-    return ("Who assigned the Fitzpatrick skin types is not stated (study information key "
-            "'skin_type_assessment'); they are read from the manifest's fitzpatrick column.")
+    return ("Who assigned the Fitzpatrick skin types is not stated (config key "
+            "information.skin_type_assessment); they are read from the manifest's fitzpatrick column.")
 
 
 def error_tables(m: str, me: ModelErrors, *, errors_block: ErrorAnalysis, k: int) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def _comparison_table(comps: list[Comparison]) -> Table:
         if c.versus_kind == "group":
             t.note("Group rows average the paired comparisons of the group's readers (each reader against the model "
                    "on the cases both graded); cases: the cases of the group's readings.")
-        if isinstance(mc, McNemarTest):
+        if isinstance(mc, McNemarTest) and mc.note:
             t.note(f"McNemar's test {mc.note}.")
     return t
 

@@ -140,7 +140,7 @@ def test_numbers_printed_come_from_results():
     ov = r["counting"]["sim-detector"]["thresholds"]["0.5"]["overall"]["mae"]
     summary = {row[0]: row for row in ctx["summary"]["table"]["rows"]}
     assert summary["Counting: mean absolute error per image (score ≥ 0.5)"][2].startswith(
-        f"{ov['estimate']:.2f} ({ov['ci_low']:.2f}-{ov['ci_high']:.2f}) ")
+        f"{ov['estimate']:.2f} ({ov['ci_low']:.2f}-{ov['ci_high']:.2f})\u00a0")  # the marker on the same line
 
 
 def _no_inter_reader(ag: dict) -> dict:

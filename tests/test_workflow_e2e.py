@@ -290,6 +290,55 @@ def test_results_json_holds_pseudonyms_not_case_ids(study_run):
     assert set(results["agreement"]["inter_reader"]["fleiss"]["case_ids"]) <= set(names.values())
 
 
+def _report_text(root):
+    import shutil
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (Debian package poppler-utils) is not installed")
+    pdf = root / "results" / "report.pdf"
+    return subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def test_errors_block_adds_up_to_the_detection_and_counting_blocks(study_run):
+    """Issue 17 items 4 and 5: the per-case lesions found add up to the detection block's true positives (computed
+    apart, per class), the skin-type groups to their cases, and no interval leaves its bounds."""
+    from study.metrics.bounds import interval_problems
+
+    _, res = _load(study_run[0])
+    det = res["detection"]["demo-frcnn"]
+    me = res["errors"]["models"]["demo-frcnn"]
+    cases = me["cases"]
+    assert len(cases) == len(res["counting"]["demo-frcnn"]["points"]["case_id"])
+    assert sum(c["lesions_found"] for c in cases) == sum(v["tp"] for v in det["classes"].values())
+    assert sum(c["lesions"] for c in cases) == det["any_lesion"]["n_gt"]
+    assert sum(c["detections"] for c in cases) == det["any_lesion"]["n_det_at_operating_threshold"]
+    st = me["skin_type"]
+    light = [c for c in cases if c["fitzpatrick"] in ("I", "II", "III")]
+    assert st["light"]["n_cases"] == len(light)
+    assert st["light"]["lesion_recall"]["k"] == sum(c["lesions_found"] for c in light)
+    assert st["light"]["lesion_recall"]["n"] == sum(c["lesions"] for c in light)
+    assert interval_problems(res["errors"]) == []
+
+
+def test_report_shows_grading_errors_skin_type_and_truthful_overlap_labels(study_run):
+    """Issue 17 'done when': the grading-error table, the skin-type detection results, and box-versus-mask
+    labelling that matches what the model returned (read back with pdftotext)."""
+    root = study_run[0]
+    _, res = _load(root)
+    text = " ".join(_report_text(root).split())
+    assert "Grading errors case by case, model demo-frcnn" in text
+    assert "Skin type: lesion detection and counting, Fitzpatrick I-III versus IV-VI" in text
+    assert "Difference (I-III minus IV-VI)" in text and "Lesion recall" in text
+    assert "Who assigned the Fitzpatrick skin types is not stated" in text
+    for c, seg in res["detection"]["demo-frcnn"]["segmentation"].items():
+        kind = "Mask" if seg["model_masks"] and seg["reference_masks"] else "Box"
+        assert seg["iou_type"] == ("segm" if kind == "Mask" else "bbox")
+        assert f"{kind} IoU" in text
+        said = "the model returned masks" if seg["model_masks"] else "the model returned boxes"
+        assert f"{c}: {said}" in text
+    assert "model(s)" not in text and "reader(s)" not in text
+
+
 def _first_pages(pdf: Path, *, layout: bool = False) -> str:
     """Text of PDF pages 1-2 (the title page, then page one of the report: the decision); whitespace collapsed,
     or with ``layout`` pdftotext's physical layout (a table row on one line)."""

@@ -75,10 +75,10 @@ def build_context(results: Results | Mapping[str, Any], *, figures: Mapping[str,
         "mrmc": mrmc_context(r.mrmc, figures),
         "subgroups": subgroups_context(ag, figures, prespecified=protocol.subgroups),
         "failures": failures_context(r.counting, worst_cases=protocol.report.worst_cases, operating_threshold=threshold,
-                                     pseudonymised=r.study.case_ids == "pseudonymised"),
+                                     pseudonymised=r.study.case_ids == "pseudonymised", errors=r.errors),
         "examples": examples_context(figures, show_example_images=protocol.report.show_example_images),
         "endpoints": endpoints_context(r.analysis_plan),
-        "limitations": limitations_context(r.study, r.baseline, r.flow, ag),
+        "limitations": limitations_context(r.study, r.baseline, r.flow, ag, detection=r.detection, errors=r.errors),
         "implications": implications_context(r.study),
         "information": information_context(r.study),
         "stard": stard.checklist(r, SECTIONS, dict(pages or {})),
@@ -109,5 +109,5 @@ def no_case_included(flow: Flow) -> str:
     if flow.failed_eligibility.total:
         parts.append(f"{flow.failed_eligibility.total} failed the inclusion criteria")
     why = f" ({'; '.join(parts)})" if parts else ""
-    return (f"Not estimable: no case was included. All {flow.received} case(s) received were excluded{why}; "
+    return (f"Not estimable: no case was included. {'The case' if flow.received == 1 else f'All {flow.received} cases'} received {'was' if flow.received == 1 else 'were'} excluded{why}; "
             "see the flow of cases (section 4.1) for the reasons.")

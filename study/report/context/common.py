@@ -62,6 +62,7 @@ INFORMATION_KEYS = {
     "registration": "Registration number and registry",
     "protocol_access": "Where the full study protocol can be accessed",
     "funding": "Sources of funding and role of funders",
+    "skin_type_assessment": "Who assigned the Fitzpatrick skin types",
 }
 
 
@@ -69,7 +70,7 @@ INFORMATION_KEYS = {
 def info_text(info: Mapping[str, str], key: str, default: str) -> dict[str, str]:
     if key in info:
         return {"text": info[key], "source": "supplied by the investigators"}
-    return {"text": default, "source": f"not supplied (study information key '{key}')"}
+    return {"text": default, "source": f"not supplied: config key information.{key}"}
 
 
 def unavailable(reason: str) -> dict[str, Any]:

@@ -236,7 +236,7 @@ def _statistics_table(results: Results) -> Table:
         ("MRMC figure-of-merit differences", "reader x case", results.mrmc, None),
     ]
     t = Table("tab-methods", "Measures, unit of analysis and interval methods as recorded in results.json",
-              ["Measure", "Unit of analysis", "Interval method(s)"])
+              ["Measure", "Unit of analysis", "Interval methods"])
     for label, unit, obj, keys in rows:
         ms = interval_methods(obj, keys) if obj else []
         if ms:

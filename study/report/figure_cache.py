@@ -26,7 +26,7 @@ import hashlib
 import json
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -40,18 +40,20 @@ from study.io import write_text
 __all__ = ["FigureJob", "code_version", "draw_figures", "figure_key", "usable_cores"]
 
 #: the modules whose source decides what a figure looks like (all in this package)
-DRAWING_MODULES = ("figures.py", "flow_diagram.py", "selectors.py", "format.py", "figure_ids.py", "figure_cache.py")
+DRAWING_MODULES = ("figures.py", "figures_mrmc.py", "flow_diagram.py", "selectors.py", "format.py", "figure_ids.py",
+                   "figure_cache.py")
 
 
 @dataclass(frozen=True)
 class FigureJob:
-    """One figure to draw: ``draw(*args)`` returns its SVG text, or None when the data do not
-    support it. ``draw`` is a module-level function (so that a worker process can import it) and
-    ``args`` are picklable (typed results models, strings, lists)."""
+    """One figure to draw: ``draw(*args, **kwargs)`` returns its SVG text, or None when the data
+    do not support it. ``draw`` is a module-level function; ``args`` and ``kwargs`` are results
+    data (typed results models, dataclasses, strings, numbers, lists and dicts of them)."""
 
     name: str
     draw: Callable[..., str | None]
     args: tuple[Any, ...]
+    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _plain(obj: Any) -> Any:
@@ -90,7 +92,8 @@ def figure_key(job: FigureJob) -> str:
     """The cache key of ``job``: sha256 of its name, drawing function, inputs (canonical JSON)
     and :func:`code_version`."""
     payload = json.dumps({"name": job.name, "draw": f"{job.draw.__module__}.{job.draw.__qualname__}",
-                          "args": _plain(job.args), "code": code_version()},
+                          "args": _plain(job.args),
+                          "kwargs": _plain(dict(job.kwargs)), "code": code_version()},
                          sort_keys=True, separators=(",", ":"), allow_nan=True)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
@@ -104,7 +107,7 @@ def usable_cores() -> int:
 
 
 def _run(job: FigureJob) -> str | None:
-    return job.draw(*job.args)
+    return job.draw(*job.args, **job.kwargs)
 
 
 #: the jobs being drawn by a pool of forked workers (they inherit this list, so the jobs' inputs,

@@ -29,13 +29,13 @@ def drawn(monkeypatch):
     from study.report import figures as F
 
     names: list[str] = []
-    real = F._draw
+    real = F._to_svg  # every matplotlib figure ends here (figures_mrmc binds F._draw at its import)
 
-    def spy(name, draw):
+    def spy(fig, *, name):
         names.append(name)
-        return real(name, draw)
+        return real(fig, name=name)
 
-    monkeypatch.setattr(F, "_draw", spy)
+    monkeypatch.setattr(F, "_to_svg", spy)
     return names
 
 
@@ -95,7 +95,7 @@ def test_code_version_follows_the_drawing_source(tmp_path, monkeypatch):
 
 def test_parallel_drawing_equals_sequential_drawing():
     from study.report.figure_cache import draw_figures
-    from study.report.figures import figure_jobs
+    from study.report.figure_list import figure_jobs
 
     jobs = [j for j in figure_jobs(_results()) if j.name in ("pr__sim-detector", "forest__sex", "mrmc_roc__sim-detector")]
     assert len(jobs) == 3
@@ -139,7 +139,7 @@ def test_report_context_and_figure_jobs_do_not_import_pandas():
     code = ("import gzip, json, sys\n"
             f"r = json.load(gzip.open({str(FIXTURE)!r}, 'rt'))\n"
             "from study.report.context import build_context\n"
-            "from study.report.figures import figure_jobs\n"
+            "from study.report.figure_list import figure_jobs\n"
             "jobs = figure_jobs(r)\n"
             "ctx = build_context(r, figures={})\n"
             "assert ctx['subgroups']['available'] is not False and len(jobs) > 5\n"
@@ -154,7 +154,7 @@ def test_dense_scatter_layers_are_rasterised():
     (matplotlib ``rasterized=True``), not one SVG element per image, while the axes and
     labels stay vector text."""
     from study.report.figure_cache import draw_figures
-    from study.report.figures import figure_jobs
+    from study.report.figure_list import figure_jobs
 
     jobs = [j for j in figure_jobs(_results()) if j.name.startswith(("count_scatter__", "bland_altman__"))]
     svgs = draw_figures(jobs, workers=1)

@@ -40,8 +40,8 @@ from study.io import write_text
 __all__ = ["FigureJob", "code_version", "draw_figures", "figure_key", "usable_cores"]
 
 #: the modules whose source decides what a figure looks like (all in this package)
-DRAWING_MODULES = ("figures.py", "figures_mrmc.py", "flow_diagram.py", "selectors.py", "format.py", "figure_ids.py",
-                   "figure_cache.py")
+DRAWING_MODULES = ("figures.py", "figures_mrmc.py", "figure_list.py", "flow_diagram.py", "selectors.py", "format.py",
+                   "figure_ids.py", "figure_cache.py")
 
 
 @dataclass(frozen=True)

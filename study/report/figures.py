@@ -34,20 +34,15 @@ from study.io import write_text
 from study.pseudonyms import pseudonyms, study_pseudonyms
 from study.report import format as F
 from study.report import selectors as S
-from study.report.figure_cache import FigureJob, draw_figures
+from study.report.figure_cache import draw_figures
 from study.report.figure_ids import figure_id
-from study.report.flow_diagram import (
-    ReferenceSplit,
-    flow_svg,
-    flow_view,
-    reference_split,
-)
+from study.report.flow_diagram import flow_view
 from study.results import Results
 from study.results.agreement import RaterAgreement
 from study.results.counting import CountingPoints, CountingResult
 from study.results.detection import DetectionResult, FrocPoint
 from study.results.flow import Flow
-from study.results.mrmc import MRMCBlock, RocCurve
+from study.results.mrmc import RocCurve
 
 if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn (a heavy import)
     from matplotlib.axes import Axes
@@ -585,44 +580,6 @@ def study_rater_colours(r: Results) -> dict[str, str]:
     return rater_colours(sorted(ids), models=r.model_ids)
 
 
-def _flow_diagram(flow: Flow, reference: list[ReferenceSplit]) -> str:
-    """The STARD flow diagram (:func:`study.report.flow_diagram.flow_svg`) with its ids scoped."""
-    return _scope_ids(flow_svg(flow, reference=reference), figure_id("flow"))
-
-
-def figure_jobs(results: Results | Mapping[str, Any]) -> list[FigureJob]:
-    """Every figure the results may support, as jobs for :func:`study.report.figure_cache.draw_figures`,
-    in report order (a job whose data are absent draws nothing)."""
-    from study.report.context import parse_results
-    from study.report.figures_mrmc import ustat_figure_jobs
-
-    r = parse_results(results)
-    jobs: list[FigureJob] = []
-
-    def put(name: str, draw: Callable[..., str | None], *args: Any, **kwargs: Any) -> None:
-        jobs.append(FigureJob(name, draw, args, kwargs))
-
-    if r.flow is not None:
-        put(figure_id("flow"), _flow_diagram, r.flow, reference_split(r.baseline, r.study.protocol_settings))
-    for m, det in sorted(r.detection.items()):
-        put(figure_id("pr", m), pr_figure, m, det)
-        put(figure_id("froc", m), froc_figure, m, det)
-    for m, cnt in sorted(r.counting.items()):
-        put(figure_id("count_scatter", m), count_scatter_figure, m, cnt)
-        put(figure_id("bland_altman", m), bland_altman_figure, m, cnt)
-    ag = r.agreement
-    colours = study_rater_colours(r)
-    if ag is not None:
-        put(figure_id("confusion"), confusion_figure, list(ag.levels), dict(ag.raters))
-        put(figure_id("sens_spec"), sens_spec_figure, list(ag.levels), dict(ag.raters), colours=colours)
-        for col, rows in S.subgroup_rows(ag).items():
-            put(figure_id("forest", col), forest_figure, col, list(rows), colours=colours)
-    for m, roc in S.mrmc_rocs(r.mrmc).items():
-        put(figure_id("mrmc_roc", m), mrmc_roc_figure, m, dict(roc), colours=colours)
-    jobs += ustat_figure_jobs(r.mrmc.ustat if isinstance(r.mrmc, MRMCBlock) else None)
-    return jobs
-
-
 def figure_svgs(results: Results | Mapping[str, Any], *, cache_dir: str | os.PathLike[str] | None = None,
                 workers: int | None = None) -> dict[str, str]:
     """Every figure the results support, as SVG text, in report order (absent data = no figure).
@@ -631,6 +588,8 @@ def figure_svgs(results: Results | Mapping[str, Any], *, cache_dir: str | os.Pat
     and, with ``cache_dir``, reused from an earlier render when their inputs and the drawing
     code did not change (:func:`study.report.figure_cache.draw_figures`).
     """
+    from study.report.figure_list import figure_jobs
+
     return draw_figures(figure_jobs(results), cache_dir=cache_dir, workers=workers)
 
 

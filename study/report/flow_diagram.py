@@ -186,7 +186,8 @@ def flow_svg(flow: Flow, *, width: int = 720, reference: list[ReferenceSplit] | 
 
     fq = flow.failed_quality
     fe = flow.failed_eligibility
-    every = " (every failed check)" if flow.exclusion_checks else ""
+    # on its own line: the side box is too narrow for it beside the count
+    every = ["every failed check, per case:"] if flow.exclusion_checks else []
     not_dec = [f"  {r}: {k}" for r, k in _step_reasons(flow, "decodable", {}) if r != "not decodable"]
     included = [f"Included in the analysis (n = {flow.included})"]
     for sp in reference or []:
@@ -197,10 +198,10 @@ def flow_svg(flow: Flow, *, width: int = 720, reference: list[ReferenceSplit] | 
          [f"Not decodable (n = {flow.not_decodable})", "missing, empty, truncated or not an image"]
          + (["  also failing:"] + not_dec if not_dec else [])),
         ([f"Decodable images (n = {flow.decodable})"],
-         [f"Failed image quality (n = {fq.total}){every}"]
+         [f"Failed image quality (n = {fq.total})", *every]
          + [f"  {r}: {k}" for r, k in _step_reasons(flow, "quality", fq.by_reason)]),
         ([f"Passed image quality (n = {flow.passed_quality})"],
-         [f"Not eligible (n = {fe.total}){every}"]
+         [f"Not eligible (n = {fe.total})", *every]
          + [f"  {r}: {k}" for r, k in _step_reasons(flow, "eligibility", fe.by_criterion)]),
         (included, None),
     ]

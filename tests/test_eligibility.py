@@ -84,8 +84,9 @@ def test_flow_svg_is_wellformed_and_shows_the_counts():
     root = ET.fromstring(svg)
     assert root.tag.endswith("svg")
     texts = " | ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
-    for needle in ("Images received (n = 5)", "Not decodable (n = 1)", "Failed image quality (n = 1)", "blurred: 1",
-                   "Not eligible (n = 2)", "adult (18 years or older): 1", "Included in the analysis (n = 1)", "model m1: 1"):
+    for needle in ("Images received (n = 5 images)", "Not decodable (n = 1 images)", "Failed image quality (n = 1 images)",
+                   "blurred: 1", "Not eligible (n = 2 images)", "adult (18 years or older): 1",
+                   "Included in the analysis (n = 1 images)", "model m1: 1"):
         assert needle in texts, needle
 
 
@@ -146,3 +147,21 @@ def test_readers_part_added_later_equals_the_flow_built_with_readings():
     assert json.loads(later.model_dump_json())["analysed"]["readers"] == {"r1": 1, "r2": 0}
     assert cases_only.missing_readings is None and cases_only.analysed.readers == {}
     assert eligibility.add_readers(cases_only, None, included=["a"]) == cases_only
+
+
+def test_flow_counts_patients_next_to_images():
+    """Issue 13 item 4: with patient ids, every stage counts the patients with at least one image there."""
+    cases, q = _tables()
+    # a, b: patient P1; c: P2; d, e: P3 -> received 3 patients; decodable a, c, d, e (P1, P2, P3);
+    # passed quality a, d, e (P1, P3); included a (P1)
+    cases["patient_id"] = ["P1", "P1", "P2", "P3", "P3"]
+    _, flow = eligibility.decide_eligibility(cases, q, criteria=PROTOCOL.inclusion, models=["m1"])
+    pc = flow.patients
+    assert (pc.received, pc.decodable, pc.passed_quality, pc.included) == (3, 3, 2, 1)
+    assert (pc.images_per_included_patient_min, pc.images_per_included_patient_max) == (1, 1)
+    texts = " | ".join(t.text or "" for t in ET.fromstring(flow_svg(flow)).iter() if t.tag.endswith("text"))
+    assert "Images received (n = 5 images, 3 patients)" in texts
+    assert "Included in the analysis (n = 1 images, 1 patients)" in texts
+    # without patient ids the flow says nothing about patients
+    _, no_pat = eligibility.decide_eligibility(_tables()[0], q, criteria=PROTOCOL.inclusion, models=["m1"])
+    assert no_pat.patients is None

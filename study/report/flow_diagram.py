@@ -14,7 +14,7 @@ from xml.sax.saxutils import escape
 
 from study.results.flow import Flow
 
-__all__ = ["FlowExclusion", "FlowStage", "FlowView", "flow_svg", "flow_view"]
+__all__ = ["FlowExclusion", "FlowStage", "FlowView", "flow_svg", "flow_view", "images_and_patients"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,8 @@ class FlowStage:
     label: str
     n: int
     excluded: FlowExclusion | None = None
+    #: patients with at least one image at this stage (None: not known, or not a stage of images)
+    n_patients: int | None = None
 
 
 @dataclass(frozen=True)
@@ -56,19 +58,23 @@ def flow_view(flow: Flow) -> FlowView:
     did not grade). Reasons are the first failed check of each excluded case, so they add up
     to the excluded number.
     """
+    pc = flow.patients
     received = FlowStage("Images received", flow.received,
-                         FlowExclusion("Not decodable", flow.not_decodable) if flow.not_decodable else None)
+                         FlowExclusion("Not decodable", flow.not_decodable) if flow.not_decodable else None,
+                         n_patients=pc.received if pc else None)
     stages = [
         received,
         FlowStage("Assessed for image quality", flow.decodable,
                   FlowExclusion("Failed the quality gate", flow.failed_quality.total,
-                                _reasons(flow.failed_quality.by_reason))),
+                                _reasons(flow.failed_quality.by_reason)), n_patients=pc.decodable if pc else None),
         FlowStage("Assessed for eligibility", flow.passed_quality,
                   FlowExclusion("Not eligible", flow.failed_eligibility.total,
-                                _reasons(flow.failed_eligibility.by_criterion))),
-        FlowStage("Included (reference standard available)", flow.included),
+                                _reasons(flow.failed_eligibility.by_criterion)),
+                  n_patients=pc.passed_quality if pc else None),
+        FlowStage("Included (reference standard available)", flow.included, n_patients=pc.included if pc else None),
     ]
-    stages += [FlowStage(f"Analysed by model {m}", n) for m, n in sorted(flow.analysed.models.items())]
+    stages += [FlowStage(f"Analysed by model {m}", n, n_patients=pc.included if pc else None)
+               for m, n in sorted(flow.analysed.models.items())]
     readers = flow.analysed.readers
     if readers:
         missing = flow.missing_readings.by_reader if flow.missing_readings is not None else {}
@@ -82,6 +88,11 @@ def flow_view(flow: Flow) -> FlowView:
 
 def _label(s: str) -> str:
     return s.replace("_", " ")
+
+
+def images_and_patients(n: int, n_patients: int | None) -> str:
+    """``"n = 136 images, 93 patients"`` (``"n = 136 images"`` when the patients are not known)."""
+    return f"n = {n} images" + (f", {n_patients} patients" if n_patients is not None else "")
 
 
 def flow_svg(flow: Flow, *, width: int = 720) -> str:
@@ -119,16 +130,21 @@ def flow_svg(flow: Flow, *, width: int = 720) -> str:
     fq = flow.failed_quality
     fe = flow.failed_eligibility
     crit_desc = {c.id: c.description for c in flow.criteria}
+    pc = flow.patients
+    included = [f"Included in the analysis ({images_and_patients(flow.included, pc.included if pc else None)})"]
+    if pc is not None and pc.images_per_included_patient_mean is not None:
+        included.append(f"  images per patient: mean {pc.images_per_included_patient_mean:.2f}, "
+                        f"range {pc.images_per_included_patient_min}-{pc.images_per_included_patient_max}")
     steps: list[tuple[list[str], list[str] | None]] = [
-        ([f"Images received (n = {flow.received})"],
-         [f"Not decodable (n = {flow.not_decodable})", "missing, empty, truncated or not an image"]),
-        ([f"Decodable images (n = {flow.decodable})"],
-         [f"Failed image quality (n = {fq.total})"]
+        ([f"Images received ({images_and_patients(flow.received, pc.received if pc else None)})"],
+         [f"Not decodable (n = {flow.not_decodable} images)", "missing, empty, truncated or not an image"]),
+        ([f"Decodable ({images_and_patients(flow.decodable, pc.decodable if pc else None)})"],
+         [f"Failed image quality (n = {fq.total} images)"]
          + [f"  {_label(r)}: {k}" for r, k in fq.by_reason.items() if k]),
-        ([f"Passed image quality (n = {flow.passed_quality})"],
-         [f"Not eligible (n = {fe.total})"]
+        ([f"Passed quality ({images_and_patients(flow.passed_quality, pc.passed_quality if pc else None)})"],
+         [f"Not eligible (n = {fe.total} images)"]
          + [f"  {crit_desc[c] if c in crit_desc else c}: {k}" for c, k in fe.by_criterion.items() if k]),
-        ([f"Included in the analysis (n = {flow.included})"], None),
+        (included, None),
     ]
     for i, (main, side) in enumerate(steps):
         h = box(main_x, y, main_w, main)
@@ -142,7 +158,7 @@ def flow_svg(flow: Flow, *, width: int = 720) -> str:
             next_y = max(next_y, side_y + sh + 16)
         down_arrow(y + h, next_y)
         y = next_y
-    lines = ["Analysed"]
+    lines = ["Analysed (images)"]
     for m, k in flow.analysed.models.items():
         lines.append(f"  model {m}: {k}")
     groups = flow.reader_groups
@@ -154,7 +170,7 @@ def flow_svg(flow: Flow, *, width: int = 720) -> str:
     h = box(main_x, y, main_w, lines)
     mr = flow.missing_readings
     if mr is not None:
-        side = ["Included cases not read"] + [f"  {r}: {k}" for r, k in mr.by_reader.items()]
+        side = ["Included images not read"] + [f"  {r}: {k}" for r, k in mr.by_reader.items()]
         side.append(f"  read by no reader: {mr.cases_without_any_reading}")
         box(side_x, y, side_w, side)
         h = max(h, 10 + line_h * len(side))

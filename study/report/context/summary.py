@@ -10,11 +10,17 @@ from study.report.context.common import info_text, threshold_key_of
 from study.report.context.detection import with_interval
 from study.report.format import Table, fmt
 from study.results import Results
+from study.results.baseline import Baseline
 
 
 def _n_readers(results: Results) -> int:
     ag = results.agreement
     return 0 if ag is None else sum(1 for r in ag.raters.values() if r.kind != "model")
+
+
+def _included(b: Baseline) -> str:
+    """``"136 images from 93 patients included"`` (the patients only when known)."""
+    return f"{b.n_cases} images" + (f" from {b.n_patients} patients" if b.n_patients is not None else "") + " included"
 
 
 def summary_context(results: Results) -> dict[str, Any]:
@@ -47,7 +53,7 @@ def summary_context(results: Results) -> dict[str, Any]:
     st = results.study
     design = (f"Study '{st.name}' under protocol {st.protocol.name} version {st.protocol.version}: "
               + (f"{results.flow.received} images received, " if results.flow is not None else "")
-              + (f"{results.baseline.n_cases} included; " if results.baseline is not None else "")
+              + (f"{_included(results.baseline)}; " if results.baseline is not None else "")
               + f"{len(results.model_ids)} model(s) and {_n_readers(results)} reader(s) were compared with the "
               "reference standard.")
     return {"design": design, "table": t.to_dict() if t.rows else None}

@@ -139,11 +139,14 @@ class AgreementOptions(_Options):
     levels: tuple[str, ...] = Field(..., min_length=2)
     subgroups: tuple[str, ...] = ()
     statistics: StatisticsOptions = StatisticsOptions()
+    #: ``most_severe``: agreement on one grade per patient (protocol ``grading.patient_grade``)
+    patient_grade: Literal["none", "most_severe"] = "none"
 
     @classmethod
     def from_protocol(cls, protocol: Protocol) -> AgreementOptions:
         return cls(levels=tuple(protocol.levels), subgroups=tuple(protocol.subgroups),
-                   statistics=StatisticsOptions.from_protocol(protocol))
+                   statistics=StatisticsOptions.from_protocol(protocol),
+                   patient_grade=protocol.grading.patient_grade)
 
 
 class MRMCOptions(_Options):

@@ -14,6 +14,7 @@ References used here:
 """
 
 import numpy as np
+import pandas as pd
 import pytest
 import statsmodels.api as sm
 from scipy.stats import bootstrap, norm
@@ -179,3 +180,48 @@ def test_bounded_unit_interval_is_the_logit_interval_when_wald_leaves():
     assert e.ci_high < 1 and "logit" in e.method and e.df == 10.0
     at_one = bounded_estimate(TEstimate, 1.0, 0.0, None, 0.05, "normal")
     assert at_one.ci_low is None and at_one.reason
+
+
+def test_patient_grade_most_severe_gives_agreement_per_patient():
+    """grading.patient_grade: most_severe -- the reference and each rater get the most severe of the
+    patient's image grades; accuracy and kappa are then sklearn's on those patient grades (n = patients)."""
+    from sklearn.metrics import accuracy_score, cohen_kappa_score
+
+    from study.metrics.agreement import evaluate_agreement
+    from study.options import AgreementOptions
+    from tests.test_agreement import LEVELS, make_study
+
+    reference, ratings, patient_of, cov = make_study(90, seed=8, imgs_per_patient=3, crossed=0.9)
+    opts = AgreementOptions(levels=tuple(LEVELS), subgroups=("sex",), patient_grade="most_severe",
+                            statistics=StatisticsOptions(n_bootstrap=200, unit="patient"))
+    res = evaluate_agreement(reference, ratings, options=opts, patient_of=patient_of, covariates=cov[["case_id", "sex"]])
+    assert res.settings.patient_grade == "most_severe" and res.settings.n_cases == res.settings.n_patients == 30
+    rank = {lv: i for i, lv in enumerate(LEVELS)}
+    pat = pd.Series(patient_of)
+    ref_p = reference.assign(p=reference["case_id"].map(pat), r=reference["grade"].map(rank)).groupby("p")["r"].max()
+    for rid in ("ai", "j1"):
+        r = ratings[ratings["rater_id"] == rid].assign(p=lambda d: d["case_id"].map(pat),
+                                                       r=lambda d: d["grade"].map(rank))
+        g = r.groupby("p")["r"].agg(["max", "count"])
+        g = g[g["count"] == 3]  # a patient counts for a rater only when all three images were graded
+        got = res.raters[rid]
+        assert got.n_cases == len(g)
+        assert got.accuracy.estimate == pytest.approx(accuracy_score(ref_p[g.index], g["max"]))
+        assert got.kappa_quadratic.estimate == pytest.approx(
+            cohen_kappa_score(ref_p[g.index], g["max"], weights="quadratic", labels=range(4)))
+    assert res.raters["j1"].n_cases < 30  # crossed = 0.9: some patients not fully graded by j1
+    assert set(res.subgroups["sex"]) <= {"F", "M", "mixed"} and "mixed" in res.subgroups["sex"]
+    with pytest.raises(StudyError, match="patient"):
+        evaluate_agreement(reference, ratings, options=opts, patient_of=None)
+
+
+def test_protocol_patient_grade_reaches_the_options_and_defaults_to_none():
+    from study.options import AgreementOptions
+    from study.protocol import load_protocol
+    from tests.conftest import REPO_ROOT
+
+    p = load_protocol(REPO_ROOT / "protocols" / "chinese-2019.yaml").protocol
+    assert AgreementOptions.from_protocol(p).patient_grade == "none"
+    assert "patient_grade" not in p.model_dump()["grading"]  # the default leaves the protocol digests unchanged
+    g = p.grading.model_copy(update={"patient_grade": "most_severe"})
+    assert AgreementOptions.from_protocol(p.model_copy(update={"grading": g})).patient_grade == "most_severe"

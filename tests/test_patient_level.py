@@ -21,7 +21,11 @@ from scipy.stats import bootstrap, norm
 
 from study.errors import StudyError
 from study.metrics.clustered import clustered_proportion
-from study.metrics.clustered_counting import COUNT_STATISTICS, count_sums, patient_bootstrap_counting
+from study.metrics.clustered_counting import (
+    COUNT_STATISTICS,
+    count_sums,
+    patient_bootstrap_counting,
+)
 from study.metrics.counting import bland_altman, evaluate_counting, lin_ccc
 from study.metrics.detection import evaluate_detection
 from study.metrics.intervals import binomial_ci, bounded_unit_interval

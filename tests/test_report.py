@@ -139,7 +139,7 @@ def test_numbers_printed_come_from_results():
     assert f"{marker} {acc['method']}" in note
     ov = r["counting"]["sim-detector"]["thresholds"]["0.5"]["overall"]["mae"]
     summary = {row[0]: row for row in ctx["summary"]["table"]["rows"]}
-    assert summary["Counting: mean absolute error per image (score ≥ 0.5)"][2].startswith(
+    assert summary["Counting: mean absolute error per image (score ≥ 0.5)"][3].startswith(
         f"{ov['estimate']:.2f} ({ov['ci_low']:.2f}-{ov['ci_high']:.2f}) ")
 
 

@@ -9,7 +9,7 @@ from study.report.context.common import threshold_key_of, unavailable
 from study.report.format import Table, fmt_int
 from study.results.counting import CountError, CountingResult
 
-COLUMNS = ["n", "Mean bias", "SD", "MAE", "RMSE", "CCC"]
+COLUMNS = ["Images", "Mean bias", "SD", "MAE", "RMSE", "CCC"]
 
 
 
@@ -28,6 +28,8 @@ def _model_tables(m: str, cnt: CountingResult, figures: Mapping[str, str],
         t2.add([f"≥ {th}", *_row(t2, cnt.thresholds[th].overall)])
     t2.note("Bias = predicted - reference count; MAE = mean absolute error; RMSE = root mean squared error; "
             "CCC = Lin's concordance correlation coefficient.")
+    t2.note(f"n = images ({cnt.inputs.n_cases} images from {cnt.inputs.n_patients} patients); counts are lesions "
+            "per image.")
     t3 = Table(f"tab-count-sev-{m}", f"Counting error by reference grade, model {m} (as ACNE04 Table 3)",
                ["Grade", "Score threshold", *COLUMNS], nd=2)
     for lv in cnt.levels or []:

@@ -30,7 +30,7 @@ def flow_context(flow: Flow | None) -> dict[str, Any]:
                "; ".join(f"{r}: {n}" for r, n in ex.reasons) if ex is not None else F.DASH])
     pc = flow.patients
     if pc is None:
-        t.note("Patients: not known (the manifest names no patient_id).")
+        t.note("Patients: not known (results.json holds no patient counts).")
     elif pc.images_per_included_patient_mean is not None:
         t.note(f"Included: {flow.included} images from {pc.included} patients; images per patient: mean "
                f"{fmt(pc.images_per_included_patient_mean, 2)}, range {pc.images_per_included_patient_min}-"
@@ -42,7 +42,7 @@ def _patient_rows(t: Table, b: Baseline) -> None:
     t.add(["Images included", fmt_int(b.n_cases)])
     ipp = b.images_per_patient
     if b.n_patients is None or ipp is None:
-        t.add(["Patients", "not known (no patient_id in the manifest)"])
+        t.add(["Patients", "not known (results.json holds no patient counts)"])
         return
     t.add(["Patients", fmt_int(b.n_patients)])
     t.add(["Images per patient: mean (range)", f"{fmt(ipp.mean, 2)} ({fmt(ipp.min, 0)}-{fmt(ipp.max, 0)})"])

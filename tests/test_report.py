@@ -304,3 +304,32 @@ def test_methods_written_from_a_count_band_protocol():
     assert ctx["subgroups"] == {"available": False, "reason": "Not assessed: the protocol names no subgroup columns."}
     assert ctx["baseline"]["available"] is False and ctx["flow"]["available"] is False
     assert [row[0] for row in ctx["methods"]["criteria"]["rows"]] == ["facial_acne"]
+
+
+def test_every_table_says_what_n_counts():
+    """Issue 13 item 4: no table of the report has a bare "n" or "Cases" column; a count column names
+    what it counts (images, patients, lesions, readings), and the grading, counting and detection tables
+    carry a note saying what n is."""
+    from study.report.context import build_context
+
+    ctx = build_context(_results(), figures={})
+    tables = []
+
+    def walk(x):
+        if isinstance(x, dict):
+            if "columns" in x and "rows" in x and "caption" in x:
+                tables.append(x)
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+
+    walk(ctx)
+    assert len(tables) > 20
+    bare = [(t["id"], c) for t in tables for c in t["columns"] if c.strip().lower() in ("n", "cases", "count")]
+    assert bare == []
+    for t in tables:
+        if t["id"] in ("tab-accuracy", "tab-per-grade", "tab-errors", "tab-comparisons") or t["id"].startswith(
+                ("tab-count-", "tab-det-")):
+            assert any(n.startswith("n = ") for n in t["notes"]), t["id"]

@@ -300,7 +300,7 @@ def test_report_baseline_and_flow_show_patients_next_to_images(study_run):
     assert f"Included: {n_img} images from {n_pat} patients" in flat  # the flow table's note
     assert f"{n_img} images from {n_pat} patients included" in flat  # the summary's design sentence
     assert re.search(rf"Images received \(n = {res['flow']['received']} images, {cases['patient_id'].nunique()} "
-                     "patients\)", flat)
+                     r"patients\)", flat)
     assert "bench/coverage_clustered.py" in flat  # the methods cite the coverage evidence
 
 

@@ -33,7 +33,7 @@ def summary_context(results: Results) -> dict[str, Any]:
     """The key-results table (one row per endpoint and rater, with what n counts) and a one-paragraph design
     summary ("N images from P patients")."""
     t = Table("tab-summary", "Key results (point estimate and confidence interval) and what n counts",
-              ["Endpoint", "Rater", "n", "Estimate (CI)"])
+              ["Endpoint", "Rater", "n (what is counted)", "Estimate (CI)"])
     threshold = results.study.protocol_settings.detection.operating_threshold
     for m in results.model_ids:
         det = results.detection.get(m)

@@ -80,7 +80,7 @@ def flow_view(flow: Flow) -> FlowView:
         missing = flow.missing_readings.by_reader if flow.missing_readings is not None else {}
         items = [(str(k), int(v)) for k, v in sorted(missing.items()) if v]
         stages.append(FlowStage(
-            f"Graded by {len(readers)} readers ({min(readers.values())}-{max(readers.values())} cases each)",
+            f"Graded by {len(readers)} readers ({min(readers.values())}-{max(readers.values())} images each)",
             max(readers.values()),
             FlowExclusion("Included cases not graded, per reader", None, items) if items else None))
     return FlowView(stages=stages, check=flow.check)
@@ -103,7 +103,7 @@ def flow_svg(flow: Flow, *, width: int = 720) -> str:
     """
     font = 12
     line_h = 16
-    main_x, main_w = 20, 300
+    main_x, main_w = 20, 330
     side_x = main_x + main_w + 60
     side_w = width - side_x - 10
     parts: list[str] = []

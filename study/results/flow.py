@@ -12,8 +12,8 @@ from pydantic import Field
 
 from study.results.base import ResultModel
 
-__all__ = ["Analysed", "CriterionRecord", "FailedEligibility", "FailedQuality", "Flow", "MissingReadings",
-           "PatientCounts"]
+__all__ = ["Analysed", "CriterionRecord", "ExclusionChecks", "FailedEligibility", "FailedQuality", "Flow",
+           "MissingReadings", "PatientCounts"]
 
 
 class FailedQuality(ResultModel):
@@ -54,7 +54,22 @@ class MissingReadings(ResultModel):
 
     by_reader: dict[str, int]
     cases_without_any_reading: int
-    readings_of_excluded_cases: int
+    readings_of_excluded_cases: int = Field(description="readings (reader x case) of excluded cases: not analysed")
+    excluded_cases_read: int | None = Field(None, exclude_if=lambda v: v is None,
+                                            description="excluded cases with at least one reading")
+
+
+class ExclusionChecks(ResultModel):
+    """Every check failed by the cases excluded at one step of the flow, not only the first.
+
+    A case failing two checks is counted under each and once in ``more_than_one``, so
+    ``by_check`` may add up to more than ``excluded``.
+    """
+
+    excluded: int = Field(description="cases excluded at this step (their first failed check is here)")
+    by_check: dict[str, int] = Field(description="'not_decodable', 'quality:<reason>' or 'criterion:<id>' -> "
+                                                 "excluded cases failing it, in flow order")
+    more_than_one: int = Field(description="excluded cases failing more than one check")
 
 
 class PatientCounts(ResultModel):
@@ -87,3 +102,6 @@ class Flow(ResultModel):
                                     "+ failed_eligibility.total + included")
     patients: PatientCounts | None = Field(None, description="patients at each stage (None when the cases "
                                                              "table names no patient_id)")
+    exclusion_checks: dict[str, ExclusionChecks] | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="step ('decodable', 'quality', 'eligibility') -> every check its excluded cases failed")

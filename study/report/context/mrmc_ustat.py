@@ -61,7 +61,7 @@ def _design_table(key: str, a: UStatAnalysis, *, fixed: bool) -> Table:
     cases = f"{fmt_int(d.n_cases)} ({fmt_int(d.n_cases_negative)} / {fmt_int(d.n_cases_positive)})"
     t.add(["All", fmt_int(len(d.readers)), cases, fmt_int(d.n_readings), F.DASH])
     if len(d.modalities) > 1 and not fixed:
-        t.note(f"{fmt_int(d.readers_in_every_modality)} reader(s) read in every modality.")
+        t.note(f"{F.plural(d.readers_in_every_modality, 'reader')} read in every modality.")
     if d.n_patients is not None:
         t.note(f"The cases come from {fmt_int(d.n_patients)} patients; the variance resamples patients.")
     return t
@@ -138,7 +138,7 @@ def _sentence(text: str) -> str:
 def _analysis_context(key: str, title: str, a: UStatAnalysis | NotAssessed, figures: Mapping[str, str]) -> dict[str, Any]:
     if isinstance(a, NotAssessed):
         return {"key": key, "title": title, "not_estimable": f"Not estimable: {a.reason}.", "tables": [],
-                "method": None, "figures": []}
+                "method": None, "references": [], "figures": []}
     fixed = any(md.n_readers == 1 for md in a.design.by_modality.values())
     fom = _fom_table(key, a)
     for w in a.warnings:

@@ -118,7 +118,7 @@ def test_flow_counts_every_failed_check_and_the_readings_of_excluded_cases():
     assert "grade III or worse: 1; below: 0" in svg
     rows = {r[0]: r for r in flow_context(flow, reference=ref)["table"]["rows"]}
     assert "blurred: 1; no face: 1; adult (18 years or older): 1; more than one reason: 1" in \
-        rows["Assessed for image quality"][3]
+        rows["Assessed for image quality"][4]
     assert rows["Readings of 2 excluded cases, not analysed (count of readings)"][1] == "3"
     assert rows["Included, reference positive (grade III or worse; MRMC binary endpoint)"][1] == "1"
     assert [st.label for st in flow_view(flow).stages][:4] == ["Images received", "Assessed for image quality",

@@ -405,12 +405,12 @@ def test_demo_report_first_page_states_each_primary_decision(study_run):
         # the row: "<id>: ... <criterion> <estimate> (<low>-<high>) [method mark] [p, adjusted p] <decision>"
         row = page[page.index(f"{e.id}: "):]
         assert row.index(e.criterion) < row.index(fmt_ci(e.estimate)), e.id
-        assert _DECIDED.match(row[row.index(fmt_ci(e.estimate)) + len(fmt_ci(e.estimate)):]).group(1) == \
-            label[e.decision], (e.id, row[:400])
+        decided = _DECIDED.match(row[row.index(fmt_ci(e.estimate)) + len(fmt_ci(e.estimate)):])
+        assert decided is not None and decided.group(1) == label[e.decision], (e.id, e.decision, row[:600])
 
 
 #: what follows the interval in a decision row: a method mark, the p-values (secondary rows), the decision
-_DECIDED = re.compile(r"(?:\s+[^\s0-9<A-Z])?(?:\s+(?:< )?[0-9.]+){0,2}\s+(MET|NOT MET|NOT ESTIMABLE)\b")
+_DECIDED = re.compile(r"(?:\s+[^\s0-9<A-Z–])?(?:\s+(?:< )?[0-9.]+|\s+–){0,2}\s+(MET|NOT MET|NOT ESTIMABLE)\b")
 
 
 @pytest.fixture(scope="module")
@@ -470,7 +470,8 @@ def test_a_goal_tightened_until_it_fails_shows_not_met_on_page_one(locked_then_c
     ci = fmt_ci_of(sens["estimate"])
     row = page[page.index("at or above the goal 0.999 "):]
     assert row.index(ci) == len("at or above the goal 0.999 ")
-    assert _DECIDED.match(row[len("at or above the goal 0.999 ") + len(ci):]).group(1) == "NOT MET"
+    decided = _DECIDED.match(row[len("at or above the goal 0.999 ") + len(ci):])
+    assert decided is not None and decided.group(1) == "NOT MET", row[:600]
 
 
 def test_a_threshold_changed_after_the_lock_shows_deviation_with_that_key_on_page_one(locked_then_changed):

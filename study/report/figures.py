@@ -35,7 +35,7 @@ from study.pseudonyms import pseudonyms, study_pseudonyms
 from study.report import format as F
 from study.report import selectors as S
 from study.report.figure_ids import figure_id
-from study.report.flow_diagram import flow_svg, flow_view
+from study.report.flow_diagram import flow_svg, flow_view, reference_split
 from study.results import Results
 from study.results.agreement import RaterAgreement
 from study.results.counting import CountingPoints, CountingResult
@@ -592,7 +592,8 @@ def figure_svgs(results: Results | Mapping[str, Any]) -> dict[str, str]:
             out[name] = svg
 
     if r.flow is not None:
-        put(figure_id("flow"), _scope_ids(flow_svg(r.flow), figure_id("flow")))
+        put(figure_id("flow"), _scope_ids(flow_svg(r.flow, reference=reference_split(
+            r.baseline, r.study.protocol_settings)), figure_id("flow")))
     for m, det in sorted(r.detection.items()):
         put(figure_id("pr", m), pr_figure(m, det))
         put(figure_id("froc", m), froc_figure(m, det))

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from study.report import stard
+from study.report import claim, stard
+from study.report.flow_diagram import reference_split
 from study.report.context.agreement import (
     accuracy_context,
     agreement_context,
@@ -44,7 +45,7 @@ def parse_results(results: Results | Mapping[str, Any], *, source: str = "result
 
 def build_context(results: Results | Mapping[str, Any], *, figures: Mapping[str, str],
                   pages: Mapping[str, int] | None = None) -> dict[str, Any]:
-    """The whole template context: one entry per section plus the TOC and the STARD checklist.
+    """The whole template context: one entry per section plus the TOC and the STARD and CLAIM checklists.
 
     ``results`` is the typed :class:`~study.results.Results` or the parsed results.json, which
     is validated here once (a StudyError names every key that does not fit).
@@ -62,7 +63,7 @@ def build_context(results: Results | Mapping[str, Any], *, figures: Mapping[str,
         "summary": summary_context(r),
         "introduction": introduction_context(r),
         "methods": methods_context(r),
-        "flow": flow_context(r.flow),
+        "flow": flow_context(r.flow, reference=reference_split(r.baseline, protocol)),
         "baseline": baseline_context(r.baseline, classes=protocol.classes, levels=protocol.levels,
                                      inclusion=protocol.inclusion),
         "detection": detection_context(r.detection, figures, classes=protocol.classes, operating_threshold=threshold),
@@ -80,7 +81,8 @@ def build_context(results: Results | Mapping[str, Any], *, figures: Mapping[str,
         "limitations": limitations_context(r.study, r.baseline, r.flow, ag, detection=r.detection, errors=r.errors),
         "implications": implications_context(r.study),
         "information": information_context(r.study),
-        "stard": stard.checklist(SECTIONS, dict(pages or {})),
+        "stard": stard.checklist(r, SECTIONS, dict(pages or {})),
+        "claim": claim.checklist(r, SECTIONS, dict(pages or {})),
         "provenance": provenance_context(r.provenance),
     }
     if r.flow is not None and r.flow.included == 0:

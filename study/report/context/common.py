@@ -40,7 +40,8 @@ SECTIONS: dict[str, str] = {
     "sec-limitations": "5.1 Limitations",
     "sec-implications": "5.2 Implications for practice",
     "sec-information": "6. Registration, protocol and funding",
-    "sec-stard": "Appendix A. STARD 2015 checklist",
+    "sec-stard": "Appendix A1. STARD 2015 checklist",
+    "sec-claim": "Appendix A2. CLAIM 2024 checklist",
     "sec-provenance": "Appendix B. Provenance",
 }
 TOC_EXCLUDE = {"sec-title"}

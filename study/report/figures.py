@@ -34,6 +34,7 @@ from study.report import format as F
 from study.report import selectors as S
 from study.report.figure_ids import figure_id
 from study.report.flow_diagram import flow_svg, flow_view
+from study.report.text import neutralise_bidi, report_text
 from study.results import Results
 from study.results.agreement import RaterAgreement
 from study.results.counting import CountingPoints, CountingResult
@@ -48,6 +49,8 @@ if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn (a heavy imp
     from matplotlib.typing import RcKeyType
 
 FONT = "DejaVu Sans"
+#: the longest label a figure prints (longer ones are cut by :func:`_t`)
+LABEL_CHARS = 120
 TEXT_WIDTH_IN = 6.5  # A4 minus 2 cm margins, rounded down
 
 
@@ -69,8 +72,10 @@ def _rc() -> dict[RcKeyType, Any]:
 
 
 def _t(s: Any) -> str:
-    """A label as plain text: escape ``$`` so matplotlib never reads user text as mathtext."""
-    return str(s).replace("$", r"\$")
+    """A label as the figures print it: bounded and with bidi controls shown as codes
+    (:func:`study.report.text.report_text`, the rule of the whole report, cut at
+    :data:`LABEL_CHARS`), and ``$`` escaped so matplotlib never reads user text as mathtext."""
+    return report_text(str(s), max_chars=LABEL_CHARS).replace("$", r"\$")
 
 
 _DECL = re.compile(r"^\s*<\?xml[^>]*\?>\s*(<!DOCTYPE[^>]*>\s*)?", re.S)
@@ -94,7 +99,8 @@ def _to_svg(fig: Figure, *, name: str) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, dpi=200)
     plt.close(fig)
-    return _scope_ids(buf.getvalue(), name)
+    # every label went through _t; this catches any text drawn without it (tick labels, legends)
+    return _scope_ids(neutralise_bidi(buf.getvalue()), name)
 
 
 def _draw(name: str, draw: Callable[[], Figure]) -> str:

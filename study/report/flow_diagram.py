@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
+from study.report.text import report_text
 from study.results.flow import Flow
 
 __all__ = ["FlowExclusion", "FlowStage", "FlowView", "flow_svg", "flow_view"]
@@ -80,6 +81,10 @@ def flow_view(flow: Flow) -> FlowView:
     return FlowView(stages=stages, check=flow.check)
 
 
+#: the longest line a box of the diagram prints (longer ones are cut by :func:`study.report.text.report_text`)
+LABEL_CHARS = 120
+
+
 def _label(s: str) -> str:
     return s.replace("_", " ")
 
@@ -103,7 +108,7 @@ def flow_svg(flow: Flow, *, width: int = 720) -> str:
         parts.append(f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="#ffffff" stroke="#333" stroke-width="1.2"/>')
         for i, t in enumerate(lines):
             weight = ' font-weight="bold"' if (i == 0 and bold_first) else ""
-            parts.append(f'<text x="{x + 8}" y="{y + 4 + line_h * (i + 1) - 4}" font-size="{font}"{weight}>{escape(t)}</text>')
+            parts.append(f'<text x="{x + 8}" y="{y + 4 + line_h * (i + 1) - 4}" font-size="{font}"{weight}>{escape(report_text(t, max_chars=LABEL_CHARS))}</text>')
         return h
 
     def down_arrow(y0: int, y1: int) -> None:

@@ -472,6 +472,8 @@ def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | 
     import pandas as pd
     from PIL import Image
 
+    from study.cohort.images import read_rgb
+    from study.errors import StudyError
     from study.io import read_json
 
     rd = Path(results_dir)
@@ -509,10 +511,14 @@ def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | 
                 import matplotlib.pyplot as plt
                 from matplotlib.patches import Rectangle
 
-                with Image.open(path_of[cid]) as f:
-                    im = f.convert("RGB")
-                    scale = min(1.0, max_side / max(im.size))
-                    small = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))))
+                # the pixels the model saw (any pixel format as 8-bit RGB, EXIF orientation applied)
+                rgb = read_rgb(path_of[cid])
+                if rgb is None:
+                    raise StudyError("cannot read the example image (missing or not a decodable image file)",
+                                     file=path_of[cid])
+                im = Image.fromarray(rgb)
+                scale = min(1.0, max_side / max(im.size))
+                small = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))))
                 fig, ax = plt.subplots(figsize=(3.1, 3.1 * small.height / small.width))
                 ax.imshow(small, extent=(0, im.width, im.height, 0), interpolation="bilinear")
                 boxes = gt_boxes[image_of[cid]] if cid in image_of and image_of[cid] in gt_boxes else []

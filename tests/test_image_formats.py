@@ -16,12 +16,12 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
+from test_check_fixtures import REPO, draw_face
 
 from study import quality
 from study.cohort.images import decode_rgb, probe_image, read_rgb
 from study.inference import read_image
 from study.protocol import load_protocol
-from test_check_fixtures import REPO, draw_face
 
 T = load_protocol(REPO / "protocols" / "chinese-2019.yaml").protocol.quality
 

@@ -235,3 +235,15 @@ def test_sigint_stops_study_report_within_seconds(tmp_path):
     assert time.perf_counter() - t0 < 5
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
     assert not (tmp_path / "r.pdf").exists() and not (tmp_path / "report.html").exists()
+
+
+def test_ordinary_report_is_not_shortened():
+    """The bound never touches an ordinary report: nothing of the whole fixture's HTML is cut or shortened (its
+    longest values are a 64-digit sha256 and a 1,070-character list of interval methods)."""
+    from study.report.context import parse_results
+    from study.report.render import render_html
+
+    with gzip.open(FIXTURE, "rt", encoding="utf-8") as f:
+        html = render_html(parse_results(json.load(f)), figures={})
+    assert "characters in all)" not in html
+    assert not re.search(f"…[0-9a-f]{{{HASH_CHARS}}}", html)

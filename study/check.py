@@ -134,6 +134,9 @@ def check_study(config_path: str | Path, *, workdir: str | Path | None = None) -
     if raw is not None:
         try:
             data = yaml.safe_load(raw.decode("utf-8"))
+            if data is None:
+                problems.append(Problem(str(ppath), "", "the protocol file is empty; expected a YAML mapping of "
+                                        "the protocol's keys (see protocols/chinese-2019.yaml)"))
         except UnicodeDecodeError as e:
             problems.append(Problem(str(ppath), f"byte {e.start}", "protocol is not UTF-8 text"))
             data = None

@@ -188,7 +188,8 @@ def build_flow(cases: pd.DataFrame, quality: pd.DataFrame, criteria_result: pd.D
     return add_readers(flow, readings, included=inc["case_id"].astype(str))
 
 
-def add_readers(flow: Flow, readings: pd.DataFrame | None, *, included: Iterable[str]) -> Flow:
+def add_readers(flow: Flow, readings: pd.DataFrame | None, *, included: Iterable[str],
+                all_readings: pd.DataFrame | None = None) -> Flow:
     """The flow with the readers' part filled in: ``analysed.readers``, ``missing_readings``, ``reader_groups``.
 
     Kept apart from the cases' part so the workflow's eligibility step does not depend on
@@ -200,9 +201,17 @@ def add_readers(flow: Flow, readings: pd.DataFrame | None, *, included: Iterable
     flow : a flow of :func:`build_flow` (its readers' part is replaced).
     readings : readings table (``reader_id``, ``case_id`` [, ``reader_group``]) or None (no readings file).
     included : ids of the included cases.
+    all_readings : every reading (also aided and not-assessable ones), optional: a reader who
+        has readings but none of ``readings`` (e.g. every case marked not assessable) is then
+        listed with 0 analysed cases instead of silently missing (issue 18 item 1).
     """
     included = set(map(str, included))
     read, groups = _reader_tables(readings)
+    if readings is not None and all_readings is not None:
+        _, all_groups = _reader_tables(all_readings)
+        for r, g in all_groups.items():
+            read.setdefault(r, set())
+            groups.setdefault(r, g)
     missing = None
     if readings is not None:
         any_read = set().union(*read.values()) if read else set()

@@ -17,10 +17,21 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: the four keys every estimate has, in the order they are written
 CORE_KEYS = ("estimate", "ci_low", "ci_high", "method")
+#: why a zero-width interval is not given (issue 18 item 1)
+ZERO_WIDTH_REASON = ("the interval has zero width (no variation in the data behind it, e.g. one case or one "
+                     "patient, or identical values): no interval is given")
+
+
+def _number(v: Any) -> float | None:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
 
 
 def _optional() -> Any:
@@ -45,7 +56,9 @@ class Estimate(BaseModel):
     n, k : int, optional
         Denominator and numerator of a proportion; ``n`` alone: the number of units.
     reason : str, optional
-        Why the estimate or its interval is not available.
+        Why the estimate or its interval is not available. A zero-width interval (within
+        rounding: one case, one patient, identical values) is never kept: its limits become
+        ``None`` with :data:`ZERO_WIDTH_REASON` unless a reason is given.
     definition : str, optional
         What the estimate is, when its key alone does not say.
     se_z : float, optional
@@ -78,6 +91,22 @@ class Estimate(BaseModel):
                  se: Any = None, extra: dict[str, Any] | None = None, **fields: Any) -> None:
         super().__init__(estimate=estimate, ci_low=ci_low, ci_high=ci_high, method=method, se=se,
                          **(extra or {}), **fields)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_zero_width_interval(cls, data: Any) -> Any:
+        """A zero-width interval (within rounding) claims a certainty the data cannot give: it is
+        dropped, and ``reason`` says why (an existing reason is kept)."""
+        if not isinstance(data, dict):
+            return data
+        lo, hi = _number(data.get("ci_low")), _number(data.get("ci_high"))
+        if lo is None or hi is None:
+            return data
+        est = _number(data.get("estimate"))
+        scale = max(1.0, abs(est) if est is not None else 0.0, abs(lo), abs(hi))
+        if hi - lo > 1e-9 * scale:
+            return data
+        return {**data, "ci_low": None, "ci_high": None, "reason": data.get("reason") or ZERO_WIDTH_REASON}
 
     @field_validator("estimate", "ci_low", "ci_high", "se", "se_z", "design_effect", mode="before")
     @classmethod

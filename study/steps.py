@@ -184,7 +184,7 @@ def readings(*, protocol, cases, out, readings=None, out_readers=None, eligibili
                              file="study step readings")
         # the flow counts the readings the analyses use (unaided, assessable): see analysable_readings
         flow = add_readers(read_block(Path(cases_flow), Flow), analysable_readings(df) if readings else None,
-                           included=_included_ids(eligibility))
+                           included=_included_ids(eligibility), all_readings=df if readings else None)
     write_parquet(out, df)
     if out_flow:
         write_json(out_flow, flow)

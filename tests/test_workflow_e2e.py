@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +42,7 @@ def study_run(tmp_path_factory):
             "annotations": str(cohort / "annotations.json"),
             "reference": str(cohort / "reference.csv"),
             "readings": str(cohort / "readings.csv"),
-            "synth": {"cases": 40, "seed": 11},
+            "synth": {"cases": 40, "seed": 11, "aided_session": True},  # readers unaided, then aided
         },
         "models": [{"id": "demo-frcnn", "spec": str(REPO_ROOT / "models" / "demo" / "model.yaml")}],
         "shards": 2,
@@ -115,6 +116,7 @@ def test_reader_kappa_matches_statsmodels(study_run):
     readings = pd.read_parquet(r / "readings.parquet")
     el = pd.read_parquet(r / "eligibility.parquet")
     included = set(el.loc[el["included"], "case_id"])
+    readings = readings[readings["modality"] == "unaided"]  # agreement uses the unaided session
     reader = sorted(readings["reader_id"].unique())[0]
     rd = readings[(readings["reader_id"] == reader) & readings["case_id"].isin(included)]
     both = ref.merge(rd[["case_id", "grade"]], on="case_id", suffixes=("_ref", "_reader"))
@@ -230,7 +232,7 @@ def test_study_plan_into_the_results_folder_reaches_results_json(study_run, tmp_
     collect(config=json.dumps(cfg, sort_keys=True), results_dir=str(out), models="demo-frcnn", out=str(out / "r.json"))
     block = SampleSizePlan.model_validate(json.loads((out / "r.json").read_text())["sample_size"])
     assert block.patients_required and {e.id for e in block.endpoints} == {
-        "sensitivity_grade_iii", "specificity_grade_iii", "accuracy_vs_readers", "kappa_quadratic"}
+        "sensitivity_grade_iii", "specificity_grade_iii", "accuracy_vs_readers", "kappa_quadratic", "aided_vs_unaided"}
     assert "sample_size" not in res  # the run itself had no plan table
 
 
@@ -286,3 +288,157 @@ def test_results_json_holds_pseudonyms_not_case_ids(study_run):
     points = results["counting"]["demo-frcnn"]["points"]["case_id"]
     assert set(points) <= set(names.values()) and len(points) > 0
     assert set(results["agreement"]["inter_reader"]["fleiss"]["case_ids"]) <= set(names.values())
+
+
+def _first_pages(pdf: Path, *, layout: bool = False) -> str:
+    """Text of PDF pages 1-2 (the title page, then page one of the report: the decision); whitespace collapsed,
+    or with ``layout`` pdftotext's physical layout (a table row on one line)."""
+    import shutil
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (Debian package poppler-utils) is not installed; cannot read the PDF back")
+    text = subprocess.run(["pdftotext", *(["-layout"] if layout else []), "-f", "1", "-l", "2", str(pdf), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    return text if layout else re.sub(r"\s+", " ", text)
+
+
+def test_demo_report_first_page_states_each_primary_decision(study_run):
+    """Issue 12, Done-when (a): the demo report's first page gives each primary decision with its estimate
+    and interval, the lock line, and the secondary endpoints; exploratory endpoints are not there."""
+    from study.report.format import fmt_ci
+    from study.results.decisions import AnalysisPlanResults
+
+    root = study_run[0]
+    r, res = _load(root)
+    plan = AnalysisPlanResults.model_validate(res["analysis_plan"])
+    page = _first_pages(r / "report.pdf")
+    assert "Decision on the pre-specified analysis plan" in page
+    assert "NOT LOCKED. The analysis plan was not locked" in page
+    label = {"met": "MET", "not met": "NOT MET", "not estimable": "NOT ESTIMABLE"}
+    assert f"Primary decision: {label[plan.primary_decision]}." in page
+    for e in plan.endpoints:
+        if e.role == "exploratory":
+            assert e.id not in page
+            continue
+        # the row: "<id>: ... <criterion> <estimate> (<low>-<high>) [method mark] [p, adjusted p] <decision>"
+        row = page[page.index(f"{e.id}: "):]
+        assert row.index(e.criterion) < row.index(fmt_ci(e.estimate)), e.id
+        assert _DECIDED.match(row[row.index(fmt_ci(e.estimate)) + len(fmt_ci(e.estimate)):]).group(1) == \
+            label[e.decision], (e.id, row[:400])
+
+
+#: what follows the interval in a decision row: a method mark, the p-values (secondary rows), the decision
+_DECIDED = re.compile(r"(?:\s+[^\s0-9<A-Z])?(?:\s+(?:< )?[0-9.]+){0,2}\s+(MET|NOT MET|NOT ESTIMABLE)\b")
+
+
+@pytest.fixture(scope="module")
+def locked_then_changed(study_run, tmp_path_factory):
+    """The demo's step outputs copied; the primary sensitivity goal tightened to 0.999; `study lock`; then the
+    operating threshold changed 0.5 -> 0.25; only decide, collect and report re-run on the copy."""
+    import shutil
+
+    from study.plan.lock import LOCK_NAME
+    from study.report.render import render_report
+    from study.steps import collect, decide
+
+    root = study_run[0]
+    src = root / "results"
+    work = tmp_path_factory.mktemp("locked")
+    out = work / "results"
+    shutil.copytree(src, out, ignore=shutil.ignore_patterns("report.*", "figures", "logs", "benchmarks", ".snakemake"))
+    assert not (out / LOCK_NAME).exists()
+    res = json.loads((src / "results.json").read_text())
+    protocol = yaml.safe_load((root / "protocol.yaml").read_text())
+    protocol["analysis_plan"]["endpoints"][0]["comparator"]["value"] = 0.999
+    (work / "protocol.yaml").write_text(yaml.safe_dump(protocol))
+    cfg = {**res["study"]["config"], "protocol": str(work / "protocol.yaml"), "results_dir": str(out)}
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    from study.cli import main
+
+    assert main(["lock", str(work / "config.yaml"), "--directory", str(work)]) in (0, None)
+    protocol["detection"]["operating_threshold"] = 0.25
+    (work / "protocol.yaml").write_text(yaml.safe_dump(protocol))
+    config = json.dumps(cfg, sort_keys=True)
+    decide(protocol=str(work / "protocol.yaml"), config=config, reference=str(out / "reference.parquet"),
+           readings=str(out / "readings.parquet"), grades=str(out / "grades" / "demo-frcnn.parquet"),
+           cases=str(out / "cases.parquet"), eligibility=str(out / "eligibility.parquet"),
+           mrmc=str(out / "metrics" / "mrmc.json"), detection=str(out / "metrics" / "detection" / "demo-frcnn.json"),
+           counting=str(out / "metrics" / "counting" / "demo-frcnn.json"), out=str(out / "metrics" / "decisions.json"))
+    collect(config=config, results_dir=str(out), models="demo-frcnn", out=str(out / "results.json"))
+    results = json.loads((out / "results.json").read_text())
+    render_report(results, out_pdf=out / "report.pdf", out_html=out / "report.html", figures_dir=out / "figures")
+    return results, _first_pages(out / "report.pdf"), _first_pages(out / "report.pdf", layout=True)
+
+
+def test_a_goal_tightened_until_it_fails_shows_not_met_on_page_one(locked_then_changed):
+    """Issue 12, Done-when (b), on a real run's outputs read back from the PDF."""
+    from study.estimate import Estimate
+    from study.report.format import fmt_ci
+
+    def fmt_ci_of(e: dict) -> str:
+        return fmt_ci(Estimate.model_validate(e))
+
+    results, page, _ = locked_then_changed
+    sens = results["analysis_plan"]["endpoints"][0]
+    assert sens["id"] == "sensitivity_grade_iii" and sens["decision"] == "not met"
+    assert "Primary decision: NOT MET. Primary endpoint(s) not met: sensitivity_grade_iii" in page
+    assert "at or above the goal 0.999 " in page
+    ci = fmt_ci_of(sens["estimate"])
+    row = page[page.index("at or above the goal 0.999 "):]
+    assert row.index(ci) == len("at or above the goal 0.999 ")
+    assert _DECIDED.match(row[len("at or above the goal 0.999 ") + len(ci):]).group(1) == "NOT MET"
+
+
+def test_a_threshold_changed_after_the_lock_shows_deviation_with_that_key_on_page_one(locked_then_changed):
+    """Issue 12, Done-when (c): `study lock`, then the operating threshold changed: page one says DEVIATION and
+    names the key with its locked and its new value (the tightened goal was locked, so it is no deviation)."""
+    results, page, layout = locked_then_changed
+    lock = results["analysis_plan"]["lock"]
+    assert lock["state"] == "deviation"
+    assert [c["key"] for c in lock["changes"]] == ["protocol.detection.operating_threshold"]
+    assert f"DEVIATION. DEVIATION from the analysis plan locked on {lock['locked_at']}" in page
+    # the table of changes, one row: key, locked value, value in this run
+    assert re.search(r"^\s*protocol\.detection\.operating_threshold\s+0\.5\s+0\.25\s*$", layout, re.MULTILINE), layout[:3000]
+
+
+def _pdf_text(pdf: Path) -> str:
+    out = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True)
+    return " ".join(out.stdout.split())
+
+
+def test_mrmc_uses_every_included_case_with_readings_and_reports_aided_versus_unaided(study_run):
+    """Issue 14: the study's MRMC analyses every included case that has readings (counted here from the
+    run's own readings and eligibility tables), readers aided versus unaided (aided - unaided) and the model
+    standalone versus the unaided readers; the report's key results and section 4.8 say how many cases."""
+    root = study_run[0]
+    r, res = _load(root)
+    el = pd.read_parquet(r / "eligibility.parquet")
+    included = set(el.loc[el["included"], "case_id"].astype(str))
+    rd = pd.read_parquet(r / "readings.parquet")
+    rd = rd[rd["case_id"].astype(str).isin(included) & rd["assessable"].astype(bool) & rd["grade"].notna()]
+    assert set(rd["modality"]) == {"unaided", "aided"} and rd["confidence"].notna().all()
+    u = res["mrmc"]["ustat"]
+    assert u["cases_with_readings"] == rd["case_id"].nunique() and u["readings_used"] == len(rd)
+    assert u["readings_by_modality"] == {m: int((rd["modality"] == m).sum()) for m in ("aided", "unaided")}
+    a = u["aided_vs_unaided"]
+    assert a["design"]["n_cases"] == rd["case_id"].nunique()
+    assert a["differences"][0]["comparison"] == "aided - unaided"
+    assert u["models"]["demo-frcnn"]["differences"][0]["comparison"] == "model demo-frcnn - unaided"
+    used = f"{u['cases_with_readings']} of {u['cases_included']} included cases"
+    text = _pdf_text(r / "report.pdf")
+    assert f"MRMC readers aided versus unaided: AUC difference (aided - unaided; {used}" in text
+    section = text[text.index("4.8 Multi-reader multi-case analysis", text.index("4.7")):]
+    assert (f"The U-statistic analyses used {u['cases_with_readings']} of the {u['cases_included']} included cases"
+            in section)
+    for words in ("Readers aided versus unaided", "Model demo-frcnn standalone versus the unaided readers",
+                  "Difference, aided - unaided", "of each reader per modality", "Variance components",
+                  "Gallas BD (2006)", "Gallas BD, Brown DG (2008)", "Obuchowski NA, Rockette HE (1995)",
+                  "largest fully crossed block of unaided readings"):
+        assert words in section, words
+    html = (r / "report.html").read_text()
+    for fig in ("mrmc_design__readers", "mrmc_forest__readers", "mrmc_design__model__demo-frcnn"):
+        assert f'id="fig-{fig}"' in html, fig
+    plan = {e["id"]: e for e in res["analysis_plan"]["endpoints"]}
+    aided = plan["aided_vs_unaided"]
+    assert aided["source"] == "mrmc.ustat.aided_vs_unaided.differences[0].unbiased"
+    assert aided["estimate"]["estimate"] == pytest.approx(a["differences"][0]["unbiased"]["estimate"])

@@ -277,6 +277,9 @@ def clustered_kappa(patient_tables, *, weights: KappaWeights = None, confidence:
                         n=int(big_n), n_clusters=kc)
     uk = (tabs * u[None]).sum(axis=(1, 2))
     se = float(np.sqrt(kc / (kc - 1) * (uk ** 2).sum()) / big_n)
+    if kappa < 1 - 1e-12 and not se > 0:
+        return Estimate(kappa, None, None, name, se=se, reason="the cluster-robust standard error is 0: a Wald "
+                        "interval of zero width, so no interval is given", n=int(big_n), n_clusters=kc)
     lo, hi, method = bounded_kappa_interval(kappa, se, pe=pe, n_eff=kc, confidence=confidence, method=name,
                                             transformed_method=kappa_method(confidence, transformed=True))
     return Estimate(kappa, lo, hi, method, se=se, n=int(big_n), n_clusters=kc)

@@ -409,7 +409,7 @@ def _bootstrap_sums(subsets: list[tuple[str, str, np.ndarray, np.ndarray, np.nda
             feats[:, ti, si, 0] = np.bincount(patient, weights=np.abs(d[ti]) * w, minlength=n_pat)
             feats[:, ti, si, 1] = np.bincount(patient, weights=d[ti] ** 2 * w, minlength=n_pat)
             feats[:, ti, si, 2] = np.bincount(patient, weights=w, minlength=n_pat)
-    flat = feats.reshape(n_pat, -1)
+    flat = feats.reshape(n_pat, t_count * s_count * 3)
     if n_pat > 0:
         rng = np.random.default_rng(seed)
         flat32 = flat.astype(np.float32)  # replicate sums to float32 precision (1e-7 relative): ample for intervals

@@ -230,7 +230,9 @@ def cohen_kappa(confusion, *, weights: KappaWeights = None, confidence: float = 
     confidence : float
         Level of the two-sided Wald interval ``kappa +/- z * ASE``; where that interval leaves
         [-1, 1], the Wald interval on the Fisher z scale; at kappa = 1 a score bound
-        (:func:`bounded_kappa_interval`): never clipped, never of zero width.
+        (:func:`bounded_kappa_interval`): never clipped, never of zero width (an ASE of 0
+        below kappa = 1, e.g. on one case, gives the point estimate with no interval and a
+        ``reason``).
 
     Returns
     -------
@@ -259,6 +261,11 @@ def cohen_kappa(confusion, *, weights: KappaWeights = None, confidence: float = 
     if not np.isfinite(kappa):
         return undefined(name, "chance agreement is 1 (a single level used by both): kappa is undefined", n=int(n))
     pe = float(_kappa_parts(table, agreement_weights(table.shape[0], weights))[5])
+    if kappa < 1 - 1e-12 and not ase > 0:
+        # e.g. one case: the ASE is 0 and the Wald interval would have zero width
+        return Estimate(kappa, None, None, name, se=ase, extra={
+            "n": int(n), "reason": f"the asymptotic standard error is 0 on {int(n)} case(s): "
+                                   "a Wald interval of zero width, so no interval is given"})
     lo, hi, method = bounded_kappa_interval(
         kappa, ase, pe=pe, n_eff=float(n), confidence=confidence, method=name,
         transformed_method=f"Wald on the Fisher z scale, ASE of Fleiss, Cohen & Everitt (1969), {level_pct(confidence)}")

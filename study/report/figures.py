@@ -15,7 +15,9 @@ Figures (names are keys of :func:`figure_svgs`, made by :func:`study.report.figu
 - ``confusion``: a confusion-matrix heat map for each model and each reader;
 - ``sens_spec``: per grade, sensitivity against specificity of the models and the readers;
 - ``forest__<column>``: subgroup forest plot of accuracy with its interval;
-- ``mrmc_roc__<model>``: empirical ROC operating points of the algorithm and the readers.
+- ``mrmc_roc__<model>``: empirical ROC operating points of the algorithm and the readers;
+- ``mrmc_design__<analysis>``, ``mrmc_forest__<analysis>``: the U-statistic analyses' reader x case
+  design and per-reader differences (:mod:`study.report.figures_mrmc`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from study.results.agreement import RaterAgreement
 from study.results.counting import CountingPoints, CountingResult
 from study.results.detection import DetectionResult
 from study.results.flow import Flow
-from study.results.mrmc import RocCurve
+from study.results.mrmc import MRMCBlock, RocCurve
 
 if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn (a heavy import)
     from matplotlib.axes import Axes
@@ -355,6 +357,9 @@ def sens_spec_figure(levels: Sequence[str], raters: Mapping[str, RaterAgreement]
     ordered = S.raters_in_order(raters)
     if not ordered or not levels:
         return None
+    if not any(r.per_grade[lv].sensitivity.estimate is not None and r.per_grade[lv].specificity.estimate is not None
+               for _, r in ordered for lv in levels if lv in r.per_grade):
+        return None  # e.g. one grade in the reference: no grade has both positives and negatives
 
     def draw() -> Figure:
 
@@ -386,8 +391,9 @@ def sens_spec_figure(levels: Sequence[str], raters: Mapping[str, RaterAgreement]
             ax.set_xlabel("Specificity")
             ax.grid(alpha=0.3, lw=0.5)
         axes[0][0].set_ylabel("Sensitivity")
-        fig.legend([handles[k] for k in handles], [_t(k) for k in handles], loc="outside lower center",
-                   ncol=min(4, len(handles)), frameon=False)
+        if handles:
+            fig.legend([handles[k] for k in handles], [_t(k) for k in handles], loc="outside lower center",
+                       ncol=min(4, len(handles)), frameon=False)
         return fig
 
     return _draw("sens_spec", draw)
@@ -538,6 +544,7 @@ def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | 
 def figure_svgs(results: Results | Mapping[str, Any]) -> dict[str, str]:
     """Every figure the results support, as SVG text, in report order (absent data = no figure)."""
     from study.report.context import parse_results
+    from study.report.figures_mrmc import ustat_figures
 
     r = parse_results(results)
     out: dict[str, str] = {}
@@ -562,6 +569,7 @@ def figure_svgs(results: Results | Mapping[str, Any]) -> dict[str, str]:
             put(figure_id("forest", col), forest_figure(col, rows))
     for m, roc in S.mrmc_rocs(r.mrmc).items():
         put(figure_id("mrmc_roc", m), mrmc_roc_figure(m, roc))
+    out.update(ustat_figures(r.mrmc.ustat if isinstance(r.mrmc, MRMCBlock) else None))
     return out
 
 

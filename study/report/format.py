@@ -121,7 +121,10 @@ class Table:
         text = fmt_ci(e, self.nd if nd is None else nd)
         if isinstance(e, Estimate) and e.method:
             if e.estimate is None and e.reason:
-                self.note(f"n/a: {e.reason}")
+                self.note(f"n/a (not estimable): {e.reason}")
+            elif e.reason and (e.ci_low is None or e.ci_high is None):
+                text += " (no CI)"
+                self.note(f"no CI (interval not estimable): {e.reason}")
             if e.estimate is not None or e.reason:
                 i = self._methods.setdefault(e.method, len(self._methods))
                 if e.ci_low is not None or e.reason:

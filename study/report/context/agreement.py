@@ -53,11 +53,17 @@ def _kind(r: RaterAgreement | GroupAgreement) -> str:
     return "model" if r.kind == "model" else f"reader, {r.group or DASH}"
 
 
-def accuracy_context(agreement: AgreementResult | None, figures: Mapping[str, str]) -> dict[str, Any]:
-    """Accuracy and agreement per rater and pooled reader group; per grade; direction of errors."""
+def accuracy_context(agreement: AgreementResult | None, figures: Mapping[str, str], *,
+                     analysed_readers: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """Accuracy and agreement per rater and pooled reader group; per grade; direction of errors.
+
+    ``analysed_readers`` (the flow's ``analysed.readers``): a reader listed there with no
+    analysed case is shown as not estimable, with the reason, instead of being left out.
+    """
     raters = S.raters_in_order(agreement.raters) if agreement is not None else []
     if agreement is None or not raters:
         return unavailable(_unavailable_reason(agreement))
+    idle = sorted(r for r, n in (analysed_readers or {}).items() if n == 0 and r not in agreement.raters)
     groups = S.groups_in_order(agreement.groups)
     rows: list[tuple[str, RaterAgreement | GroupAgreement]] = [*raters, *((f"{g} (pooled)", v) for g, v in groups)]
     main = Table("tab-accuracy", "Grading accuracy and agreement with the reference, per rater and reader group",
@@ -65,6 +71,11 @@ def accuracy_context(agreement: AgreementResult | None, figures: Mapping[str, st
     for rid, r in rows:
         main.add([rid, _kind(r), fmt_int(r.n_cases), main.ci(r.accuracy), main.ci(r.kappa),
                   main.ci(r.kappa_linear), main.ci(r.kappa_quadratic), main.ci(r.macro_f1)])
+    for rid in idle:
+        main.add([rid, "reader", "0", *(["n/a"] * 5)])
+    if idle:
+        main.note(f"n/a (not estimable): reader(s) {', '.join(idle)} had no analysable reading (unaided and "
+                  "assessable) of an included case.")
     for g, v in groups:
         parts = [f"{k.replace('_', ' ')} {fmt(x.min)}-{fmt(x.max)} (median {fmt(x.median)})"
                  for k, x in v.spread.items()]
@@ -85,7 +96,11 @@ def accuracy_context(agreement: AgreementResult | None, figures: Mapping[str, st
     err.note("Count of errors: share of the rater's errors (CI). Cross-grade: the rater's grade is two or more levels "
              "from the reference.")
     return {"available": True, "table": main.to_dict(), "per_grade": per.to_dict() if per.rows else None,
-            "errors": err.to_dict() if err.rows else None, "figures": [f for f in ("sens_spec",) if f in figures]}
+            "errors": err.to_dict() if err.rows else None, "figures": [f for f in ("sens_spec",) if f in figures],
+            "sens_spec_missing": None if "sens_spec" in figures else (
+                "The figure of per-grade sensitivity against specificity is not drawn: no grade has both an "
+                "estimable sensitivity and an estimable specificity for any rater (not estimable when the "
+                "reference holds a single grade, or a grade with no case or every case).")}
 
 
 def subgroups_context(agreement: AgreementResult | None, figures: Mapping[str, str], *,

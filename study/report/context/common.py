@@ -12,6 +12,7 @@ from study.estimate import Estimate
 #: section anchor id -> title (the order is the report's order; the TOC and STARD use it)
 SECTIONS: dict[str, str] = {
     "sec-title": "Title page",
+    "sec-decision": "Decision on the pre-specified analysis plan",
     "sec-summary": "1. Summary of key results",
     "sec-introduction": "2. Background and objectives",
     "sec-methods": "3. Methods",
@@ -34,6 +35,7 @@ SECTIONS: dict[str, str] = {
     "sec-subgroups": "4.9 Subgroup analyses",
     "sec-failures": "4.10 Failure analysis",
     "sec-examples": "4.11 Example images",
+    "sec-endpoints": "4.12 Endpoints of the analysis plan, confirmatory and exploratory",
     "sec-discussion": "5. Discussion",
     "sec-limitations": "5.1 Limitations",
     "sec-implications": "5.2 Implications for practice",

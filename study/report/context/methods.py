@@ -15,6 +15,7 @@ from study.report.context.common import (
     interval_methods,
 )
 from study.report.context.index_tests import index_tests_table
+from study.report.context.plan_methods import plan_methods_context, sample_size_context
 from study.report.format import Table, fmt, fmt_int
 from study.results import Results
 
@@ -184,7 +185,8 @@ def methods_context(results: Results) -> dict[str, Any]:
                       "they graded"
                       + (" (the flow lists missing readings per reader)." if results.flow is not None and results.flow.missing_readings else ".")
                       + " Every reported interval is computed on the cases actually analysed.")
-    out["sample_size"] = info_text(info, "sample_size", "No sample-size calculation was recorded.")
+    out["sample_size"] = sample_size_context(results)
+    out["plan"] = plan_methods_context(results)
     return out
 
 

@@ -10,6 +10,7 @@ from study.report.context.common import info_text, threshold_key_of
 from study.report.context.detection import with_interval
 from study.report.format import Table, fmt
 from study.results import Results
+from study.results.mrmc import MRMCBlock, UStatAnalysis
 
 
 def _n_readers(results: Results) -> int:
@@ -41,16 +42,29 @@ def summary_context(results: Results) -> dict[str, Any]:
                 t.add(["Grading: quadratic-weighted kappa", rid, t.ci(r.kappa_quadratic)])
         for g, gr in S.groups_in_order(ag.groups):
             t.add(["Grading: accuracy", f"readers, {g}", t.ci(gr.accuracy)])
+    ustat = results.mrmc.ustat if isinstance(results.mrmc, MRMCBlock) else None
+    if ustat is not None:
+        used = f"{ustat.cases_with_readings} of {ustat.cases_included} included cases"
+        for label, rater, a in [("readers aided versus unaided", "readers", ustat.aided_vs_unaided)] + [
+                (f"model {m} versus unaided readers", m, x) for m, x in sorted(ustat.models.items())]:
+            if isinstance(a, UStatAnalysis):
+                for ud in a.differences:
+                    fom = a.fom.upper() if a.fom == "auc" else a.fom
+                    t.add([f"MRMC {label}: {fom} difference ({ud.comparison}; {used}, U-statistics)", rater,
+                           t.ci(ud.unbiased)])
+            else:
+                t.add([f"MRMC {label} ({used}, U-statistics)", rater, f"not estimable: {a.reason}"])
     for m, v in S.mrmc_models(results.mrmc).items():
         for d in v.analysis.differences:
-            t.add([f"MRMC: difference in figure of merit ({' - '.join(d.modalities)})", m or F.DASH, t.ci(d)])
+            block = f"crossed block of {v.design.cases_kept} of {v.design.cases_reference} cases"
+            t.add([f"MRMC: difference in figure of merit ({' - '.join(d.modalities)}; {block})", m or F.DASH, t.ci(d)])
     st = results.study
     design = (f"Study '{st.name}' under protocol {st.protocol.name} version {st.protocol.version}: "
               + (f"{results.flow.received} images received, " if results.flow is not None else "")
               + (f"{results.baseline.n_cases} included; " if results.baseline is not None else "")
               + f"{len(results.model_ids)} model(s) and {_n_readers(results)} reader(s) were compared with the "
               "reference standard.")
-    return {"design": design, "table": t.to_dict() if t.rows else None}
+    return {"design": design, "table": t.to_dict() if t.rows else None, "not_estimable": None}
 
 
 def introduction_context(results: Results) -> dict[str, Any]:
@@ -70,7 +84,35 @@ def introduction_context(results: Results) -> dict[str, Any]:
                                    "Not stated by the investigators. The index test is software that detects acne "
                                    "lesions on facial photographs and derives a severity grade from them."),
         "objective": objective,
-        "hypotheses": info_text(info, "hypotheses",
-                                 "No formal hypothesis was recorded; the analysis estimates accuracy and agreement "
-                                 "with confidence intervals."),
+        "hypotheses": hypotheses_items(results),
     }
+
+
+def hypotheses_items(results: Results) -> dict[str, Any]:
+    """STARD item 4: the hypotheses written from the analysis plan, then the investigators' own text.
+
+    ``plan``: ``intro`` (alpha, sidedness, multiplicity) and one sentence per confirmatory
+    endpoint (hypothesis and success criterion), or ``None`` without a plan; ``investigators``:
+    their text (study information key ``hypotheses``), or, without a plan, the plain statement
+    that none was recorded.
+    """
+    info = results.study.information.supplied()
+    plan = results.analysis_plan
+    out: dict[str, Any] = {"plan": None, "investigators": None}
+    if plan is not None and plan.planned:
+        confirmatory = [d for d in plan.endpoints if d.role != "exploratory"]
+        alpha1 = confirmatory[0].alpha_one_sided if confirmatory else None
+        out["plan"] = {
+            "intro": (f"Pre-specified in the protocol's analysis plan: {plan.sided}-sided alpha "
+                      f"{plan.alpha if plan.alpha is not None else '–'}"
+                      + (f" (each one-sided test at {alpha1:g})" if alpha1 is not None else "")
+                      + f"; multiplicity: {plan.multiplicity or 'not recorded'}. The confirmatory hypotheses:"),
+            "endpoints": [f"{d.id} ({d.role}): {d.hypothesis}, on {d.metric_description}; success when {d.criterion}."
+                          for d in confirmatory],
+            "source": "written from the protocol's pre-specified analysis_plan",
+        }
+    if "hypotheses" in info or out["plan"] is None:
+        out["investigators"] = info_text(
+            info, "hypotheses", "No formal hypothesis was recorded (the protocol has no analysis_plan); the analysis "
+                                "estimates accuracy and agreement with confidence intervals and makes no decision.")
+    return out

@@ -247,3 +247,20 @@ def test_ordinary_report_is_not_shortened():
         html = render_html(parse_results(json.load(f)), figures={})
     assert "characters in all)" not in html
     assert not re.search(f"…[0-9a-f]{{{HASH_CHARS}}}", html)
+
+
+def test_figures_of_a_long_model_id_keep_their_place():
+    """The sections find the figures of a model with a 10,000-character id (both name them by figure_id)."""
+    from study.report.context import parse_results
+    from study.report.figure_ids import figure_id
+    from study.report.render import render_html
+
+    with gzip.open(FIXTURE, "rt", encoding="utf-8") as f:
+        full = json.load(f)
+    model = "\u202em" * 5000
+    results = parse_results(_with_ids(full, {MODEL: model, READER_A: READER_A, STUDY: STUDY}))
+    kinds = ["pr", "froc", "count_scatter", "bland_altman", "mrmc_roc"]
+    html = render_html(results, figures={figure_id(k, model): f'<svg id="probe-{k}"></svg>' for k in kinds})
+    for k in kinds:
+        assert f'id="probe-{k}"' in html, f"the {k} figure of the model was not placed"
+    assert not _BIDI_RE.search(html)

@@ -213,7 +213,7 @@ def pr_figure(model: str, det: DetectionResult) -> str | None:
         ax.grid(alpha=0.3, lw=0.5)
         return fig
 
-    return _draw(f"pr__{model}", draw)
+    return _draw(figure_id("pr", model), draw)
 
 
 def froc_figure(model: str, det: DetectionResult) -> str | None:
@@ -244,7 +244,7 @@ def froc_figure(model: str, det: DetectionResult) -> str | None:
         ax.grid(alpha=0.3, lw=0.5, which="both")
         return fig
 
-    return _draw(f"froc__{model}", draw)
+    return _draw(figure_id("froc", model), draw)
 
 
 # ----------------------------------------------------------------------------- counting
@@ -274,7 +274,7 @@ def count_scatter_figure(model: str, cnt: CountingResult) -> str | None:
         fig.suptitle(f"Lesion counts per image, {_t(model)}", fontsize=8.5)
         return fig
 
-    return _draw(f"count_scatter__{model}", draw)
+    return _draw(figure_id("count_scatter", model), draw)
 
 
 def bland_altman_figure(model: str, cnt: CountingResult) -> str | None:
@@ -305,7 +305,7 @@ def bland_altman_figure(model: str, cnt: CountingResult) -> str | None:
         fig.suptitle(f"Bland-Altman, {_t(model)} (bias and 95% limits of agreement)", fontsize=8.5)
         return fig
 
-    return _draw(f"bland_altman__{model}", draw)
+    return _draw(figure_id("bland_altman", model), draw)
 
 
 # ----------------------------------------------------------------------------- agreement
@@ -425,7 +425,7 @@ def forest_figure(column: str, rows: Sequence[S.SubgroupRow]) -> str | None:
         ax.grid(axis="x", alpha=0.3, lw=0.5)
         return fig
 
-    return _draw(f"forest__{column}", draw)
+    return _draw(figure_id("forest", column), draw)
 
 
 def mrmc_roc_figure(model: str, roc: Mapping[str, RocCurve]) -> str | None:
@@ -451,7 +451,7 @@ def mrmc_roc_figure(model: str, roc: Mapping[str, RocCurve]) -> str | None:
         ax.legend(loc="lower right", frameon=False, fontsize=6)
         return fig
 
-    return _draw(f"mrmc_roc__{model}", draw)
+    return _draw(figure_id("mrmc_roc", model), draw)
 
 
 # ----------------------------------------------------------------------------- examples

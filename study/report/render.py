@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from study.io import write_bytes, write_text
+from study.report.figure_ids import figure_id
 from study.report.text import neutralise_bidi, report_text
 from study.results import Results
 
@@ -215,6 +216,7 @@ def _environment(assets_dir: Path) -> jinja2.Environment:
     )
     env.filters["long_text"] = long_text
     env.filters["label"] = label
+    env.globals["figure_id"] = figure_id  # the templates name figures as the figures do (long ids shortened)
     env.tests["numeric_cell"] = _numeric_cell
     env.filters["numeric_columns"] = _numeric_columns
     env.tests["long_token"] = _long_token

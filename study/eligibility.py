@@ -40,6 +40,7 @@ from study.protocol import Criterion
 from study.results.flow import (
     Analysed,
     CriterionRecord,
+    ExclusionChecks,
     FailedEligibility,
     FailedQuality,
     Flow,
@@ -184,8 +185,32 @@ def build_flow(cases: pd.DataFrame, quality: pd.DataFrame, criteria_result: pd.D
         missing_readings=None,
         reader_groups={},
         check=n == nd + n_fq + n_fe + n_inc,
+        exclusion_checks=exclusion_checks(table),
     )
     return add_readers(flow, readings, included=inc["case_id"].astype(str))
+
+
+#: the step of the flow at which a case leaves, by the kind of its first failed check
+_STEP_OF = {"not_decodable": "decodable", "quality": "quality", "criterion": "eligibility"}
+
+
+def exclusion_checks(table: pd.DataFrame) -> dict[str, ExclusionChecks]:
+    """Every failed check of the excluded cases, per step of the flow (:class:`ExclusionChecks`).
+
+    ``table`` is :func:`decision_table`'s: its ``reasons`` hold every check a case failed (the
+    criteria are applied to every case, also those failing the quality gate), in flow order.
+    A case is counted at the step of its first failed check, and there under each check it fails.
+    """
+    out: dict[str, ExclusionChecks] = {}
+    for step in ("decodable", "quality", "eligibility"):
+        mine = [rs for rs in table["reasons"] if rs and _STEP_OF[rs[0].split(":")[0]] == step]
+        counts: dict[str, int] = {}
+        for rs in mine:
+            for r in dict.fromkeys(rs):
+                counts[r] = counts.get(r, 0) + 1
+        out[step] = ExclusionChecks(excluded=len(mine), by_check=counts,
+                                    more_than_one=sum(len(set(rs)) > 1 for rs in mine))
+    return out
 
 
 def add_readers(flow: Flow, readings: pd.DataFrame | None, *, included: Iterable[str],
@@ -217,7 +242,8 @@ def add_readers(flow: Flow, readings: pd.DataFrame | None, *, included: Iterable
         any_read = set().union(*read.values()) if read else set()
         missing = MissingReadings(by_reader={r: len(included - cs) for r, cs in sorted(read.items())},
                                   cases_without_any_reading=len(included - any_read),
-                                  readings_of_excluded_cases=int(sum(len(cs - included) for cs in read.values())))
+                                  readings_of_excluded_cases=int(sum(len(cs - included) for cs in read.values())),
+                                  excluded_cases_read=len(any_read - included))
     analysed = Analysed(models=flow.analysed.models, readers={r: len(cs & included) for r, cs in sorted(read.items())})
     return flow.model_copy(update={"analysed": analysed, "missing_readings": missing,
                                    "reader_groups": {r: groups[r] for r in sorted(groups)}})

@@ -74,6 +74,7 @@ from study.results.detection import (
     DetectionInputs,
     DetectionResult,
     FrocResult,
+    ImageLesions,
     PRCurve,
     PresenceResult,
     ResamplingSettings,
@@ -446,4 +447,14 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: S
         inputs=DetectionInputs(n_gt=int(real_gt.sum()), n_gt_crowd=int(arr.gt_crowd.sum()), n_det=n_dt,
                                n_det_truncated_by_max_detections=int(arr.n_dt_truncated), **arr.excluded),
         bootstrap=ResamplingSettings(replicates=a.n_bootstrap, seed=a.seed, unit=pts.unit),
+        per_image=_per_image(arr, mt.by_class.tp, at_op, real_gt),
     )
+
+
+def _per_image(arr: CocoArrays, tp: np.ndarray, at_op: np.ndarray, real_gt: np.ndarray) -> ImageLesions:
+    """Reference lesions, those found (class-aware match at the operating threshold) and detections, per image."""
+    n = len(arr.image_ids)
+    return ImageLesions(image_id=[int(i) for i in arr.image_ids],
+                        lesions=np.bincount(arr.gt_img[real_gt], minlength=n).astype(int).tolist(),
+                        found=np.bincount(arr.dt_img[tp & at_op], minlength=n).astype(int).tolist(),
+                        detections=np.bincount(arr.dt_img[at_op], minlength=n).astype(int).tolist())

@@ -11,7 +11,8 @@ from pydantic import Field
 
 from study.results.base import ResultModel
 
-__all__ = ["Analysed", "CriterionRecord", "FailedEligibility", "FailedQuality", "Flow", "MissingReadings"]
+__all__ = ["Analysed", "CriterionRecord", "ExclusionChecks", "FailedEligibility", "FailedQuality", "Flow",
+           "MissingReadings"]
 
 
 class FailedQuality(ResultModel):
@@ -52,7 +53,22 @@ class MissingReadings(ResultModel):
 
     by_reader: dict[str, int]
     cases_without_any_reading: int
-    readings_of_excluded_cases: int
+    readings_of_excluded_cases: int = Field(description="readings (reader x case) of excluded cases: not analysed")
+    excluded_cases_read: int | None = Field(None, exclude_if=lambda v: v is None,
+                                            description="excluded cases with at least one reading")
+
+
+class ExclusionChecks(ResultModel):
+    """Every check failed by the cases excluded at one step of the flow, not only the first.
+
+    A case failing two checks is counted under each and once in ``more_than_one``, so
+    ``by_check`` may add up to more than ``excluded``.
+    """
+
+    excluded: int = Field(description="cases excluded at this step (their first failed check is here)")
+    by_check: dict[str, int] = Field(description="'not_decodable', 'quality:<reason>' or 'criterion:<id>' -> "
+                                                 "excluded cases failing it, in flow order")
+    more_than_one: int = Field(description="excluded cases failing more than one check")
 
 
 class Flow(ResultModel):
@@ -71,3 +87,6 @@ class Flow(ResultModel):
     reader_groups: dict[str, str] = Field(description="reader id -> reader group")
     check: bool = Field(description="received == not_decodable + failed_quality.total "
                                     "+ failed_eligibility.total + included")
+    exclusion_checks: dict[str, ExclusionChecks] | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="step ('decodable', 'quality', 'eligibility') -> every check its excluded cases failed")

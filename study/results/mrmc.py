@@ -386,7 +386,7 @@ class UStatDesign(ResultModel):
     readers_in_every_modality: int
     n_patients: int | None
     by_modality: dict[str, UStatModalityDesign]
-    case_truth: str | None = None
+    case_truth: str | None = _omitted()
 
 
 class UStatEstimate(TEstimate):

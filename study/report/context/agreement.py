@@ -9,7 +9,7 @@ from study.estimate import Estimate
 from study.report import selectors as S
 from study.report.context.common import unavailable
 from study.report.figure_ids import figure_id
-from study.report.format import DASH, Table, fmt, fmt_int
+from study.report.format import DASH, Table, fmt, fmt_int, plural
 from study.results.agreement import AgreementResult, GroupAgreement, RaterAgreement
 
 NO_AGREEMENT = "results.json holds no agreement results (no grades were compared with the reference)."
@@ -54,6 +54,19 @@ def _kind(r: RaterAgreement | GroupAgreement) -> str:
     return "model" if r.kind == "model" else f"reader, {r.group or DASH}"
 
 
+def reader_average_row(g: GroupAgreement) -> list[str] | None:
+    """Accuracy, the three kappas and macro F1 averaged over the group's readers (mean of their own estimates);
+    ``None`` when every average equals the pooled value to three decimals."""
+    cells, differs = [], False
+    for name in ("accuracy", "kappa", "kappa_linear", "kappa_quadratic", "macro_f1"):
+        vals = [v for v in getattr(g.spread, name).by_reader.values() if v is not None]
+        mean = sum(vals) / len(vals) if vals else None
+        pooled = getattr(g, name).estimate
+        differs = differs or (mean is not None and (pooled is None or fmt(mean) != fmt(pooled)))
+        cells.append(fmt(mean))
+    return cells if differs else None
+
+
 def accuracy_context(agreement: AgreementResult | None, figures: Mapping[str, str], *,
                      analysed_readers: Mapping[str, int] | None = None) -> dict[str, Any]:
     """Accuracy and agreement per rater and pooled reader group; per grade; direction of errors.
@@ -68,15 +81,26 @@ def accuracy_context(agreement: AgreementResult | None, figures: Mapping[str, st
     groups = S.groups_in_order(agreement.groups)
     rows: list[tuple[str, RaterAgreement | GroupAgreement]] = [*raters, *((f"{g} (pooled)", v) for g, v in groups)]
     main = Table("tab-accuracy", "Grading accuracy and agreement with the reference, per rater and reader group",
-                 ["Rater", "Kind / group", "Cases", "Accuracy", "Kappa", "Linear kappa", "Quadratic kappa", "Macro F1"])
+                 ["Rater", "Kind / group", "Cases (readings)", "Accuracy", "Kappa", "Linear kappa", "Quadratic kappa",
+                  "Macro F1"])
     for rid, r in rows:
-        main.add([rid, _kind(r), fmt_int(r.n_cases), main.ci(r.accuracy), main.ci(r.kappa),
+        n = (f"{fmt_int(r.n_cases)} ({plural(r.n_readings, 'reading')})" if isinstance(r, GroupAgreement)
+             else fmt_int(r.n_cases))
+        main.add([rid, _kind(r), n, main.ci(r.accuracy), main.ci(r.kappa),
                   main.ci(r.kappa_linear), main.ci(r.kappa_quadratic), main.ci(r.macro_f1)])
+        if isinstance(r, GroupAgreement):
+            averaged = reader_average_row(r)
+            if averaged is not None:
+                main.add([rid.replace("(pooled)", "(reader average)"), "group", plural(len(r.readers), "reader"),
+                          *averaged])
+    main.note("Group rows: 'pooled' treats every reading of the group's readers as one sample (cases counted once, "
+              "readings in brackets); 'reader average' is the mean of the readers' own estimates (no interval), "
+              "shown when it differs from the pooled value.")
     for rid in idle:
         main.add([rid, "reader", "0", *(["n/a"] * 5)])
     if idle:
-        main.note(f"n/a (not estimable): reader(s) {', '.join(idle)} had no analysable reading (unaided and "
-                  "assessable) of an included case.")
+        main.note(f"n/a (not estimable): {'reader' if len(idle) == 1 else 'readers'} {', '.join(idle)} had no "
+                  "analysable reading (unaided and assessable) of an included case.")
     for g, v in groups:
         parts = [f"{k.replace('_', ' ')} {fmt(x.min)}-{fmt(x.max)} (median {fmt(x.median)})"
                  for k, x in v.spread.items()]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from study.report.context.common import unavailable
-from study.report.format import DASH, Table, fmt_int, fmt_p
+from study.report.format import DASH, Table, fmt_int, fmt_p, plural
 from study.results.agreement import (
     AgreementResult,
     Comparison,
+    GroupComparison,
     InterReader,
     McNemarTest,
     NoSharedCases,
@@ -21,7 +22,10 @@ def _comparison_table(comps: list[Comparison]) -> Table:
               ["Model", "Versus", "Cases", "Model accuracy", "Versus accuracy", "Accuracy difference",
                "Quadratic kappa difference", "McNemar p"])
     for c in comps:
-        versus = [c.model, f"{c.versus} ({c.versus_kind})", fmt_int(c.n_cases)]
+        kind: str = c.versus_kind
+        if isinstance(c, GroupComparison):
+            kind = f"group: mean over {plural(len(c.readers), 'reader')}"
+        versus = [c.model, f"{c.versus} ({kind})", fmt_int(c.n_cases)]
         if isinstance(c, NoSharedCases):
             t.add([*versus, *[DASH] * 5])
             continue
@@ -29,7 +33,10 @@ def _comparison_table(comps: list[Comparison]) -> Table:
         t.add([*versus, t.ci(c.model_accuracy), t.ci(c.versus_accuracy), t.ci(c.accuracy_difference),
                t.ci(c.kappa_quadratic_difference), fmt_p(mc.p_value)])
         t.note(f"McNemar: {mc.method}.")
-        if isinstance(mc, McNemarTest):
+        if c.versus_kind == "group":
+            t.note("Group rows average the paired comparisons of the group's readers (each reader against the model "
+                   "on the cases both graded); cases: the cases of the group's readings.")
+        if isinstance(mc, McNemarTest) and mc.note:
             t.note(f"McNemar's test {mc.note}.")
     return t
 

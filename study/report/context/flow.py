@@ -8,7 +8,7 @@ from typing import Any
 from study.protocol import Criterion
 from study.report import format as F
 from study.report.context.common import unavailable
-from study.report.flow_diagram import flow_view
+from study.report.flow_diagram import ReferenceSplit, flow_view
 from study.report.format import Table, fmt, fmt_int, fmt_pct
 from study.results.baseline import Baseline, LesionSummary
 from study.results.flow import Flow
@@ -17,12 +17,20 @@ from study.results.flow import Flow
 COVARIATE_LABELS = {"sex": "Sex", "fitzpatrick": "Fitzpatrick skin type", "site": "Site", "device": "Capture device"}
 
 
-def flow_context(flow: Flow | None) -> dict[str, Any]:
-    """The flow table: cases at each stage, excluded and why (the diagram is the ``flow`` figure)."""
+def flow_context(flow: Flow | None, *, reference: list[ReferenceSplit] | None = None) -> dict[str, Any]:
+    """The flow table: cases at each stage, excluded and why (the diagram is the ``flow`` figure).
+
+    ``reference``: included cases by reference result on each binary endpoint
+    (:func:`study.report.flow_diagram.reference_split`).
+    """
     if flow is None:
         return unavailable("results.json holds no flow counts (flow.json was not produced).")
     t = Table("tab-flow", "Flow of cases: numbers at each stage and exclusions by reason", ["Stage", "n", "Excluded", "Reasons"])
-    for st in flow_view(flow).stages:
+    if flow.exclusion_checks:
+        t.note("Reasons: every check the excluded cases failed; a case failing several checks is counted under each "
+               "and once under 'more than one reason', so reasons may add up to more than the excluded number. "
+               "A case is excluded at the first step it fails.")
+    for st in flow_view(flow, reference=reference).stages:
         ex = st.excluded
         t.add([st.label, fmt_int(st.n), fmt_int(ex.n) if ex is not None else F.DASH,
                "; ".join(f"{r}: {n}" for r, n in ex.reasons) if ex is not None else F.DASH])

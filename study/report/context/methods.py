@@ -14,10 +14,18 @@ from study.report.context.common import (
     info_text,
     interval_methods,
 )
-from study.report.context.index_tests import index_tests_table
+from study.report.context.index_tests import index_tests_table, model_card_tables
 from study.report.context.plan_methods import plan_methods_context, sample_size_context
 from study.report.format import Table, fmt, fmt_int
 from study.results import Results
+
+
+#: reader characteristics the readers table shows when recorded: column label, ReaderRow field
+READER_CHARACTERISTICS = (("Years of experience", "years_of_experience"), ("Specialty", "specialty"),
+                          ("Certification", "certification"), ("Reading conditions", "reading_conditions"))
+
+#: what the report prints for a fact the investigators did not supply
+NOT_SUPPLIED = "not supplied"
 
 
 def _criterion_rule(c: Criterion) -> str:
@@ -48,6 +56,18 @@ def _scheme_text(g: Grading, classes: list[str]) -> str:
     for r in g.rules or []:
         scheme.append(f"{r.level} if any of " + ", ".join(f"{k} ≥ {v}" for k, v in r.any_of.items()))
     return "Lesion-type rules, tried from the most severe: " + "; ".join(scheme) + f"; otherwise {g.default}."
+
+
+def _reference_standard_rows(ps: Protocol) -> list[dict[str, str | bool]]:
+    """Who made the reference standard (protocol ``reference_standard``), "not supplied" for each missing field."""
+    rs = ps.reference_standard
+    labels = (("annotators", "Annotators"), ("qualifications", "Their qualifications"),
+              ("disagreements", "How disagreements were settled"), ("annotation_tool", "Annotation tool"))
+    out: list[dict[str, str | bool]] = []
+    for key, label in labels:
+        value = getattr(rs, key) if rs is not None else None
+        out.append({"label": label, "text": value or NOT_SUPPLIED, "supplied": bool(value)})
+    return out
 
 
 def _quality_table(ps: Protocol) -> Table:
@@ -119,6 +139,7 @@ def methods_context(results: Results) -> dict[str, Any]:
         "rationale": info_text(info, "reference_rationale",
                                 "Expert lesion annotations and grades are the accepted reference for acne lesion "
                                 "detection and grading; no alternative reference was used."),
+        "standard": _reference_standard_rows(ps),
         "blinding": info_text(info, "blinding_reference",
                                "Not stated by the investigators whether the reference-standard assessors saw clinical "
                                "information; they could not see the index-test results, which were produced afterwards."),
@@ -127,6 +148,8 @@ def methods_context(results: Results) -> dict[str, Any]:
     # index tests
     det_s = ps.detection
     out["models"] = index_tests_table(results.model_ids, models=results.models, provenance=results.provenance)
+    out["model_cards"] = model_card_tables(results.model_ids, models=results.models, provenance=results.provenance,
+                                           protocol_threshold=float(det_s.operating_threshold))
     out["detection_settings"] = {
         "iou": fmt(det_s.iou_threshold, 2),
         "match_rule": {"iou": "box overlap", "center_distance": "centre distance"}[det_s.match_rule],
@@ -141,16 +164,17 @@ def methods_context(results: Results) -> dict[str, Any]:
     readers = [(rid, r) for rid, r in S.raters_in_order(ag.raters if ag is not None else {}) if r.kind != "model"]
     if readers:
         rows = {row.reader_id: row for row in (results.readers.readers if results.readers is not None else [])}
-        recorded = any(row.years_of_experience is not None or row.specialty for row in rows.values())
+        # a characteristic gets a column when any reader has it recorded
+        shown = [(label, key) for label, key in READER_CHARACTERISTICS
+                 if any(getattr(row, key) not in (None, "") for row in rows.values())]
         t = Table("tab-readers", "Readers, their experience group and the number of included cases each graded",
-                  ["Reader", "Group", "Cases graded"] + (["Years of experience", "Specialty"] if recorded else []))
+                  ["Reader", "Group", "Cases graded"] + [label for label, _ in shown])
         for rid, r in readers:
+            row = rows[rid] if rid in rows else None
             extra = []
-            if recorded:
-                row = rows[rid] if rid in rows else None
-                years = row.years_of_experience if row is not None else None
-                extra = [fmt(years, 0) if years is not None else F.DASH, (row.specialty if row is not None else "")
-                         or F.DASH]
+            for _, key in shown:
+                v = getattr(row, key) if row is not None else None
+                extra.append(F.DASH if v in (None, "") else fmt(v, 0) if isinstance(v, float) else str(v))
             t.add([rid, r.group or F.DASH, fmt_int(r.n_cases), *extra])
         if results.readers is not None:
             t.note(f"Reader characteristics: from the {results.readers.source}. Analysed: {results.readers.analysed}.")
@@ -212,7 +236,7 @@ def _statistics_table(results: Results) -> Table:
         ("MRMC figure-of-merit differences", "reader x case", results.mrmc, None),
     ]
     t = Table("tab-methods", "Measures, unit of analysis and interval methods as recorded in results.json",
-              ["Measure", "Unit of analysis", "Interval method(s)"])
+              ["Measure", "Unit of analysis", "Interval methods"])
     for label, unit, obj, keys in rows:
         ms = interval_methods(obj, keys) if obj else []
         if ms:

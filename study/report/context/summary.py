@@ -62,7 +62,8 @@ def summary_context(results: Results) -> dict[str, Any]:
     design = (f"Study '{st.name}' under protocol {st.protocol.name} version {st.protocol.version}: "
               + (f"{results.flow.received} images received, " if results.flow is not None else "")
               + (f"{results.baseline.n_cases} included; " if results.baseline is not None else "")
-              + f"{len(results.model_ids)} model(s) and {_n_readers(results)} reader(s) were compared with the "
+              + f"{F.plural(len(results.model_ids), 'model')} and {F.plural(_n_readers(results), 'reader')} were "
+              "compared with the "
               "reference standard.")
     return {"design": design, "table": t.to_dict() if t.rows else None, "not_estimable": None}
 
@@ -73,10 +74,11 @@ def introduction_context(results: Results) -> dict[str, Any]:
     ps = st.protocol_settings
     info = st.information.supplied()
     n_readers = _n_readers(results)
-    objective = (f"To estimate, on this cohort and with confidence intervals, how well the model(s) "
-                 f"{', '.join(results.model_ids) or '(none)'} find and count acne lesions of the classes "
+    ids = results.model_ids
+    who = (f"the model {ids[0]}" if len(ids) == 1 else f"the models {', '.join(ids)}" if ids else "the models (none)")
+    objective = (f"To estimate, on this cohort and with confidence intervals, how well {who} find and count acne lesions of the classes "
                  f"{', '.join(ps.classes)} and grade acne severity ({', '.join(ps.levels)}) against the reference "
-                 "standard" + (f", compared with {n_readers} dermatologist reader(s)." if n_readers else "."))
+                 "standard" + (f", compared with {F.plural(n_readers, 'dermatologist reader')}." if n_readers else "."))
     return {
         "title": st.protocol.title,
         "description": st.protocol.description or ps.description,

@@ -49,15 +49,15 @@ def _design_table(m: str, design: CrossedBlock, an: MRMCAnalysis) -> Table:
         ("Endpoint", design.endpoint),
         ("Rating", design.rating),
         ("Design", an.design.crossing),
-        ("Cases analysed (positive / negative)",
+        ("Images analysed (positive / negative)",
          f"{fmt_int(design.cases_kept)} ({fmt_int(design.n_positive)} / {fmt_int(design.n_negative)})"),
-        ("Cases with a reference", fmt_int(design.cases_reference)),
+        ("Images with a reference", fmt_int(design.cases_reference)),
         ("Raters analysed", ", ".join(design.raters_kept) or F.DASH),
         ("Selection rule", design.rule or F.DASH),
     ):
         st.add([label, val])
     for name in sorted(CasesExcluded.model_fields):
-        st.add([f"Cases left out: {name.replace('_', ' ')}", fmt_int(getattr(design.cases_excluded, name))])
+        st.add([f"Images left out: {name.replace('_', ' ')}", fmt_int(getattr(design.cases_excluded, name))])
     for w in an.warnings:
         st.note(w)
     return st

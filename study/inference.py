@@ -34,7 +34,7 @@ import pandas as pd
 
 from study.errors import Problem, StudyError, raise_if
 from study.io import atomic_path, sha256_bytes, sha256_file, write_json, write_parquet
-from study.results.models import ModelClasses, ModelMeta, ShardSummary
+from study.results.models import ModelCard, ModelClasses, ModelMeta, ShardSummary
 
 COLUMNS = ["case_id", "class", "score", "x", "y", "w", "h", "segmentation"]
 _META_KEY = b"acne_study.predict"
@@ -304,7 +304,7 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
     bs = int(batch_size or spec.batch_size)
 
     fp_src = {
-        "spec": {k: v for k, v in spec.to_dict().items() if k not in ("base_dir", "batch_size")},
+        "spec": {k: v for k, v in spec.to_dict().items() if k not in ("base_dir", "batch_size", "card")},
         "files": _spec_files(spec), "shard": shard, "n_shards": n_shards,
         "cases": part["case_id"].tolist(),
         "images": part["image_path"].astype(str).tolist() if "image_path" in part else None,
@@ -415,7 +415,7 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
 # --------------------------------------------------------------------------- merge
 def merge_shards(paths: Sequence[str | os.PathLike], *, spec, ground_truth: dict | None,
                  out_table: str | os.PathLike, out_coco_json: str | os.PathLike,
-                 out_meta: str | os.PathLike) -> ModelMeta:
+                 out_meta: str | os.PathLike, card: ModelCard | None = None) -> ModelMeta:
     """Join a model's shard tables into its detections table, COCO results JSON and meta JSON.
 
     Parameters
@@ -516,6 +516,7 @@ def merge_shards(paths: Sequence[str | os.PathLike], *, spec, ground_truth: dict
         face_filter=s[0]["face_filter"],
         warnings=[w for x in s for w in x["warnings"]],
         shards=[ShardSummary.model_validate({k: v for k, v in x.items() if k not in RUN_LOG_KEYS}) for x in s],
+        card=card,
     )
     write_json(out_meta, meta)
     write_json(timing_log_path(out_meta, spec.id), {

@@ -50,7 +50,7 @@ def test_aided_versus_unaided_uses_every_case_with_readings():
     assert res.readings_by_modality == readings.modality.value_counts().to_dict()
     assert res.rating == {"unaided": "confidence (0-100)", "aided": "confidence (0-100)"}
     d = res.aided_vs_unaided.differences[0]
-    assert d.comparison == "unaided - aided"
+    assert d.comparison == "aided - unaided"  # the CADe-style difference, whatever order the readings come in
     assert res.aided_vs_unaided.design.by_modality["aided"].crossing == "partially crossed"
     assert res.aided_vs_unaided.design.n_readings == len(readings)
     # the analysis is exactly analyze_ustat on the readings with truth from the reference

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -340,3 +341,18 @@ def test_a_case_with_two_patients_is_an_error():
     df.loc[df.index[0], "patient_id"] = "someone else"
     with pytest.raises(StudyError, match=r"case_id 'c\d+'.*patient_id takes values"):
         analyze_ustat(df)
+
+
+def test_cli_says_what_is_missing_for_a_design_that_cannot_be_analysed(run_cli, tmp_path):
+    """Issue 14: a modality read by one reader, or no diseased case: exit 2, the message names what is
+    missing, and no output file is left."""
+    df = _split_plot(1)
+    cases = [("one-reader", df[~((df.modality == "aided") & (df.reader_id != "g0r0"))],
+              r"modality 'aided'.*1 reader\(s\).*at least two readers"),
+             ("no-diseased", df[df.truth == 0], r"0 diseased case\(s\) \(truth 1\)")]
+    for name, data, message in cases:
+        path, out = tmp_path / f"{name}.csv", tmp_path / f"{name}.json"
+        data.to_csv(path, index=False)
+        rc, _, err = run_cli("evaluate", "mrmc", "--method", "ustat", "--ratings", path, "--out", out)
+        assert rc == 2 and re.search(message, " ".join(err.split())), err
+        assert not out.exists()

@@ -279,3 +279,60 @@ def test_plan_from_a_pilot_mrmc_grid_and_detection_se():
             assert pw.mrmc_ai_power(g.readers, g.cases - 10, effect=0.05, pilot_cases=100, alpha1=0.025, **comps) < 0.8
     sigma = 0.02 * np.sqrt(120)
     assert recall.n_analysed == pw.wald_sample_size(effect=0.05, sigma=sigma, alpha1=0.025, power=0.8)
+
+
+def _direct_tost_n(low, high, expected, alpha, power):
+    """Reference: the smallest n at which the exact TOST -- every k whose two one-sided exact binomial p-values
+    (scipy.stats.binomtest) are both <= alpha -- rejects with probability >= power under ``expected``."""
+    for n in range(2, 1000):
+        ks = [k for k in range(n + 1)
+              if stats.binomtest(k, n, low, alternative="greater").pvalue <= alpha
+              and stats.binomtest(k, n, high, alternative="less").pvalue <= alpha]
+        if ks and stats.binom.pmf(ks, n, expected).sum() >= power:
+            return n
+    raise AssertionError
+
+
+@pytest.mark.parametrize("low,high,expected,alpha,power", [(0.7, 0.9, 0.8, 0.05, 0.8), (0.6, 0.95, 0.85, 0.025, 0.8)])
+def test_exact_equivalence_sample_size_matches_a_direct_search(low, high, expected, alpha, power):
+    n = pw.exact_equivalence_sample_size(low=low, high=high, expected=expected, alpha1=alpha, power=power)
+    assert n == _direct_tost_n(low, high, expected, alpha, power)
+
+
+def test_kappa_equivalence_plan_agrees_with_simulating_the_tost_decide_runs():
+    """`study plan` for a kappa equivalence endpoint (TOST, margins +/-0.15 around 0.7) against 1,000 simulated
+    studies decided by kappa_goal_test with both null boundaries (MC SE ~0.013)."""
+    from study.plan.hypothesis_tests import kappa_goal_test
+    from study.plan.model import AnalysisPlan
+    from study.plan.sample_size import plan_sample_size
+
+    shares = [0.4, 0.35, 0.15, 0.1]
+    plan = AnalysisPlan.model_validate({"endpoints": [{
+        "id": "k", "role": "primary", "metric": "kappa_linear", "rater": "m", "unit": "image",
+        "comparator": {"kind": "goal", "value": 0.7}, "hypothesis": {"kind": "equivalence", "margins": [-0.15, 0.15]},
+        "planning": {"expected": 0.72, "level_shares": shares}}]})
+    row = plan_sample_size(plan, protocol="p").endpoints[0]
+    assert row.reason is None and "TOST" in row.method
+    n = row.n_analysed
+    nulls = null_values("equivalence", goal=0.7, margin=None, margins=(-0.15, 0.15), direction="higher")
+    rng = np.random.default_rng(8)
+    tables = rng.multinomial(n, pw.kappa_table(0.72, shares).ravel(), size=1000).reshape(-1, 4, 4)
+    hits = np.mean([kappa_goal_test(t, nulls=nulls, alpha1=0.025, weights="linear").p_value <= 0.025 for t in tables])
+    assert row.achieved_power >= 0.8 and abs(hits - row.achieved_power) < 0.05
+    # and one fewer unit does not reach the power (the smallest n)
+    s1 = pw.kappa_sigma(0.72, shares, weights="linear")
+    s_lo, s_hi = (pw.kappa_sigma(k, shares, weights="linear") for k in (0.55, 0.85))
+    assert float(pw.wald_equivalence_power(n - 1, effect_low=0.17, effect_high=0.13, sigma=s1, alpha1=0.025,
+                                           sigma0_low=s_lo, sigma0_high=s_hi)) < 0.8
+
+
+def test_equivalence_outside_the_margins_is_a_located_reason():
+    from study.plan.model import AnalysisPlan
+    from study.plan.sample_size import plan_sample_size
+
+    plan = AnalysisPlan.model_validate({"endpoints": [{
+        "id": "acc", "role": "primary", "metric": "grading_accuracy", "rater": "m",
+        "comparator": {"kind": "goal", "value": 0.8}, "hypothesis": {"kind": "equivalence", "margins": [-0.05, 0.05]},
+        "planning": {"expected": 0.9}}]})
+    row = plan_sample_size(plan, protocol="p").endpoints[0]
+    assert row.patients is None and "inside the equivalence range" in row.reason

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +42,7 @@ def study_run(tmp_path_factory):
             "annotations": str(cohort / "annotations.json"),
             "reference": str(cohort / "reference.csv"),
             "readings": str(cohort / "readings.csv"),
-            "synth": {"cases": 40, "seed": 11},
+            "synth": {"cases": 40, "seed": 11, "aided_session": True},  # readers unaided, then aided
         },
         "models": [{"id": "demo-frcnn", "spec": str(REPO_ROOT / "models" / "demo" / "model.yaml")}],
         "shards": 2,
@@ -115,6 +116,7 @@ def test_reader_kappa_matches_statsmodels(study_run):
     readings = pd.read_parquet(r / "readings.parquet")
     el = pd.read_parquet(r / "eligibility.parquet")
     included = set(el.loc[el["included"], "case_id"])
+    readings = readings[readings["modality"] == "unaided"]  # agreement uses the unaided session
     reader = sorted(readings["reader_id"].unique())[0]
     rd = readings[(readings["reader_id"] == reader) & readings["case_id"].isin(included)]
     both = ref.merge(rd[["case_id", "grade"]], on="case_id", suffixes=("_ref", "_reader"))
@@ -230,7 +232,7 @@ def test_study_plan_into_the_results_folder_reaches_results_json(study_run, tmp_
     collect(config=json.dumps(cfg, sort_keys=True), results_dir=str(out), models="demo-frcnn", out=str(out / "r.json"))
     block = SampleSizePlan.model_validate(json.loads((out / "r.json").read_text())["sample_size"])
     assert block.patients_required and {e.id for e in block.endpoints} == {
-        "sensitivity_grade_iii", "specificity_grade_iii", "accuracy_vs_readers", "kappa_quadratic"}
+        "sensitivity_grade_iii", "specificity_grade_iii", "accuracy_vs_readers", "kappa_quadratic", "aided_vs_unaided"}
     assert "sample_size" not in res  # the run itself had no plan table
 
 
@@ -258,17 +260,50 @@ def test_study_run_twice_gives_byte_identical_results_json(study_run, tmp_path):
         shutil.move(moved, root / "results")
 
 
-def test_grading_and_counting_intervals_respect_their_bounds(study_run):
-    """Issue 13 item 2 on a whole study's results.json: every interval of the agreement and counting
-    blocks stays inside its quantity's bounds and none has zero width at a bound; the patients
-    are counted next to the images. (The detection and MRMC blocks are walked by their owners:
-    the MRMC AI figure of merit's normal interval can still pass 1.)"""
-    from study.metrics.bounds import interval_problems
+def test_no_interval_of_the_whole_results_json_leaves_its_bounds(study_run):
+    """Issue 13 item 2 on a whole study's results.json: every interval -- detection (AP, precision,
+    recall), counting, grading agreement, MRMC (the AI figure of merit included) -- stays inside its
+    quantity's bounds and none has zero width at a bound; the patients are counted next to the images."""
+    from study.metrics.bounds import estimates, interval_problems
 
     _, res = _load(study_run[0])
-    assert interval_problems(res["agreement"]) == [] and interval_problems(res["counting"]) == []
+    assert interval_problems(res) == []
+    walked = {p[0] for p, e in estimates(res) if e.get("ci_low") is not None}
+    assert {"detection", "counting", "agreement", "mrmc"} <= walked
     s = res["agreement"]["settings"]
     assert s["unit"] == "patient" and 0 < s["n_patients"] <= s["n_cases"]
+    # the key patient-level intervals name their clustered method
+    det = res["detection"]["demo-frcnn"]["any_lesion"]
+    assert all("patients as clusters" in det[k]["method"] for k in ("recall", "precision"))
+    overall = res["counting"]["demo-frcnn"]["thresholds"]["0.5"]["overall"]
+    assert all("BCa bootstrap resampling patients" in overall[k]["method"] for k in ("ccc", "mae", "rmse"))
+
+
+def test_report_baseline_and_flow_show_patients_next_to_images(study_run):
+    """Issue 13 item 4: the demo report's baseline table, flow diagram and flow table count the patients
+    next to the images (read back from the PDF with pdftotext)."""
+    import re
+    import shutil
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (Debian package poppler-utils) is not installed; cannot read the PDF back")
+    r, res = _load(study_run[0])
+    text = subprocess.run(["pdftotext", str(r / "report.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    flat = re.sub(r"\s+", " ", text)
+    n_img, n_pat = res["baseline"]["n_cases"], res["baseline"]["n_patients"]
+    cases = pd.read_parquet(r / "cases.parquet")
+    incl = pd.read_parquet(r / "eligibility.parquet").query("included")["case_id"].astype(str)
+    assert n_pat == cases[cases["case_id"].astype(str).isin(incl)]["patient_id"].nunique() < n_img
+    assert res["flow"]["patients"]["included"] == n_pat and res["flow"]["included"] == n_img
+    assert res["flow"]["patients"]["received"] == cases["patient_id"].nunique()
+    assert f"Baseline characteristics of the {n_img} included images from {n_pat} patients" in flat
+    assert f"Included in the analysis (n = {n_img} images, {n_pat} patients)" in flat  # the flow diagram
+    assert f"Included: {n_img} images from {n_pat} patients" in flat  # the flow table's note
+    assert f"{n_img} images from {n_pat} patients included" in flat  # the summary's design sentence
+    assert re.search(rf"Images received \(n = {res['flow']['received']} images, {cases['patient_id'].nunique()} "
+                     r"patients\)", flat)
+    assert "bench/coverage_clustered.py" in flat  # the methods cite the coverage evidence
 
 
 def test_results_json_holds_pseudonyms_not_case_ids(study_run):
@@ -286,3 +321,270 @@ def test_results_json_holds_pseudonyms_not_case_ids(study_run):
     points = results["counting"]["demo-frcnn"]["points"]["case_id"]
     assert set(points) <= set(names.values()) and len(points) > 0
     assert set(results["agreement"]["inter_reader"]["fleiss"]["case_ids"]) <= set(names.values())
+
+
+def _report_text(root):
+    import shutil
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (Debian package poppler-utils) is not installed")
+    pdf = root / "results" / "report.pdf"
+    return subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def test_errors_block_adds_up_to_the_detection_and_counting_blocks(study_run):
+    """Issue 17 items 4 and 5: the per-case lesions found add up to the detection block's true positives (computed
+    apart, per class), the skin-type groups to their cases, and no interval leaves its bounds."""
+    from study.metrics.bounds import interval_problems
+
+    _, res = _load(study_run[0])
+    det = res["detection"]["demo-frcnn"]
+    me = res["errors"]["models"]["demo-frcnn"]
+    cases = me["cases"]
+    assert len(cases) == len(res["counting"]["demo-frcnn"]["points"]["case_id"])
+    assert sum(c["lesions_found"] for c in cases) == sum(v["tp"] for v in det["classes"].values())
+    assert sum(c["lesions"] for c in cases) == det["any_lesion"]["n_gt"]
+    assert sum(c["detections"] for c in cases) == det["any_lesion"]["n_det_at_operating_threshold"]
+    st = me["skin_type"]
+    light = [c for c in cases if c["fitzpatrick"] in ("I", "II", "III")]
+    assert st["light"]["n_cases"] == len(light)
+    assert st["light"]["lesion_recall"]["k"] == sum(c["lesions_found"] for c in light)
+    assert st["light"]["lesion_recall"]["n"] == sum(c["lesions"] for c in light)
+    assert interval_problems(res["errors"]) == []
+
+
+def test_report_shows_grading_errors_skin_type_and_truthful_overlap_labels(study_run):
+    """Issue 17 'done when': the grading-error table, the skin-type detection results, and box-versus-mask
+    labelling that matches what the model returned (read back with pdftotext)."""
+    root = study_run[0]
+    _, res = _load(root)
+    text = " ".join(_report_text(root).split())
+    assert "Grading errors case by case, model demo-frcnn" in text
+    assert "Skin type: lesion detection and counting, Fitzpatrick I-III versus IV-VI" in text
+    assert "Difference (I-III minus IV-VI)" in text and "Lesion recall" in text
+    assert "Who assigned the Fitzpatrick skin types is not stated" in text
+    for c, seg in res["detection"]["demo-frcnn"]["segmentation"].items():
+        kind = "Mask" if seg["model_masks"] and seg["reference_masks"] else "Box"
+        assert seg["iou_type"] == ("segm" if kind == "Mask" else "bbox")
+        assert f"{kind} IoU" in text
+        said = "the model returned masks" if seg["model_masks"] else "the model returned boxes"
+        assert f"{c}: {said}" in text
+    assert "model(s)" not in text and "reader(s)" not in text
+
+
+def _first_pages(pdf: Path, *, layout: bool = False) -> str:
+    """Text of PDF pages 1-2 (the title page, then page one of the report: the decision); whitespace collapsed,
+    or with ``layout`` pdftotext's physical layout (a table row on one line)."""
+    import shutil
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (Debian package poppler-utils) is not installed; cannot read the PDF back")
+    text = subprocess.run(["pdftotext", *(["-layout"] if layout else []), "-f", "1", "-l", "2", str(pdf), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    return text if layout else re.sub(r"\s+", " ", text)
+
+
+def test_demo_report_first_page_states_each_primary_decision(study_run):
+    """Issue 12, Done-when (a): the demo report's first page gives each primary decision with its estimate
+    and interval, the lock line, and the secondary endpoints; exploratory endpoints are not there."""
+    from study.report.format import fmt_ci
+    from study.results.decisions import AnalysisPlanResults
+
+    root = study_run[0]
+    r, res = _load(root)
+    plan = AnalysisPlanResults.model_validate(res["analysis_plan"])
+    page = _first_pages(r / "report.pdf")
+    assert "Decision on the pre-specified analysis plan" in page
+    assert "NOT LOCKED. The analysis plan was not locked" in page
+    label = {"met": "MET", "not met": "NOT MET", "not estimable": "NOT ESTIMABLE"}
+    assert f"Primary decision: {label[plan.primary_decision]}." in page
+    for e in plan.endpoints:
+        if e.role == "exploratory":
+            assert e.id not in page
+            continue
+        # the row: "<id>: ... <criterion> <estimate> (<low>-<high>) [method mark] [p, adjusted p] <decision>"
+        row = page[page.index(f"{e.id}: "):]
+        assert row.index(e.criterion) < row.index(fmt_ci(e.estimate)), e.id
+        decided = _DECIDED.match(row[row.index(fmt_ci(e.estimate)) + len(fmt_ci(e.estimate)):])
+        assert decided is not None and decided.group(1) == label[e.decision], (e.id, e.decision, row[:600])
+
+
+#: what follows the interval in a decision row: a method mark, the p-values (secondary rows), the decision
+_DECIDED = re.compile(r"(?:\s+[^\s0-9<A-Z–])?(?:\s+(?:< )?[0-9.]+|\s+–){0,2}\s+(MET|NOT MET|NOT ESTIMABLE)\b")
+
+
+@pytest.fixture(scope="module")
+def locked_then_changed(study_run, tmp_path_factory):
+    """The demo's step outputs copied; the primary sensitivity goal tightened to 0.999; `study lock`; then the
+    operating threshold changed 0.5 -> 0.25; only decide, collect and report re-run on the copy."""
+    import shutil
+
+    from study.plan.lock import LOCK_NAME
+    from study.report.render import render_report
+    from study.steps import collect, decide
+
+    root = study_run[0]
+    src = root / "results"
+    work = tmp_path_factory.mktemp("locked")
+    out = work / "results"
+    shutil.copytree(src, out, ignore=shutil.ignore_patterns("report.*", "figures", "logs", "benchmarks", ".snakemake"))
+    assert not (out / LOCK_NAME).exists()
+    res = json.loads((src / "results.json").read_text())
+    protocol = yaml.safe_load((root / "protocol.yaml").read_text())
+    protocol["analysis_plan"]["endpoints"][0]["comparator"]["value"] = 0.999
+    (work / "protocol.yaml").write_text(yaml.safe_dump(protocol))
+    cfg = {**res["study"]["config"], "protocol": str(work / "protocol.yaml"), "results_dir": str(out)}
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    from study.cli import main
+
+    assert main(["lock", str(work / "config.yaml"), "--directory", str(work)]) in (0, None)
+    protocol["detection"]["operating_threshold"] = 0.25
+    (work / "protocol.yaml").write_text(yaml.safe_dump(protocol))
+    config = json.dumps(cfg, sort_keys=True)
+    decide(protocol=str(work / "protocol.yaml"), config=config, reference=str(out / "reference.parquet"),
+           readings=str(out / "readings.parquet"), grades=str(out / "grades" / "demo-frcnn.parquet"),
+           cases=str(out / "cases.parquet"), eligibility=str(out / "eligibility.parquet"),
+           mrmc=str(out / "metrics" / "mrmc.json"), detection=str(out / "metrics" / "detection" / "demo-frcnn.json"),
+           counting=str(out / "metrics" / "counting" / "demo-frcnn.json"), out=str(out / "metrics" / "decisions.json"))
+    collect(config=config, results_dir=str(out), models="demo-frcnn", out=str(out / "results.json"))
+    results = json.loads((out / "results.json").read_text())
+    # page one does not depend on the subgroup analyses: leaving their figures out keeps the render quick
+    quick = {**results, "agreement": {**results["agreement"], "subgroups": {}, "subgroups_n_cases": {}}}
+    render_report(quick, out_pdf=out / "report.pdf", out_html=out / "report.html", figures_dir=out / "figures")
+    return results, _first_pages(out / "report.pdf"), _first_pages(out / "report.pdf", layout=True)
+
+
+def test_a_goal_tightened_until_it_fails_shows_not_met_on_page_one(locked_then_changed):
+    """Issue 12, Done-when (b), on a real run's outputs read back from the PDF."""
+    from study.estimate import Estimate
+    from study.report.format import fmt_ci
+
+    def fmt_ci_of(e: dict) -> str:
+        return fmt_ci(Estimate.model_validate(e))
+
+    results, page, _ = locked_then_changed
+    sens = results["analysis_plan"]["endpoints"][0]
+    assert sens["id"] == "sensitivity_grade_iii" and sens["decision"] == "not met"
+    assert "Primary decision: NOT MET. Primary endpoint(s) not met: sensitivity_grade_iii" in page
+    assert "at or above the goal 0.999 " in page
+    ci = fmt_ci_of(sens["estimate"])
+    row = page[page.index("at or above the goal 0.999 "):]
+    assert row.index(ci) == len("at or above the goal 0.999 ")
+    decided = _DECIDED.match(row[len("at or above the goal 0.999 ") + len(ci):])
+    assert decided is not None and decided.group(1) == "NOT MET", row[:600]
+
+
+def test_a_threshold_changed_after_the_lock_shows_deviation_with_that_key_on_page_one(locked_then_changed):
+    """Issue 12, Done-when (c): `study lock`, then the operating threshold changed: page one says DEVIATION and
+    names the key with its locked and its new value (the tightened goal was locked, so it is no deviation)."""
+    results, page, layout = locked_then_changed
+    lock = results["analysis_plan"]["lock"]
+    assert lock["state"] == "deviation"
+    assert [c["key"] for c in lock["changes"]] == ["protocol.detection.operating_threshold"]
+    assert f"DEVIATION. DEVIATION from the analysis plan locked on {lock['locked_at']}" in page
+    # the table of changes, one row: key, locked value, value in this run
+    assert re.search(r"^\s*protocol\.detection\.operating_threshold\s+0\.5\s+0\.25\s*$", layout, re.MULTILINE), layout[:3000]
+
+
+def _pdf_text(pdf: Path) -> str:
+    out = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True)
+    return " ".join(out.stdout.split())
+
+
+def test_mrmc_uses_every_included_case_with_readings_and_reports_aided_versus_unaided(study_run):
+    """Issue 14: the study's MRMC analyses every included case that has readings (counted here from the
+    run's own readings and eligibility tables), readers aided versus unaided (aided - unaided) and the model
+    standalone versus the unaided readers; the report's key results and section 4.8 say how many cases."""
+    root = study_run[0]
+    r, res = _load(root)
+    el = pd.read_parquet(r / "eligibility.parquet")
+    included = set(el.loc[el["included"], "case_id"].astype(str))
+    rd = pd.read_parquet(r / "readings.parquet")
+    rd = rd[rd["case_id"].astype(str).isin(included) & rd["assessable"].astype(bool) & rd["grade"].notna()]
+    assert set(rd["modality"]) == {"unaided", "aided"} and rd["confidence"].notna().all()
+    u = res["mrmc"]["ustat"]
+    assert u["cases_with_readings"] == rd["case_id"].nunique() and u["readings_used"] == len(rd)
+    assert u["readings_by_modality"] == {m: int((rd["modality"] == m).sum()) for m in ("aided", "unaided")}
+    a = u["aided_vs_unaided"]
+    assert a["design"]["n_cases"] == rd["case_id"].nunique()
+    assert a["differences"][0]["comparison"] == "aided - unaided"
+    assert u["models"]["demo-frcnn"]["differences"][0]["comparison"] == "model demo-frcnn - unaided"
+    used = f"{u['cases_with_readings']} of {u['cases_included']} included cases"
+    text = _pdf_text(r / "report.pdf")
+    assert f"MRMC readers aided versus unaided: AUC difference (aided - unaided; {used}" in text
+    section = text[text.index("4.8 Multi-reader multi-case analysis", text.index("4.7")):]
+    assert (f"The U-statistic analyses used {u['cases_with_readings']} of the {u['cases_included']} included cases"
+            in section)
+    for words in ("Readers aided versus unaided", "Model demo-frcnn standalone versus the unaided readers",
+                  "Difference, aided - unaided", "of each reader per modality", "Variance components"):
+        assert words in section, words
+    html = (r / "report.html").read_text()
+    html_text = " ".join(re.sub(r"<[^>]+>", " ", html[html.index('id="sec-mrmc"'):]).split())
+    for words in ("Gallas BD (2006)", "Gallas BD, Brown DG (2008)", "Chen W, Wunderlich A, Petrick N, Gallas BD (2014)",
+                  "Obuchowski NA, Rockette HE (1995)", "largest fully crossed block of unaided readings"):
+        assert words in html_text, words
+    for fig in ("mrmc_design__readers", "mrmc_forest__readers", "mrmc_design__model__demo-frcnn"):
+        assert f'id="fig-{fig}"' in html, fig
+    plan = {e["id"]: e for e in res["analysis_plan"]["endpoints"]}
+    aided = plan["aided_vs_unaided"]
+    assert aided["source"] == "mrmc.ustat.aided_vs_unaided.differences[0].unbiased"
+    if a["differences"][0]["unbiased"]["se"] is not None:
+        assert aided["estimate"]["estimate"] == pytest.approx(a["differences"][0]["unbiased"]["estimate"])
+    else:  # the unbiased variance can be negative on a study this small: then not estimable, saying why
+        assert aided["decision"] == "not estimable" and "not positive" in aided["decision_text"]
+
+
+def _pdf_rows(pdf: Path) -> list[str]:
+    import shutil
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (Debian package poppler-utils) is not installed; cannot read the PDF back")
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return [re.sub(r"\s+", " ", line).strip() for line in text.splitlines()]
+
+
+def _status(rows: list[str], caption: str, number: str) -> str:
+    start = next(i for i, r in enumerate(rows) if caption in r)
+    line = next(r for r in rows[start:] if r.startswith(f"{number} "))
+    return next(s for s in ("not reported", "not applicable", "reported") if s in line)
+
+
+def test_report_shows_the_model_card_and_checklists_count_it_reported(study_run):
+    """The demo model's card (models/demo/model.yaml) reaches results.json and the PDF; its STARD and
+    CLAIM items read "reported" (tests/test_report.py: without a card they read "not reported")."""
+    root = study_run[0]
+    res = json.loads((root / "results" / "results.json").read_text())
+    card = res["models"]["demo-frcnn"]["card"]
+    assert card["architecture"].startswith("torchvision Faster R-CNN") and card["operating_threshold"] == 0.5
+    rows = _pdf_rows(root / "results" / "report.pdf")
+    flat = " ".join(rows)
+    assert "Model card of demo-frcnn" in flat and "torchvision Faster R-CNN" in flat
+    assert "400 synthetic images of 512 x 512 px" in flat
+    stard, claim = "STARD 2015 items and where", "CLAIM 2024 items and where"
+    for number in ("10a", "12a"):
+        assert _status(rows, stard, number) == "reported", number
+    for number in ("9", "22", "23", "27"):
+        assert _status(rows, claim, number) == "reported", number
+    # the demo config states no registration: not reported, whatever the card says
+    assert _status(rows, stard, "28") == "not reported"
+
+
+def test_report_flow_shows_every_failed_check_readings_of_excluded_cases_and_reference_split(study_run):
+    """Flow diagram and table from the run's own flow.json: every failed check, 'more than one reason'
+    when a case fails several, readings of excluded cases, included cases by reference result."""
+    root = study_run[0]
+    res = json.loads((root / "results" / "results.json").read_text())
+    flow = res["flow"]
+    checks = flow["exclusion_checks"]
+    assert sum(c["excluded"] for c in checks.values()) == flow["received"] - flow["included"]
+    for c in checks.values():  # every excluded case is counted under each check it failed
+        assert sum(c["by_check"].values()) >= c["excluded"]
+        assert sum(c["by_check"].values()) - c["excluded"] >= c["more_than_one"]
+    mr = flow["missing_readings"]
+    flat = " ".join(_pdf_rows(root / "results" / "report.pdf"))
+    assert "(every failed check)" in flat and "Reasons: every check the excluded cases failed" in flat
+    if mr["readings_of_excluded_cases"]:
+        assert f"Readings of {mr['excluded_cases_read']} excluded cases, not analysed" in flat
+    levels = {lv["value"]: lv["n"] for lv in res["baseline"]["severity"]["levels"]}
+    positive = levels.get("III", 0) + levels.get("IV", 0)
+    assert f"grade III or worse: {positive}; below: {flow['included'] - positive - res['baseline']['severity']['n_missing']}" in flat

@@ -40,7 +40,7 @@ from study.plan.hypothesis_tests import (
     wald_test,
 )
 from study.plan.metrics import METRICS
-from study.plan.model import AnalysisPlan, Endpoint, Population
+from study.plan.model import READING_MODALITIES, AnalysisPlan, Endpoint, Population
 from study.plan.multiplicity import adjust_p_values
 from study.results.decisions import AnalysisPlanResults, EndpointDecision, LockStatus
 
@@ -77,7 +77,20 @@ class StudyData:
 
 
 # ----------------------------------------------------------------------------- words
+def _other_modality(e: Endpoint) -> str:
+    """The modality the readers read in as the rater of a ``modality`` comparison (the one not named)."""
+    return next(m for m in READING_MODALITIES if m != e.comparator.modality)
+
+
+def _rater_words(e: Endpoint) -> str:
+    if e.comparator.kind == "modality":
+        return f"the readers reading {_other_modality(e)}" + (f" (aid: model {e.rater})" if e.rater else "")
+    return e.rater or "the model"
+
+
 def _desc(e: Endpoint) -> str:
+    if e.comparator.kind == "modality" and METRICS[e.metric].kind == "mrmc":
+        return "reader-averaged MRMC figure of merit (AUC)"
     d = METRICS[e.metric].description
     return d.replace("<cut>", str(e.positive_from)).replace("<class>", "any lesion" if e.lesion_class == "any"
                                                             else e.lesion_class)
@@ -91,7 +104,7 @@ def _criterion(e: Endpoint, alpha1: float) -> str:
     h, c = e.hypothesis, e.comparator
     lower_better = METRICS[e.metric].direction == "lower"
     bound = f"{'upper' if lower_better else 'lower'} one-sided {100 * (1 - alpha1):g}% confidence bound"
-    what = _desc(e) if c.kind == "goal" else f"the difference in {_desc(e)}, {e.rater or 'the model'} minus {c.words()}"
+    what = _desc(e) if c.kind == "goal" else f"the difference in {_desc(e)}, {_rater_words(e)} minus {c.words()}"
     if h.kind == "performance_goal" and METRICS[e.metric].kind == "kappa":
         return (f"{what} exceeds the goal {c.value:g} in the one-sided test with the SE under the null "
                 f"(Flack et al. 1988) at level {alpha1:g}")
@@ -117,14 +130,14 @@ def _hypothesis_words(e: Endpoint) -> str:
         extra = f" (margin {h.margin:g})"
     elif h.kind == "equivalence" and h.margins is not None:
         extra = f" (margins {h.margins[0]:g} to {h.margins[1]:g})"
-    return f"{h.kind.replace('_', '-')}{extra} of {e.rater or 'the model'} against {e.comparator.words()}"
+    return f"{h.kind.replace('_', '-')}{extra} of {_rater_words(e)} against {e.comparator.words()}"
 
 
 def _estimand(e: Endpoint) -> dict[str, str]:
     if e.estimand is not None:
         return e.estimand.model_dump()
     return {"population": f"{_population(e)} (eligible and passing the image-quality gate)",
-            "variable": f"{_desc(e)} of {e.rater or 'the model'}" + ("" if e.comparator.kind == "goal" else
+            "variable": f"{_desc(e)} of {_rater_words(e)}" + ("" if e.comparator.kind == "goal" else
                                                      f" and of {e.comparator.words()}"),
             "intercurrent_events": "an image that fails the quality gate is excluded before analysis (counted in "
                                    "the flow of cases); a missing reading leaves that case out of that reader's "
@@ -278,6 +291,60 @@ def _dig(obj: Any, path: list[str | int]) -> Any:
     return obj
 
 
+def _not_estimable(why: str) -> TestOutcome:
+    return TestOutcome(Estimate(None, None, None, "", extra={"reason": why}), None, None, None, why)
+
+
+def _modality(e: Endpoint, data: StudyData, alpha1: float) -> tuple[TestOutcome, str]:
+    """The readers in one reading modality minus the other, from ``mrmc.ustat.aided_vs_unaided``.
+
+    The reader-averaged AUC difference of the U-statistic analysis on every included case with
+    readings (iMRMC; Gallas 2006, 2009), its unbiased variance and BDG degrees of freedom: a t
+    test of the difference against the hypothesis' null value (Wald on ``df``).
+    """
+    source = "mrmc.ustat.aided_vs_unaided.differences[0].unbiased"
+    if METRICS[e.metric].kind != "mrmc":
+        return _not_estimable(f"metric {e.metric} cannot compare one reading modality with another (aided / "
+                              "unaided); only mrmc_fom_difference can"), source
+    ustat = (data.mrmc or {}).get("ustat")
+    if not isinstance(ustat, dict):
+        reason = (data.mrmc or {}).get("reason") or "the MRMC step wrote no U-statistic analysis"
+        return _not_estimable(f"the readers aided versus unaided were not analysed: {reason}"), source
+    a = ustat.get("aided_vs_unaided") or {}
+    if a.get("assessed") is False or not a.get("differences"):
+        return _not_estimable(f"the readers aided versus unaided were not analysed: "
+                              f"{a.get('reason') or 'no difference of modalities'}"), source
+    if e.unit == "patient" and a.get("resampling_unit") != "patient":
+        return _not_estimable("the endpoint's unit is the patient but the cases have no patient ids "
+                              "(the MRMC variance resampled images)"), source
+    d = a["differences"][0]
+    est = dict(d["unbiased"])
+    rater_mod = _other_modality(e)
+    if list(d["modalities"]) == [e.comparator.modality, rater_mod]:  # turn it round: rater minus comparator
+        est.update(estimate=-est["estimate"] if est.get("estimate") is not None else None,
+                   ci_low=-est["ci_high"] if est.get("ci_high") is not None else None,
+                   ci_high=-est["ci_low"] if est.get("ci_low") is not None else None)
+    elif list(d["modalities"]) != [rater_mod, e.comparator.modality]:
+        return _not_estimable(f"the analysis compares {d['comparison']}, not {rater_mod} - "
+                              f"{e.comparator.modality}"), source
+    if est.get("estimate") is None or est.get("se") is None:
+        var = est.get("variance")
+        why = (f"the unbiased U-statistic variance of the difference is not positive ({var:.3g}): too few readers "
+               "or cases for this design" if isinstance(var, (int, float)) else "the difference or its variance "
+               "is undefined")
+        return _not_estimable(f"{source}: {why}"), source
+    m = METRICS[e.metric]
+    nulls = null_values(e.hypothesis.kind, goal=0.0, margin=e.hypothesis.margin, margins=e.hypothesis.margins,
+                        direction=m.direction)
+    method = (f"t test of the reader-averaged AUC difference ({rater_mod} - {e.comparator.modality}) with the "
+              "unbiased U-statistic variance and BDG degrees of freedom (Gallas 2006, 2009; iMRMC), "
+              f"{a.get('resampling_unit', 'case')}s resampled")
+    n_cases = (a.get("design") or {}).get("n_cases")
+    return wald_test(float(est["estimate"]), float(est["se"]), nulls=nulls, alpha1=alpha1, method=method,
+                     df=est.get("df"), bounds=(-1.0, 1.0),
+                     extra={"n": n_cases} if n_cases is not None else None), source
+
+
 def _reported(e: Endpoint, data: StudyData, alpha1: float) -> tuple[TestOutcome, str]:
     rater = str(e.rater)  # resolved by decide_endpoints before any test runs
     from scipy import stats
@@ -338,8 +405,10 @@ def _one(e: Endpoint, data: StudyData, alpha1: float) -> dict[str, Any]:
     comp_est, source = None, m.source.replace("<model>", str(e.rater))
     n_cases = n_pat = None
     if e.comparator.kind == "modality":
-        why = "the readings record no reading modality (aided / unaided), so this comparison cannot be made"
-        out = TestOutcome(Estimate(None, None, None, "", extra={"reason": why}), None, None, None, why)
+        out, source = _modality(e, data, alpha1)
+        if out.p_value is not None:
+            design = ((data.mrmc or {}).get("ustat") or {}).get("aided_vs_unaided", {}).get("design") or {}
+            n_cases, n_pat = design.get("n_cases"), design.get("n_patients")
     elif m.kind == "proportion":
         out, comp_est, n_cases, n_pat = _proportion(e, data, alpha1)
     elif m.kind == "kappa":

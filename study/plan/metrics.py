@@ -13,7 +13,10 @@ hypotheses fit it, and how :mod:`study.plan.decide` tests it:
 - ``reported``: an estimate the detection or counting step already computed, with its
   interval (Wald test with the SE of that interval);
 - ``mrmc``: the MRMC figure-of-merit difference model minus readers' average (Hillis 2007
-  t test with its Satterthwaite degrees of freedom).
+  t test with its Satterthwaite degrees of freedom); with the comparator ``modality``, the
+  readers' reader-averaged AUC in one reading modality minus the other (aided - unaided) from
+  the U-statistic analysis on every included case with readings (``mrmc.ustat``; t test on
+  iMRMC's BDG degrees of freedom, Gallas 2006, 2009).
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ METRICS: dict[str, MetricSpec] = {m.id: m for m in (
                "reported", "counting.<model>.thresholds.<threshold>.overall.mean_bias", "none", ("goal",),
                bounded=False),
     MetricSpec("mrmc_fom_difference", "MRMC figure of merit (AUC), model minus the readers' average", "mrmc",
-               "mrmc.models.<model>.analysis.ai_vs_readers[0].analyses.<analysis>", "higher", ("readers",),
+               "mrmc.models.<model>.analysis.ai_vs_readers[0].analyses.<analysis>", "higher", ("readers", "modality"),
                bounded=False),
 )}
 

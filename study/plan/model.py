@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from study.errors import Problem
 from study.plan.metrics import METRICS, metric_names
 
+#: the reading modalities of the readings (``study.readings.MODALITIES``)
+READING_MODALITIES = ("unaided", "aided")
+
 Alpha = Annotated[float, Field(gt=0, le=0.5, description="family-wise type I error rate, in (0, 0.5]")]
 
 
@@ -40,7 +43,9 @@ class Comparator(_Strict):
 
     ``goal``: a fixed performance goal (``value``); ``readers``: the readers' average on the
     cases both read (all readers, or ``reader_group``); ``model``: another model (``model``);
-    ``modality``: another reading modality (aided versus unaided; ``modality``).
+    ``modality``: another reading modality (``modality``: ``unaided`` or ``aided``): the readers
+    reading in the other modality against themselves reading in this one (an MRMC figure-of-merit
+    difference, ``mrmc_fom_difference``).
     """
 
     kind: Literal["goal", "readers", "model", "modality"]
@@ -67,7 +72,7 @@ class Comparator(_Strict):
             return f"the average of the {self.reader_group + ' ' if self.reader_group else ''}readers on the cases both read"
         if self.kind == "model":
             return f"model {self.model} on the same cases"
-        return f"reading modality {self.modality}"
+        return f"the readers reading {self.modality}"
 
 
 class Hypothesis(_Strict):
@@ -176,7 +181,11 @@ class Endpoint(_Strict):
             raise ValueError(f"metric {self.metric!r} has no better direction: its hypothesis must be equivalence")
         if m.kind in ("reported", "mrmc") and self.population != "all":
             raise ValueError(f"metric {self.metric!r} is computed by its step on all included cases: population 'all'")
-        if self.metric == "mrmc_fom_difference" and (self.unit != "image" or self.population != "all"):
+        if c == "modality" and self.comparator.modality not in READING_MODALITIES:
+            raise ValueError(f"comparator modality {self.comparator.modality!r} is not a reading modality: "
+                             f"expected one of {list(READING_MODALITIES)}")
+        # against another modality: the U-statistic analysis of every case with readings (unit 'patient' or 'image')
+        if self.metric == "mrmc_fom_difference" and c != "modality" and (self.unit != "image" or self.population != "all"):
             raise ValueError("mrmc_fom_difference is the MRMC analysis of all crossed cases: unit 'image', population 'all'")
         return self
 

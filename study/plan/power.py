@@ -19,6 +19,14 @@ of that test (checked by simulation in ``bench/bench_plan_calibration.py``):
   ``k`` for any agreement weights and whose margins are ``p``; kappa is planned with the SE
   under the null and under the alternative, ``n = ((z_a s0 + z_b s1) / (k1 - k0))^2``
   (Flack, Afifi, Lachenbruch & Schouten 1988), matching the test of ``decide``;
+- :func:`exact_equivalence_power` / :func:`exact_equivalence_sample_size`: the two one-sided
+  exact binomial tests (TOST, Schuirmann 1987) of ``low < p < high``: power
+  ``P(k_low <= X <= k_high | n, p1)`` with ``k_low`` the smallest count rejecting ``p <= low``
+  and ``k_high`` the largest rejecting ``p >= high`` (Chow, Shao & Wang 2008, section 4.1, exact);
+- :func:`wald_equivalence_power`: the TOST of a Wald-type statistic, ``P(both one-sided tests
+  reject)`` ~ ``Phi(a_low) + Phi(a_high) - 1`` with ``a = (sqrt(n) effect - z_{1-alpha} sigma0) / sigma``
+  for each boundary (Chow, Shao & Wang 2008, section 3.2; exact when the two rejection
+  regions overlap, i.e. at any useful power); :func:`smallest_n` searches the sample size;
 - :func:`mrmc_ai_power`: the model against the readers' average (Hillis 2007, section 5.3,
   single-modality OR model of the differences) at ``J`` readers and ``c`` cases, from a
   pilot's variance components scaled by ``c0 / c`` as in Hillis, Obuchowski & Berbaum (2011),
@@ -28,18 +36,22 @@ of that test (checked by simulation in ``bench/bench_plan_calibration.py``):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import stats
 
 __all__ = [
+    "exact_equivalence_power",
+    "exact_equivalence_sample_size",
     "exact_goal_power",
     "exact_goal_sample_size",
     "kappa_sigma",
     "kappa_table",
     "mrmc_ai_power",
     "paired_sigma",
+    "smallest_n",
+    "wald_equivalence_power",
     "wald_power",
     "wald_sample_size",
 ]
@@ -89,6 +101,76 @@ def exact_goal_sample_size(*, goal: float, expected: float, alpha1: float, power
             return int(ns[hit[0]])
         start = int(ns[-1]) + 1
     raise ValueError(f"no n up to {n_max} reaches power {power}")
+
+
+def _exact_bounds(n: np.ndarray, *, low: float, high: float, alpha1: float) -> tuple[np.ndarray, np.ndarray]:
+    """(smallest k rejecting ``p <= low``, largest k rejecting ``p >= high``) at each ``n`` (exact binomial)."""
+    k_low = stats.binom.isf(alpha1, n, low) + 1
+    k_low = np.where(stats.binom.sf(k_low - 2, n, low) <= alpha1, k_low - 1, k_low)
+    k_low = np.where(stats.binom.sf(k_low - 1, n, low) > alpha1, k_low + 1, k_low)
+    k_high = stats.binom.ppf(alpha1, n, high)  # smallest k with P(X <= k | high) >= alpha1
+    k_high = np.where(stats.binom.cdf(k_high, n, high) > alpha1, k_high - 1, k_high)
+    k_high = np.where(stats.binom.cdf(k_high + 1, n, high) <= alpha1, k_high + 1, k_high)
+    return k_low, k_high
+
+
+def exact_equivalence_power(n: int | np.ndarray, *, low: float, high: float, expected: float,
+                            alpha1: float) -> np.ndarray:
+    """Power of the exact TOST of ``H0: p <= low or p >= high`` at ``n`` trials when ``p = expected``.
+
+    Both one-sided exact binomial tests at level ``alpha1`` must reject: ``X >= k_low`` and
+    ``X <= k_high``; power ``P(k_low <= X <= k_high | n, expected)`` (0 when ``k_low > k_high``).
+    Schuirmann (1987), J Pharmacokinet Biopharm 15:657-680; Chow, Shao & Wang (2008), section 4.1.
+    """
+    _check_alpha(alpha1)
+    if not (0 < low < expected < high < 1):
+        raise ValueError(f"need 0 < low < expected < high < 1, got {low}, {expected}, {high}")
+    n = np.atleast_1d(np.asarray(n, dtype=int))
+    k_low, k_high = _exact_bounds(n, low=low, high=high, alpha1=alpha1)
+    power = stats.binom.cdf(k_high, n, expected) - stats.binom.cdf(k_low - 1, n, expected)
+    return np.where(k_low <= k_high, power, 0.0)
+
+
+def smallest_n(power_at: Callable[[np.ndarray], np.ndarray], *, power: float, n_max: int = 200_000) -> int:
+    """Smallest ``n >= 2`` with ``power_at(n) >= power`` (searched in growing blocks; saw-toothed powers allowed).
+
+    Raises
+    ------
+    ValueError
+        When no ``n <= n_max`` reaches the power.
+    """
+    start = 2
+    while start <= n_max:
+        ns = np.arange(start, min(start * 4, n_max) + 1)
+        hit = np.nonzero(np.atleast_1d(power_at(ns)) >= power)[0]
+        if len(hit):
+            return int(ns[hit[0]])
+        start = int(ns[-1]) + 1
+    raise ValueError(f"no n up to {n_max} reaches power {power}")
+
+
+def exact_equivalence_sample_size(*, low: float, high: float, expected: float, alpha1: float, power: float,
+                                  n_max: int = 200_000) -> int:
+    """Smallest ``n`` whose exact TOST (:func:`exact_equivalence_power`) reaches ``power``."""
+    exact_equivalence_power(2, low=low, high=high, expected=expected, alpha1=alpha1)  # validates the inputs
+    return smallest_n(lambda k: exact_equivalence_power(k, low=low, high=high, expected=expected, alpha1=alpha1),
+                      power=power, n_max=n_max)
+
+
+def wald_equivalence_power(n: float | np.ndarray, *, effect_low: float, effect_high: float, sigma: float,
+                           alpha1: float, sigma0_low: float | None = None,
+                           sigma0_high: float | None = None) -> np.ndarray:
+    """Power of the TOST of a Wald-type statistic: ``max(0, Phi(a_low) + Phi(a_high) - 1)``.
+
+    ``effect_low = theta1 - low`` and ``effect_high = high - theta1`` (both > 0);
+    ``a = (sqrt(n) effect - z_{1-alpha1} sigma0) / sigma`` at each boundary, ``sigma0`` the
+    null SD there (kappa, Tango) or ``sigma`` (Chow, Shao & Wang 2008, section 3.2).
+    """
+    if effect_low <= 0 or effect_high <= 0:
+        raise ValueError("the anticipated value must lie strictly between the equivalence margins")
+    p_low = wald_power(n, effect=effect_low, sigma=sigma, alpha1=alpha1, sigma0=sigma0_low)
+    p_high = wald_power(n, effect=effect_high, sigma=sigma, alpha1=alpha1, sigma0=sigma0_high)
+    return np.maximum(p_low + p_high - 1.0, 0.0)
 
 
 def wald_power(n: float | np.ndarray, *, effect: float, sigma: float, alpha1: float,

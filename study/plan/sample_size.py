@@ -12,6 +12,7 @@ per patient ``m`` and the intra-patient correlation ``rho`` (design effect
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +71,6 @@ def _one(e: Endpoint, plan: AnalysisPlan, pilot: dict | None) -> EndpointSampleS
     if expected is None:
         return EndpointSampleSize(**base, method="", assumptions={}, reason="no anticipated value: give "
                                   "planning.expected or a pilot (--pilot) that estimated this endpoint")
-    if h.kind == "equivalence":
-        return EndpointSampleSize(**base, method="", assumptions={"expected": expected},
-                                  reason="equivalence endpoints are not planned by `study plan` yet")
     goal = c.value if c.kind == "goal" and c.value is not None else 0.0
     boundary = goal if h.kind in ("performance_goal", "superiority") else (-(h.margin or 0.0) if spec.direction != "lower"
                                                                            else (h.margin or 0.0))
@@ -86,8 +84,24 @@ def _one(e: Endpoint, plan: AnalysisPlan, pilot: dict | None) -> EndpointSampleS
         share = prev if e.metric == "grade_sensitivity" else 1 - prev
         unit_words = "reference-positive cases" if e.metric == "grade_sensitivity" else "reference-negative cases"
 
+    if spec.kind == "mrmc" and c.kind == "modality":
+        return EndpointSampleSize(**base, method="", assumptions={"expected": expected},
+                                  reason="the aided-versus-unaided MRMC comparison is not planned by `study plan` yet "
+                                         "(its power needs the U-statistic variance components of a pilot)")
     if spec.kind == "mrmc":
+        if h.kind == "equivalence":
+            return EndpointSampleSize(**base, method="", assumptions={"expected": expected},
+                                      reason="MRMC equivalence is not planned by `study plan` (the Hillis-Obuchowski "
+                                             "power here is one-sided)")
         return _mrmc(e, base, pilot, effect, alpha1, target, expected)
+    if h.kind == "equivalence":
+        assert h.margins is not None
+        planned = _equivalence(e, pilot_est, goal=goal, margins=h.margins, expected=expected, alpha1=alpha1,
+                               target=target, pilot=pilot)
+        if isinstance(planned, str):
+            return EndpointSampleSize(**base, method="", assumptions={"expected": expected}, reason=planned)
+        return _finish(base, planned[0], planned[1], planned[2], planned[3], planned[4], share=share, m=m, rho=rho,
+                       unit_words=planned[5] or unit_words)
     if spec.kind == "proportion" and c.kind == "goal":
         try:
             n = pw.exact_goal_sample_size(goal=goal, expected=expected, alpha1=alpha1, power=target)
@@ -141,6 +155,13 @@ def _one(e: Endpoint, plan: AnalysisPlan, pilot: dict | None) -> EndpointSampleS
 
         def power_at(k: np.ndarray) -> np.ndarray:
             return pw.wald_power(k, effect=effect, sigma=sigma, alpha1=alpha1, sigma0=sigma0)
+    return _finish(base, method, assumptions, n, achieved, power_at, share=share, m=m, rho=rho, unit_words=unit_words)
+
+
+def _finish(base: dict[str, Any], method: str, assumptions: dict[str, float | str | None], n: int, achieved: float,
+            power_at: Callable[[np.ndarray], np.ndarray], *, share: float, m: float, rho: float,
+            unit_words: str) -> EndpointSampleSize:
+    """Patients, images and the power curve from ``n`` analysed units."""
     patients, images = _to_patients(n, share=share, m=m, rho=rho)
     grid = np.unique(np.linspace(max(2, n // 4), n * 2, 40).astype(int))
     curve = [PowerPoint(patients=_to_patients(int(k), share=share, m=m, rho=rho)[0], power=float(p))
@@ -148,6 +169,69 @@ def _one(e: Endpoint, plan: AnalysisPlan, pilot: dict | None) -> EndpointSampleS
     return EndpointSampleSize(**base, method=method, assumptions={**assumptions, "share_analysed": share},
                               n_analysed=n, n_analysed_unit=unit_words, patients=patients, images=images,
                               achieved_power=achieved, curve=curve)
+
+
+def _equivalence(e: Endpoint, pilot_est: dict[str, Any], *, goal: float, margins: tuple[float, float], expected: float,
+                 alpha1: float, target: float, pilot: dict | None) -> str | tuple[
+                     str, dict[str, float | str | None], int, float, Callable[[np.ndarray], np.ndarray], str | None]:
+    """Two one-sided tests (Schuirmann 1987) planned like the one-sided test of the same metric.
+
+    Returns (method, assumptions, n, achieved power, power function, unit words or None), or
+    the reason the endpoint cannot be planned.
+    """
+    spec, pl = METRICS[e.metric], e.planning
+    low, high = goal + margins[0], goal + margins[1]
+    if not low < expected < high:
+        return f"the anticipated value {expected:g} must lie strictly inside the equivalence range [{low:g}, {high:g}]"
+    assumptions: dict[str, float | str | None] = {"expected": expected, "low": low, "high": high}
+    tost = "two one-sided tests (TOST, Schuirmann 1987)"
+    if spec.kind == "proportion" and e.comparator.kind == "goal":
+        def power_at(k: np.ndarray) -> np.ndarray:
+            return pw.exact_equivalence_power(k, low=max(low, 1e-9), high=min(high, 1 - 1e-9), expected=expected,
+                                              alpha1=alpha1)
+        method = f"exact binomial {tost}, smallest n reaching the power"
+        units = None
+    else:
+        sigma0_low: float | None = None
+        sigma0_high: float | None = None
+        units = None
+        if spec.kind == "proportion":
+            disc = pl.discordance if pl and pl.discordance is not None else None
+            if disc is None:
+                return "a paired comparison needs planning.discordance"
+            sigma = pw.paired_sigma(delta=expected, discordance=disc)
+            sigma0_low = pw.tango_null_sigma(delta=expected, discordance=disc, delta0=low)
+            sigma0_high = pw.tango_null_sigma(delta=expected, discordance=disc, delta0=high)
+            method = f"Tango's score {tost} of a paired difference (Nam 1997 null SDs)"
+            assumptions["discordance"] = disc
+            units = "paired cases"
+        elif spec.kind == "kappa":
+            shares = pl.level_shares if pl and pl.level_shares else None
+            if shares is None:
+                return "kappa needs planning.level_shares (anticipated share of each grade)"
+            w = _KAPPA_WEIGHTS[e.metric]
+            sigma = pw.kappa_sigma(expected, shares, weights=w)
+            sigma0_low = pw.kappa_sigma(min(max(low, 0.0), 1.0), shares, weights=w)
+            sigma0_high = pw.kappa_sigma(min(max(high, 0.0), 1.0), shares, weights=w)
+            method = f"kappa {tost} with the SE under each null (Flack et al. 1988)"
+            assumptions["level_shares"] = ", ".join(f"{x:g}" for x in shares)
+        else:
+            se, n0 = pilot_est.get("se"), _pilot_images(pilot, e)
+            if se is None or not n0:
+                return "needs a pilot (--pilot) with this endpoint's standard error"
+            sigma = float(se) * math.sqrt(float(n0))
+            method = f"Wald {tost} with the pilot's SE scaled by sqrt(pilot images / images)"
+            assumptions.update({"pilot_se": float(se), "pilot_images": float(n0)})
+            units = "images"
+
+        def power_at(k: np.ndarray) -> np.ndarray:
+            return pw.wald_equivalence_power(k, effect_low=expected - low, effect_high=high - expected, sigma=sigma,
+                                             alpha1=alpha1, sigma0_low=sigma0_low, sigma0_high=sigma0_high)
+    try:
+        n = pw.smallest_n(power_at, power=target)
+    except ValueError as err:
+        return str(err)
+    return method, assumptions, n, float(np.atleast_1d(power_at(np.array([n])))[0]), power_at, units
 
 
 def _mrmc(e: Endpoint, base: dict, pilot: dict | None, effect: float, alpha1: float, target: float,

@@ -370,7 +370,11 @@ class UStatModalityDesign(ResultModel):
 
 
 class UStatDesign(ResultModel):
-    """The reader x case design of a U-statistic MRMC analysis (any design)."""
+    """The reader x case design of a U-statistic MRMC analysis (any design).
+
+    ``case_truth``: one character per case of ``cases``, ``1`` diseased, ``0`` non-diseased
+    (``None`` in results written before it existed).
+    """
 
     modalities: list[str]
     readers: list[str]
@@ -382,6 +386,7 @@ class UStatDesign(ResultModel):
     readers_in_every_modality: int
     n_patients: int | None
     by_modality: dict[str, UStatModalityDesign]
+    case_truth: str | None = _omitted()
 
 
 class UStatEstimate(TEstimate):

@@ -14,13 +14,14 @@ if SYNTH:
             cases=SYNTH["cases"],
             seed=SYNTH["seed"],
             rho=SYNTH.get("patient_correlation", 0),
+            aided=" --aided-session" if SYNTH.get("aided_session") else "",
             out=lambda wc, output: os.path.dirname(output.manifest) or ".",
         log:
             f"{RESULTS}/logs/synth.log",
         conda:
             "../envs/study.yaml"
         shell:
-            "study synth --cases {params.cases} --seed {params.seed} --patient-correlation {params.rho} --out {params.out:q} 2> {log:q}"
+            "study synth --cases {params.cases} --seed {params.seed} --patient-correlation {params.rho}{params.aided} --out {params.out:q} 2> {log:q}"
 
 
 rule probe_images:

@@ -99,8 +99,9 @@ def study_ustat(reference: pd.DataFrame, readings: pd.DataFrame, model_grades: M
 
     present = list(pd.unique(readers["modality"]))
     if UNAIDED in present and AIDED in present:
-        aided = _run(finish(readers[readers["modality"].isin([AIDED, UNAIDED])]), confidence=confidence,
-                     source="readings")
+        both = readers[readers["modality"].isin([AIDED, UNAIDED])]
+        both = pd.concat([both[both["modality"] == AIDED], both[both["modality"] == UNAIDED]])  # aided - unaided
+        aided = _run(finish(both), confidence=confidence, source="readings")
     else:
         aided = NotAssessed(reason=f"the readings have no {'aided' if UNAIDED in present else 'unaided'} session "
                                    f"(modalities found: {present or 'none'})")

@@ -153,7 +153,7 @@ def design_summary(a: UStatDesignArrays, *, n_patients: int | None = None) -> US
         modalities=list(a.modalities), readers=list(a.readers), cases=list(a.cases),
         n_cases=len(a.cases), n_cases_negative=int((~pos).sum()), n_cases_positive=int(pos.sum()),
         n_readings=int(a.read.sum()), readers_in_every_modality=paired_readers,
-        n_patients=n_patients, by_modality=per_modality)
+        n_patients=n_patients, by_modality=per_modality, case_truth="".join("1" if x else "0" for x in pos))
 
 
 def patient_index(ratings: pd.DataFrame, cases: list[str], *, column: str = "patient_id",

@@ -12,6 +12,7 @@ from study.estimate import Estimate
 #: section anchor id -> title (the order is the report's order; the TOC and STARD use it)
 SECTIONS: dict[str, str] = {
     "sec-title": "Title page",
+    "sec-decision": "Decision on the pre-specified analysis plan",
     "sec-summary": "1. Summary of key results",
     "sec-introduction": "2. Background and objectives",
     "sec-methods": "3. Methods",
@@ -34,11 +35,13 @@ SECTIONS: dict[str, str] = {
     "sec-subgroups": "4.9 Subgroup analyses",
     "sec-failures": "4.10 Failure analysis",
     "sec-examples": "4.11 Example images",
+    "sec-endpoints": "4.12 Endpoints of the analysis plan, confirmatory and exploratory",
     "sec-discussion": "5. Discussion",
     "sec-limitations": "5.1 Limitations",
     "sec-implications": "5.2 Implications for practice",
     "sec-information": "6. Registration, protocol and funding",
-    "sec-stard": "Appendix A. STARD 2015 checklist",
+    "sec-stard": "Appendix A1. STARD 2015 checklist",
+    "sec-claim": "Appendix A2. CLAIM 2024 checklist",
     "sec-provenance": "Appendix B. Provenance",
 }
 TOC_EXCLUDE = {"sec-title"}
@@ -59,6 +62,7 @@ INFORMATION_KEYS = {
     "registration": "Registration number and registry",
     "protocol_access": "Where the full study protocol can be accessed",
     "funding": "Sources of funding and role of funders",
+    "skin_type_assessment": "Who assigned the Fitzpatrick skin types",
 }
 
 
@@ -66,7 +70,7 @@ INFORMATION_KEYS = {
 def info_text(info: Mapping[str, str], key: str, default: str) -> dict[str, str]:
     if key in info:
         return {"text": info[key], "source": "supplied by the investigators"}
-    return {"text": default, "source": f"not supplied (study information key '{key}')"}
+    return {"text": default, "source": f"not supplied: config key information.{key}"}
 
 
 def unavailable(reason: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from study.report import format as F
 from study.report.context.common import unavailable
+from study.report.context.mrmc_ustat import ustat_context
 from study.report.format import Table, fmt, fmt_int, fmt_p
 from study.results.base import NotAssessed
 from study.results.mrmc import (
@@ -20,6 +21,24 @@ from study.results.mrmc import (
 
 __all__ = ["mrmc_context"]
 
+#: the references of the crossed-block analyses, by method
+_REFERENCES = {
+    "or": [
+        ("Obuchowski NA, Rockette HE (1995). Hypothesis testing of diagnostic accuracy for multiple readers and "
+         "multiple tests: an ANOVA approach with dependent observations. Commun Stat Simul Comput 24:285-308."),
+        ("Hillis SL, Obuchowski NA, Schartz KM, Berbaum KS (2005). A comparison of the Dorfman-Berbaum-Metz and "
+         "Obuchowski-Rockette methods for receiver operating characteristic (ROC) data. Stat Med 24:1579-1607."),
+        ("Hillis SL (2007). A comparison of denominator degrees of freedom methods for multiple observer ROC "
+         "analysis. Stat Med 26:596-619."),
+    ],
+    "dbm": [
+        ("Dorfman DD, Berbaum KS, Metz CE (1992). Receiver operating characteristic rating analysis: generalization "
+         "to the population of readers and patients with the jackknife method. Invest Radiol 27:723-731."),
+        ("Hillis SL, Obuchowski NA, Schartz KM, Berbaum KS (2005). A comparison of the Dorfman-Berbaum-Metz and "
+         "Obuchowski-Rockette methods for receiver operating characteristic (ROC) data. Stat Med 24:1579-1607."),
+    ],
+}
+
 
 def _design_table(m: str, design: CrossedBlock, an: MRMCAnalysis) -> Table:
     st = Table(f"tab-mrmc-{m}", f"MRMC analysis, {m or 'all raters'}: design and method", ["Item", "Value"])
@@ -29,15 +48,15 @@ def _design_table(m: str, design: CrossedBlock, an: MRMCAnalysis) -> Table:
         ("Endpoint", design.endpoint),
         ("Rating", design.rating),
         ("Design", an.design.crossing),
-        ("Cases analysed (positive / negative)",
+        ("Images analysed (positive / negative)",
          f"{fmt_int(design.cases_kept)} ({fmt_int(design.n_positive)} / {fmt_int(design.n_negative)})"),
-        ("Cases with a reference", fmt_int(design.cases_reference)),
+        ("Images with a reference", fmt_int(design.cases_reference)),
         ("Raters analysed", ", ".join(design.raters_kept) or F.DASH),
         ("Selection rule", design.rule or F.DASH),
     ):
         st.add([label, val])
     for name in sorted(CasesExcluded.model_fields):
-        st.add([f"Cases left out: {name.replace('_', ' ')}", fmt_int(getattr(design.cases_excluded, name))])
+        st.add([f"Images left out: {name.replace('_', ' ')}", fmt_int(getattr(design.cases_excluded, name))])
     for w in an.warnings:
         st.note(w)
     return st
@@ -87,17 +106,23 @@ def _model_context(m: str, v: MRMCModelResult, figures: Mapping[str, str]) -> di
     return {"model": m, "table": _design_table(m, v.design, an).to_dict(),
             "differences": ft.to_dict() if ft.rows else None, "readers": rt.to_dict() if rt else None,
             "variance": vt.to_dict() if vt.rows else None,
+            "cases": f"This analysis keeps the largest fully crossed block of unaided readings: "
+                     f"{fmt_int(v.design.cases_kept)} of the {fmt_int(v.design.cases_reference)} cases with a reference.",
+            "references": _REFERENCES.get(an.method, []),
             "figures": [f for f in (f"mrmc_roc__{m}",) if f in figures]}
 
 
 def _not_assessed_context(m: str, v: NotAssessed) -> dict[str, Any]:
     st = Table(f"tab-mrmc-{m}", f"MRMC analysis, {m or 'all raters'}: design and method", ["Item", "Value"])
     st.add(["Not assessed", v.reason])
-    return {"model": m, "table": st.to_dict(), "differences": None, "readers": None, "variance": None, "figures": []}
+    return {"model": m, "table": st.to_dict(), "differences": None, "readers": None, "variance": None, "figures": [],
+            "cases": None, "references": []}
 
 
 def mrmc_context(mrmc: MRMCBlock | NotAssessed | None, figures: Mapping[str, str]) -> dict[str, Any]:
-    """The MRMC section: per model, the design, the figures of merit and differences, each rater's FOM.
+    """The MRMC section: the U-statistic analyses on every included case with readings (``ustat``: readers
+    aided versus unaided, each model versus the unaided readers), then per model the OR/DBM analysis of
+    the largest fully crossed block: the design, the figures of merit and differences, each rater's FOM.
 
     Parameters
     ----------
@@ -108,8 +133,8 @@ def mrmc_context(mrmc: MRMCBlock | NotAssessed | None, figures: Mapping[str, str
     """
     if isinstance(mrmc, NotAssessed):
         return unavailable(f"Not assessed: {mrmc.reason}.")
-    if mrmc is None or not mrmc.models:
+    if mrmc is None or (not mrmc.models and mrmc.ustat is None):
         return unavailable("Not assessed: results.json holds no MRMC analysis (no MRMC endpoint).")
     out = [_model_context(m, v, figures) if isinstance(v, MRMCModelResult) else _not_assessed_context(m, v)
            for m, v in sorted(mrmc.models.items())]
-    return {"available": True, "endpoint": mrmc.endpoint, "models": out}
+    return {"available": True, "endpoint": mrmc.endpoint, "models": out, "ustat": ustat_context(mrmc.ustat, figures)}

@@ -25,6 +25,9 @@ criteria -> included (analysed by every model; by each reader who read it).
 - ``missing_readings``: ``{"by_reader": {reader_id: n included cases not read},
   "cases_without_any_reading": n, "readings_of_excluded_cases": n}`` (``null`` without readings).
 - ``reader_groups``: ``{reader_id: group}``.
+- ``patients``: ``{"received", "decodable", "passed_quality", "included",
+  "images_per_included_patient_min", "..._max", "..._mean"}``: patients with at least one
+  image at each stage (``null`` when the cases table has no ``patient_id``).
 - ``check``: ``received == not_decodable + failed_quality.total + failed_eligibility.total + included``
   (always true; kept so a reader can see the boxes add up).
 """
@@ -45,6 +48,7 @@ from study.results.flow import (
     FailedQuality,
     Flow,
     MissingReadings,
+    PatientCounts,
 )
 
 
@@ -185,9 +189,38 @@ def build_flow(cases: pd.DataFrame, quality: pd.DataFrame, criteria_result: pd.D
         missing_readings=None,
         reader_groups={},
         check=n == nd + n_fq + n_fe + n_inc,
+        patients=patient_counts(cases, table),
         exclusion_checks=exclusion_checks(table),
     )
     return add_readers(flow, readings, included=inc["case_id"].astype(str))
+
+
+def patient_counts(cases: pd.DataFrame, table: pd.DataFrame) -> PatientCounts | None:
+    """Patients with at least one image at each stage of the flow (None without ``patient_id``).
+
+    Parameters
+    ----------
+    cases : the cases table (``case_id``, ``patient_id``).
+    table : :func:`decision_table` of the same cases.
+    """
+    if "patient_id" not in cases.columns:
+        return None
+    patient = cases.assign(case_id=cases["case_id"].astype(str)).set_index("case_id")["patient_id"].astype(str)
+    pid = patient.reindex(table["case_id"].astype(str)).to_numpy()
+
+    def distinct(mask: Any) -> int:
+        return int(pd.Series(pid[mask]).nunique())
+
+    inc = table["included"].to_numpy(bool)
+    per = pd.Series(pid[inc]).value_counts()
+    return PatientCounts(
+        received=int(pd.Series(pid).nunique()),
+        decodable=distinct(table["decodable"].to_numpy(bool)),
+        passed_quality=distinct(table["quality_pass"].to_numpy(bool)),
+        included=len(per),
+        images_per_included_patient_min=int(per.min()) if len(per) else None,
+        images_per_included_patient_max=int(per.max()) if len(per) else None,
+        images_per_included_patient_mean=float(per.mean()) if len(per) else None)
 
 
 #: the step of the flow at which a case leaves, by the kind of its first failed check

@@ -66,6 +66,11 @@ class Grading(_Strict):
     default: str | None = None
     letter_aliases: dict[str, str] | None = Field(
         None, description="accepted alternative labels in readings files, e.g. {A: mild}")
+    patient_grade: Literal["none", "most_severe"] = Field(
+        "none", exclude_if=lambda v: v == "none",
+        description="most_severe: grading agreement on one grade per patient (the most severe of the patient's "
+                    "images, for the reference and for each rater; study.metrics.agreement.patient_grade); "
+                    "none: one grade per image")
 
     @model_validator(mode="after")
     def _check(self) -> "Grading":

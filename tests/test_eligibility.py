@@ -84,8 +84,9 @@ def test_flow_svg_is_wellformed_and_shows_the_counts():
     root = ET.fromstring(svg)
     assert root.tag.endswith("svg")
     texts = " | ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
-    for needle in ("Images received (n = 5)", "Not decodable (n = 1)", "Failed image quality (n = 1)", "blurred: 1",
-                   "Not eligible (n = 2)", "adult (18 years or older): 1", "Included in the analysis (n = 1)", "model m1: 1"):
+    for needle in ("Images received (n = 5 images)", "Not decodable (n = 1 images)", "Failed image quality (n = 1 images)",
+                   "blurred: 1", "Not eligible (n = 2 images)", "adult (18 years or older): 1",
+                   "Included in the analysis (n = 1 images)", "model m1: 1"):
         assert needle in texts, needle
 
 
@@ -108,7 +109,7 @@ def test_flow_counts_every_failed_check_and_the_readings_of_excluded_cases():
     assert checks["eligibility"].more_than_one == 0 and checks["decodable"].excluded == 1
     assert flow.missing_readings.readings_of_excluded_cases == 3 and flow.missing_readings.excluded_cases_read == 2
     texts = " | ".join(t.text or "" for t in ET.fromstring(flow_svg(flow)).iter() if t.tag.endswith("text"))
-    for needle in ("Failed image quality (n = 1) (every failed check)", "blurred: 1", "no face: 1",
+    for needle in ("Failed image quality (n = 1 images)", "every failed check, per case:", "blurred: 1", "no face: 1",
                    "adult (18 years or older): 1", "more than one reason: 1", "Readings of 2 excluded cases, not analysed:",
                    "3 readings"):
         assert needle in texts, needle
@@ -117,7 +118,7 @@ def test_flow_counts_every_failed_check_and_the_readings_of_excluded_cases():
     assert "grade III or worse: 1; below: 0" in svg
     rows = {r[0]: r for r in flow_context(flow, reference=ref)["table"]["rows"]}
     assert "blurred: 1; no face: 1; adult (18 years or older): 1; more than one reason: 1" in \
-        rows["Assessed for image quality"][3]
+        rows["Assessed for image quality"][4]
     assert rows["Readings of 2 excluded cases, not analysed (count of readings)"][1] == "3"
     assert rows["Included, reference positive (grade III or worse; MRMC binary endpoint)"][1] == "1"
     assert [st.label for st in flow_view(flow).stages][:4] == ["Images received", "Assessed for image quality",
@@ -198,3 +199,21 @@ def test_readers_part_added_later_equals_the_flow_built_with_readings():
     assert json.loads(later.model_dump_json())["analysed"]["readers"] == {"r1": 1, "r2": 0}
     assert cases_only.missing_readings is None and cases_only.analysed.readers == {}
     assert eligibility.add_readers(cases_only, None, included=["a"]) == cases_only
+
+
+def test_flow_counts_patients_next_to_images():
+    """Issue 13 item 4: with patient ids, every stage counts the patients with at least one image there."""
+    cases, q = _tables()
+    # a, b: patient P1; c: P2; d, e: P3 -> received 3 patients; decodable a, c, d, e (P1, P2, P3);
+    # passed quality a, d, e (P1, P3); included a (P1)
+    cases["patient_id"] = ["P1", "P1", "P2", "P3", "P3"]
+    _, flow = eligibility.decide_eligibility(cases, q, criteria=PROTOCOL.inclusion, models=["m1"])
+    pc = flow.patients
+    assert (pc.received, pc.decodable, pc.passed_quality, pc.included) == (3, 3, 2, 1)
+    assert (pc.images_per_included_patient_min, pc.images_per_included_patient_max) == (1, 1)
+    texts = " | ".join(t.text or "" for t in ET.fromstring(flow_svg(flow)).iter() if t.tag.endswith("text"))
+    assert "Images received (n = 5 images, 3 patients)" in texts
+    assert "Included in the analysis (n = 1 images, 1 patients)" in texts
+    # without patient ids the flow says nothing about patients
+    _, no_pat = eligibility.decide_eligibility(_tables()[0], q, criteria=PROTOCOL.inclusion, models=["m1"])
+    assert no_pat.patients is None

@@ -139,7 +139,7 @@ def test_numbers_printed_come_from_results():
     assert f"{marker} {acc['method']}" in note
     ov = r["counting"]["sim-detector"]["thresholds"]["0.5"]["overall"]["mae"]
     summary = {row[0]: row for row in ctx["summary"]["table"]["rows"]}
-    assert summary["Counting: mean absolute error per image (score ≥ 0.5)"][2].startswith(
+    assert summary["Counting: mean absolute error per image (score ≥ 0.5)"][3].startswith(
         f"{ov['estimate']:.2f} ({ov['ci_low']:.2f}-{ov['ci_high']:.2f})\u00a0")  # the marker on the same line
 
 
@@ -304,6 +304,35 @@ def test_methods_written_from_a_count_band_protocol():
     assert ctx["subgroups"] == {"available": False, "reason": "Not assessed: the protocol names no subgroup columns."}
     assert ctx["baseline"]["available"] is False and ctx["flow"]["available"] is False
     assert [row[0] for row in ctx["methods"]["criteria"]["rows"]] == ["facial_acne"]
+
+
+def test_every_table_says_what_n_counts():
+    """Issue 13 item 4: no table of the report has a bare "n" or "Cases" column; a count column names
+    what it counts (images, patients, lesions, readings), and the grading, counting and detection tables
+    carry a note saying what n is."""
+    from study.report.context import build_context
+
+    ctx = build_context(_results(), figures={})
+    tables = []
+
+    def walk(x):
+        if isinstance(x, dict):
+            if "columns" in x and "rows" in x and "caption" in x:
+                tables.append(x)
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+
+    walk(ctx)
+    assert len(tables) > 20
+    bare = [(t["id"], c) for t in tables for c in t["columns"] if c.strip().lower() in ("n", "cases", "count")]
+    assert bare == []
+    for t in tables:
+        if t["id"] in ("tab-accuracy", "tab-per-grade", "tab-errors", "tab-comparisons") or t["id"].startswith(
+                ("tab-count-", "tab-det-")):
+            assert any(n.startswith("n = ") for n in t["notes"]), t["id"]
 
 
 def _layout_rows(pdf: Path) -> list[str]:

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 from study.protocol import Protocol
+from study.report.text import report_text
 from study.results.baseline import Baseline
 from study.results.flow import Flow
 
-__all__ = ["FlowExclusion", "FlowStage", "FlowView", "ReferenceSplit", "flow_svg", "flow_view", "reference_split"]
+__all__ = ["FlowExclusion", "FlowStage", "FlowView", "ReferenceSplit", "flow_svg", "flow_view", "images_and_patients",
+           "reference_split"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class FlowStage:
     label: str
     n: int
     excluded: FlowExclusion | None = None
+    #: patients with at least one image at this stage (None: not known, or not a stage of images)
+    n_patients: int | None = None
 
 
 @dataclass(frozen=True)
@@ -117,29 +121,34 @@ def flow_view(flow: Flow, *, reference: list[ReferenceSplit] | None = None) -> F
     two is counted under each and in "more than one reason"), so reasons may add up to more
     than the excluded number. Flows written before every check was recorded list the first only.
     """
+    pc = flow.patients
     received = FlowStage("Images received", flow.received,
                          FlowExclusion("Not decodable", flow.not_decodable,
-                                       _step_reasons(flow, "decodable", {})) if flow.not_decodable else None)
+                                       _step_reasons(flow, "decodable", {})) if flow.not_decodable else None,
+                         n_patients=pc.received if pc else None)
     stages = [
         received,
         FlowStage("Assessed for image quality", flow.decodable,
                   FlowExclusion("Failed the quality gate", flow.failed_quality.total,
-                                _step_reasons(flow, "quality", flow.failed_quality.by_reason))),
+                                _step_reasons(flow, "quality", flow.failed_quality.by_reason)),
+                  n_patients=pc.decodable if pc else None),
         FlowStage("Assessed for eligibility", flow.passed_quality,
                   FlowExclusion("Not eligible", flow.failed_eligibility.total,
-                                _step_reasons(flow, "eligibility", flow.failed_eligibility.by_criterion))),
-        FlowStage("Included (reference standard available)", flow.included),
+                                _step_reasons(flow, "eligibility", flow.failed_eligibility.by_criterion)),
+                  n_patients=pc.passed_quality if pc else None),
+        FlowStage("Included (reference standard available)", flow.included, n_patients=pc.included if pc else None),
     ]
     for sp in reference or []:
         stages.append(FlowStage(f"Included, reference positive (grade {sp.cut} or worse; {sp.source})", sp.positive))
         stages.append(FlowStage(f"Included, reference negative (grade below {sp.cut})", sp.negative))
-    stages += [FlowStage(f"Analysed by model {m}", n) for m, n in sorted(flow.analysed.models.items())]
+    stages += [FlowStage(f"Analysed by model {m}", n, n_patients=pc.included if pc else None)
+               for m, n in sorted(flow.analysed.models.items())]
     readers = flow.analysed.readers
     if readers:
         missing = flow.missing_readings.by_reader if flow.missing_readings is not None else {}
         items = [(str(k), int(v)) for k, v in sorted(missing.items()) if v]
         stages.append(FlowStage(
-            f"Graded by {len(readers)} readers ({min(readers.values())}-{max(readers.values())} cases each)",
+            f"Graded by {len(readers)} readers ({min(readers.values())}-{max(readers.values())} images each)",
             max(readers.values()),
             FlowExclusion("Included cases not graded, per reader", None, items) if items else None))
     mr = flow.missing_readings
@@ -148,6 +157,15 @@ def flow_view(flow: Flow, *, reference: list[ReferenceSplit] | None = None) -> F
         stages.append(FlowStage(f"Readings{of} excluded cases, not analysed (count of readings)",
                                 mr.readings_of_excluded_cases))
     return FlowView(stages=stages, check=flow.check)
+
+
+#: the longest line a box of the diagram prints (longer ones are cut by :func:`study.report.text.report_text`)
+LABEL_CHARS = 120
+
+
+def images_and_patients(n: int, n_patients: int | None) -> str:
+    """``"n = 136 images, 93 patients"`` (``"n = 136 images"`` when the patients are not known)."""
+    return f"n = {n} images" + (f", {n_patients} patients" if n_patients is not None else "")
 
 
 def flow_svg(flow: Flow, *, width: int = 720, reference: list[ReferenceSplit] | None = None) -> str:
@@ -160,7 +178,7 @@ def flow_svg(flow: Flow, *, width: int = 720, reference: list[ReferenceSplit] | 
     """
     font = 12
     line_h = 16
-    main_x, main_w = 20, 300
+    main_x, main_w = 20, 330
     side_x = main_x + main_w + 60
     side_w = width - side_x - 10
     parts: list[str] = []
@@ -171,7 +189,7 @@ def flow_svg(flow: Flow, *, width: int = 720, reference: list[ReferenceSplit] | 
         parts.append(f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="#ffffff" stroke="#333" stroke-width="1.2"/>')
         for i, t in enumerate(lines):
             weight = ' font-weight="bold"' if (i == 0 and bold_first) else ""
-            parts.append(f'<text x="{x + 8}" y="{y + 4 + line_h * (i + 1) - 4}" font-size="{font}"{weight}>{escape(t)}</text>')
+            parts.append(f'<text x="{x + 8}" y="{y + 4 + line_h * (i + 1) - 4}" font-size="{font}"{weight}>{escape(report_text(t, max_chars=LABEL_CHARS))}</text>')
         return h
 
     def down_arrow(y0: int, y1: int) -> None:
@@ -186,21 +204,26 @@ def flow_svg(flow: Flow, *, width: int = 720, reference: list[ReferenceSplit] | 
 
     fq = flow.failed_quality
     fe = flow.failed_eligibility
-    every = " (every failed check)" if flow.exclusion_checks else ""
+    # on its own line: the side box is too narrow for it beside the count
+    every = ["every failed check, per case:"] if flow.exclusion_checks else []
     not_dec = [f"  {r}: {k}" for r, k in _step_reasons(flow, "decodable", {}) if r != "not decodable"]
-    included = [f"Included in the analysis (n = {flow.included})"]
+    pc = flow.patients
+    included = [f"Included in the analysis ({images_and_patients(flow.included, pc.included if pc else None)})"]
+    if pc is not None and pc.images_per_included_patient_mean is not None:
+        included.append(f"  images per patient: mean {pc.images_per_included_patient_mean:.2f}, "
+                        f"range {pc.images_per_included_patient_min}-{pc.images_per_included_patient_max}")
     for sp in reference or []:
         included.append(f"  grade {sp.cut} or worse: {sp.positive}; below: {sp.negative}"
                         + (f"; no grade: {sp.missing}" if sp.missing else ""))
     steps: list[tuple[list[str], list[str] | None]] = [
-        ([f"Images received (n = {flow.received})"],
-         [f"Not decodable (n = {flow.not_decodable})", "missing, empty, truncated or not an image"]
+        ([f"Images received ({images_and_patients(flow.received, pc.received if pc else None)})"],
+         [f"Not decodable (n = {flow.not_decodable} images)", "missing, empty, truncated or not an image"]
          + (["  also failing:"] + not_dec if not_dec else [])),
-        ([f"Decodable images (n = {flow.decodable})"],
-         [f"Failed image quality (n = {fq.total}){every}"]
+        ([f"Decodable ({images_and_patients(flow.decodable, pc.decodable if pc else None)})"],
+         [f"Failed image quality (n = {fq.total} images)", *every]
          + [f"  {r}: {k}" for r, k in _step_reasons(flow, "quality", fq.by_reason)]),
-        ([f"Passed image quality (n = {flow.passed_quality})"],
-         [f"Not eligible (n = {fe.total}){every}"]
+        ([f"Passed quality ({images_and_patients(flow.passed_quality, pc.passed_quality if pc else None)})"],
+         [f"Not eligible (n = {fe.total} images)", *every]
          + [f"  {r}: {k}" for r, k in _step_reasons(flow, "eligibility", fe.by_criterion)]),
         (included, None),
     ]
@@ -216,7 +239,7 @@ def flow_svg(flow: Flow, *, width: int = 720, reference: list[ReferenceSplit] | 
             next_y = max(next_y, side_y + sh + 16)
         down_arrow(y + h, next_y)
         y = next_y
-    lines = ["Analysed"]
+    lines = ["Analysed (images)"]
     for m, k in flow.analysed.models.items():
         lines.append(f"  model {m}: {k}")
     groups = flow.reader_groups
@@ -228,7 +251,7 @@ def flow_svg(flow: Flow, *, width: int = 720, reference: list[ReferenceSplit] | 
     h = box(main_x, y, main_w, lines)
     mr = flow.missing_readings
     if mr is not None:
-        side = ["Included cases not read"] + [f"  {r}: {k}" for r, k in mr.by_reader.items()]
+        side = ["Included images not read"] + [f"  {r}: {k}" for r, k in mr.by_reader.items()]
         side.append(f"  read by no reader: {mr.cases_without_any_reading}")
         if mr.readings_of_excluded_cases:
             of = f" of {mr.excluded_cases_read}" if mr.excluded_cases_read is not None else " of"

@@ -138,7 +138,7 @@ def _sentence(text: str) -> str:
 def _analysis_context(key: str, title: str, a: UStatAnalysis | NotAssessed, figures: Mapping[str, str]) -> dict[str, Any]:
     if isinstance(a, NotAssessed):
         return {"key": key, "title": title, "not_estimable": f"Not estimable: {a.reason}.", "tables": [],
-                "method": None, "figures": []}
+                "method": None, "references": [], "figures": []}
     fixed = any(md.n_readers == 1 for md in a.design.by_modality.values())
     fom = _fom_table(key, a)
     for w in a.warnings:

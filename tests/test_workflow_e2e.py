@@ -328,7 +328,8 @@ def test_demo_report_first_page_states_each_primary_decision(study_run):
 
 
 #: what follows the interval in a decision row: a method mark, the p-values (secondary rows), the decision
-_DECIDED = re.compile(r"(?:\s+[^\s0-9<A-Z])?(?:\s+(?:< )?[0-9.]+){0,2}\s+(MET|NOT MET|NOT ESTIMABLE)\b")
+#: (a not-estimable secondary endpoint prints "n/a – –": no p-values)
+_DECIDED = re.compile(r"(?:\s+[^\s0-9<A-Z])?(?:\s+(?:(?:< )?[0-9.]+|–)){0,2}\s+(MET|NOT MET|NOT ESTIMABLE)\b")
 
 
 @pytest.fixture(scope="module")

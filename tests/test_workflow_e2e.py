@@ -328,8 +328,9 @@ def test_demo_report_first_page_states_each_primary_decision(study_run):
 
 
 #: what follows the interval in a decision row: a method mark, the p-values (secondary rows), the decision
-#: (a not-estimable secondary endpoint prints "n/a – –": no p-values)
-_DECIDED = re.compile(r"(?:\s+[^\s0-9<A-Z])?(?:\s+(?:(?:< )?[0-9.]+|–)){0,2}\s+(MET|NOT MET|NOT ESTIMABLE)\b")
+#: (a not-estimable secondary endpoint prints "n/a – –": no p-values; a zero-width interval "(no CI)")
+_DECIDED = re.compile(r"(?:\s+\(no CI\))?(?:\s+[^\s0-9<A-Z])?(?:\s+(?:(?:< )?[0-9.]+|–)){0,2}\s+"
+                      r"(MET|NOT MET|NOT ESTIMABLE)\b")
 
 
 @pytest.fixture(scope="module")

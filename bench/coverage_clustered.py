@@ -4,7 +4,10 @@ Issue 13 item 5: studies with 1-4 images per patient (uniform), intra-patient co
 0, 0.3 and 0.7, at 100 and 1,000 patients. For every interval type of the key results --
 proportions (accuracy, sensitivity: ratio estimator + Rao-Scott Wilson), kappa (quadratic and
 unweighted: cluster-robust linearisation), AUC (Obuchowski 1997, logit), the model-minus-reader
-accuracy difference (ratio estimator) and the counting bias (cluster-robust CR1 t) -- the
+accuracy difference (ratio estimator), the counting bias (cluster-robust CR1 t), the
+lesion-level recall and precision at the operating threshold (ratio estimator on per-patient
+lesion totals) and the counting agreement -- CCC, Bland-Altman limits, MAE and RMSE
+(patient-bootstrap BCa, study.metrics.clustered_counting) -- the
 script prints the share of intervals that contain the true value, and the same for the
 image-level (independence) intervals for contrast. Each patient-level entry must lie in
 93-97% (the table marks those outside with '!'); the script exits 1 when one does not.
@@ -32,12 +35,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from study.metrics.clustered import (clustered_auc, clustered_kappa, clustered_mean,
-                                     clustered_paired_difference, clustered_proportion)
-from study.metrics.counting import mean_t_interval
+from study.metrics.clustered import (
+    clustered_auc,
+    clustered_kappa,
+    clustered_mean,
+    clustered_paired_difference,
+    clustered_proportion,
+)
+from study.metrics.clustered_counting import patient_bootstrap_counting
+from study.metrics.counting import bland_altman, lin_ccc, mean_t_interval
 from study.metrics.intervals import binomial_ci, cohen_kappa, kappa_stacked
 
 CUTS = np.array([-0.6, 0.1, 0.8])  # severity latent -> grades 0..3
+N_BOOT = 1000  # patient-bootstrap replicates of the BCa intervals (the study default is 2000)
 
 
 def simulate(rng: np.random.Generator, n_patients: int, rho: float) -> dict[str, np.ndarray]:
@@ -62,8 +72,14 @@ def simulate(rng: np.random.Generator, n_patients: int, rho: float) -> dict[str,
     positive = ref >= 2
     score = 1.2 * positive + 0.8 * latent()
     count_error = 0.5 + 2.0 * latent()
+    # lesion counts: reference count from the severity latent; the model finds each lesion with a
+    # probability that falls with its difficulty latent, and adds false positives
+    true_count = rng.poisson(np.exp(1.3 + 0.5 * sev))
+    found = rng.binomial(true_count, 1 / (1 + np.exp(-(1.0 - 1.2 * hard_model))))
+    false_pos = rng.poisson(np.exp(-0.2 + 0.5 * hard_model))
     return {"patient": patient, "ref": ref, "model": model, "reader": reader, "positive": positive,
-            "score": score, "count_error": count_error}
+            "score": score, "count_error": count_error, "true_count": true_count, "found": found,
+            "false_pos": false_pos, "pred_count": found + false_pos}
 
 
 def truths(rho: float, seed: int) -> dict[str, float]:
@@ -75,13 +91,20 @@ def truths(rho: float, seed: int) -> dict[str, float]:
     from sklearn.metrics import roc_auc_score
 
     sub = np.random.default_rng(1).choice(len(d["score"]), 200_000, replace=False)
-    return {"accuracy": ok_m.mean(), "sensitivity IV": sens,
+    x, y = d["true_count"].astype(float), d["pred_count"].astype(float)
+    diff = y - x
+    ccc = 2 * np.cov(x, y, bias=True)[0, 1] / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)
+    lesion = {"lesion recall": d["found"].sum() / d["true_count"].sum(),
+              "lesion precision": d["found"].sum() / d["pred_count"].sum(),
+              "CCC": ccc, "LoA low": diff.mean() - 1.96 * diff.std(), "LoA high": diff.mean() + 1.96 * diff.std(),
+              "MAE": np.abs(diff).mean(), "RMSE": np.sqrt((diff ** 2).mean())}
+    return {**lesion, "accuracy": ok_m.mean(), "sensitivity IV": sens,
             "kappa": float(kappa_stacked(table)), "kappa quadratic": float(kappa_stacked(table, weights="quadratic")),
             "AUC": roc_auc_score(d["positive"][sub], d["score"][sub]),
             "accuracy difference": ok_m.mean() - ok_r.mean(), "counting bias": 0.5}
 
 
-def one_study(d: dict[str, np.ndarray]) -> dict[str, tuple]:
+def one_study(d: dict[str, np.ndarray], *, seed: int) -> dict[str, tuple]:
     """(patient-level Estimate, image-level Estimate) per interval type."""
     p, ref, model, reader = d["patient"], d["ref"], d["model"], d["reader"]
     k = p.max() + 1
@@ -103,7 +126,24 @@ def one_study(d: dict[str, np.ndarray]) -> dict[str, tuple]:
                                     n_k),
         clustered_paired_difference(ok_m.astype(float), ok_r.astype(float), np.ones(len(p))))
     out["counting bias"] = (clustered_mean(d["count_error"], p), mean_t_interval(d["count_error"]))
+    # lesion-level proportions (detection at the operating threshold): per-patient totals
+    found, true_c, pred_c = (np.bincount(p, weights=d[c], minlength=k) for c in ("found", "true_count", "pred_count"))
+    out["lesion recall"] = (clustered_proportion(found, true_c), binomial_ci(int(found.sum()), int(true_c.sum())))
+    out["lesion precision"] = (clustered_proportion(found, pred_c), binomial_ci(int(found.sum()), int(pred_c.sum())))
+    # counting agreement: patient-bootstrap BCa [image level: Lin's z interval, Bland-Altman's
+    # approximate limits, the bootstrap resampling images for MAE and RMSE]
+    x, y = d["true_count"].astype(float), d["pred_count"].astype(float)
+    boot = patient_bootstrap_counting(x, y, p, n_bootstrap=N_BOOT, seed=seed)
+    per_image = patient_bootstrap_counting(x, y, np.arange(len(p)), n_bootstrap=N_BOOT, seed=seed,
+                                           statistics=("mae", "rmse"))
+    ba = bland_altman(x, y)
+    out["CCC"] = (boot["ccc"], lin_ccc(x, y))
+    out["LoA low"] = (boot["loa_low"], ba.loa_low)
+    out["LoA high"] = (boot["loa_high"], ba.loa_high)
+    out["MAE"] = (boot["mae"], per_image["mae"])
+    out["RMSE"] = (boot["rmse"], per_image["rmse"])
     return out
+
 
 
 def main(argv=None) -> int:
@@ -122,7 +162,7 @@ def main(argv=None) -> int:
             rng = np.random.default_rng([args.seed, int(rho * 10), n_pat])
             hits: dict[str, list[list[bool]]] = {}
             for _ in range(args.studies):
-                res = one_study(simulate(rng, n_pat, rho))
+                res = one_study(simulate(rng, n_pat, rho), seed=int(rng.integers(2 ** 32)))
                 for name, (pe, ie) in res.items():
                     h = hits.setdefault(name, [[], []])
                     for j, e in enumerate((pe, ie)):
@@ -133,17 +173,17 @@ def main(argv=None) -> int:
     print(f"Coverage of nominal 95% intervals, {args.studies} simulated studies per cell, "
           f"1-4 images per patient (bench/coverage_clustered.py)")
     print("patient-level (clustered) [image-level, independence]; '!' = patient-level outside 93-97%")
-    head = f"{'ICC':>4} {'patients':>8} | " + " | ".join(f"{n:>22}" for n in names)
+    head = f"{'interval':>20} | " + " | ".join(f"ICC {rho:.1f}, {n_pat:>4} pat.".rjust(18) for rho, n_pat, _ in rows)
     print(head)
     print("-" * len(head))
-    for rho, n_pat, cov in rows:
+    for n in names:
         cells = []
-        for n in names:
+        for _, _, cov in rows:
             c_p, c_i = cov[n]
             flag = " " if 0.93 <= c_p <= 0.97 else "!"
             bad += flag == "!"
-            cells.append(f"{100 * c_p:5.1f}%{flag} [{100 * c_i:5.1f}%]".rjust(22))
-        print(f"{rho:>4} {n_pat:>8} | " + " | ".join(cells))
+            cells.append(f"{100 * c_p:5.1f}%{flag} [{100 * c_i:5.1f}%]".rjust(18))
+        print(f"{n:>20} | " + " | ".join(cells))
     print(f"{bad} patient-level entries outside 93-97%; time {time.perf_counter() - t0:.0f} s")
     return 1 if bad else 0
 

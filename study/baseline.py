@@ -125,7 +125,8 @@ def compute_baseline(
     Baseline
         The covariates summarised are :data:`DEFAULT_COVARIATES` (``age`` numeric, the others
         categorical); one absent from ``cases`` is ``None`` and listed under ``not_recorded``
-        (the report says so). ``n_cases``; per covariate ``age`` = ``{n, n_missing, mean, sd, median, q1, q3, min, max}``
+        (the report says so). ``n_cases`` (images); ``n_patients`` and ``images_per_patient``
+        (a numeric summary) when ``cases`` has ``patient_id``; per covariate ``age`` = ``{n, n_missing, mean, sd, median, q1, q3, min, max}``
         and categorical ones = ``{n, n_missing, levels: [{value, n, percent}]}``;
         ``not_recorded`` (covariates absent from the manifest); ``severity`` =
         ``{levels: [{value, n, percent}], n_missing}`` of the reference grade;
@@ -210,5 +211,10 @@ def compute_baseline(
             mean={c: (_float(sel[f"count_{c}"].mean()) if len(sel) else None) for c in classes})
     lpi = LesionsPerImage(classes={c: per_class(cnt[f"count_{c}"]) for c in classes},
                           all=per_class(cnt.sum(axis=1)), by_severity=by_sev)
-    return Baseline(n_cases=n, covariates=list(DEFAULT_COVARIATES), not_recorded=not_recorded, **summaries,
+    n_patients, per_patient = None, None
+    if "patient_id" in inc.columns:
+        counts_per_patient = inc["patient_id"].astype(str).value_counts()
+        n_patients = int(len(counts_per_patient))
+        per_patient = _numeric_summary(counts_per_patient.astype(float))
+    return Baseline(n_cases=n, n_patients=n_patients, images_per_patient=per_patient, covariates=list(DEFAULT_COVARIATES), not_recorded=not_recorded, **summaries,
                     severity=severity, lesions_per_image=lpi)

@@ -159,12 +159,14 @@ def check_study(config_path: str | Path, *, workdir: str | Path | None = None) -
         from study.modelspec import load_model_spec
     except ImportError:
         load_model_spec = None
+    specs: list[tuple[int, Any]] = []
     if load_model_spec is not None:
         for i, entry in enumerate(config.get("models", [])):
             try:
                 spec = load_model_spec(entry, protocol_classes=protocol.classes if protocol else None,
                                        polygon_classes=protocol.polygon_classes if protocol else None,
                                        base_dir=workdir)
+                specs.append((i, spec))
                 problems += check_model_files(spec, where=f"models[{i}]", config_path=str(config_path))
             except StudyError as e:
                 problems += [Problem(p.file or str(config_path), p.where or f"models[{i}]", p.message) for p in e.problems]
@@ -198,6 +200,14 @@ def check_study(config_path: str | Path, *, workdir: str | Path | None = None) -
                     problems.append(Problem(str(ppath), "subgroups", f"subgroup column {s!r} is not in the manifest "
                                             f"{str(mpath)!r}"))
     case_table = cases.rename(columns={"_row": "row"}) if cases is not None else None
+    if cases is not None and "patient_id" in cases:
+        patients = sorted({str(p) for p in cases["patient_id"].dropna()})
+        for i, spec in specs:
+            try:
+                spec.checked_card(patients)
+            except StudyError as e:
+                problems += [Problem(p.file or str(config_path), p.where or f"models[{i}]", p.message)
+                             for p in e.problems]
 
     # ---- annotations, reference, readings
     if protocol is not None and case_table is not None:

@@ -16,7 +16,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from study.io import read_json
-from study.protocol import load_protocol
+from study.protocol import Protocol, load_protocol
 from study.pseudonyms import study_pseudonyms
 from study.results import SCHEMA_VERSION, Results
 from study.results.agreement import AgreementResult
@@ -24,6 +24,7 @@ from study.results.base import NotAssessed
 from study.results.counting import CountingResult
 from study.results.decisions import AnalysisPlanResults
 from study.results.detection import DetectionResult
+from study.results.errors import ErrorAnalysis
 from study.results.flow import Flow
 from study.results.models import ModelMeta
 from study.results.mrmc import MRMCBlock, UStatAnalysis, parse_mrmc_block
@@ -110,6 +111,9 @@ def collect_results(config: dict[str, Any], *, results_dir: Path, models: list[s
         image_paths=cases["image_path"].tolist() if "image_path" in cases else [],
         models=[_model_files(entry) for entry in config["models"]], repo_dir=Path(__file__).resolve().parents[1])
     counting = {m: read_block(r / "metrics" / "counting" / f"{m}.json", CountingResult) for m in models}
+    detection = {m: read_block(r / "metrics" / "detection" / f"{m}.json", DetectionResult) for m in models}
+    errors = _error_analysis(r, p, cases=cases, counting=counting, detection=detection, ground_truth=gt,
+                             information=study.information)
     agreement: AgreementResult | None = read_block(r / "metrics" / "agreement.json", AgreementResult)
     mrmc = parse_mrmc_block(read_json(r / "metrics" / "mrmc.json"), source=str(r / "metrics" / "mrmc.json"))
     if p.report.pseudonymise_case_ids:
@@ -123,8 +127,9 @@ def collect_results(config: dict[str, Any], *, results_dir: Path, models: list[s
         flow=read_block(r / "flow.json", Flow),
         baseline=compute_baseline(cases, eligibility, counts, reference[["case_id", "grade"]],
                                   levels=p.levels, classes=p.classes),
-        detection={m: read_block(r / "metrics" / "detection" / f"{m}.json", DetectionResult) for m in models},
+        detection=detection,
         counting=counting,
+        errors=errors,
         models={m: read_block(r / "detections" / f"{m}.meta.json", ModelMeta) for m in models},
         agreement=agreement,
         readers=read_block(r / "readers.json", ReadersBlock) if (r / "readers.json").exists() else None,
@@ -134,6 +139,22 @@ def collect_results(config: dict[str, Any], *, results_dir: Path, models: list[s
         sample_size=read_block(r / "sample_size.json", SampleSizePlan) if (r / "sample_size.json").exists() else None,
         provenance=provenance,
     )
+
+
+def _error_analysis(r: Path, p: Protocol, *, cases: pd.DataFrame, counting: dict[str, CountingResult],
+                    detection: dict[str, DetectionResult], ground_truth: dict[str, Any],
+                    information: StudyInformation) -> ErrorAnalysis:
+    """The ``errors`` block from the run's step outputs (case ids always as pseudonyms)."""
+    from study.error_analysis import error_analysis
+
+    quality = pd.read_parquet(r / "quality.parquet") if (r / "quality.parquet").exists() else None
+    grades = {m: pd.read_parquet(r / "grades" / f"{m}.parquet") for m in counting
+              if (r / "grades" / f"{m}.parquet").exists()}
+    return error_analysis(cases=cases, quality=quality, counting=counting, detection=detection, grades=grades,
+                          ground_truth=ground_truth, levels=p.levels, names=study_pseudonyms(r),
+                          operating_threshold=p.detection.operating_threshold,
+                          confidence=p.statistics.confidence_level,
+                          skin_type_assessed_by=information.skin_type_assessment)
 
 
 def pseudonymise(counting: dict[str, CountingResult], agreement: AgreementResult | None, *,

@@ -25,6 +25,9 @@ criteria -> included (analysed by every model; by each reader who read it).
 - ``missing_readings``: ``{"by_reader": {reader_id: n included cases not read},
   "cases_without_any_reading": n, "readings_of_excluded_cases": n}`` (``null`` without readings).
 - ``reader_groups``: ``{reader_id: group}``.
+- ``patients``: ``{"received", "decodable", "passed_quality", "included",
+  "images_per_included_patient_min", "..._max", "..._mean"}``: patients with at least one
+  image at each stage (``null`` when the cases table has no ``patient_id``).
 - ``check``: ``received == not_decodable + failed_quality.total + failed_eligibility.total + included``
   (always true; kept so a reader can see the boxes add up).
 """
@@ -40,10 +43,12 @@ from study.protocol import Criterion
 from study.results.flow import (
     Analysed,
     CriterionRecord,
+    ExclusionChecks,
     FailedEligibility,
     FailedQuality,
     Flow,
     MissingReadings,
+    PatientCounts,
 )
 
 
@@ -184,8 +189,61 @@ def build_flow(cases: pd.DataFrame, quality: pd.DataFrame, criteria_result: pd.D
         missing_readings=None,
         reader_groups={},
         check=n == nd + n_fq + n_fe + n_inc,
+        patients=patient_counts(cases, table),
+        exclusion_checks=exclusion_checks(table),
     )
     return add_readers(flow, readings, included=inc["case_id"].astype(str))
+
+
+def patient_counts(cases: pd.DataFrame, table: pd.DataFrame) -> PatientCounts | None:
+    """Patients with at least one image at each stage of the flow (None without ``patient_id``).
+
+    Parameters
+    ----------
+    cases : the cases table (``case_id``, ``patient_id``).
+    table : :func:`decision_table` of the same cases.
+    """
+    if "patient_id" not in cases.columns:
+        return None
+    patient = cases.assign(case_id=cases["case_id"].astype(str)).set_index("case_id")["patient_id"].astype(str)
+    pid = patient.reindex(table["case_id"].astype(str)).to_numpy()
+
+    def distinct(mask: Any) -> int:
+        return int(pd.Series(pid[mask]).nunique())
+
+    inc = table["included"].to_numpy(bool)
+    per = pd.Series(pid[inc]).value_counts()
+    return PatientCounts(
+        received=int(pd.Series(pid).nunique()),
+        decodable=distinct(table["decodable"].to_numpy(bool)),
+        passed_quality=distinct(table["quality_pass"].to_numpy(bool)),
+        included=len(per),
+        images_per_included_patient_min=int(per.min()) if len(per) else None,
+        images_per_included_patient_max=int(per.max()) if len(per) else None,
+        images_per_included_patient_mean=float(per.mean()) if len(per) else None)
+
+
+#: the step of the flow at which a case leaves, by the kind of its first failed check
+_STEP_OF = {"not_decodable": "decodable", "quality": "quality", "criterion": "eligibility"}
+
+
+def exclusion_checks(table: pd.DataFrame) -> dict[str, ExclusionChecks]:
+    """Every failed check of the excluded cases, per step of the flow (:class:`ExclusionChecks`).
+
+    ``table`` is :func:`decision_table`'s: its ``reasons`` hold every check a case failed (the
+    criteria are applied to every case, also those failing the quality gate), in flow order.
+    A case is counted at the step of its first failed check, and there under each check it fails.
+    """
+    out: dict[str, ExclusionChecks] = {}
+    for step in ("decodable", "quality", "eligibility"):
+        mine = [rs for rs in table["reasons"] if rs and _STEP_OF[rs[0].split(":")[0]] == step]
+        counts: dict[str, int] = {}
+        for rs in mine:
+            for r in dict.fromkeys(rs):
+                counts[r] = counts.get(r, 0) + 1
+        out[step] = ExclusionChecks(excluded=len(mine), by_check=counts,
+                                    more_than_one=sum(len(set(rs)) > 1 for rs in mine))
+    return out
 
 
 def add_readers(flow: Flow, readings: pd.DataFrame | None, *, included: Iterable[str],
@@ -217,7 +275,8 @@ def add_readers(flow: Flow, readings: pd.DataFrame | None, *, included: Iterable
         any_read = set().union(*read.values()) if read else set()
         missing = MissingReadings(by_reader={r: len(included - cs) for r, cs in sorted(read.items())},
                                   cases_without_any_reading=len(included - any_read),
-                                  readings_of_excluded_cases=int(sum(len(cs - included) for cs in read.values())))
+                                  readings_of_excluded_cases=int(sum(len(cs - included) for cs in read.values())),
+                                  excluded_cases_read=len(any_read - included))
     analysed = Analysed(models=flow.analysed.models, readers={r: len(cs & included) for r, cs in sorted(read.items())})
     return flow.model_copy(update={"analysed": analysed, "missing_readings": missing,
                                    "reader_groups": {r: groups[r] for r in sorted(groups)}})

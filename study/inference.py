@@ -34,7 +34,7 @@ import pandas as pd
 
 from study.errors import Problem, StudyError, raise_if
 from study.io import atomic_path, sha256_bytes, sha256_file, write_json, write_parquet
-from study.results.models import ModelClasses, ModelMeta, ShardSummary
+from study.results.models import ModelCard, ModelClasses, ModelMeta, ShardSummary
 
 COLUMNS = ["case_id", "class", "score", "x", "y", "w", "h", "segmentation"]
 _META_KEY = b"acne_study.predict"
@@ -42,14 +42,14 @@ _META_KEY = b"acne_study.predict"
 
 # --------------------------------------------------------------------------- images
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode an image file to an RGB ``uint8`` HxWx3 array (OpenCV; EXIF orientation applied)."""
-    import cv2
+    """Decode an image file to an RGB ``uint8`` HxWx3 array (:func:`study.cohort.images.read_rgb`: OpenCV,
+    EXIF orientation applied; grey, 16-bit, palette, RGBA and CMYK files converted to 8-bit RGB)."""
+    from study.cohort.images import read_rgb
 
-    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
-    im = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+    im = read_rgb(path)
     if im is None:
         raise StudyError("cannot read the image (missing or not a decodable image file)", file=str(path))
-    return cv2.cvtColor(im, cv2.COLOR_BGR2RGB)
+    return im
 
 
 def _lower_thread_priority() -> None:
@@ -304,7 +304,7 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
     bs = int(batch_size or spec.batch_size)
 
     fp_src = {
-        "spec": {k: v for k, v in spec.to_dict().items() if k not in ("base_dir", "batch_size")},
+        "spec": {k: v for k, v in spec.to_dict().items() if k not in ("base_dir", "batch_size", "card")},
         "files": _spec_files(spec), "shard": shard, "n_shards": n_shards,
         "cases": part["case_id"].tolist(),
         "images": part["image_path"].astype(str).tolist() if "image_path" in part else None,
@@ -415,7 +415,7 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
 # --------------------------------------------------------------------------- merge
 def merge_shards(paths: Sequence[str | os.PathLike], *, spec, ground_truth: dict | None,
                  out_table: str | os.PathLike, out_coco_json: str | os.PathLike,
-                 out_meta: str | os.PathLike) -> ModelMeta:
+                 out_meta: str | os.PathLike, card: ModelCard | None = None) -> ModelMeta:
     """Join a model's shard tables into its detections table, COCO results JSON and meta JSON.
 
     Parameters
@@ -516,6 +516,7 @@ def merge_shards(paths: Sequence[str | os.PathLike], *, spec, ground_truth: dict
         face_filter=s[0]["face_filter"],
         warnings=[w for x in s for w in x["warnings"]],
         shards=[ShardSummary.model_validate({k: v for k, v in x.items() if k not in RUN_LOG_KEYS}) for x in s],
+        card=card,
     )
     write_json(out_meta, meta)
     write_json(timing_log_path(out_meta, spec.id), {

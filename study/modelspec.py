@@ -31,10 +31,13 @@ Fields (unknown keys are errors)::
     categories: {}                  # precomputed: category_id -> model class name (default: id i -> classes[i-1])
     polygon_classes: []             # protocol classes whose masks become polygons (default: the protocol's)
     face_filter: false              # drop detections whose centre lies outside the face box (quality step)
+    card: {}                        # optional model card: architecture, data, training patients, threshold
+                                    # (fields in study/model_card.py)
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +45,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from study.errors import Problem, StudyError, validation_problems
+from study.model_card import ModelCardSpec, check_training_patients
+from study.results.models import ModelCard
 
 BACKENDS = ("detectron2", "torchscript", "torchvision", "onnx", "precomputed")
 
@@ -108,9 +113,12 @@ class ModelSpec(BaseModel):
     detections: str | None = None
     images: dict[str, str] | str | None = None
     categories: dict[int, str] | None = None
+    # any backend: what the model is and what it was trained on (study/model_card.py)
+    card: ModelCardSpec | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _protocol_classes: list[str] | None = PrivateAttr(default=None)
+    _source: str = PrivateAttr(default="")
 
     @field_validator("images", mode="before")
     @classmethod
@@ -149,6 +157,20 @@ class ModelSpec(BaseModel):
     @property
     def base_dir(self) -> Path:
         return self._base_dir
+
+    @property
+    def source(self) -> str:
+        """The spec as messages name it: its MODEL.yaml, or ``model <id>`` for an inline spec."""
+        return self._source or f"model {self.id}"
+
+    def checked_card(self, patient_ids: "Iterable[str]") -> "ModelCard | None":
+        """The card as results.json records it, its training patients checked against ``patient_ids``.
+
+        Raises :class:`study.errors.StudyError` when a cohort patient was a training patient
+        (:func:`study.model_card.check_training_patients`).
+        """
+        return check_training_patients(self.card, base_dir=self._base_dir, source=self.source,
+                                       patient_ids=patient_ids)
 
     @property
     def protocol_classes(self) -> list[str] | None:
@@ -258,6 +280,7 @@ def load_model_spec(entry_or_path: "dict | str | Path | ModelSpec", *, protocol_
     except ValidationError as e:
         raise StudyError(_problems(source, e)) from None
     spec._base_dir = Path(spec_dir).resolve()
+    spec._source = source
 
     problems = []
     if protocol_classes is not None:
@@ -273,6 +296,7 @@ def load_model_spec(entry_or_path: "dict | str | Path | ModelSpec", *, protocol_
         spec = spec.model_copy(update={"polygon_classes": list(polygon_classes)})
         spec._base_dir = Path(spec_dir).resolve()
         spec._protocol_classes = list(protocol_classes) if protocol_classes is not None else None
+        spec._source = source
     if spec.polygon_classes and protocol_classes is not None:
         bad = sorted(set(spec.polygon_classes) - set(protocol_classes))
         if bad:
@@ -283,6 +307,10 @@ def load_model_spec(entry_or_path: "dict | str | Path | ModelSpec", *, protocol_
             problems.append(Problem(source, key, f"file not found: {spec.path(value)}"))
     if isinstance(spec.images, str) and not spec.path(spec.images).is_file():
         problems.append(Problem(source, "images", f"file not found: {spec.path(spec.images)}"))
+    if spec.card is not None and spec.card.training_patients is not None:
+        tp = spec.path(spec.card.training_patients.file)
+        if not tp.is_file():
+            problems.append(Problem(source, "card.training_patients.file", f"file not found: {tp}"))
     if problems:
         raise StudyError(problems)
     return spec

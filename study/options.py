@@ -99,7 +99,7 @@ class DetectionOptions(_DetectionRules):
         rules = self.model_dump(include=set(_DetectionRules.model_fields))
         s = self.statistics
         return {**rules, "max_detections": self.max_detections, "n_bootstrap": s.n_bootstrap, "seed": s.seed,
-                "confidence": s.confidence}
+                "confidence": s.confidence, "unit": s.unit}
 
 
 class DetectionArguments(_DetectionRules):
@@ -115,6 +115,8 @@ class DetectionArguments(_DetectionRules):
     seed: Seed = 0
     confidence: ConfidenceLevel = 0.95
     coco_backend: Literal["native", "faster-coco-eval", "pycocotools"] = "native"
+    #: unit of analysis of the lesion-level proportions (``auto``: the patient when patients are given)
+    unit: AnalysisUnit | Literal["auto"] = "image"
 
 
 class CountingOptions(_Options):
@@ -137,11 +139,14 @@ class AgreementOptions(_Options):
     levels: tuple[str, ...] = Field(..., min_length=2)
     subgroups: tuple[str, ...] = ()
     statistics: StatisticsOptions = StatisticsOptions()
+    #: ``most_severe``: agreement on one grade per patient (protocol ``grading.patient_grade``)
+    patient_grade: Literal["none", "most_severe"] = "none"
 
     @classmethod
     def from_protocol(cls, protocol: Protocol) -> AgreementOptions:
         return cls(levels=tuple(protocol.levels), subgroups=tuple(protocol.subgroups),
-                   statistics=StatisticsOptions.from_protocol(protocol))
+                   statistics=StatisticsOptions.from_protocol(protocol),
+                   patient_grade=protocol.grading.patient_grade)
 
 
 class MRMCOptions(_Options):

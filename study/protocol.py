@@ -66,6 +66,11 @@ class Grading(_Strict):
     default: str | None = None
     letter_aliases: dict[str, str] | None = Field(
         None, description="accepted alternative labels in readings files, e.g. {A: mild}")
+    patient_grade: Literal["none", "most_severe"] = Field(
+        "none", exclude_if=lambda v: v == "none",
+        description="most_severe: grading agreement on one grade per patient (the most severe of the patient's "
+                    "images, for the reference and for each rater; study.metrics.agreement.patient_grade); "
+                    "none: one grade per image")
 
     @model_validator(mode="after")
     def _check(self) -> "Grading":
@@ -222,6 +227,19 @@ class ReaderStudySettings(_Strict):
                               "session opening (memory washout)")
 
 
+class ReferenceStandard(_Strict):
+    """Who made the reference standard and how (STARD 10b; CLAIM 2024 reference-standard items).
+
+    Each field optional: the report prints "not supplied" for a missing one and the checklists
+    count it as not reported.
+    """
+
+    annotators: str | None = Field(None, description="who annotated the lesions and assigned the grades")
+    qualifications: str | None = Field(None, description="their qualifications and training for the task")
+    disagreements: str | None = Field(None, description="how disagreements between annotators were settled")
+    annotation_tool: str | None = Field(None, description="the software used to annotate")
+
+
 class Protocol(_Strict):
     """A study protocol (see ``protocols/*.yaml``)."""
 
@@ -242,6 +260,9 @@ class Protocol(_Strict):
                                                description="pre-specified endpoints, hypotheses and "
                                                "multiplicity (study.plan.model); left out of dumps when absent")
     reader_study: ReaderStudySettings = ReaderStudySettings()
+    reference_standard: ReferenceStandard | None = Field(None, exclude_if=lambda v: v is None,
+                                                         description="who annotated, their qualifications, how "
+                                                         "disagreements were settled; left out of dumps when absent")
 
     @model_validator(mode="after")
     def _check(self) -> "Protocol":

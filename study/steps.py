@@ -199,20 +199,33 @@ def predict(*, protocol, cases, eligibility, quality, model, shard, n_shards, ou
     p = protocol_for_step(protocol, "predict")
     spec = load_model_spec(json.loads(model), protocol_classes=p.classes)
     cases_df = pd.read_parquet(cases)
+    spec.checked_card(_cohort_patients(cases_df))  # training patients in the cohort: stop before predicting
     cases_df = cases_df[cases_df["case_id"].astype(str).isin(set(_included_ids(eligibility)))]
     predict_shard(spec, cases_df, shard=int(shard), n_shards=int(n_shards), out=out,
                   batch_size=int(batch_size) if batch_size else None,
                   face_boxes=pd.read_parquet(quality), threads=int(threads))
 
 
-def merge(*, shards, model, ground_truth, out_table, out_coco, out_meta):
-    """Shards -> one detections table, a COCO results JSON and the model's meta (weights sha256)."""
+def _cohort_patients(cases_df: pd.DataFrame) -> list[str]:
+    """Every patient id of the cohort (all cases, included or not; a case without one: its case id)."""
+    if "patient_id" not in cases_df:
+        return sorted(set(cases_df["case_id"].astype(str)))
+    pid = cases_df["patient_id"].astype("string").fillna(cases_df["case_id"].astype("string"))
+    return sorted(set(pid.astype(str)))
+
+
+def merge(*, shards, model, ground_truth, out_table, out_coco, out_meta, cases=None):
+    """Shards -> one detections table, a COCO results JSON and the model's meta (weights sha256, model card).
+
+    ``cases`` (intake's cases table) is what the model card's training patients are checked against.
+    """
     from study.inference import merge_shards
     from study.modelspec import load_model_spec
 
     spec = load_model_spec(json.loads(model))
+    card = spec.checked_card(_cohort_patients(pd.read_parquet(cases))) if cases else None
     merge_shards(_split(shards), spec=spec, ground_truth=read_json(ground_truth), out_table=out_table,
-                 out_coco_json=out_coco, out_meta=out_meta)
+                 out_coco_json=out_coco, out_meta=out_meta, card=card)
 
 
 def grade(*, protocol, detections, eligibility, out):

@@ -93,7 +93,7 @@ def test_report_says_no_case_was_included(fixture_results):
         assert ctx[key]["available"] is False
         assert ctx[key]["reason"].startswith("Not estimable: no case was included.")
     assert ctx["summary"]["table"] is None
-    assert f"All {flow['received']} case(s) received were excluded" in ctx["summary"]["not_estimable"]
+    assert f"All {flow['received']} cases received were excluded" in ctx["summary"]["not_estimable"]
     assert f"{flow['failed_eligibility']['total']} failed the inclusion criteria" in ctx["summary"]["not_estimable"]
 
 

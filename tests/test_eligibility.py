@@ -73,7 +73,7 @@ def test_decision_table_and_flow_add_up():
     assert flow["included"] == 1 and flow["check"] is True
     assert flow["analysed"] == {"models": {"m1": 1, "m2": 1}, "readers": {"r1": 1, "r2": 1}}
     assert flow["missing_readings"] == {"by_reader": {"r1": 0, "r2": 0}, "cases_without_any_reading": 0,
-                                        "readings_of_excluded_cases": 2}
+                                        "readings_of_excluded_cases": 2, "excluded_cases_read": 2}
     assert flow["reader_groups"] == {"r1": "junior", "r2": "senior"}
 
 
@@ -84,9 +84,62 @@ def test_flow_svg_is_wellformed_and_shows_the_counts():
     root = ET.fromstring(svg)
     assert root.tag.endswith("svg")
     texts = " | ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
-    for needle in ("Images received (n = 5)", "Not decodable (n = 1)", "Failed image quality (n = 1)", "blurred: 1",
-                   "Not eligible (n = 2)", "adult (18 years or older): 1", "Included in the analysis (n = 1)", "model m1: 1"):
+    for needle in ("Images received (n = 5 images)", "Not decodable (n = 1 images)", "Failed image quality (n = 1 images)",
+                   "blurred: 1", "Not eligible (n = 2 images)", "adult (18 years or older): 1",
+                   "Included in the analysis (n = 1 images)", "model m1: 1"):
         assert needle in texts, needle
+
+
+def test_flow_counts_every_failed_check_and_the_readings_of_excluded_cases():
+    """A case failing two checks is counted under each and under "more than one reason"; the
+    criteria of a case that failed quality are counted too; readings of excluded cases are shown."""
+    from study.report.context.flow import flow_context
+    from study.report.flow_diagram import ReferenceSplit, flow_view
+
+    cases, q = _tables()
+    cases.loc[2, "age"] = 15  # c: blurred, no face, and a minor
+    readings = pd.DataFrame({"reader_id": ["r1", "r1", "r2", "r2", "r2"], "reader_group": ["junior"] * 5,
+                             "case_id": ["a", "d", "a", "c", "d"], "grade": ["I"] * 5})
+    _, flow = eligibility.decide_eligibility(cases, q, criteria=PROTOCOL.inclusion, readings=readings, models=["m"])
+    checks = flow.exclusion_checks
+    assert checks is not None
+    assert checks["quality"].excluded == 1 and checks["quality"].more_than_one == 1
+    assert checks["quality"].by_check == {"quality:blurred": 1, "quality:no_face": 1, "criterion:adult": 1}
+    assert checks["eligibility"].by_check == {"criterion:adult": 1, "criterion:no_other_facial_disease": 1}
+    assert checks["eligibility"].more_than_one == 0 and checks["decodable"].excluded == 1
+    assert flow.missing_readings.readings_of_excluded_cases == 3 and flow.missing_readings.excluded_cases_read == 2
+    texts = " | ".join(t.text or "" for t in ET.fromstring(flow_svg(flow)).iter() if t.tag.endswith("text"))
+    for needle in ("Failed image quality (n = 1 images)", "every failed check, per case:", "blurred: 1", "no face: 1",
+                   "adult (18 years or older): 1", "more than one reason: 1", "Readings of 2 excluded cases, not analysed:",
+                   "3 readings"):
+        assert needle in texts, needle
+    ref = [ReferenceSplit(cut="III", source="MRMC binary endpoint", positive=1, negative=0, missing=0)]
+    svg = flow_svg(flow, reference=ref)
+    assert "grade III or worse: 1; below: 0" in svg
+    rows = {r[0]: r for r in flow_context(flow, reference=ref)["table"]["rows"]}
+    assert "blurred: 1; no face: 1; adult (18 years or older): 1; more than one reason: 1" in \
+        rows["Assessed for image quality"][4]
+    assert rows["Readings of 2 excluded cases, not analysed (count of readings)"][1] == "3"
+    assert rows["Included, reference positive (grade III or worse; MRMC binary endpoint)"][1] == "1"
+    assert [st.label for st in flow_view(flow).stages][:4] == ["Images received", "Assessed for image quality",
+                                                         "Assessed for eligibility",
+                                                         "Included (reference standard available)"]
+
+
+def test_reference_split_counts_the_included_cases_by_reference_grade():
+    from study.report.flow_diagram import reference_split
+    from study.results.baseline import LevelCount
+
+    class _Sev:  # the part of the baseline block reference_split reads
+        levels = [LevelCount(value=v, n=n, percent=None) for v, n in (("I", 5), ("II", 7), ("III", 3), ("IV", 2))]
+        n_missing = 1
+
+    class _Baseline:
+        severity = _Sev()
+
+    (sp,) = reference_split(_Baseline(), PROTOCOL)  # the protocol's MRMC endpoint: grade III or worse
+    assert (sp.cut, sp.positive, sp.negative, sp.missing) == ("III", 5, 12, 1)
+    assert reference_split(None, PROTOCOL) == []
 
 
 def _synth_cohort(tmp_path_factory):
@@ -146,3 +199,21 @@ def test_readers_part_added_later_equals_the_flow_built_with_readings():
     assert json.loads(later.model_dump_json())["analysed"]["readers"] == {"r1": 1, "r2": 0}
     assert cases_only.missing_readings is None and cases_only.analysed.readers == {}
     assert eligibility.add_readers(cases_only, None, included=["a"]) == cases_only
+
+
+def test_flow_counts_patients_next_to_images():
+    """Issue 13 item 4: with patient ids, every stage counts the patients with at least one image there."""
+    cases, q = _tables()
+    # a, b: patient P1; c: P2; d, e: P3 -> received 3 patients; decodable a, c, d, e (P1, P2, P3);
+    # passed quality a, d, e (P1, P3); included a (P1)
+    cases["patient_id"] = ["P1", "P1", "P2", "P3", "P3"]
+    _, flow = eligibility.decide_eligibility(cases, q, criteria=PROTOCOL.inclusion, models=["m1"])
+    pc = flow.patients
+    assert (pc.received, pc.decodable, pc.passed_quality, pc.included) == (3, 3, 2, 1)
+    assert (pc.images_per_included_patient_min, pc.images_per_included_patient_max) == (1, 1)
+    texts = " | ".join(t.text or "" for t in ET.fromstring(flow_svg(flow)).iter() if t.tag.endswith("text"))
+    assert "Images received (n = 5 images, 3 patients)" in texts
+    assert "Included in the analysis (n = 1 images, 1 patients)" in texts
+    # without patient ids the flow says nothing about patients
+    _, no_pat = eligibility.decide_eligibility(_tables()[0], q, criteria=PROTOCOL.inclusion, models=["m1"])
+    assert no_pat.patients is None

@@ -139,8 +139,8 @@ def test_numbers_printed_come_from_results():
     assert f"{marker} {acc['method']}" in note
     ov = r["counting"]["sim-detector"]["thresholds"]["0.5"]["overall"]["mae"]
     summary = {row[0]: row for row in ctx["summary"]["table"]["rows"]}
-    assert summary["Counting: mean absolute error per image (score ≥ 0.5)"][2].startswith(
-        f"{ov['estimate']:.2f} ({ov['ci_low']:.2f}-{ov['ci_high']:.2f}) ")
+    assert summary["Counting: mean absolute error per image (score ≥ 0.5)"][3].startswith(
+        f"{ov['estimate']:.2f} ({ov['ci_low']:.2f}-{ov['ci_high']:.2f})\u00a0")  # the marker on the same line
 
 
 def _no_inter_reader(ag: dict) -> dict:
@@ -304,3 +304,64 @@ def test_methods_written_from_a_count_band_protocol():
     assert ctx["subgroups"] == {"available": False, "reason": "Not assessed: the protocol names no subgroup columns."}
     assert ctx["baseline"]["available"] is False and ctx["flow"]["available"] is False
     assert [row[0] for row in ctx["methods"]["criteria"]["rows"]] == ["facial_acne"]
+
+
+def test_every_table_says_what_n_counts():
+    """Issue 13 item 4: no table of the report has a bare "n" or "Cases" column; a count column names
+    what it counts (images, patients, lesions, readings), and the grading, counting and detection tables
+    carry a note saying what n is."""
+    from study.report.context import build_context
+
+    ctx = build_context(_results(), figures={})
+    tables = []
+
+    def walk(x):
+        if isinstance(x, dict):
+            if "columns" in x and "rows" in x and "caption" in x:
+                tables.append(x)
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+
+    walk(ctx)
+    assert len(tables) > 20
+    bare = [(t["id"], c) for t in tables for c in t["columns"] if c.strip().lower() in ("n", "cases", "count")]
+    assert bare == []
+    for t in tables:
+        if t["id"] in ("tab-accuracy", "tab-per-grade", "tab-errors", "tab-comparisons") or t["id"].startswith(
+                ("tab-count-", "tab-det-")):
+            assert any(n.startswith("n = ") for n in t["notes"]), t["id"]
+
+
+def _layout_rows(pdf: Path) -> list[str]:
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (Debian package poppler-utils) is not installed; cannot read the PDF back")
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return [re.sub(r"\s+", " ", line).strip() for line in text.splitlines()]
+
+
+def _checklist_status(rows: list[str], caption: str, number: str) -> str:
+    """The status printed in the checklist under ``caption`` for item ``number`` (its first line)."""
+    start = next(i for i, r in enumerate(rows) if caption in r)
+    line = next(r for r in rows[start:] if r.startswith(f"{number} "))
+    return next(s for s in ("not reported", "not applicable", "reported") if s in line)
+
+
+def test_checklists_without_a_model_card_show_its_items_not_reported(full_report):
+    """The fixture's model spec has no card: its STARD and CLAIM items read "not reported" in the PDF."""
+    out, _ = full_report
+    rows = _layout_rows(out / "report.pdf")
+    stard, claim = "STARD 2015 items and where", "CLAIM 2024 items and where"
+    for number in ("10a", "12a"):
+        assert _checklist_status(rows, stard, number) == "not reported", number
+    for number in ("9", "22", "23", "27"):
+        assert _checklist_status(rows, claim, number) == "not reported", number
+    # computed, not typed in: what the fixture holds is reported, the adverse-events item is not applicable
+    assert _checklist_status(rows, stard, "19") == "reported"
+    assert _checklist_status(rows, stard, "25") == "not applicable"
+    assert _checklist_status(rows, claim, "35") == "reported"
+    flat = " ".join(rows)
+    assert "Model card of sim-detector" in flat and "not supplied: the model spec has no card" in flat
+    assert "Annotators: not supplied" in flat

@@ -112,3 +112,39 @@ def test_example_images_only_when_the_protocol_allows(tmp_path):
     assert example_figures(points, results_dir=rd, show=False, worst_cases=10, operating_threshold=0.5) == {}
     ctx = examples_context(figs, show_example_images=False)
     assert ctx["available"] is False and "personal data" in ctx["reason"]
+
+
+def test_each_reader_keeps_one_colour_and_no_two_readers_share_one():
+    """Issue 17 item 8: one palette keyed by reader id; models black; distinct colours even beyond the named ones."""
+    from study.report.figures import rater_colours
+
+    ids = [f"reader-{i}" for i in range(25)]
+    cols = rater_colours(ids + ["model-a"], models=["model-a"])
+    assert cols["model-a"] == "#000000"
+    assert len({cols[r] for r in ids}) == len(ids) and "#000000" not in {cols[r] for r in ids}
+    assert rater_colours(list(reversed(ids)), models=[]) == {r: cols[r] for r in ids}  # keyed by id, not order
+
+
+def test_figures_use_the_study_reader_colours_a_real_minus_and_no_zero_fp_point():
+    """Each reader's colour (study_rater_colours) is drawn in the sens/spec, forest and MRMC ROC figures; the
+    Bland-Altman labels carry U+2212; the FROC curve starts at the first positive false-positive rate."""
+    from study.report import figures as F
+    from study.report.context import parse_results
+    from study.results.detection import DetectionResult
+
+    raw = _subset(_results())
+    r = parse_results(raw)
+    cols = F.study_rater_colours(r)
+    readers = [k for k, v in r.agreement.raters.items() if v.kind != "model"]
+    assert len({cols[k] for k in readers}) == len(readers)
+    svgs = F.figure_svgs(raw)
+    for name in ("sens_spec", "forest__sex", "mrmc_roc__sim-detector"):
+        drawn = svgs[name].lower()
+        assert all(cols[k].lower() in drawn for k in readers if k in svgs[name] or name != "forest__sex"), name
+    ba = svgs["bland_altman__sim-detector"]
+    assert "\u2212" in ba and "bias" in ba
+    det = raw["detection"]["sim-detector"]
+    det["froc"]["curve"]["fp_per_image"][0] = 0.0
+    curve, _ = F.froc_plot_data(DetectionResult.model_validate(det))
+    assert curve and min(x for x, _ in curve) > 0
+    assert len(curve) == sum(1 for x in det["froc"]["curve"]["fp_per_image"] if x is not None and x > 0)

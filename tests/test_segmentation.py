@@ -63,3 +63,32 @@ def test_polygons_rasterised_at_image_size():
     seg = evaluate_detection(gt, dt, polygon_classes=["scar"], n_bootstrap=0).segmentation["scar"]
     assert seg.instance.dice.estimate == pytest.approx(1.0)
     assert seg.image.iou.estimate == pytest.approx(1.0)
+
+
+def test_model_boxes_against_reference_masks_are_called_box_overlap():
+    """Issue 17 item 3: mask IoU / Dice only when both sides are masks. A model returning boxes is matched by
+    box IoU; per image, its boxes are rasterised against the reference masks (areas counted by hand)."""
+    from study.report.context.detection import detection_context
+
+    # reference: mask 10x10 at (0,0) whose box is [0,0,10,10]; but the mask covers only its left half (5x10)
+    gt = {"images": [{"id": 1, "width": 60, "height": 40}], "categories": [{"id": 1, "name": "cyst"}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 50,
+                           "iscrowd": 0, "segmentation": _rle(0, 0, 5, 10)}]}
+    dt = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9}]
+    r = evaluate_detection(gt, dt, polygon_classes=["cyst"], n_bootstrap=0)
+    seg = r.segmentation["cyst"]
+    assert seg.iou_type == "bbox" and seg.model_masks is False and seg.reference_masks is True
+    assert seg.image_overlap == "box_vs_mask"
+    assert seg.instance.iou.estimate == pytest.approx(1.0)  # box IoU of identical boxes
+    # image: box 100 px against mask 50 px, intersection 50 -> IoU .5, Dice 100/150
+    assert seg.image.iou.estimate == pytest.approx(0.5)
+    assert seg.image.dice.estimate == pytest.approx(100 / 150)
+    table = detection_context({"m": r}, {}, classes=["cyst"], operating_threshold=0.5)["models"][0]["segmentation"]
+    assert table["columns"][3:] == ["Box IoU", "Box Dice"] and "box overlap" in table["caption"]
+    assert any("the model returned boxes" in n and "rasterised" in n for n in table["notes"])
+    # with masks on both sides, the same table says mask
+    dt_mask = [dict(dt[0], segmentation=_rle(0, 0, 5, 10))]
+    r2 = evaluate_detection(gt, dt_mask, polygon_classes=["cyst"], n_bootstrap=0)
+    assert r2.segmentation["cyst"].iou_type == "segm" and r2.segmentation["cyst"].image_overlap == "mask"
+    t2 = detection_context({"m": r2}, {}, classes=["cyst"], operating_threshold=0.5)["models"][0]["segmentation"]
+    assert t2["columns"][3:] == ["Mask IoU", "Mask Dice"]

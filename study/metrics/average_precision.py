@@ -121,14 +121,16 @@ def ap_interval(point: float | None, scores: np.ndarray, tp: np.ndarray, fp: np.
     Patients are dealt at random (seeded) into ``G = min(n_groups, P)`` groups; AP is
     recomputed ``G`` times, each time without one group's detections and lesions. With
     ``theta_g`` those values, ``SE^2 = (G-1)/G * sum (theta_g - mean theta)^2`` and the
-    interval is ``AP -/+ t_{G-1} SE`` (clipped to [0, 1]). Resampling whole patients keeps
+    interval is ``AP -/+ t_{G-1} SE``, on the logit scale when it would leave [0, 1]
+    (:func:`study.metrics.intervals.bounded_unit_interval`). Resampling whole patients keeps
     the clustering of lesions; the cost is G passes over the detections.
 
     Returns
     -------
     Estimate
         The AP with ``se`` and the interval; without an interval (and a ``reason``) when the
-        AP is undefined or fewer than two groups have lesions.
+        AP is undefined, fewer than two groups have lesions, or every jackknife value equals
+        the AP (e.g. AP = 1 in every sample: no interval of positive width).
 
     References
     ----------
@@ -137,7 +139,7 @@ def ap_interval(point: float | None, scores: np.ndarray, tp: np.ndarray, fp: np.
     """
     from scipy.stats import t as student_t
 
-    from study.metrics.intervals import level_pct
+    from study.metrics.intervals import bounded_unit_interval, level_pct
 
     n_gt_patient = np.asarray(n_gt_patient, float)
     n_pat = len(n_gt_patient)
@@ -163,5 +165,12 @@ def ap_interval(point: float | None, scores: np.ndarray, tp: np.ndarray, fp: np.
         return Estimate(float(point), None, None, method, reason="fewer than 2 groups with lesions")
     k = len(thetas)
     se = float(np.sqrt((k - 1) / k * np.sum((thetas - thetas.mean()) ** 2)))
-    q = student_t.ppf(1 - (1 - confidence) / 2, k - 1)
-    return Estimate(float(point), float(max(point - q * se, 0.0)), float(min(point + q * se, 1.0)), method, se=se)
+    q = float(student_t.ppf(1 - (1 - confidence) / 2, k - 1))
+    got = bounded_unit_interval(float(point), se, q)
+    if got is None:
+        return Estimate(float(point), None, None, method, se=se,
+                        reason=f"AP = {float(point):g} in every delete-a-group jackknife sample (standard error "
+                               f"{se:g}): no interval of positive width")
+    lo, hi, transformed = got
+    return Estimate(float(point), lo, hi, f"{method}; on the logit scale (the interval would leave 0-1)"
+                    if transformed else method, se=se)

@@ -19,6 +19,11 @@ scatter of predicted against true totals, least-squares lines (all cases, and wi
 most severe group, as the ACNE04 study's figure), and Bland-Altman limits of agreement
 (Bland & Altman 1986, Lancet i:307-310: bias +/- 1.96 SD, each limit with the approximate
 interval ``t_{n-1} * sqrt(3 SD^2 / n)``).
+
+When the unit of analysis is the patient (``statistics.unit``; patients known), MAE, RMSE,
+CCC and the Bland-Altman limits get patient-bootstrap BCa intervals instead
+(:func:`study.metrics.clustered_counting.patient_bootstrap_counting`), and the mean bias the
+cluster-robust t interval.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from study.errors import Problem, raise_if
 from study.estimate import Estimate
 from study.metrics.bootstrap import bootstrap_estimate, resampling_weights
 from study.metrics.clustered import clustered_mean
+from study.metrics.clustered_counting import patient_bootstrap_counting
 from study.metrics.intervals import level_pct
 from study.options import CountingOptions
 from study.results.counting import (
@@ -350,18 +356,34 @@ def evaluate_counting(true_counts: pd.DataFrame, detections: pd.DataFrame, *, op
             r_mae = reps[:, ti, si, 0] / reps[:, ti, si, 2]
             r_rmse = np.sqrt(reps[:, ti, si, 1] / reps[:, ti, si, 2])
         m = len(d)
+        if clustered:
+            boot = patient_bootstrap_counting(xs, ys, patient[mask], n_bootstrap=stats.n_bootstrap, seed=stats.seed,
+                                              confidence=stats.confidence, statistics=("mae", "rmse", "ccc"))
+            return CountError(
+                n=m, mean_true=float(xs.mean()) if m else None, mean_predicted=float(ys.mean()) if m else None,
+                mean_bias=clustered_mean(d, patient[mask], confidence=stats.confidence, what="mean bias"),
+                sd=sd_chi2_interval(d, confidence=stats.confidence),
+                mae=boot["mae"], rmse=boot["rmse"], ccc=boot["ccc"])
         return CountError(
             n=m,
             mean_true=float(xs.mean()) if m else None,
             mean_predicted=float(ys.mean()) if m else None,
-            mean_bias=(clustered_mean(d, patient[mask], confidence=stats.confidence, what="mean bias")
-                       if clustered else mean_t_interval(d, confidence=stats.confidence)),
+            mean_bias=mean_t_interval(d, confidence=stats.confidence),
             sd=sd_chi2_interval(d, confidence=stats.confidence),
             mae=bootstrap_estimate(float(np.abs(d).mean()) if m else None, r_mae, n_replicates=stats.n_bootstrap,
                                    confidence=stats.confidence, unit=unit),
             rmse=bootstrap_estimate(float(np.sqrt((d ** 2).mean())) if m else None, r_rmse,
                                     n_replicates=stats.n_bootstrap, confidence=stats.confidence, unit=unit),
             ccc=lin_ccc(xs, ys, confidence=stats.confidence))
+
+    def _bland_altman(ti: int) -> BlandAltman:
+        ba = bland_altman(true_tot, pred_tot[ti], confidence=stats.confidence)
+        if not clustered or ba.loa_low is None:
+            return ba
+        boot = patient_bootstrap_counting(true_tot, pred_tot[ti], patient, n_bootstrap=stats.n_bootstrap,
+                                          seed=stats.seed, confidence=stats.confidence,
+                                          statistics=("loa_low", "loa_high"))
+        return ba.model_copy(update={"loa_low": boot["loa_low"], "loa_high": boot["loa_high"]})
 
     out_t: dict[str, ThresholdCounting] = {}
     for ti, t in enumerate(thresholds):
@@ -374,7 +396,7 @@ def evaluate_counting(true_counts: pd.DataFrame, detections: pd.DataFrame, *, op
             by_severity={key: error(ti, si) for si, (kind, key, *_) in enumerate(subsets) if kind == "by_severity"},
             by_class={key: error(ti, si) for si, (kind, key, *_) in enumerate(subsets) if kind == "by_class"},
             lines=lines,
-            bland_altman=bland_altman(true_tot, pred_tot[ti], confidence=stats.confidence))
+            bland_altman=_bland_altman(ti))
 
     keys = [f"{t:g}" for t in thresholds]
     return CountingResult(

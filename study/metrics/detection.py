@@ -23,9 +23,11 @@ report shows, from a COCO instances ground truth and a COCO results list:
 Our AP at the IoU threshold reproduces pycocotools' per-category AP50 exactly (same
 matching, same 101-point rule; ``tests/test_detection.py`` checks it on random data).
 
-Note on intervals: Wilson intervals for lesion-level precision, recall and maximum recall
-treat lesions as independent; lesions cluster within patients, so these intervals can be
-too narrow. The F1, FROC, presence-F1 and Dice/IoU intervals resample patients (percentile
+Note on intervals: with ``unit="image"`` the Wilson intervals for lesion-level precision,
+recall and maximum recall treat lesions as independent; lesions cluster within patients, so
+these intervals can be too narrow. With ``unit="patient"`` (a study's default when patients
+are known: ``statistics.unit``) they use the ratio estimator for clustered binary data over
+per-patient lesion totals (``study.metrics.clustered.clustered_proportion``). The F1, FROC, presence-F1 and Dice/IoU intervals resample patients (percentile
 bootstrap) and the AP interval deletes groups of patients (jackknife), so they respect the
 clustering.
 """
@@ -48,6 +50,7 @@ from study.metrics.average_precision import (
     average_precision,
 )
 from study.metrics.bootstrap import bootstrap_estimate, resampling_weights
+from study.metrics.clustered import clustered_proportion
 from study.metrics.coco_input import (
     CocoArrays,
     check_coco_pair,
@@ -74,6 +77,7 @@ from study.results.detection import (
     DetectionInputs,
     DetectionResult,
     FrocResult,
+    ImageLesions,
     PRCurve,
     PresenceResult,
     ResamplingSettings,
@@ -109,6 +113,8 @@ class Patients:
     n: int
     unit: Literal["patients", "images"]
     blocks: list[np.ndarray]
+    #: the unit of analysis is the patient: lesion-level proportions use the clustered ratio estimator
+    clustered: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,8 +159,14 @@ def _arguments(**options: Any) -> DetectionArguments:
 
 
 def _patients(image_ids: np.ndarray, patient_of: Mapping[Any, Any] | None, *, n_bootstrap: int,
-              seed: int) -> Patients:
-    """Patient of each image (default: each image its own patient) and the bootstrap draws."""
+              seed: int, unit_of_analysis: str = "image") -> Patients:
+    """Patient of each image (default: each image its own patient), the bootstrap draws, and whether
+    the unit of analysis is the patient (``"patient"``, or ``"auto"`` with patients known)."""
+    if unit_of_analysis == "patient" and patient_of is None:
+        raise StudyError("the unit of analysis is the patient (statistics.unit: patient) but no patient of each "
+                         "image was given; expected patient_of, or statistics.unit: image",
+                         file="options", where="unit")
+    clustered = unit_of_analysis == "patient" or (unit_of_analysis == "auto" and patient_of is not None)
     unit: Literal["patients", "images"]
     if patient_of is None:
         index, n, unit = np.arange(len(image_ids)), len(image_ids), "images"
@@ -168,7 +180,7 @@ def _patients(image_ids: np.ndarray, patient_of: Mapping[Any, Any] | None, *, n_
         index, n, unit = idx.astype(np.int64), len(uniq), "patients"
     rng = np.random.default_rng(seed)
     blocks = list(resampling_weights(n, n_replicates=n_bootstrap, rng=rng)) if n_bootstrap > 0 and n else []
-    return Patients(index, n, unit, blocks)
+    return Patients(index, n, unit, blocks, clustered)
 
 
 def _mask_pairs(arr: CocoArrays, polygon: set[int]):
@@ -263,6 +275,17 @@ def _f1_estimates(arr: CocoArrays, columns: list[Column], at_op: np.ndarray, pts
             for j, point in enumerate(points)]
 
 
+def _proportion(successes: np.ndarray, trials: np.ndarray, a: DetectionArguments, pts: Patients, *,
+                reason_if_empty: str) -> Estimate:
+    """A lesion-level proportion from per-patient totals: the ratio estimator with the Rao-Scott
+    design effect (:func:`study.metrics.clustered.clustered_proportion`) when the unit of analysis
+    is the patient, else the Wilson interval treating lesions as independent."""
+    if pts.clustered:
+        return clustered_proportion(successes, trials, confidence=a.confidence, reason_if_empty=reason_if_empty)
+    return binomial_ci(round(float(successes.sum())), round(float(trials.sum())), confidence=a.confidence,
+                       reason_if_empty=reason_if_empty)
+
+
 def _class_detection(arr: CocoArrays, col: Column, at_op: np.ndarray, pts: Patients, f1: Estimate,
                      a: DetectionArguments, coco: ClassCoco | None = None) -> ClassDetection:
     """AP (with its jackknife interval), maximum recall, and precision / recall (Wilson) at the
@@ -275,18 +298,20 @@ def _class_detection(arr: CocoArrays, col: Column, at_op: np.ndarray, pts: Patie
     k_tp, k_fp = int((tp & op).sum()), int((fp & op).sum())
     pat_dt = pts.index[arr.dt_img[col.dt]]
     ngt_pat = np.bincount(pts.index[arr.gt_img[col.gt]], minlength=pts.n)
+    tp_pat = np.bincount(pat_dt, weights=tp & op, minlength=pts.n)
     no_lesion = "no reference lesion of this class"
     return ClassDetection(
         ap=apd.ap, ap_voc=apd.ap_voc, max_recall=apd.max_recall,
         ap_ci=ap_interval(apd.ap, arr.dt_score[col.dt], tp, fp, pat_dt, ngt_pat, tie_order=tie, seed=a.seed,
                           confidence=a.confidence, unit=pts.unit),
-        max_recall_ci=binomial_ci(int(tp.sum()), ngt, confidence=a.confidence, reason_if_empty=no_lesion),
+        max_recall_ci=_proportion(np.bincount(pat_dt, weights=tp, minlength=pts.n), ngt_pat, a, pts,
+                                  reason_if_empty=no_lesion),
         n_gt=ngt, n_det=int(col.dt.sum()), n_det_at_operating_threshold=int(op.sum()),
         n_ignored_crowd=int(col.match.ignored[col.dt].sum()),
         tp=k_tp, fp=k_fp, fn=ngt - k_tp,
-        precision=binomial_ci(k_tp, k_tp + k_fp, confidence=a.confidence,
+        precision=_proportion(tp_pat, tp_pat + np.bincount(pat_dt, weights=fp & op, minlength=pts.n), a, pts,
                               reason_if_empty="no detection at the operating threshold"),
-        recall=binomial_ci(k_tp, ngt, confidence=a.confidence, reason_if_empty=no_lesion),
+        recall=_proportion(tp_pat, ngt_pat, a, pts, reason_if_empty=no_lesion),
         f1=f1,
         pr_curve=PRCurve(recall=REC_THRS.tolist(), precision=apd.pr_interpolated.tolist(), kind=PR_CURVE_KIND),
         coco=coco,
@@ -350,7 +375,8 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: S
                        patient_of: Mapping[Any, Any] | None = None, n_bootstrap: int = 2000, seed: int = 0,
                        confidence: float = 0.95, image_ids: Sequence[int] | None = None,
                        match_rule: Literal["iou", "center_distance"] = "iou", center_distance_px: float | None = None,
-                       coco_backend: CocoBackend = "native", validate: bool = True) -> DetectionResult:
+                       coco_backend: CocoBackend = "native", unit: str = "image",
+                       validate: bool = True) -> DetectionResult:
     """Every lesion-level detection metric of one model on one cohort.
 
     The keyword options are validated by :class:`study.options.DetectionArguments` (a study
@@ -390,6 +416,11 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: S
         What computes the ``coco`` block: ``native`` (``study.metrics.coco_native``, a
         vectorised equivalent of pycocotools' COCOeval, tested equal to it to 1e-12; the
         fastest) or one of the two libraries (run with ``maxDets`` raised).
+    unit : {"image", "patient", "auto"}
+        Unit of analysis of the lesion-level precision, recall and maximum recall intervals:
+        ``patient`` (``auto`` with ``patient_of`` given) uses the ratio estimator for clustered
+        binary data with the Rao-Scott design effect (Obuchowski 1998; Rao & Scott 1992) over
+        per-patient lesion totals; ``image`` the Wilson interval treating lesions as independent.
     validate : bool
         Validate the inputs (skip only when they were validated already).
 
@@ -405,7 +436,7 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: S
     a = _arguments(classes=classes, iou_threshold=iou_threshold, operating_threshold=operating_threshold,
                    max_detections=max_detections, froc_fp_rates=froc_fp_rates, polygon_classes=polygon_classes,
                    n_bootstrap=n_bootstrap, seed=seed, confidence=confidence, match_rule=match_rule,
-                   center_distance_px=center_distance_px, coco_backend=coco_backend)
+                   center_distance_px=center_distance_px, coco_backend=coco_backend, unit=unit)
     raw = check_coco_pair(ground_truth, detections) if validate else None
     arr = to_arrays(ground_truth, detections, classes=list(a.classes) if a.classes is not None else None,
                     image_ids=image_ids, max_detections=a.max_detections, raw=raw)
@@ -413,7 +444,7 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: S
     if unknown_poly:
         raise StudyError(f"polygon classes {unknown_poly} are not among the evaluated classes {arr.classes}",
                          file="options", where="polygon_classes")
-    pts = _patients(arr.image_ids, patient_of, n_bootstrap=a.n_bootstrap, seed=a.seed)
+    pts = _patients(arr.image_ids, patient_of, n_bootstrap=a.n_bootstrap, seed=a.seed, unit_of_analysis=a.unit)
     mt = _match(arr, a)
     at_op = arr.dt_score >= a.operating_threshold
     real_gt = ~arr.gt_crowd
@@ -446,4 +477,14 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: S
         inputs=DetectionInputs(n_gt=int(real_gt.sum()), n_gt_crowd=int(arr.gt_crowd.sum()), n_det=n_dt,
                                n_det_truncated_by_max_detections=int(arr.n_dt_truncated), **arr.excluded),
         bootstrap=ResamplingSettings(replicates=a.n_bootstrap, seed=a.seed, unit=pts.unit),
+        per_image=_per_image(arr, mt.by_class.tp, at_op, real_gt),
     )
+
+
+def _per_image(arr: CocoArrays, tp: np.ndarray, at_op: np.ndarray, real_gt: np.ndarray) -> ImageLesions:
+    """Reference lesions, those found (class-aware match at the operating threshold) and detections, per image."""
+    n = len(arr.image_ids)
+    return ImageLesions(image_id=[int(i) for i in arr.image_ids],
+                        lesions=np.bincount(arr.gt_img[real_gt], minlength=n).astype(int).tolist(),
+                        found=np.bincount(arr.dt_img[tp & at_op], minlength=n).astype(int).tolist(),
+                        detections=np.bincount(arr.dt_img[at_op], minlength=n).astype(int).tolist())

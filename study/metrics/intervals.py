@@ -213,6 +213,27 @@ def bounded_kappa_interval(kappa: float, se: float, *, pe: float, n_eff: float, 
     return float(np.tanh(zk - z * sz)), float(np.tanh(zk + z * sz)), transformed_method
 
 
+def bounded_unit_interval(value: float, se: float, q: float) -> tuple[float, float, bool] | None:
+    """An interval for a quantity in [0, 1] (AUC, AP, a figure of merit) that stays inside.
+
+    ``value +/- q se`` when it lies inside [0, 1]; otherwise the interval on the logit scale,
+    ``expit(logit(value) +/- q se / (value (1 - value)))`` (the delta method; Pepe 2003, The
+    Statistical Evaluation of Medical Tests, section 5.2.2, for the AUC). Returns
+    ``(low, high, transformed)``, or ``None`` when ``value`` is 0 or 1 or ``se`` is 0 (no
+    interval of positive width follows from the standard error).
+    """
+    if not np.isfinite(se) or se <= 0:
+        return None
+    lo, hi = value - q * se, value + q * se
+    if 0 <= lo and hi <= 1:
+        return float(lo), float(hi), False
+    if not 0 < value < 1:
+        return None
+    lg = float(np.log(value / (1 - value)))
+    half = q * se / (value * (1 - value))
+    return float(1 / (1 + np.exp(-(lg - half)))), float(1 / (1 + np.exp(-(lg + half)))), True
+
+
 def kappa_method_name(confidence: float) -> str:
     return f"{KAPPA_METHOD}, {level_pct(confidence)}"
 

@@ -1,11 +1,13 @@
 """Segmentation agreement for polygon classes (cysts, scars): Dice and IoU.
 
-- per instance: for each reference lesion matched (at the IoU threshold, mask IoU) by a
+- per instance: for each reference lesion matched (at the IoU threshold; mask IoU only when
+  both sides carry masks, else box IoU: ``iou_type``) by a
   detection at or above the operating threshold, the mask IoU of the pair and its Dice
   ``2 IoU / (1 + IoU)`` (Dice 1945; Sorensen 1948). Unmatched lesions are not included
   (they count against recall, not here).
-- per image: the union of the predicted masks of the class (score >= operating threshold)
-  against the union of the reference masks, over images where either is non-empty;
+- per image: the union of the predicted shapes of the class (score >= operating threshold)
+  against the union of the reference shapes, rasterised (a lesion's mask when it has one,
+  its box otherwise: ``image_overlap`` says which), over images where either is non-empty;
   ``Dice = 2|A n B| / (|A| + |B|)``, ``IoU = |A n B| / |A u B|``.
 
 Masks are rasterised by ``pycocotools.mask`` (polygons or RLE, at the image size of the
@@ -23,8 +25,9 @@ from study.metrics.coco_input import CocoArrays
 from study.metrics.matching import MatchResult
 from study.results.detection import MeanEstimate, SegmentationLevel, SegmentationResult
 
-DEFINITION = ("instance: mask IoU / Dice of matched pairs (score >= operating threshold); image: union "
-              "of predicted vs union of reference masks, images where either is non-empty")
+DEFINITION = ("instance: IoU / Dice of matched pairs (score >= operating threshold; mask IoU only when both "
+              "sides are masks, else box IoU); image: union of the predicted vs union of the reference shapes "
+              "rasterised (masks where given, boxes otherwise), images where either is non-empty")
 
 
 def to_rle(seg, h: int, w: int):
@@ -103,42 +106,63 @@ def evaluate_segmentation(*, inst_iou: np.ndarray, inst_patient: np.ndarray, img
     )
 
 
+def _shape_rle(seg, box, h: int, w: int):
+    """The lesion's mask as RLE: its segmentation when it has one, else its box rasterised."""
+    from pycocotools import mask as mu
+
+    if seg is not None:
+        return to_rle(seg, h, w)
+    return mu.frPyObjects(np.asarray([box], dtype=np.float64), h, w)[0]
+
+
+def overlap_kind(model_masks: bool, reference_masks: bool) -> Literal["mask", "box", "box_vs_mask", "mask_vs_box"]:
+    """What an overlap compares: ``mask`` only when both sides are masks, ``box`` when neither is."""
+    if model_masks and reference_masks:
+        return "mask"
+    if not model_masks and not reference_masks:
+        return "box"
+    return "mask_vs_box" if model_masks else "box_vs_mask"
+
+
 def segmentation_of_class(arr: CocoArrays, c: int, m: MatchResult, at_op: np.ndarray, dt_mask: np.ndarray | None,
                           patient: np.ndarray, *, weight_blocks, n_bootstrap: int, confidence: float,
                           unit: str) -> SegmentationResult:
     """Dice / IoU of polygon class ``c`` from the class-aware matching ``m``.
 
     Instances: the detections at or above the operating threshold (``at_op``) that matched,
-    with the similarity of their match (mask IoU when every detection of the class carries a
-    mask, else box IoU). Images: the union of the class's masks on each side, rasterised at
-    the image size.
+    with the similarity of their match: mask IoU only when every detection and every
+    reference lesion of the class carries a mask (``iou_type = "segm"``), else box IoU
+    (``"bbox"``). Images: the union of the class's shapes on each side, rasterised at the
+    image size (masks where a lesion has one, its box otherwise; ``image_overlap`` says which).
     """
     from pycocotools import mask as mu
 
     sel = (arr.dt_cls == c) & at_op & m.tp
     d_idx = np.flatnonzero(sel)
-    has_masks = dt_mask is not None and bool(dt_mask[arr.dt_cls == c].all()) and bool((arr.dt_cls == c).any())
+    gsel = np.flatnonzero((arr.gt_cls == c) & ~arr.gt_crowd)
+    dsel = np.flatnonzero((arr.dt_cls == c) & at_op)
+    model_masks = dt_mask is not None and bool((arr.dt_cls == c).any()) and bool(dt_mask[arr.dt_cls == c].all())
+    reference_masks = bool(len(gsel)) and all(arr.gt_seg[int(i)] is not None for i in gsel)
     inst_iou = m.similarity[d_idx] if len(d_idx) else np.zeros(0)
     inst_pat = patient[arr.dt_img[d_idx]]
     inter, a_dt, a_gt, ip = [], [], [], []
-    if has_masks:
-        gsel = np.flatnonzero((arr.gt_cls == c) & ~arr.gt_crowd)
-        dsel = np.flatnonzero((arr.dt_cls == c) & at_op)
-        for im in np.union1d(arr.gt_img[gsel], arr.dt_img[dsel]):
-            h, w = (int(v) for v in arr.image_hw[im])
-            gl = [to_rle(arr.gt_seg[i], h, w) for i in gsel[arr.gt_img[gsel] == im]]
-            dl = [to_rle(arr.dt_seg[i], h, w) for i in dsel[arr.dt_img[dsel] == im]]
-            gu = mu.merge(gl) if gl else None
-            du = mu.merge(dl) if dl else None
-            ag = float(mu.area(gu)) if gu is not None else 0.0
-            ad = float(mu.area(du)) if du is not None else 0.0
-            it = float(mu.area(mu.merge([gu, du], intersect=True))) if gu is not None and du is not None else 0.0
-            inter.append(it)
-            a_dt.append(ad)
-            a_gt.append(ag)
-            ip.append(patient[im])
-    return evaluate_segmentation(inst_iou=inst_iou, inst_patient=inst_pat, img_inter=np.array(inter),
-                                 img_area_dt=np.array(a_dt), img_area_gt=np.array(a_gt),
-                                 img_patient=np.array(ip, np.int64), weight_blocks=weight_blocks,
-                                 n_bootstrap=n_bootstrap, confidence=confidence,
-                                 iou_type="segm" if has_masks else "bbox", unit=unit)
+    for im in np.union1d(arr.gt_img[gsel], arr.dt_img[dsel]):
+        h, w = (int(v) for v in arr.image_hw[im])
+        gl = [_shape_rle(arr.gt_seg[int(i)], arr.gt_box[i], h, w) for i in gsel[arr.gt_img[gsel] == im]]
+        dl = [_shape_rle(arr.dt_seg[int(i)], arr.dt_box[i], h, w) for i in dsel[arr.dt_img[dsel] == im]]
+        gu = mu.merge(gl) if gl else None
+        du = mu.merge(dl) if dl else None
+        ag = float(mu.area(gu)) if gu is not None else 0.0
+        ad = float(mu.area(du)) if du is not None else 0.0
+        it = float(mu.area(mu.merge([gu, du], intersect=True))) if gu is not None and du is not None else 0.0
+        inter.append(it)
+        a_dt.append(ad)
+        a_gt.append(ag)
+        ip.append(patient[im])
+    res = evaluate_segmentation(inst_iou=inst_iou, inst_patient=inst_pat, img_inter=np.array(inter),
+                                img_area_dt=np.array(a_dt), img_area_gt=np.array(a_gt),
+                                img_patient=np.array(ip, np.int64), weight_blocks=weight_blocks,
+                                n_bootstrap=n_bootstrap, confidence=confidence,
+                                iou_type="segm" if (model_masks and reference_masks) else "bbox", unit=unit)
+    return res.model_copy(update={"model_masks": model_masks, "reference_masks": reference_masks,
+                                  "image_overlap": overlap_kind(model_masks, reference_masks)})

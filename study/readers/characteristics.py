@@ -7,14 +7,20 @@ import pandas as pd
 from study.results.readers import ReaderRow, ReadersBlock
 
 
+def _text(row: object, key: str) -> str:
+    """An optional text characteristic of a reader ("" when missing)."""
+    value = getattr(row, key, None) if row is not None else None
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
 def readers_block(readings: pd.DataFrame, *, characteristics: pd.DataFrame | None = None) -> ReadersBlock:
     """One row per reader: group, experience, specialty, readings per session, median time.
 
     Parameters
     ----------
     readings : the validated readings (``study.readings.load_readings``; ``readings.parquet``).
-    characteristics : ``reader_id, reader_group, years_of_experience, specialty`` of each
-        reader (``study.readers.export.reader_characteristics``), or None for a readings CSV.
+    characteristics : ``reader_id, reader_group, years_of_experience, specialty`` [,
+        ``certification``, ``reading_conditions``] of each reader (``study.readers.export.reader_characteristics``), or None for a readings CSV.
 
     Returns
     -------
@@ -38,6 +44,8 @@ def readers_block(readings: pd.DataFrame, *, characteristics: pd.DataFrame | Non
         secs = rd.loc[mine, "seconds"].dropna() if "seconds" in rd else pd.Series([], dtype=float)
         rows.append(ReaderRow(reader_id=rid, reader_group=group, years_of_experience=years,
                               specialty=str(c.specialty) if c is not None and c.specialty else "",
+                              certification=_text(c, "certification"),
+                              reading_conditions=_text(c, "reading_conditions"),
                               n_unaided=int((mine & (modality == "unaided")).sum()),
                               n_aided=int((mine & (modality == "aided")).sum()),
                               n_not_assessable=int((mine & ~assessable).sum()),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -87,10 +88,16 @@ def export_readings(database: str | os.PathLike, *, out: str | os.PathLike,
 
 
 def reader_characteristics(database: str | os.PathLike) -> pd.DataFrame:
-    """``reader_id, reader_group, years_of_experience, specialty`` of every reader (for the report)."""
+    """``reader_id, reader_group, years_of_experience, specialty, certification, reading_conditions`` of
+    every reader (for the report); the last two are optional columns of the readers file (kept in
+    the database's ``extra``), "" when not given."""
     con = db.connect(Path(database))
     try:
-        return pd.read_sql_query("SELECT reader_id, reader_group, years_of_experience, specialty FROM readers "
-                                 "ORDER BY reader_id", con)
+        df = pd.read_sql_query("SELECT reader_id, reader_group, years_of_experience, specialty, extra FROM readers "
+                               "ORDER BY reader_id", con)
     finally:
         con.close()
+    extra = [json.loads(x) if x else {} for x in df.pop("extra")]
+    for key in ("certification", "reading_conditions"):
+        df[key] = [str(e.get(key) or "") for e in extra]
+    return df

@@ -35,11 +35,12 @@ from study.pseudonyms import pseudonyms, study_pseudonyms
 from study.report import format as F
 from study.report import selectors as S
 from study.report.figure_ids import figure_id
-from study.report.flow_diagram import flow_svg, flow_view
+from study.report.flow_diagram import flow_svg, flow_view, reference_split
+from study.report.text import neutralise_bidi, report_text
 from study.results import Results
 from study.results.agreement import RaterAgreement
 from study.results.counting import CountingPoints, CountingResult
-from study.results.detection import DetectionResult
+from study.results.detection import DetectionResult, FrocPoint
 from study.results.flow import Flow
 from study.results.mrmc import MRMCBlock, RocCurve
 
@@ -50,6 +51,8 @@ if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn (a heavy imp
     from matplotlib.typing import RcKeyType
 
 FONT = "DejaVu Sans"
+#: the longest label a figure prints (longer ones are cut by :func:`_t`)
+LABEL_CHARS = 120
 TEXT_WIDTH_IN = 6.5  # A4 minus 2 cm margins, rounded down
 
 
@@ -71,8 +74,10 @@ def _rc() -> dict[RcKeyType, Any]:
 
 
 def _t(s: Any) -> str:
-    """A label as plain text: escape ``$`` so matplotlib never reads user text as mathtext."""
-    return str(s).replace("$", r"\$")
+    """A label as the figures print it: bounded and with bidi controls shown as codes
+    (:func:`study.report.text.report_text`, the rule of the whole report, cut at
+    :data:`LABEL_CHARS`), and ``$`` escaped so matplotlib never reads user text as mathtext."""
+    return report_text(str(s), max_chars=LABEL_CHARS).replace("$", r"\$")
 
 
 _DECL = re.compile(r"^\s*<\?xml[^>]*\?>\s*(<!DOCTYPE[^>]*>\s*)?", re.S)
@@ -96,7 +101,8 @@ def _to_svg(fig: Figure, *, name: str) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, dpi=200)
     plt.close(fig)
-    return _scope_ids(buf.getvalue(), name)
+    # every label went through _t; this catches any text drawn without it (tick labels, legends)
+    return _scope_ids(neutralise_bidi(buf.getvalue()), name)
 
 
 def _draw(name: str, draw: Callable[[], Figure]) -> str:
@@ -114,6 +120,32 @@ def _palette(n: int) -> list[str]:
 
     cols = [c["color"] for c in plt.style.library["seaborn-v0_8-colorblind"]["axes.prop_cycle"]]
     return [cols[i % len(cols)] for i in range(max(n, 1))]
+
+
+#: reader colours in order of use: the seven non-black Okabe-Ito colours (Okabe & Ito 2008, colour-blind safe),
+#: then matplotlib's tab10 colours that differ from them; beyond, evenly spaced hues
+READER_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
+                  "#9467BD", "#8C564B", "#7F7F7F", "#BCBD22", "#17BECF", "#2CA02C", "#D62728")
+
+
+def rater_colours(rater_ids: Sequence[str], *, models: Sequence[str] = ()) -> dict[str, str]:
+    """One colour per rater, the same in every figure: models black, readers :data:`READER_COLOURS` in the sorted
+    order of their ids (evenly spaced hues beyond), so no two readers share one."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    readers = sorted({r for r in rater_ids if r not in set(models)})
+    out = {m: "#000000" for m in models}
+    n_named = len(READER_COLOURS)
+    for i, r in enumerate(readers):
+        out[r] = READER_COLOURS[i] if i < n_named else to_hex(
+            plt.get_cmap("hsv")((i - n_named) / max(1, len(readers) - n_named)))
+    return out
+
+
+def _minus(text: str) -> str:
+    """``text`` with the hyphen-minus of negative numbers as a real minus sign (U+2212)."""
+    return text.replace("-", "\u2212")
 
 
 def _subplots(*, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -207,14 +239,21 @@ def pr_figure(model: str, det: DetectionResult) -> str | None:
         ax.grid(alpha=0.3, lw=0.5)
         return fig
 
-    return _draw(f"pr__{model}", draw)
+    return _draw(figure_id("pr", model), draw)
+
+
+def froc_plot_data(det: DetectionResult) -> tuple[list[tuple[float, float | None]], list[FrocPoint]]:
+    """The FROC curve and pre-specified points drawn on the log axis: zero false positives per image has no
+    place on it, so those points are left out (not moved to a small positive rate)."""
+    froc = det.froc
+    curve = [(x, y) for x, y in zip(froc.curve.fp_per_image, froc.curve.sensitivity) if x is not None and x > 0]
+    return curve, [p for p in froc.points if p.fp_per_image > 0]
 
 
 def froc_figure(model: str, det: DetectionResult) -> str | None:
     """FROC: lesion sensitivity against mean false positives per image (log x axis)."""
     froc = det.froc
-    curve = [(x, y) for x, y in zip(froc.curve.fp_per_image, froc.curve.sensitivity) if x is not None]
-    pts = froc.points
+    curve, pts = froc_plot_data(det)
     if not curve and not pts:
         return None
 
@@ -222,7 +261,7 @@ def froc_figure(model: str, det: DetectionResult) -> str | None:
 
         fig, ax = _subplots(figsize=(4.6, 3.0))
         if curve:
-            ax.plot([max(x, 1e-3) for x, _ in curve], [math.nan if y is None else y for _, y in curve], lw=1.2,
+            ax.plot([x for x, _ in curve], [math.nan if y is None else y for _, y in curve], lw=1.2,
                     color=_palette(1)[0], drawstyle="steps-post", label="FROC")
         if pts:
             ax.plot([p.fp_per_image for p in pts],
@@ -238,7 +277,7 @@ def froc_figure(model: str, det: DetectionResult) -> str | None:
         ax.grid(alpha=0.3, lw=0.5, which="both")
         return fig
 
-    return _draw(f"froc__{model}", draw)
+    return _draw(figure_id("froc", model), draw)
 
 
 # ----------------------------------------------------------------------------- counting
@@ -268,7 +307,7 @@ def count_scatter_figure(model: str, cnt: CountingResult) -> str | None:
         fig.suptitle(f"Lesion counts per image, {_t(model)}", fontsize=8.5)
         return fig
 
-    return _draw(f"count_scatter__{model}", draw)
+    return _draw(figure_id("count_scatter", model), draw)
 
 
 def bland_altman_figure(model: str, cnt: CountingResult) -> str | None:
@@ -286,20 +325,24 @@ def bland_altman_figure(model: str, cnt: CountingResult) -> str | None:
             diff = [b - a for a, b in zip(s.true, s.pred)]
             ax.scatter(mean, diff, s=6, alpha=0.6, color=_palette(1)[0], lw=0, rasterized=True)
             ba = s.bland_altman
-            for v, ls in ((ba.bias, "-"), (ba.loa_low.estimate if ba.loa_low else None, "--"),
-                          (ba.loa_high.estimate if ba.loa_high else None, "--")):
+            # labels sit just above (upper limit, bias) or below (lower limit) their line, inside the axes
+            for v, ls, name, va in ((ba.bias, "-", "bias", "bottom"),
+                                    (ba.loa_low.estimate if ba.loa_low else None, "--", "lower LoA", "top"),
+                                    (ba.loa_high.estimate if ba.loa_high else None, "--", "upper LoA", "bottom")):
                 if v is not None:
                     ax.axhline(v, color="#d55e00", lw=0.8, ls=ls)
-                    ax.text(1.0, v, f" {v:.2f}", va="center", fontsize=6, color="#d55e00",
-                            transform=ax.get_yaxis_transform())
+                    ax.annotate(_minus(f"{name} {v:.2f}"), xy=(0.99, v), xycoords=ax.get_yaxis_transform(),
+                                xytext=(0, 1.5 if va == "bottom" else -1.5), textcoords="offset points",
+                                ha="right", va=va, fontsize=5.5, color="#d55e00",
+                                bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
             ax.axhline(0, color="grey", lw=0.5, ls=":")
             ax.set_title(f"score ≥ {_t(s.threshold)}")
             ax.set_xlabel("Mean of the two counts")
-        axes[0][0].set_ylabel("Predicted - reference")
+        axes[0][0].set_ylabel("Predicted \u2212 reference")
         fig.suptitle(f"Bland-Altman, {_t(model)} (bias and 95% limits of agreement)", fontsize=8.5)
         return fig
 
-    return _draw(f"bland_altman__{model}", draw)
+    return _draw(figure_id("bland_altman", model), draw)
 
 
 # ----------------------------------------------------------------------------- agreement
@@ -346,8 +389,10 @@ def confusion_figure(levels: Sequence[str], raters: Mapping[str, RaterAgreement]
     return _draw("confusion", draw)
 
 
-def sens_spec_figure(levels: Sequence[str], raters: Mapping[str, RaterAgreement]) -> str | None:
-    """Per grade: sensitivity (y) against specificity (x, reversed) of each model and reader."""
+def sens_spec_figure(levels: Sequence[str], raters: Mapping[str, RaterAgreement], *,
+                     colours: Mapping[str, str] | None = None) -> str | None:
+    """Per grade: sensitivity (y) against specificity (x, reversed) of each model and reader (one colour per
+    reader, :func:`rater_colours`)."""
     ordered = S.raters_in_order(raters)
     if not ordered or not levels:
         return None
@@ -359,8 +404,8 @@ def sens_spec_figure(levels: Sequence[str], raters: Mapping[str, RaterAgreement]
 
         n = len(levels)
         fig, axes = _subplot_grid(1, n, figsize=(TEXT_WIDTH_IN, 2.6), sharey=True)
-        groups = sorted({r.group or "" for _, r in ordered if r.kind != "model"})
-        cols = dict(zip(groups, _palette(len(groups) + 1)[1:]))
+        cols = dict(colours) if colours is not None else rater_colours(
+            [rid for rid, _ in ordered], models=[rid for rid, r in ordered if r.kind == "model"])
         handles: dict[str, PathCollection] = {}
         pts = [(r.per_grade[lv].sensitivity.estimate, r.per_grade[lv].specificity.estimate)
                for _, r in ordered for lv in levels]
@@ -376,9 +421,8 @@ def sens_spec_figure(levels: Sequence[str], raters: Mapping[str, RaterAgreement]
                     h = ax.scatter([sp], [se], marker="*", s=80, color="black", zorder=3)
                     handles.setdefault(f"model {rid}", h)
                 else:
-                    g = r.group or ""
-                    h = ax.scatter([sp], [se], marker="o", s=18, color=cols[g], alpha=0.85)
-                    handles.setdefault(f"reader ({g or 'no group'})", h)
+                    h = ax.scatter([sp], [se], marker="o", s=18, color=cols[rid], alpha=0.85)
+                    handles.setdefault(f"{rid} ({r.group or 'no group'})", h)
             ax.set_title(f"grade {_t(lv)}")
             ax.set_xlim(1.0 + 0.02, max(0.0, sp_min - 0.1))
             ax.set_ylim(max(0.0, se_min - 0.1), 1.0 + 0.02)
@@ -387,13 +431,13 @@ def sens_spec_figure(levels: Sequence[str], raters: Mapping[str, RaterAgreement]
         axes[0][0].set_ylabel("Sensitivity")
         if handles:
             fig.legend([handles[k] for k in handles], [_t(k) for k in handles], loc="outside lower center",
-                       ncol=min(4, len(handles)), frameon=False)
+                       ncol=min(4, len(handles)), frameon=False, fontsize=6)
         return fig
 
     return _draw("sens_spec", draw)
 
 
-def forest_figure(column: str, rows: Sequence[S.SubgroupRow]) -> str | None:
+def forest_figure(column: str, rows: Sequence[S.SubgroupRow], *, colours: Mapping[str, str] | None = None) -> str | None:
     """Subgroup forest plot: accuracy with its interval for each subgroup value and rater."""
     shown = [(r, est) for r in rows if (est := r.accuracy.estimate) is not None]  # with the estimate
     if not shown:
@@ -402,8 +446,8 @@ def forest_figure(column: str, rows: Sequence[S.SubgroupRow]) -> str | None:
     def draw() -> Figure:
 
         fig, ax = _subplots(figsize=(TEXT_WIDTH_IN * 0.8, 0.5 + 0.17 * len(shown)))
-        raters = list(dict.fromkeys(r.rater for r, _ in shown))
-        cols = dict(zip(raters, _palette(len(raters))))
+        cols = dict(colours) if colours is not None else rater_colours(
+            [r.rater for r, _ in shown], models=[r.rater for r, _ in shown if r.kind == "model"])
         ys = list(range(len(shown)))[::-1]
         for y, (r, est) in zip(ys, shown):
             a = r.accuracy
@@ -419,10 +463,10 @@ def forest_figure(column: str, rows: Sequence[S.SubgroupRow]) -> str | None:
         ax.grid(axis="x", alpha=0.3, lw=0.5)
         return fig
 
-    return _draw(f"forest__{column}", draw)
+    return _draw(figure_id("forest", column), draw)
 
 
-def mrmc_roc_figure(model: str, roc: Mapping[str, RocCurve]) -> str | None:
+def mrmc_roc_figure(model: str, roc: Mapping[str, RocCurve], *, colours: Mapping[str, str] | None = None) -> str | None:
     """Empirical ROC curves (operating points joined) of the algorithm and each reader (rater id -> curve)."""
     curves = [(rid, pts) for rid, v in sorted(roc.items()) if (pts := S.roc_points(v)) is not None]
     if not curves:
@@ -431,8 +475,9 @@ def mrmc_roc_figure(model: str, roc: Mapping[str, RocCurve]) -> str | None:
     def draw() -> Figure:
 
         fig, ax = _subplots(figsize=(3.6, 3.2))
-        cols = _palette(len(curves))
-        for (rid, (fpr, tpr)), col in zip(curves, cols):
+        cols = dict(colours) if colours is not None else rater_colours([rid for rid, _ in curves], models=[model])
+        for rid, (fpr, tpr) in curves:
+            col = cols.get(rid, "#000000")
             is_ai = rid == model
             ax.plot(fpr, tpr, marker="*" if is_ai else "o", ms=6 if is_ai else 3, lw=1.4 if is_ai else 0.8,
                     color="black" if is_ai else col, label=_t(rid) + (" (algorithm)" if is_ai else ""))
@@ -445,7 +490,7 @@ def mrmc_roc_figure(model: str, roc: Mapping[str, RocCurve]) -> str | None:
         ax.legend(loc="lower right", frameon=False, fontsize=6)
         return fig
 
-    return _draw(f"mrmc_roc__{model}", draw)
+    return _draw(figure_id("mrmc_roc", model), draw)
 
 
 # ----------------------------------------------------------------------------- examples
@@ -472,6 +517,8 @@ def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | 
     import pandas as pd
     from PIL import Image
 
+    from study.cohort.images import read_rgb
+    from study.errors import StudyError
     from study.io import read_json
 
     rd = Path(results_dir)
@@ -509,10 +556,14 @@ def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | 
                 import matplotlib.pyplot as plt
                 from matplotlib.patches import Rectangle
 
-                with Image.open(path_of[cid]) as f:
-                    im = f.convert("RGB")
-                    scale = min(1.0, max_side / max(im.size))
-                    small = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))))
+                # the pixels the model saw (any pixel format as 8-bit RGB, EXIF orientation applied)
+                rgb = read_rgb(path_of[cid])
+                if rgb is None:
+                    raise StudyError("cannot read the example image (missing or not a decodable image file)",
+                                     file=path_of[cid])
+                im = Image.fromarray(rgb)
+                scale = min(1.0, max_side / max(im.size))
+                small = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))))
                 fig, ax = plt.subplots(figsize=(3.1, 3.1 * small.height / small.width))
                 ax.imshow(small, extent=(0, im.width, im.height, 0), interpolation="bilinear")
                 boxes = gt_boxes[image_of[cid]] if cid in image_of and image_of[cid] in gt_boxes else []
@@ -529,6 +580,17 @@ def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | 
 
 
 # ----------------------------------------------------------------------------- all
+def study_rater_colours(r: Results) -> dict[str, str]:
+    """:func:`rater_colours` over every rater of the study (agreement raters and MRMC curves): the one mapping
+    all figures use."""
+    ids: set[str] = set(r.model_ids)
+    if r.agreement is not None:
+        ids |= set(r.agreement.raters)
+    for roc in S.mrmc_rocs(r.mrmc).values():
+        ids |= set(roc)
+    return rater_colours(sorted(ids), models=r.model_ids)
+
+
 def figure_svgs(results: Results | Mapping[str, Any]) -> dict[str, str]:
     """Every figure the results support, as SVG text, in report order (absent data = no figure)."""
     from study.report.context import parse_results
@@ -542,7 +604,8 @@ def figure_svgs(results: Results | Mapping[str, Any]) -> dict[str, str]:
             out[name] = svg
 
     if r.flow is not None:
-        put(figure_id("flow"), _scope_ids(flow_svg(r.flow), figure_id("flow")))
+        put(figure_id("flow"), _scope_ids(flow_svg(r.flow, reference=reference_split(
+            r.baseline, r.study.protocol_settings)), figure_id("flow")))
     for m, det in sorted(r.detection.items()):
         put(figure_id("pr", m), pr_figure(m, det))
         put(figure_id("froc", m), froc_figure(m, det))
@@ -550,13 +613,14 @@ def figure_svgs(results: Results | Mapping[str, Any]) -> dict[str, str]:
         put(figure_id("count_scatter", m), count_scatter_figure(m, cnt))
         put(figure_id("bland_altman", m), bland_altman_figure(m, cnt))
     ag = r.agreement
+    colours = study_rater_colours(r)
     if ag is not None:
         put(figure_id("confusion"), confusion_figure(ag.levels, ag.raters))
-        put(figure_id("sens_spec"), sens_spec_figure(ag.levels, ag.raters))
+        put(figure_id("sens_spec"), sens_spec_figure(ag.levels, ag.raters, colours=colours))
         for col, rows in S.subgroup_rows(ag).items():
-            put(figure_id("forest", col), forest_figure(col, rows))
+            put(figure_id("forest", col), forest_figure(col, rows, colours=colours))
     for m, roc in S.mrmc_rocs(r.mrmc).items():
-        put(figure_id("mrmc_roc", m), mrmc_roc_figure(m, roc))
+        put(figure_id("mrmc_roc", m), mrmc_roc_figure(m, roc, colours=colours))
     out.update(ustat_figures(r.mrmc.ustat if isinstance(r.mrmc, MRMCBlock) else None))
     return out
 

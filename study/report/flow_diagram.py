@@ -12,9 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
+from study.protocol import Protocol
+from study.report.text import report_text
+from study.results.baseline import Baseline
 from study.results.flow import Flow
 
-__all__ = ["FlowExclusion", "FlowStage", "FlowView", "flow_svg", "flow_view"]
+__all__ = ["FlowExclusion", "FlowStage", "FlowView", "ReferenceSplit", "flow_svg", "flow_view", "images_and_patients",
+           "reference_split"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,8 @@ class FlowStage:
     label: str
     n: int
     excluded: FlowExclusion | None = None
+    #: patients with at least one image at this stage (None: not known, or not a stage of images)
+    n_patients: int | None = None
 
 
 @dataclass(frozen=True)
@@ -41,58 +47,138 @@ class FlowView:
     check: bool
 
 
+@dataclass(frozen=True)
+class ReferenceSplit:
+    """Included cases by reference result on a binary endpoint: grade at or above ``cut`` is positive."""
+
+    cut: str
+    source: str  # the protocol setting that defines the endpoint
+    positive: int
+    negative: int
+    missing: int
+
+
+def reference_split(baseline: Baseline | None, protocol: Protocol) -> list[ReferenceSplit]:
+    """Included cases by reference result for each binary endpoint of the protocol.
+
+    The binary endpoints are the MRMC analysis's (``statistics.mrmc_positive_from``) and those
+    of the analysis plan (``analysis_plan.endpoints[].positive_from``); the counts are the
+    baseline's reference grades of the included cases. Empty without a binary endpoint.
+    """
+    if baseline is None:
+        return []
+    cuts: dict[str, str] = {}
+    if protocol.statistics.mrmc_positive_from:
+        cuts[protocol.statistics.mrmc_positive_from] = "MRMC binary endpoint"
+    plan = protocol.analysis_plan
+    for e in plan.endpoints if plan is not None else []:
+        if e.positive_from and e.positive_from not in cuts:
+            cuts[e.positive_from] = f"analysis plan endpoint {e.id}"
+    levels = list(protocol.grading.levels)
+    counts = {lv.value: lv.n for lv in baseline.severity.levels}
+    out = []
+    for cut, source in cuts.items():
+        positive = sum(n for v, n in counts.items() if v in levels and levels.index(v) >= levels.index(cut))
+        negative = sum(n for v, n in counts.items() if v in levels and levels.index(v) < levels.index(cut))
+        out.append(ReferenceSplit(cut, source, positive, negative, baseline.severity.n_missing))
+    return out
+
+
 def _reasons(counts: dict[str, int]) -> list[tuple[str, int]]:
     """Non-zero reasons, most frequent first (ties by name), underscores as spaces."""
     items = [(k.replace("_", " "), int(v)) for k, v in counts.items() if v]
     return sorted(items, key=lambda kv: (-kv[1], kv[0]))
 
 
-def flow_view(flow: Flow) -> FlowView:
+def _check_label(key: str, criteria: dict[str, str]) -> str:
+    """``quality:<reason>`` -> the reason, ``criterion:<id>`` -> the criterion's description."""
+    kind, _, name = key.partition(":")
+    if kind == "criterion":
+        return criteria.get(name) or name
+    return (name or kind).replace("_", " ")
+
+
+def _step_reasons(flow: Flow, step: str, first: dict[str, int]) -> list[tuple[str, int]]:
+    """Reasons listed for the cases excluded at ``step``: every check they failed, with a
+    "more than one reason" line, when the flow records them; else the first failed check."""
+    checks = flow.exclusion_checks[step] if flow.exclusion_checks and step in flow.exclusion_checks else None
+    if checks is None:
+        return _reasons(first)
+    criteria = {c.id: c.description for c in flow.criteria}
+    items = [(_check_label(k, criteria), int(v)) for k, v in checks.by_check.items() if v]
+    items = sorted(items, key=lambda kv: -kv[1])
+    return items + ([("more than one reason", checks.more_than_one)] if checks.more_than_one else [])
+
+
+def flow_view(flow: Flow, *, reference: list[ReferenceSplit] | None = None) -> FlowView:
     """The diagram stages of ``flow``, top to bottom.
 
-    Received -> assessed for image quality (excluded: failed the gate, by first reason) ->
-    assessed for eligibility (excluded: not eligible, by first failed criterion) -> included
-    -> analysed by each model -> graded by the readers (excluded: included cases each reader
-    did not grade). Reasons are the first failed check of each excluded case, so they add up
-    to the excluded number.
+    Received -> assessed for image quality (excluded: failed the gate) -> assessed for
+    eligibility (excluded: not eligible) -> included [-> by reference result on each binary
+    endpoint] -> analysed by each model -> graded by the readers (excluded: included cases
+    each reader did not grade) [-> readings of excluded cases, not analysed]. A case is
+    excluded at its first failed check; its reasons list every check it failed (a case failing
+    two is counted under each and in "more than one reason"), so reasons may add up to more
+    than the excluded number. Flows written before every check was recorded list the first only.
     """
+    pc = flow.patients
     received = FlowStage("Images received", flow.received,
-                         FlowExclusion("Not decodable", flow.not_decodable) if flow.not_decodable else None)
+                         FlowExclusion("Not decodable", flow.not_decodable,
+                                       _step_reasons(flow, "decodable", {})) if flow.not_decodable else None,
+                         n_patients=pc.received if pc else None)
     stages = [
         received,
         FlowStage("Assessed for image quality", flow.decodable,
                   FlowExclusion("Failed the quality gate", flow.failed_quality.total,
-                                _reasons(flow.failed_quality.by_reason))),
+                                _step_reasons(flow, "quality", flow.failed_quality.by_reason)),
+                  n_patients=pc.decodable if pc else None),
         FlowStage("Assessed for eligibility", flow.passed_quality,
                   FlowExclusion("Not eligible", flow.failed_eligibility.total,
-                                _reasons(flow.failed_eligibility.by_criterion))),
-        FlowStage("Included (reference standard available)", flow.included),
+                                _step_reasons(flow, "eligibility", flow.failed_eligibility.by_criterion)),
+                  n_patients=pc.passed_quality if pc else None),
+        FlowStage("Included (reference standard available)", flow.included, n_patients=pc.included if pc else None),
     ]
-    stages += [FlowStage(f"Analysed by model {m}", n) for m, n in sorted(flow.analysed.models.items())]
+    for sp in reference or []:
+        stages.append(FlowStage(f"Included, reference positive (grade {sp.cut} or worse; {sp.source})", sp.positive))
+        stages.append(FlowStage(f"Included, reference negative (grade below {sp.cut})", sp.negative))
+    stages += [FlowStage(f"Analysed by model {m}", n, n_patients=pc.included if pc else None)
+               for m, n in sorted(flow.analysed.models.items())]
     readers = flow.analysed.readers
     if readers:
         missing = flow.missing_readings.by_reader if flow.missing_readings is not None else {}
         items = [(str(k), int(v)) for k, v in sorted(missing.items()) if v]
         stages.append(FlowStage(
-            f"Graded by {len(readers)} readers ({min(readers.values())}-{max(readers.values())} cases each)",
+            f"Graded by {len(readers)} readers ({min(readers.values())}-{max(readers.values())} images each)",
             max(readers.values()),
             FlowExclusion("Included cases not graded, per reader", None, items) if items else None))
+    mr = flow.missing_readings
+    if mr is not None and mr.readings_of_excluded_cases:
+        of = f" of {mr.excluded_cases_read}" if mr.excluded_cases_read is not None else " of"
+        stages.append(FlowStage(f"Readings{of} excluded cases, not analysed (count of readings)",
+                                mr.readings_of_excluded_cases))
     return FlowView(stages=stages, check=flow.check)
 
 
-def _label(s: str) -> str:
-    return s.replace("_", " ")
+#: the longest line a box of the diagram prints (longer ones are cut by :func:`study.report.text.report_text`)
+LABEL_CHARS = 120
 
 
-def flow_svg(flow: Flow, *, width: int = 720) -> str:
+def images_and_patients(n: int, n_patients: int | None) -> str:
+    """``"n = 136 images, 93 patients"`` (``"n = 136 images"`` when the patients are not known)."""
+    return f"n = {n} images" + (f", {n_patients} patients" if n_patients is not None else "")
+
+
+def flow_svg(flow: Flow, *, width: int = 720, reference: list[ReferenceSplit] | None = None) -> str:
     """A STARD-style flow diagram of ``flow`` (:func:`study.eligibility.build_flow`) as standalone SVG text.
 
     Main boxes run top to bottom (received, decodable, passed quality, included, analysed);
-    each exclusion step has a box on the right listing its reasons with counts.
+    each exclusion step has a box on the right listing every check its excluded cases failed
+    (see :func:`flow_view`). ``reference`` (:func:`reference_split`) adds the included cases by
+    reference result; readings of excluded cases are counted beside the analysed box.
     """
     font = 12
     line_h = 16
-    main_x, main_w = 20, 300
+    main_x, main_w = 20, 330
     side_x = main_x + main_w + 60
     side_w = width - side_x - 10
     parts: list[str] = []
@@ -103,7 +189,7 @@ def flow_svg(flow: Flow, *, width: int = 720) -> str:
         parts.append(f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="#ffffff" stroke="#333" stroke-width="1.2"/>')
         for i, t in enumerate(lines):
             weight = ' font-weight="bold"' if (i == 0 and bold_first) else ""
-            parts.append(f'<text x="{x + 8}" y="{y + 4 + line_h * (i + 1) - 4}" font-size="{font}"{weight}>{escape(t)}</text>')
+            parts.append(f'<text x="{x + 8}" y="{y + 4 + line_h * (i + 1) - 4}" font-size="{font}"{weight}>{escape(report_text(t, max_chars=LABEL_CHARS))}</text>')
         return h
 
     def down_arrow(y0: int, y1: int) -> None:
@@ -118,17 +204,28 @@ def flow_svg(flow: Flow, *, width: int = 720) -> str:
 
     fq = flow.failed_quality
     fe = flow.failed_eligibility
-    crit_desc = {c.id: c.description for c in flow.criteria}
+    # on its own line: the side box is too narrow for it beside the count
+    every = ["every failed check, per case:"] if flow.exclusion_checks else []
+    not_dec = [f"  {r}: {k}" for r, k in _step_reasons(flow, "decodable", {}) if r != "not decodable"]
+    pc = flow.patients
+    included = [f"Included in the analysis ({images_and_patients(flow.included, pc.included if pc else None)})"]
+    if pc is not None and pc.images_per_included_patient_mean is not None:
+        included.append(f"  images per patient: mean {pc.images_per_included_patient_mean:.2f}, "
+                        f"range {pc.images_per_included_patient_min}-{pc.images_per_included_patient_max}")
+    for sp in reference or []:
+        included.append(f"  grade {sp.cut} or worse: {sp.positive}; below: {sp.negative}"
+                        + (f"; no grade: {sp.missing}" if sp.missing else ""))
     steps: list[tuple[list[str], list[str] | None]] = [
-        ([f"Images received (n = {flow.received})"],
-         [f"Not decodable (n = {flow.not_decodable})", "missing, empty, truncated or not an image"]),
-        ([f"Decodable images (n = {flow.decodable})"],
-         [f"Failed image quality (n = {fq.total})"]
-         + [f"  {_label(r)}: {k}" for r, k in fq.by_reason.items() if k]),
-        ([f"Passed image quality (n = {flow.passed_quality})"],
-         [f"Not eligible (n = {fe.total})"]
-         + [f"  {crit_desc[c] if c in crit_desc else c}: {k}" for c, k in fe.by_criterion.items() if k]),
-        ([f"Included in the analysis (n = {flow.included})"], None),
+        ([f"Images received ({images_and_patients(flow.received, pc.received if pc else None)})"],
+         [f"Not decodable (n = {flow.not_decodable} images)", "missing, empty, truncated or not an image"]
+         + (["  also failing:"] + not_dec if not_dec else [])),
+        ([f"Decodable ({images_and_patients(flow.decodable, pc.decodable if pc else None)})"],
+         [f"Failed image quality (n = {fq.total} images)", *every]
+         + [f"  {r}: {k}" for r, k in _step_reasons(flow, "quality", fq.by_reason)]),
+        ([f"Passed quality ({images_and_patients(flow.passed_quality, pc.passed_quality if pc else None)})"],
+         [f"Not eligible (n = {fe.total} images)", *every]
+         + [f"  {r}: {k}" for r, k in _step_reasons(flow, "eligibility", fe.by_criterion)]),
+        (included, None),
     ]
     for i, (main, side) in enumerate(steps):
         h = box(main_x, y, main_w, main)
@@ -142,7 +239,7 @@ def flow_svg(flow: Flow, *, width: int = 720) -> str:
             next_y = max(next_y, side_y + sh + 16)
         down_arrow(y + h, next_y)
         y = next_y
-    lines = ["Analysed"]
+    lines = ["Analysed (images)"]
     for m, k in flow.analysed.models.items():
         lines.append(f"  model {m}: {k}")
     groups = flow.reader_groups
@@ -154,8 +251,11 @@ def flow_svg(flow: Flow, *, width: int = 720) -> str:
     h = box(main_x, y, main_w, lines)
     mr = flow.missing_readings
     if mr is not None:
-        side = ["Included cases not read"] + [f"  {r}: {k}" for r, k in mr.by_reader.items()]
+        side = ["Included images not read"] + [f"  {r}: {k}" for r, k in mr.by_reader.items()]
         side.append(f"  read by no reader: {mr.cases_without_any_reading}")
+        if mr.readings_of_excluded_cases:
+            of = f" of {mr.excluded_cases_read}" if mr.excluded_cases_read is not None else " of"
+            side += [f"Readings{of} excluded cases, not analysed:", f"  {mr.readings_of_excluded_cases} readings"]
         box(side_x, y, side_w, side)
         h = max(h, 10 + line_h * len(side))
     height = y + h + 10

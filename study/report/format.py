@@ -80,6 +80,23 @@ def fmt_ci(e: Any, nd: int = 3) -> str:
     return f"{a} ({b}{sep}{c})"
 
 
+_IRREGULAR = {"case": "cases", "patient": "patients", "analysis": "analyses", "child": "children"}
+
+
+def plural(n: int, singular: str, plural_form: str | None = None) -> str:
+    """``"1 model"``, ``"7 readers"``: the count and the noun in the number it takes.
+
+    The plural is ``plural_form`` when given, else the singular with ``s`` (``es`` after
+    s, x, z, ch, sh; ``analysis`` -> ``analyses``).
+    """
+    if n == 1:
+        return f"1 {singular}"
+    if plural_form is None:
+        plural_form = _IRREGULAR.get(singular) or (
+            singular + "es" if singular.endswith(("s", "x", "z", "ch", "sh")) else singular + "s")
+    return f"{n} {plural_form}"
+
+
 def fmt_pct(n: Any, pct: Any) -> str:
     if n is None:
         return DASH
@@ -142,7 +159,8 @@ class Table:
         multi = len(self._methods) > 1
 
         def mark(text: str) -> str:
-            return _MARK.sub((lambda m: " " + method_marker(int(m.group(1)))) if multi else "", text)
+            # a no-break space keeps the superscript on the line of its interval
+            return _MARK.sub((lambda m: "\u00a0" + method_marker(int(m.group(1)))) if multi else "", text)
 
         notes = [mark(n) for n in self.notes]
         if self._methods:

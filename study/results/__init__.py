@@ -19,6 +19,7 @@ from study.results.baseline import Baseline
 from study.results.counting import CountingResult
 from study.results.decisions import AnalysisPlanResults
 from study.results.detection import DetectionResult
+from study.results.errors import ErrorAnalysis
 from study.results.flow import Flow
 from study.results.models import ModelMeta
 from study.results.mrmc import MRMCBlock
@@ -34,6 +35,7 @@ __all__ = [
     "Baseline",
     "CountingResult",
     "DetectionResult",
+    "ErrorAnalysis",
     "Estimate",
     "Flow",
     "MRMCBlock",
@@ -60,6 +62,9 @@ class Results(ResultModel):
     detection: dict[str, DetectionResult] = Field(default_factory=dict)
     counting: dict[str, CountingResult] = Field(default_factory=dict)
     models: dict[str, ModelMeta] = Field(default_factory=dict)
+    errors: ErrorAnalysis | None = Field(None, exclude_if=lambda v: v is None,
+                                         description="grading and counting errors case by case and by device, skin "
+                                                     "type and image quality (absent in files written before it)")
     agreement: AgreementResult | None = None
     readers: ReadersBlock | None = Field(None, exclude_if=lambda v: v is None,
                                          description="the readers, their experience and readings (absent in files "

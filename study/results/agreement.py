@@ -284,6 +284,9 @@ class AgreementSettings(ResultModel):
     reference_distribution: dict[str, int]
     #: unit of analysis of the main intervals (``statistics.unit``); absent in files written before it existed
     unit: Literal["patient", "image"] | None = _optional()
+    #: ``most_severe``: every grade is one patient's (the most severe of the patient's images;
+    #: ``n_cases`` then counts patients); absent: one grade per image
+    patient_grade: Literal["most_severe"] | None = _optional()
 
 
 class AgreementResult(ResultModel):

@@ -94,7 +94,10 @@ class Baseline(ResultModel):
     covariate absent from the manifest is ``None`` and listed under ``not_recorded``.
     """
 
-    n_cases: int
+    n_cases: int = Field(description="included images (cases)")
+    n_patients: int | None = Field(None, description="patients the included images come from (None when the "
+                                                     "manifest names no patient_id)")
+    images_per_patient: NumericSummary | None = Field(None, description="included images per patient")
     covariates: list[str]
     not_recorded: list[str]
     age: NumericSummary | None

@@ -28,7 +28,7 @@ from study.results.base import ResultModel
 
 __all__ = ["ANY_LESION", "COCO_STATS", "ClassCoco", "ClassDetection", "CocoSummary", "DetectionInputs",
            "DetectionResult", "FrocCurve", "FrocPoint", "FrocResult", "MeanEstimate", "PRCurve",
-           "PresenceResult", "PresenceTable", "ResamplingSettings", "SegmentationLevel", "SegmentationResult"]
+           "ImageLesions", "PresenceResult", "PresenceTable", "ResamplingSettings", "SegmentationLevel", "SegmentationResult"]
 
 #: the key of the class-agnostic block
 ANY_LESION = "any_lesion"
@@ -190,10 +190,32 @@ class SegmentationLevel(ResultModel):
 class SegmentationResult(ResultModel):
     """Dice / IoU of one polygon class, per matched instance and per image."""
 
-    iou_type: Literal["segm", "bbox"]
+    iou_type: Literal["segm", "bbox"] = Field(description="instance overlap: segm = mask IoU (both sides masks)")
     instance: SegmentationLevel
     image: SegmentationLevel
     definition: str
+    model_masks: bool | None = Field(None, exclude_if=lambda v: v is None,
+                                     description="every detection of the class carries a mask")
+    reference_masks: bool | None = Field(None, exclude_if=lambda v: v is None,
+                                         description="every reference lesion of the class carries a mask")
+    image_overlap: Literal["mask", "box", "box_vs_mask", "mask_vs_box"] | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="what the image-level overlap rasterises: masks on both sides, boxes on both, or one of each")
+
+
+# --------------------------------------------------------------------------- per image
+class ImageLesions(ResultModel):
+    """Per evaluated image (COCO image ids of the ground truth), at the operating threshold.
+
+    ``lesions``: reference lesions (not crowd); ``found``: those matched by a same-class
+    detection at or above the operating threshold; ``detections``: detections at or above it.
+    The error analysis groups these by skin type and device (``study.error_analysis``).
+    """
+
+    image_id: list[int]
+    lesions: list[int]
+    found: list[int]
+    detections: list[int]
 
 
 # --------------------------------------------------------------------------- the block
@@ -238,4 +260,5 @@ class DetectionResult(ResultModel):
     segmentation: dict[str, SegmentationResult]
     inputs: DetectionInputs
     bootstrap: ResamplingSettings
+    per_image: ImageLesions | None = _left_out_when_none()
 

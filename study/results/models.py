@@ -7,13 +7,57 @@ sha256, backend version), and what happened to them (dropped detections, warning
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from study.results.base import ResultModel
 
-__all__ = ["DetectionCounts", "ModelClasses", "ModelMeta", "ShardSummary"]
+__all__ = ["DataDescription", "DetectionCounts", "ModelCard", "ModelClasses", "ModelMeta", "ShardSummary",
+           "TrainingPatientsCheck"]
+
+
+class DataDescription(ResultModel):
+    """Data a model was trained or tuned on, as its developer describes it (each field optional)."""
+
+    description: str | None = None
+    size: str | None = Field(None, description="e.g. '12 000 images of 3 100 patients'")
+    sites: str | None = None
+    dates: str | None = None
+
+
+class TrainingPatientsCheck(ResultModel):
+    """The check that no patient of the cohort was among the model's training patients."""
+
+    file: str = Field(description="the training-patients file as the model card names it")
+    file_sha256: str
+    format: Literal["ids", "sha256"] = Field(description="one patient id per line, or the sha256 of each id's "
+                                                         "UTF-8 text as hex")
+    n_training_patients: int
+    n_cohort_patients: int = Field(description="distinct patient ids of the cohort's manifest")
+    n_overlap: int = Field(description="cohort patients found among the training patients (a run stops when "
+                                       "this is not 0)")
+
+
+class ModelCard(ResultModel):
+    """The model card of a model spec (``card:``): what the model is and what it was trained on.
+
+    Every field is optional: what the developer did not supply is printed "not supplied" and
+    counted as not reported in the checklists (CLAIM 2024, STARD 2015). The weights' sha256 is
+    not part of the card: the run computes it (``weights_sha256`` and ``provenance``).
+    """
+
+    version: str | None = None
+    architecture: str | None = None
+    input_size: str | None = None
+    preprocessing: str | None = None
+    training_data: DataDescription = Field(default_factory=DataDescription)
+    tuning_data: DataDescription = Field(default_factory=DataDescription)
+    patient_separation: str | None = Field(None, description="statement of how test patients were kept out of "
+                                                             "training")
+    training_patients: TrainingPatientsCheck | None = None
+    operating_threshold: float | None = None
+    threshold_rationale: str | None = None
 
 
 class DetectionCounts(ResultModel):
@@ -67,3 +111,5 @@ class ModelMeta(DetectionCounts):
     spec: dict[str, Any]
     classes: ModelClasses
     shards: list[ShardSummary]
+    card: ModelCard | None = Field(None, exclude_if=lambda v: v is None,
+                                   description="the spec's model card (left out when the spec has none)")

@@ -7,6 +7,8 @@ readers' characteristics recorded at ``study readers init`` (experience, special
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from study.results.base import ResultModel
 
 __all__ = ["ReaderRow", "ReadersBlock"]
@@ -23,6 +25,9 @@ class ReaderRow(ResultModel):
         From the readers file of ``study readers init`` (None when not recorded).
     specialty : str
         From the readers file ("" when not recorded).
+    certification, reading_conditions : str
+        From the readers file's optional columns of those names (board certification; display,
+        room, time limits...); "" when not recorded (and then left out of the JSON).
     n_unaided, n_aided : int
         Readings of the reader in each session (assessable or not).
     n_not_assessable : int
@@ -35,6 +40,8 @@ class ReaderRow(ResultModel):
     reader_group: str
     years_of_experience: float | None = None
     specialty: str = ""
+    certification: str = Field("", exclude_if=lambda v: v == "")
+    reading_conditions: str = Field("", exclude_if=lambda v: v == "")
     n_unaided: int
     n_aided: int
     n_not_assessable: int

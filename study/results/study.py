@@ -62,6 +62,7 @@ class StudyInformation(ResultModel):
     registration: str | None = _given()
     protocol_access: str | None = _given()
     funding: str | None = _given()
+    skin_type_assessment: str | None = _given()
 
     def supplied(self) -> dict[str, str]:
         """The keys the investigators supplied (non-empty), in declaration order."""

@@ -36,6 +36,7 @@ rule merge_detections:
     input:
         shards=expand(f"{RESULTS}/predictions/{{{{model}}}}/shard-{{shard}}-of-{N_SHARDS}.parquet", shard=SHARDS),
         ground_truth=rules.intake.output.ground_truth,
+        cases=rules.intake.output.cases,
         spec=model_files,
     output:
         table=f"{RESULTS}/detections/{{model}}.parquet",
@@ -54,7 +55,7 @@ rule merge_detections:
         "../envs/study.yaml"
     shell:
         "study step merge shards={params.shards:q} model={params.entry:q}"
-        " ground_truth={input.ground_truth:q} out_table={output.table:q}"
+        " ground_truth={input.ground_truth:q} cases={input.cases:q} out_table={output.table:q}"
         " out_coco={output.coco:q} out_meta={output.meta:q} 2> {log:q}"
 
 

@@ -13,6 +13,7 @@ from study.metrics.agreement.comparisons import comparisons, register_model_read
 from study.metrics.agreement.data import RatingData, is_missing, prepare, subset
 from study.metrics.agreement.design import BootstrapDesign, BootstrapPass, Intervals
 from study.metrics.agreement.inter_reader import inter_reader, register_inter_reader
+from study.metrics.agreement.patient_grade import patient_grades
 from study.metrics.agreement.stats import table_stats
 from study.metrics.agreement.summary import (
     group_agreement,
@@ -79,6 +80,15 @@ def evaluate_agreement(reference: pd.DataFrame, ratings: pd.DataFrame, *, option
     McNemar (1947); Davison & Hinkley (1997) s. 3.8 (cluster bootstrap).
     """
     stats = options.statistics
+    if options.patient_grade != "none":
+        if patient_of is None:
+            raise StudyError(Problem("grading.patient_grade", options.patient_grade,
+                                     "one grade per patient needs each case's patient (patient_of / the manifest's "
+                                     "patient_id)"))
+        reference, ratings, covariates = patient_grades(reference, ratings, levels=options.levels,
+                                                        patient_of=patient_of, covariates=covariates,
+                                                        rule=options.patient_grade)
+        patient_of = {p: p for p in reference["case_id"]}
     unit = stats.unit_for(patient_of is not None)
     if unit == "patient" and patient_of is None:
         raise StudyError(Problem("unit", "patient", "the patient as unit of analysis needs each case's patient "
@@ -101,6 +111,7 @@ def evaluate_agreement(reference: pd.DataFrame, ratings: pd.DataFrame, *, option
             confidence=stats.confidence, n_bootstrap=stats.n_bootstrap, seed=stats.seed,
             binomial_interval=stats.binomial_interval, bootstrap_unit=data.bootstrap_unit,
             n_cases=len(data.case_ids), n_patients=int(data.n_patients), unit=unit,
+            patient_grade=None if options.patient_grade == "none" else options.patient_grade,
             reference_distribution=dict(zip(data.levels, np.bincount(data.ref, minlength=len(data.levels)).tolist()))),
         raters=raters, groups=_groups(iv, data, boot, groups, raters),
         inter_reader=inter_reader(iv, data, boot, readers, reader_pairs, fleiss),

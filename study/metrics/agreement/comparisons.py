@@ -22,7 +22,11 @@ from study.estimate import Estimate
 from study.metrics.agreement.data import RatingData
 from study.metrics.agreement.design import BootstrapDesign, BootstrapPass, Intervals
 from study.metrics.clustered import MCNEMAR_METHOD as CLUSTERED_MCNEMAR_METHOD
-from study.metrics.clustered import clustered_kappa, clustered_mcnemar, clustered_proportion
+from study.metrics.clustered import (
+    clustered_kappa,
+    clustered_mcnemar,
+    clustered_proportion,
+)
 from study.metrics.intervals import BinomialMethod, binomial_ci, cohen_kappa
 from study.results.agreement import (
     Comparison,

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from study.metrics.mrmc.inference import (
+    bounded_estimate,
     confidence_label,
     difference,
     satterthwaite,
-    t_estimate,
 )
 from study.results.mrmc import (
     AIAnalyses,
@@ -77,11 +77,11 @@ def ai_vs_readers(theta: np.ndarray, cov: np.ndarray, ai_index: int, names: list
     cov2_r = float(Sr[~np.eye(J, dtype=bool)].mean())
     msr_r = float(np.var(reader_theta, ddof=1))
     den_r = msr_r + J * max(cov2_r, 0.0)
-    readers_avg = t_estimate(TEstimate, float(reader_theta.mean()), np.sqrt(den_r / J),
+    readers_avg = bounded_estimate(TEstimate, float(reader_theta.mean()), np.sqrt(den_r / J),
                              satterthwaite(den_r, msr_r, J - 1), alpha,
                              f"OR single-modality t interval over the readers, ddf_H_single (Hillis 2007), {conf}")
-    ai_fom = t_estimate(TEstimate, float(theta[ai_index]), float(np.sqrt(max(cov[ai_index, ai_index], 0.0))), None,
-                        alpha, f"normal interval, case-sampling variance only, {conf}")
+    ai_fom = bounded_estimate(TEstimate, float(theta[ai_index]), float(np.sqrt(max(cov[ai_index, ai_index], 0.0))),
+                              None, alpha, f"normal interval, case-sampling variance only, {conf}")
     return AIVersusReaders(
         ai_reader=ai, modality=modality, ai_fom=ai_fom, readers_fom=readers_avg,
         readers={names[k]: float(theta[k]) for k in others},

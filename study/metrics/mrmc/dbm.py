@@ -15,12 +15,12 @@ import numpy as np
 from study.metrics.mrmc.design import Design
 from study.metrics.mrmc.inference import (
     ANALYSIS_NAMES,
+    bounded_estimate,
     confidence_label,
     difference,
     f_test,
     safe_div,
     satterthwaite,
-    t_estimate,
 )
 from study.results.mrmc import (
     Analysis,
@@ -86,12 +86,12 @@ def _modality_fom(a: str, value: float, s: dict[str, float], r: int, c: int, alp
     parts = {"ms_r": s["ms_r"], "ms_c": s["ms_c"], "ms_rc": s["ms_rc"]}
     if a == "rrrc":
         den_i = s["ms_r"] + max(s["ms_c"] - s["ms_rc"], 0.0)
-        return t_estimate(ModalityFom, value, np.sqrt(den_i / (r * c)), satterthwaite(den_i, s["ms_r"], r - 1), alpha,
+        return bounded_estimate(ModalityFom, value, np.sqrt(den_i / (r * c)), satterthwaite(den_i, s["ms_r"], r - 1), alpha,
                           f"DBM single-modality t interval, ddf_H_single (Hillis 2007), {conf}", **parts)
     if a == "frrc":
-        return t_estimate(ModalityFom, value, np.sqrt(s["ms_c"] / (r * c)), c - 1, alpha,
+        return bounded_estimate(ModalityFom, value, np.sqrt(s["ms_c"] / (r * c)), c - 1, alpha,
                           f"DBM FRRC t interval, df = c-1, {conf}", **parts)
-    return t_estimate(ModalityFom, value, np.sqrt(s["ms_r"] / (r * c)), r - 1, alpha,
+    return bounded_estimate(ModalityFom, value, np.sqrt(s["ms_r"] / (r * c)), r - 1, alpha,
                       f"DBM RRFC t interval, df = r-1, {conf}", **parts)
 
 

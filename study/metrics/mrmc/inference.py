@@ -7,10 +7,12 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from scipy import stats
 
+from study.metrics.intervals import bounded_unit_interval
 from study.results.mrmc import Difference, FTest, TEstimate
 
 __all__ = [
     "ANALYSIS_NAMES",
+    "bounded_estimate",
     "confidence_label",
     "difference",
     "f_test",
@@ -42,6 +44,29 @@ def t_estimate(cls: type[E], value: float, se: float, df: float | None, alpha: f
     lo, hi = (value - q * se, value + q * se) if np.isfinite(se) else (np.nan, np.nan)
     return cls(estimate=value, ci_low=lo, ci_high=hi, method=method, se=se,
                df=None if df is None or not np.isfinite(df) else float(df), **extra)
+
+
+def bounded_estimate(cls: type[E], value: float, se: float, df: float | None, alpha: float, method: str,
+                     **extra: Any) -> E:
+    """A figure of merit in [0, 1] with its t (or normal) interval kept inside [0, 1].
+
+    The interval of :func:`t_estimate` when it lies inside [0, 1]; otherwise the same
+    quantile and standard error on the logit scale
+    (:func:`study.metrics.intervals.bounded_unit_interval`), the method then saying so. At a
+    figure of merit of 0 or 1 with ``se`` = 0 (every case agrees), or when the transformed
+    interval is undefined, the interval is not given and ``reason`` says why.
+    """
+    q = float(stats.norm.ppf(1 - alpha / 2) if df is None else stats.t.ppf(1 - alpha / 2, df))
+    dfv = None if df is None or not np.isfinite(df) else float(df)
+    got = bounded_unit_interval(value, se, q) if np.isfinite(value) else None
+    if got is None:
+        return cls(estimate=value, ci_low=None, ci_high=None, method=method, se=se if np.isfinite(se) else None,
+                   df=dfv, reason=f"figure of merit {value:g} with standard error {se:g}: no interval of positive "
+                                  "width inside 0-1 (a standard error of 0: the cases carry no spread)", **extra)
+    lo, hi, transformed = got
+    if transformed:
+        method = f"{method}; on the logit scale (the interval would leave 0-1)"
+    return cls(estimate=value, ci_low=lo, ci_high=hi, method=method, se=se, df=dfv, **extra)
 
 
 def p_value_t(stat: float, df: float | None) -> float:

@@ -18,13 +18,13 @@ import numpy as np
 from study.metrics.mrmc.design import Design
 from study.metrics.mrmc.inference import (
     ANALYSIS_NAMES,
+    bounded_estimate,
     confidence_label,
     difference,
     f_test,
     mean_masked,
     safe_div,
     satterthwaite,
-    t_estimate,
 )
 from study.results.mrmc import (
     Analysis,
@@ -132,7 +132,7 @@ def or_analysis(d: Design, theta: np.ndarray, cov: np.ndarray, alpha: float, cov
             for i in range(t):
                 den_i = ms["ms_r_by_modality"][i] + r * max(cv["cov2_by_modality"][i], 0.0)
                 df_i = satterthwaite(den_i, ms["ms_r_by_modality"][i], r - 1)
-                mods[mod_names[i]] = t_estimate(ModalityFom, fom_i[i], np.sqrt(den_i / r), df_i, alpha,
+                mods[mod_names[i]] = bounded_estimate(ModalityFom, fom_i[i], np.sqrt(den_i / r), df_i, alpha,
                                                 f"OR single-modality t interval, ddf_H_single (Hillis 2007), {conf}",
                                                 ms_r=ms["ms_r_by_modality"][i], cov2=cv["cov2_by_modality"][i])
             if t > 1:
@@ -145,7 +145,7 @@ def or_analysis(d: Design, theta: np.ndarray, cov: np.ndarray, alpha: float, cov
         elif a == "frrc":
             for i in range(t):
                 se_i = np.sqrt((cv["var_by_modality"][i] + (r - 1) * max(cv["cov2_by_modality"][i], 0.0)) / r)
-                mods[mod_names[i]] = t_estimate(ModalityFom, fom_i[i], se_i, None, alpha,
+                mods[mod_names[i]] = bounded_estimate(ModalityFom, fom_i[i], se_i, None, alpha,
                                                 f"OR FRRC normal interval, {conf}",
                                                 var_error=cv["var_by_modality"][i], cov2=cv["cov2_by_modality"][i])
             if t > 1:
@@ -166,7 +166,7 @@ def or_analysis(d: Design, theta: np.ndarray, cov: np.ndarray, alpha: float, cov
                                                      var_error=cv["var_by_reader"][j], cov1=cv["cov1_by_reader"][j]))
         else:  # rrfc
             for i in range(t):
-                mods[mod_names[i]] = t_estimate(ModalityFom, fom_i[i], np.sqrt(ms["ms_r_by_modality"][i] / r), r - 1,
+                mods[mod_names[i]] = bounded_estimate(ModalityFom, fom_i[i], np.sqrt(ms["ms_r_by_modality"][i] / r), r - 1,
                                                 alpha, f"t interval over readers (cases fixed), {conf}",
                                                 ms_r=ms["ms_r_by_modality"][i])
             if t > 1:

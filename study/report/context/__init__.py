@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from study.report import stard
+from study.report import claim, stard
+from study.report.flow_diagram import reference_split
 from study.report.context.agreement import (
     accuracy_context,
     agreement_context,
@@ -44,7 +45,7 @@ def parse_results(results: Results | Mapping[str, Any], *, source: str = "result
 
 def build_context(results: Results | Mapping[str, Any], *, figures: Mapping[str, str],
                   pages: Mapping[str, int] | None = None) -> dict[str, Any]:
-    """The whole template context: one entry per section plus the TOC and the STARD checklist.
+    """The whole template context: one entry per section plus the TOC and the STARD and CLAIM checklists.
 
     ``results`` is the typed :class:`~study.results.Results` or the parsed results.json, which
     is validated here once (a StudyError names every key that does not fit).
@@ -62,7 +63,7 @@ def build_context(results: Results | Mapping[str, Any], *, figures: Mapping[str,
         "summary": summary_context(r),
         "introduction": introduction_context(r),
         "methods": methods_context(r),
-        "flow": flow_context(r.flow),
+        "flow": flow_context(r.flow, reference=reference_split(r.baseline, protocol)),
         "baseline": baseline_context(r.baseline, classes=protocol.classes, levels=protocol.levels,
                                      inclusion=protocol.inclusion),
         "detection": detection_context(r.detection, figures, classes=protocol.classes, operating_threshold=threshold),
@@ -74,13 +75,14 @@ def build_context(results: Results | Mapping[str, Any], *, figures: Mapping[str,
         "mrmc": mrmc_context(r.mrmc, figures),
         "subgroups": subgroups_context(ag, figures, prespecified=protocol.subgroups),
         "failures": failures_context(r.counting, worst_cases=protocol.report.worst_cases, operating_threshold=threshold,
-                                     pseudonymised=r.study.case_ids == "pseudonymised"),
+                                     pseudonymised=r.study.case_ids == "pseudonymised", errors=r.errors),
         "examples": examples_context(figures, show_example_images=protocol.report.show_example_images),
         "endpoints": endpoints_context(r.analysis_plan),
-        "limitations": limitations_context(r.study, r.baseline, r.flow, ag),
+        "limitations": limitations_context(r.study, r.baseline, r.flow, ag, detection=r.detection, errors=r.errors),
         "implications": implications_context(r.study),
         "information": information_context(r.study),
-        "stard": stard.checklist(SECTIONS, dict(pages or {})),
+        "stard": stard.checklist(r, SECTIONS, dict(pages or {})),
+        "claim": claim.checklist(r, SECTIONS, dict(pages or {})),
         "provenance": provenance_context(r.provenance),
     }
     if r.flow is not None and r.flow.included == 0:
@@ -107,5 +109,5 @@ def no_case_included(flow: Flow) -> str:
     if flow.failed_eligibility.total:
         parts.append(f"{flow.failed_eligibility.total} failed the inclusion criteria")
     why = f" ({'; '.join(parts)})" if parts else ""
-    return (f"Not estimable: no case was included. All {flow.received} case(s) received were excluded{why}; "
+    return (f"Not estimable: no case was included. {'The case' if flow.received == 1 else f'All {flow.received} cases'} received {'was' if flow.received == 1 else 'were'} excluded{why}; "
             "see the flow of cases (section 4.1) for the reasons.")

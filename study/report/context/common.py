@@ -40,7 +40,8 @@ SECTIONS: dict[str, str] = {
     "sec-limitations": "5.1 Limitations",
     "sec-implications": "5.2 Implications for practice",
     "sec-information": "6. Registration, protocol and funding",
-    "sec-stard": "Appendix A. STARD 2015 checklist",
+    "sec-stard": "Appendix A1. STARD 2015 checklist",
+    "sec-claim": "Appendix A2. CLAIM 2024 checklist",
     "sec-provenance": "Appendix B. Provenance",
 }
 TOC_EXCLUDE = {"sec-title"}
@@ -61,6 +62,7 @@ INFORMATION_KEYS = {
     "registration": "Registration number and registry",
     "protocol_access": "Where the full study protocol can be accessed",
     "funding": "Sources of funding and role of funders",
+    "skin_type_assessment": "Who assigned the Fitzpatrick skin types",
 }
 
 
@@ -68,7 +70,7 @@ INFORMATION_KEYS = {
 def info_text(info: Mapping[str, str], key: str, default: str) -> dict[str, str]:
     if key in info:
         return {"text": info[key], "source": "supplied by the investigators"}
-    return {"text": default, "source": f"not supplied (study information key '{key}')"}
+    return {"text": default, "source": f"not supplied: config key information.{key}"}
 
 
 def unavailable(reason: str) -> dict[str, Any]:

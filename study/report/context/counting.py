@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from study.report.context.common import threshold_key_of, unavailable
+from study.report.figure_ids import figure_id
 from study.report.format import Table, fmt_int
 from study.results.counting import CountError, CountingResult
 
-COLUMNS = ["n", "Mean bias", "SD", "MAE", "RMSE", "CCC"]
+COLUMNS = ["Images", "Mean bias", "SD", "MAE", "RMSE", "CCC"]
 
 
 
@@ -28,11 +29,15 @@ def _model_tables(m: str, cnt: CountingResult, figures: Mapping[str, str],
         t2.add([f"≥ {th}", *_row(t2, cnt.thresholds[th].overall)])
     t2.note("Bias = predicted - reference count; MAE = mean absolute error; RMSE = root mean squared error; "
             "CCC = Lin's concordance correlation coefficient.")
+    n_note = (f"n = images ({cnt.inputs.n_cases} images from {cnt.inputs.n_patients} patients); counts are "
+              "lesions per image.")
+    t2.note(n_note)
     t3 = Table(f"tab-count-sev-{m}", f"Counting error by reference grade, model {m} (as ACNE04 Table 3)",
                ["Grade", "Score threshold", *COLUMNS], nd=2)
     for lv in cnt.levels or []:
         for th in ths:
             t3.add([lv, f"≥ {th}", *_row(t3, cnt.thresholds[th].by_severity[lv])])
+    t3.note(n_note)
     tk = threshold_key_of(ths, operating_threshold)
     tc = None
     if len(cnt.classes) > 1:
@@ -41,9 +46,10 @@ def _model_tables(m: str, cnt: CountingResult, figures: Mapping[str, str],
                    ["Class", *COLUMNS], nd=2)
         for c in cnt.classes:
             tc.add([c, *_row(tc, byc[c])])
+        tc.note(n_note)
     return {"model": m, "available": True, "table2": t2.to_dict(), "table3": t3.to_dict() if t3.rows else None,
             "by_class": tc.to_dict() if tc else None,
-            "figures": [f for f in (f"count_scatter__{m}", f"bland_altman__{m}") if f in figures]}
+            "figures": [f for f in (figure_id("count_scatter", m), figure_id("bland_altman", m)) if f in figures]}
 
 
 def counting_context(counting: Mapping[str, CountingResult], figures: Mapping[str, str], *,

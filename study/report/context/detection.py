@@ -8,6 +8,7 @@ from typing import Any
 from study.estimate import Estimate
 from study.report import selectors as S
 from study.report.context.common import unavailable
+from study.report.figure_ids import figure_id
 from study.report.format import Table, fmt, fmt_int
 from study.results.detection import (
     ClassDetection,
@@ -36,6 +37,7 @@ def _class_table(m: str, det: DetectionResult, order: Sequence[str], operating_t
                t.ci(v.recall), t.ci(v.f1), t.ci(with_interval(v.max_recall, v.max_recall_ci))])
     if det.map is not None:
         t.note(f"Mean AP over classes: {t.ci(det.map)}.")
+    t.note(f"n = lesions (reference lesions and detections) in {det.n_images} images from {det.n_patients} patients.")
     t.note(f"Definitions: {det.ap_definition}.")
     if operating_threshold is not None:
         t.note(f"Precision, recall and F1 at the operating score threshold {operating_threshold}; AP and maximum "
@@ -77,6 +79,7 @@ def _presence_table(m: str, pres: Mapping[str, PresenceResult], order: Sequence[
     for c in _in_order(list(pres), order):
         v = pres[c]
         t.add([c, t.ci(v.accuracy), t.ci(v.sensitivity), t.ci(v.specificity), t.ci(v.f1)])
+    t.note("n = images: each image counts once per class (lesion present or absent).")
     return t
 
 
@@ -88,19 +91,42 @@ def _froc_table(m: str, froc: FrocResult) -> Table | None:
     for p in froc.points:
         t.add([fmt(p.fp_per_image, 3), t.ci(p.sensitivity)])
     t.note(f"Average sensitivity over these rates: {t.ci(froc.average)}.")
+    t.note("Sensitivity = share of reference lesions found (n = lesions); false positives counted per image.")
     return t
+
+
+_IMAGE_OVERLAP = {"mask": "masks on both sides", "box": "boxes on both sides (rasterised)",
+                  "box_vs_mask": "the model's boxes (rasterised) against the reference masks",
+                  "mask_vs_box": "the model's masks against the reference boxes (rasterised)"}
+
+
+def overlap_label(d: SegmentationResult) -> tuple[str, str]:
+    """``("Mask", ...)`` only when both sides are masks, else ``("Box", ...)``: what the instance overlap
+    compares, and what the image-level overlap rasterises."""
+    inst = "Mask" if d.iou_type == "segm" else "Box"
+    image = _IMAGE_OVERLAP.get(d.image_overlap or "", "masks on both sides" if d.iou_type == "segm"
+                               else "as recorded by an earlier version (masks only)")
+    return inst, image
 
 
 def _segmentation_table(m: str, seg: Mapping[str, SegmentationResult], order: Sequence[str]) -> Table | None:
     if not seg:
         return None
-    t = Table(f"tab-seg-{m}", f"Polygon classes: overlap of matched lesions and per image, model {m}",
-              ["Class", "Level", "n", "IoU", "Dice"])
+    kinds = {overlap_label(d)[0] for d in seg.values()}
+    kind = kinds.pop() if len(kinds) == 1 else "Mask or box"
+    t = Table(f"tab-seg-{m}", f"Polygon classes: {kind.lower()} overlap of matched lesions and per image, model {m}",
+              ["Class", "Level", "Lesions / images", f"{kind} IoU", f"{kind} Dice"])
     for c in _in_order(list(seg), order):
         d = seg[c]
-        for lvl, x in (("instance", d.instance), ("image", d.image)):
+        inst, image = overlap_label(d)
+        for lvl, x in (("lesion", d.instance), ("image", d.image)):
             t.add([c, lvl, fmt_int(x.n), t.ci(x.iou), t.ci(x.dice)])
-        t.note(f"{c}: {d.definition} (matched by {d.iou_type})")
+        sides = ("the model returned masks" if d.model_masks else "the model returned boxes") \
+            if d.model_masks is not None else "what the model returned is not recorded"
+        t.note(f"{c}: {sides}; matched lesions by {inst.lower()} IoU; per image, {image}.")
+    t.note("Mask IoU / Dice only when both the model and the reference give masks; otherwise the overlap is of boxes. "
+           "Lesion rows: matched lesions (n = lesions); image rows: images where either side has the class "
+           "(n = images).")
     return t
 
 
@@ -135,5 +161,5 @@ def detection_context(detection: Mapping[str, DetectionResult], figures: Mapping
                        "presence": _dict(_presence_table(m, det.presence, classes)),
                        "froc": _dict(_froc_table(m, det.froc)),
                        "segmentation": _dict(_segmentation_table(m, det.segmentation, classes)),
-                       "figures": [f for f in (f"pr__{m}", f"froc__{m}") if f in figures]})
+                       "figures": [f for f in (figure_id("pr", m), figure_id("froc", m)) if f in figures]})
     return {"available": True, "models": models}

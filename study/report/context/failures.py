@@ -8,8 +8,10 @@ from typing import Any
 from study.pseudonyms import pseudonyms
 from study.report import format as F
 from study.report.context.common import threshold_key_of, unavailable
+from study.report.context.errors import error_tables
 from study.report.format import Table, fmt_int
 from study.results.counting import ClassPoints, CountingResult
+from study.results.errors import ErrorAnalysis
 
 
 def _classes_differing(by_class: Mapping[str, ClassPoints], classes: list[str], tk: str, i: int) -> list[str]:
@@ -41,21 +43,26 @@ def _worst_table(m: str, cnt: CountingResult, pseudo: Mapping[str, str], *, k: i
 
 
 def failures_context(counting: Mapping[str, CountingResult], *, worst_cases: int,
-                     operating_threshold: float | None, pseudonymised: bool = False) -> dict[str, Any]:
-    """Section 4.10: per model, the ``worst_cases`` cases with the largest count error at the operating threshold.
+                     operating_threshold: float | None, pseudonymised: bool = False,
+                     errors: ErrorAnalysis | None = None) -> dict[str, Any]:
+    """Section 4.10: per model, the grading errors case by case (serious first), the largest count
+    errors, and the errors by device, skin type and image quality.
 
     Parameters
     ----------
     counting : mapping model id -> CountingResult
         ``results.json`` ``counting`` (its per-case ``points``).
     worst_cases : int
-        How many cases to list (protocol ``report.worst_cases``; 0 = the section is not shown).
+        How many count errors (and non-serious grading errors) to list (protocol ``report.worst_cases``;
+        0 = the section is not shown).
     operating_threshold : float, optional
         The protocol's operating score threshold (the nearest recorded threshold key is used, the middle one
         when none matches).
     pseudonymised : bool
         The case ids in ``counting`` are already pseudonyms (``study.case_ids``); otherwise they are
         pseudonymised here: the report never prints a case id.
+    errors : ErrorAnalysis, optional
+        ``results.json`` ``errors`` (absent in files written before it: then only the count errors are shown).
     """
     if worst_cases == 0:
         return unavailable("Not shown: the protocol sets report.worst_cases to 0.")
@@ -68,8 +75,16 @@ def failures_context(counting: Mapping[str, CountingResult], *, worst_cases: int
         if not cnt.points.case_id:
             continue
         tk = threshold_key_of(cnt.threshold_keys(), operating_threshold)
-        out.append({"model": m, "table": _worst_table(m, cnt, pseudo, k=worst_cases, tk=tk).to_dict()})
-    return {"available": True, "models": out}
+        me = errors.models.get(m) if errors is not None else None
+        entry: dict[str, Any] = {"model": m, "table": _worst_table(m, cnt, pseudo, k=worst_cases, tk=tk).to_dict(),
+                                 "grading": None, "groups": None, "skin": None}
+        if me is not None:
+            entry.update(error_tables(m, me, errors_block=errors, k=worst_cases))  # type: ignore[arg-type]
+        out.append(entry)
+    note = None if errors is not None else (
+        "The grading errors case by case and the errors by device, skin type and image quality need the errors "
+        "block of results.json, which this file does not have (written before it): run the collect step again.")
+    return {"available": True, "models": out, "note": note}
 
 
 def examples_context(figures: Mapping[str, str] | None, *, show_example_images: bool) -> dict[str, Any]:

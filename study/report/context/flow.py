@@ -8,7 +8,7 @@ from typing import Any
 from study.protocol import Criterion
 from study.report import format as F
 from study.report.context.common import unavailable
-from study.report.flow_diagram import flow_view
+from study.report.flow_diagram import ReferenceSplit, flow_view
 from study.report.format import Table, fmt, fmt_int, fmt_pct
 from study.results.baseline import Baseline, LesionSummary
 from study.results.flow import Flow
@@ -17,19 +17,53 @@ from study.results.flow import Flow
 COVARIATE_LABELS = {"sex": "Sex", "fitzpatrick": "Fitzpatrick skin type", "site": "Site", "device": "Capture device"}
 
 
-def flow_context(flow: Flow | None) -> dict[str, Any]:
-    """The flow table: cases at each stage, excluded and why (the diagram is the ``flow`` figure)."""
+def flow_context(flow: Flow | None, *, reference: list[ReferenceSplit] | None = None) -> dict[str, Any]:
+    """The flow table: cases at each stage, excluded and why (the diagram is the ``flow`` figure).
+
+    ``reference``: included cases by reference result on each binary endpoint
+    (:func:`study.report.flow_diagram.reference_split`).
+    """
     if flow is None:
         return unavailable("results.json holds no flow counts (flow.json was not produced).")
-    t = Table("tab-flow", "Flow of cases: numbers at each stage and exclusions by reason", ["Stage", "n", "Excluded", "Reasons"])
-    for st in flow_view(flow).stages:
+    t = Table("tab-flow", "Flow of cases: images and patients at each stage, and images excluded by reason",
+              ["Stage", "Images", "Patients", "Images excluded", "Reasons (images)"])
+    if flow.exclusion_checks:
+        t.note("Reasons: every check the excluded cases failed; a case failing several checks is counted under each "
+               "and once under 'more than one reason', so reasons may add up to more than the excluded number. "
+               "A case is excluded at the first step it fails.")
+    for st in flow_view(flow, reference=reference).stages:
         ex = st.excluded
-        t.add([st.label, fmt_int(st.n), fmt_int(ex.n) if ex is not None else F.DASH,
+        t.add([st.label, fmt_int(st.n), fmt_int(st.n_patients) if st.n_patients is not None else F.DASH,
+               fmt_int(ex.n) if ex is not None else F.DASH,
                "; ".join(f"{r}: {n}" for r, n in ex.reasons) if ex is not None else F.DASH])
+    pc = flow.patients
+    if pc is None:
+        t.note("Patients: not known (results.json holds no patient counts).")
+    elif pc.images_per_included_patient_mean is not None:
+        t.note(f"Included: {flow.included} images from {pc.included} patients; images per patient: mean "
+               f"{fmt(pc.images_per_included_patient_mean, 2)}, range {pc.images_per_included_patient_min}-"
+               f"{pc.images_per_included_patient_max}. Patients: with at least one image at that stage.")
     return {"available": True, "table": t.to_dict()}
 
 
+def _patient_rows(t: Table, b: Baseline) -> None:
+    t.add(["Images included", fmt_int(b.n_cases)])
+    ipp = b.images_per_patient
+    if b.n_patients is None or ipp is None:
+        t.add(["Patients", "not known (results.json holds no patient counts)"])
+        return
+    t.add(["Patients", fmt_int(b.n_patients)])
+    t.add(["Images per patient: mean (range)", f"{fmt(ipp.mean, 2)} ({fmt(ipp.min, 0)}-{fmt(ipp.max, 0)})"])
+
+
+def baseline_caption(b: Baseline) -> str:
+    """``Baseline characteristics of the 136 included images from 93 patients``."""
+    patients = f" from {b.n_patients} patients" if b.n_patients is not None else ""
+    return f"Baseline characteristics of the {b.n_cases} included images{patients}"
+
+
 def _covariate_rows(t: Table, b: Baseline) -> None:
+    _patient_rows(t, b)
     age = b.age
     if age is not None:
         t.add(["Age, years: mean (SD)", f"{fmt(age.mean, 1)} ({fmt(age.sd, 1)})"])
@@ -51,7 +85,8 @@ def _covariate_rows(t: Table, b: Baseline) -> None:
         t.add(["Reference grade missing", fmt_int(b.severity.n_missing)])
     if b.not_recorded:
         t.note("Not recorded in the manifest: " + ", ".join(b.not_recorded) + ".")
-    t.note("n (%) of the included cases; SD = standard deviation; IQR = first to third quartile.")
+    t.note("n (%) of the included images (a patient with several images counts once per image); "
+           "SD = standard deviation; IQR = first to third quartile.")
 
 
 def _lesion_table(b: Baseline, classes: Sequence[str]) -> Table | None:
@@ -107,8 +142,7 @@ def baseline_context(baseline: Baseline | None, *, classes: Sequence[str], level
     """
     if baseline is None:
         return unavailable("results.json holds no baseline table.")
-    t = Table("tab-baseline", f"Baseline characteristics of the {baseline.n_cases} included cases",
-              ["Characteristic", "Value"])
+    t = Table("tab-baseline", baseline_caption(baseline), ["Characteristic", "Images: n (%) or value"])
     _covariate_rows(t, baseline)
     lt = _lesion_table(baseline, classes)
     st = _severity_table(baseline, classes, levels)

@@ -14,10 +14,17 @@ from study.report.context.common import (
     info_text,
     interval_methods,
 )
-from study.report.context.index_tests import index_tests_table
+from study.report.context.index_tests import index_tests_table, model_card_tables
 from study.report.context.plan_methods import plan_methods_context, sample_size_context
 from study.report.format import Table, fmt, fmt_int
 from study.results import Results
+
+#: reader characteristics the readers table shows when recorded: column label, ReaderRow field
+READER_CHARACTERISTICS = (("Years of experience", "years_of_experience"), ("Specialty", "specialty"),
+                          ("Certification", "certification"), ("Reading conditions", "reading_conditions"))
+
+#: what the report prints for a fact the investigators did not supply
+NOT_SUPPLIED = "not supplied"
 
 
 def _criterion_rule(c: Criterion) -> str:
@@ -48,6 +55,18 @@ def _scheme_text(g: Grading, classes: list[str]) -> str:
     for r in g.rules or []:
         scheme.append(f"{r.level} if any of " + ", ".join(f"{k} ≥ {v}" for k, v in r.any_of.items()))
     return "Lesion-type rules, tried from the most severe: " + "; ".join(scheme) + f"; otherwise {g.default}."
+
+
+def _reference_standard_rows(ps: Protocol) -> list[dict[str, str | bool]]:
+    """Who made the reference standard (protocol ``reference_standard``), "not supplied" for each missing field."""
+    rs = ps.reference_standard
+    labels = (("annotators", "Annotators"), ("qualifications", "Their qualifications"),
+              ("disagreements", "How disagreements were settled"), ("annotation_tool", "Annotation tool"))
+    out: list[dict[str, str | bool]] = []
+    for key, label in labels:
+        value = getattr(rs, key) if rs is not None else None
+        out.append({"label": label, "text": value or NOT_SUPPLIED, "supplied": bool(value)})
+    return out
 
 
 def _quality_table(ps: Protocol) -> Table:
@@ -119,6 +138,7 @@ def methods_context(results: Results) -> dict[str, Any]:
         "rationale": info_text(info, "reference_rationale",
                                 "Expert lesion annotations and grades are the accepted reference for acne lesion "
                                 "detection and grading; no alternative reference was used."),
+        "standard": _reference_standard_rows(ps),
         "blinding": info_text(info, "blinding_reference",
                                "Not stated by the investigators whether the reference-standard assessors saw clinical "
                                "information; they could not see the index-test results, which were produced afterwards."),
@@ -127,6 +147,8 @@ def methods_context(results: Results) -> dict[str, Any]:
     # index tests
     det_s = ps.detection
     out["models"] = index_tests_table(results.model_ids, models=results.models, provenance=results.provenance)
+    out["model_cards"] = model_card_tables(results.model_ids, models=results.models, provenance=results.provenance,
+                                           protocol_threshold=float(det_s.operating_threshold))
     out["detection_settings"] = {
         "iou": fmt(det_s.iou_threshold, 2),
         "match_rule": {"iou": "box overlap", "center_distance": "centre distance"}[det_s.match_rule],
@@ -141,16 +163,17 @@ def methods_context(results: Results) -> dict[str, Any]:
     readers = [(rid, r) for rid, r in S.raters_in_order(ag.raters if ag is not None else {}) if r.kind != "model"]
     if readers:
         rows = {row.reader_id: row for row in (results.readers.readers if results.readers is not None else [])}
-        recorded = any(row.years_of_experience is not None or row.specialty for row in rows.values())
+        # a characteristic gets a column when any reader has it recorded
+        shown = [(label, key) for label, key in READER_CHARACTERISTICS
+                 if any(getattr(row, key) not in (None, "") for row in rows.values())]
         t = Table("tab-readers", "Readers, their experience group and the number of included cases each graded",
-                  ["Reader", "Group", "Cases graded"] + (["Years of experience", "Specialty"] if recorded else []))
+                  ["Reader", "Group", "Images graded (readings)"] + [label for label, _ in shown])
         for rid, r in readers:
+            row = rows[rid] if rid in rows else None
             extra = []
-            if recorded:
-                row = rows[rid] if rid in rows else None
-                years = row.years_of_experience if row is not None else None
-                extra = [fmt(years, 0) if years is not None else F.DASH, (row.specialty if row is not None else "")
-                         or F.DASH]
+            for _, key in shown:
+                v = getattr(row, key) if row is not None else None
+                extra.append(F.DASH if v in (None, "") else fmt(v, 0) if isinstance(v, float) else str(v))
             t.add([rid, r.group or F.DASH, fmt_int(r.n_cases), *extra])
         if results.readers is not None:
             t.note(f"Reader characteristics: from the {results.readers.source}. Analysed: {results.readers.analysed}.")
@@ -175,6 +198,7 @@ def methods_context(results: Results) -> dict[str, Any]:
         "mrmc_positive_from": stats.mrmc_positive_from,
     }
     out["statistics"] = _statistics_table(results).to_dict()
+    out["clustered"] = clustered_text(results)
     bt = _bootstrap_table(results)
     out["bootstrap"] = bt.to_dict() if bt.rows else None
     out["indeterminate"] = ("The models always return a grade (no indeterminate result): a case without detections "
@@ -190,29 +214,66 @@ def methods_context(results: Results) -> dict[str, Any]:
     return out
 
 
+#: the script whose printed table is the evidence for the clustered intervals (cited in the methods)
+COVERAGE_SCRIPT = "bench/coverage_clustered.py"
+
+
+def _patient_unit(results: Results) -> bool:
+    """Whether the study's intervals treat the patient as the unit of analysis (``statistics.unit``)."""
+    ag = results.agreement
+    if ag is not None and ag.settings.unit is not None:
+        return ag.settings.unit == "patient"
+    return any("patients as clusters" in (c.thresholds[k].overall.mean_bias.method or "")
+               for c in results.counting.values() for k in c.thresholds)
+
+
+def clustered_text(results: Results) -> str:
+    """The methods' paragraph on the unit of analysis, citing the coverage simulation as its evidence."""
+    ag = results.agreement
+    per_patient = (" Grading agreement is computed on one grade per patient (the most severe of the patient's "
+                   "images, for the reference and for each rater), so its n counts patients."
+                   if ag is not None and ag.settings.patient_grade else "")
+    if not _patient_unit(results):
+        return ("Unit of analysis: the image. The intervals treat images as independent (statistics.unit: image); "
+                "when a patient contributes several images they can be too narrow." + per_patient)
+    return ("Unit of analysis: the patient (statistics.unit). A patient's images form one cluster: proportions "
+            "(grading accuracy, per-grade sensitivity and specificity, lesion recall and precision) use the ratio "
+            "estimator for clustered binary data (Obuchowski 1998) with the Rao-Scott design effect; kappas a "
+            "cluster-robust variance; model-versus-reader differences the clustered ratio estimator and the "
+            "clustered McNemar test (Durkalski et al. 2003); the counting bias a cluster-robust t interval; MAE, "
+            "RMSE, CCC and the Bland-Altman limits the patient-bootstrap BCa interval. Intervals of bounded "
+            "quantities stay inside their bounds (logit or Fisher-z scale when needed). Evidence: the coverage "
+            f"table printed by {COVERAGE_SCRIPT} (studies simulated with 1-4 images per patient, intra-patient "
+            "correlation 0, 0.3 and 0.7, 100 and 1,000 patients) puts the coverage of every one of these 95% "
+            "intervals between 93% and 97%; the image-level intervals it prints beside them fall well below 95% "
+            "under clustering." + per_patient)
+
+
 def _statistics_table(results: Results) -> Table:
     """Measures, their unit of analysis and the interval methods results.json records for them."""
     det, cnt, ag = results.detection, results.counting, results.agreement
+    clusters = "; patients as clusters" if _patient_unit(results) else ""
+    graded = "patient (one grade each)" if ag is not None and ag.settings.patient_grade else f"image{clusters}"
     rows: list[tuple[str, str, Any, set[str] | None]] = [
         ("Average precision per class, mean AP", "lesion (detections matched to reference lesions)", det,
          {"ap", "map", "ap_ci", "map_ci"}),
-        ("Precision, recall, F1, maximum recall", "lesion", det,
+        ("Precision, recall, F1, maximum recall", f"lesion{clusters}", det,
          {"precision", "recall", "f1", "max_recall", "max_recall_ci"}),
         ("FROC sensitivity", "lesion; false positives per image", det, {"sensitivity", "average"}),
         ("Lesion-class presence per image", "image", {m: d.presence for m, d in det.items()}, None),
-        ("Count error: bias, SD, MAE, RMSE, CCC", "image (one image per case)", cnt, None),
-        ("Grading accuracy; per-grade sensitivity, specificity, PPV, NPV, F1", "case (image)",
+        ("Count error: bias, SD, MAE, RMSE, CCC; Bland-Altman limits", f"image{clusters}", cnt, None),
+        ("Grading accuracy; per-grade sensitivity, specificity, PPV, NPV, F1", graded,
          ag.raters if ag is not None else None, {"accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "macro_f1"}),
-        ("Cohen's kappa: unweighted, linear, quadratic", "case (image)", ag.raters if ag is not None else None,
+        ("Cohen's kappa: unweighted, linear, quadratic", graded, ag.raters if ag is not None else None,
          {"kappa", "kappa_linear", "kappa_quadratic"}),
-        ("Reader groups, pooled", "reading (reader x case)", ag.groups if ag is not None else None, None),
-        ("Model against readers: differences", "case, paired", ag.comparisons if ag is not None else None, None),
-        ("Inter-reader agreement", "case", ag.inter_reader if ag is not None and ag.inter_reader.readers else None,
+        ("Reader groups, pooled", "reading (reader x image)", ag.groups if ag is not None else None, None),
+        ("Model against readers: differences", f"{graded}, paired", ag.comparisons if ag is not None else None, None),
+        ("Inter-reader agreement", graded, ag.inter_reader if ag is not None and ag.inter_reader.readers else None,
          None),
-        ("MRMC figure-of-merit differences", "reader x case", results.mrmc, None),
+        ("MRMC figure-of-merit differences", "reader x image", results.mrmc, None),
     ]
     t = Table("tab-methods", "Measures, unit of analysis and interval methods as recorded in results.json",
-              ["Measure", "Unit of analysis", "Interval method(s)"])
+              ["Measure", "Unit of analysis", "Interval methods"])
     for label, unit, obj, keys in rows:
         ms = interval_methods(obj, keys) if obj else []
         if ms:

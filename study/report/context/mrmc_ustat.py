@@ -61,7 +61,7 @@ def _design_table(key: str, a: UStatAnalysis, *, fixed: bool) -> Table:
     cases = f"{fmt_int(d.n_cases)} ({fmt_int(d.n_cases_negative)} / {fmt_int(d.n_cases_positive)})"
     t.add(["All", fmt_int(len(d.readers)), cases, fmt_int(d.n_readings), F.DASH])
     if len(d.modalities) > 1 and not fixed:
-        t.note(f"{fmt_int(d.readers_in_every_modality)} reader(s) read in every modality.")
+        t.note(f"{F.plural(d.readers_in_every_modality, 'reader')} read in every modality.")
     if d.n_patients is not None:
         t.note(f"The cases come from {fmt_int(d.n_patients)} patients; the variance resamples patients.")
     return t

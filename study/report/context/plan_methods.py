@@ -44,7 +44,7 @@ def plan_methods_context(results: Results) -> dict[str, Any] | None:
     alpha1 = plan.endpoints[0].alpha_one_sided if plan.endpoints else None
     confirmatory = [d.id for d in plan.endpoints if d.role != "exploratory"]
     exploratory = [d.id for d in plan.endpoints if d.role == "exploratory"]
-    text = (f"The protocol's analysis plan fixes {len(confirmatory)} confirmatory endpoint(s) "
+    text = (f"The protocol's analysis plan fixes {F.plural(len(confirmatory), 'confirmatory endpoint')} "
             f"({', '.join(confirmatory) or 'none'}) at alpha {alpha}, {plan.sided or F.DASH}-sided"
             + (f" (each one-sided test at {alpha1:g})" if alpha1 is not None else "")
             + f". Multiplicity across the confirmatory endpoints: {plan.multiplicity or 'not recorded'}."

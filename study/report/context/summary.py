@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from study.estimate import Estimate
 from study.report import format as F
 from study.report import selectors as S
 from study.report.context.common import info_text, threshold_key_of
 from study.report.context.detection import with_interval
-from study.report.format import Table, fmt
+from study.report.format import Table, fmt, fmt_int
 from study.results import Results
+from study.results.baseline import Baseline
 from study.results.mrmc import MRMCBlock, UStatAnalysis
 
 
@@ -18,51 +20,81 @@ def _n_readers(results: Results) -> int:
     return 0 if ag is None else sum(1 for r in ag.raters.values() if r.kind != "model")
 
 
+def _included(b: Baseline) -> str:
+    """``"136 images from 93 patients included"`` (the patients only when known)."""
+    return f"{b.n_cases} images" + (f" from {b.n_patients} patients" if b.n_patients is not None else "") + " included"
+
+
+def _images(n: int | None, n_patients: int | None) -> str:
+    """``"136 images, 93 patients"``: what n counts in a key-results row."""
+    return f"{F.DASH if n is None else n} images" + (f", {n_patients} patients" if n_patients is not None else "")
+
+
 def summary_context(results: Results) -> dict[str, Any]:
-    """The key-results table (one row per endpoint and rater) and a one-paragraph design summary."""
-    t = Table("tab-summary", "Key results (point estimate and confidence interval)", ["Endpoint", "Rater", "Estimate (CI)"])
+    """The key-results table (one row per endpoint and rater, with what n counts) and a one-paragraph design
+    summary ("N images from P patients")."""
+    t = Table("tab-summary", "Key results (point estimate and confidence interval) and what n counts",
+              ["Endpoint", "Rater", "n (what is counted)", "Estimate (CI)"])
     threshold = results.study.protocol_settings.detection.operating_threshold
     for m in results.model_ids:
-        det = results.detection[m] if m in results.detection else None
-        if det is not None and det.map is not None:
-            t.add([f"Detection: mean AP over classes (IoU {fmt(det.iou_threshold, 2)})", m, t.ci(det.map)])
-        if det is not None and det.any_lesion.ap is not None and len(det.classes) != 1:
-            t.add(["Detection: AP, any lesion", m, t.ci(with_interval(det.any_lesion.ap, det.any_lesion.ap_ci))])
-        cnt = results.counting[m] if m in results.counting else None
+        det = results.detection.get(m)
+        if det is not None:
+            n_det = f"{det.inputs.n_gt} lesions; " + _images(det.n_images, det.n_patients)
+            if det.map is not None:
+                t.add([f"Detection: mean AP over classes (IoU {fmt(det.iou_threshold, 2)})", m, n_det, t.ci(det.map)])
+            if det.any_lesion.ap is not None and len(det.classes) != 1:
+                t.add(["Detection: AP, any lesion", m, n_det, t.ci(with_interval(det.any_lesion.ap, det.any_lesion.ap_ci))])
+            if det.any_lesion.recall.estimate is not None:
+                t.add([f"Detection: lesion recall, any lesion (score ≥ {fmt(det.operating_threshold, 2)})", m, n_det,
+                       t.ci(det.any_lesion.recall)])
+        cnt = results.counting.get(m)
         if cnt is not None:
             tk = threshold_key_of(cnt.threshold_keys(), threshold)
             overall = cnt.thresholds[tk].overall
-            t.add([f"Counting: mean absolute error per image (score ≥ {tk})", m, t.ci(overall.mae, 2)])
-            t.add([f"Counting: mean bias per image (score ≥ {tk})", m, t.ci(overall.mean_bias, 2)])
+            n_cnt = _images(overall.n, cnt.inputs.n_patients)
+            t.add([f"Counting: mean absolute error per image (score ≥ {tk})", m, n_cnt, t.ci(overall.mae, 2)])
+            t.add([f"Counting: mean bias per image (score ≥ {tk})", m, n_cnt, t.ci(overall.mean_bias, 2)])
+            t.add([f"Counting: concordance (CCC) of lesion counts (score ≥ {tk})", m, n_cnt, t.ci(overall.ccc, 3)])
     ag = results.agreement
     if ag is not None:
+        per_patient = ag.settings.patient_grade is not None
+
+        def n_graded(n: int, e: Estimate) -> str:
+            return f"{n} patients (one grade each)" if per_patient else _images(n, e.n_clusters)
+
         for rid, r in S.raters_in_order(ag.raters):
             if r.kind == "model":
-                t.add(["Grading: accuracy", rid, t.ci(r.accuracy)])
-                t.add(["Grading: quadratic-weighted kappa", rid, t.ci(r.kappa_quadratic)])
+                t.add(["Grading: accuracy", rid, n_graded(r.n_cases, r.accuracy), t.ci(r.accuracy)])
+                t.add(["Grading: quadratic-weighted kappa", rid, n_graded(r.n_cases, r.accuracy),
+                       t.ci(r.kappa_quadratic)])
         for g, gr in S.groups_in_order(ag.groups):
-            t.add(["Grading: accuracy", f"readers, {g}", t.ci(gr.accuracy)])
+            t.add(["Grading: accuracy", f"readers, {g}",
+                   f"{gr.n_readings} readings of {gr.n_cases} {'patients' if per_patient else 'images'}",
+                   t.ci(gr.accuracy)])
     ustat = results.mrmc.ustat if isinstance(results.mrmc, MRMCBlock) else None
     if ustat is not None:
         used = f"{ustat.cases_with_readings} of {ustat.cases_included} included cases"
+        n_used = f"{ustat.cases_with_readings} images"
         for label, rater, a in [("readers aided versus unaided", "readers", ustat.aided_vs_unaided)] + [
                 (f"model {m} versus unaided readers", m, x) for m, x in sorted(ustat.models.items())]:
             if isinstance(a, UStatAnalysis):
                 for ud in a.differences:
                     fom = a.fom.upper() if a.fom == "auc" else a.fom
                     t.add([f"MRMC {label}: {fom} difference ({ud.comparison}; {used}, U-statistics)", rater,
-                           t.ci(ud.unbiased)])
+                           n_used, t.ci(ud.unbiased)])
             else:
-                t.add([f"MRMC {label} ({used}, U-statistics)", rater, f"not estimable: {a.reason}"])
+                t.add([f"MRMC {label} ({used}, U-statistics)", rater, n_used, f"not estimable: {a.reason}"])
     for m, v in S.mrmc_models(results.mrmc).items():
         for d in v.analysis.differences:
             block = f"crossed block of {v.design.cases_kept} of {v.design.cases_reference} cases"
-            t.add([f"MRMC: difference in figure of merit ({' - '.join(d.modalities)}; {block})", m or F.DASH, t.ci(d)])
+            t.add([f"MRMC: difference in figure of merit ({' - '.join(d.modalities)}; {block})", m or F.DASH,
+                   f"{fmt_int(v.design.cases_kept)} images", t.ci(d)])
     st = results.study
     design = (f"Study '{st.name}' under protocol {st.protocol.name} version {st.protocol.version}: "
               + (f"{results.flow.received} images received, " if results.flow is not None else "")
-              + (f"{results.baseline.n_cases} included; " if results.baseline is not None else "")
-              + f"{len(results.model_ids)} model(s) and {_n_readers(results)} reader(s) were compared with the "
+              + (f"{_included(results.baseline)}; " if results.baseline is not None else "")
+              + f"{F.plural(len(results.model_ids), 'model')} and {F.plural(_n_readers(results), 'reader')} were "
+              "compared with the "
               "reference standard.")
     return {"design": design, "table": t.to_dict() if t.rows else None, "not_estimable": None}
 
@@ -73,10 +105,11 @@ def introduction_context(results: Results) -> dict[str, Any]:
     ps = st.protocol_settings
     info = st.information.supplied()
     n_readers = _n_readers(results)
-    objective = (f"To estimate, on this cohort and with confidence intervals, how well the model(s) "
-                 f"{', '.join(results.model_ids) or '(none)'} find and count acne lesions of the classes "
+    ids = results.model_ids
+    who = (f"the model {ids[0]}" if len(ids) == 1 else f"the models {', '.join(ids)}" if ids else "the models (none)")
+    objective = (f"To estimate, on this cohort and with confidence intervals, how well {who} find and count acne lesions of the classes "
                  f"{', '.join(ps.classes)} and grade acne severity ({', '.join(ps.levels)}) against the reference "
-                 "standard" + (f", compared with {n_readers} dermatologist reader(s)." if n_readers else "."))
+                 "standard" + (f", compared with {F.plural(n_readers, 'dermatologist reader')}." if n_readers else "."))
     return {
         "title": st.protocol.title,
         "description": st.protocol.description or ps.description,

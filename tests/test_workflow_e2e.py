@@ -412,10 +412,9 @@ def test_demo_report_first_page_states_each_primary_decision(study_run):
         assert decided is not None and decided.group(1) == label[e.decision], (e.id, e.decision, row[:600])
 
 
-#: what follows the interval in a decision row: a method mark, the p-values (secondary rows), the decision
-#: (a zero-width interval may print "(no CI)" after the estimate)
-_DECIDED = re.compile(r"(?:\s+\(no CI\))?(?:\s+[^\s0-9<A-Z–])?(?:\s+(?:< )?[0-9.]+|\s+–){0,2}\s+"
-                      r"(MET|NOT MET|NOT ESTIMABLE)\b")
+#: what follows the interval in a decision row: "(no CI)" when the interval is not estimable, a method mark,
+#: the p-values (secondary rows), the decision
+_DECIDED = re.compile(r"(?: \(no CI\))?(?:\s+[^\s0-9<A-Z–])?(?:\s+(?:< )?[0-9.]+|\s+–){0,2}\s+(MET|NOT MET|NOT ESTIMABLE)\b")
 
 
 @pytest.fixture(scope="module")

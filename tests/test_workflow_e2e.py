@@ -515,17 +515,17 @@ def test_mrmc_uses_every_included_case_with_readings_and_reports_aided_versus_un
     assert u["models"]["demo-frcnn"]["differences"][0]["comparison"] == "model demo-frcnn - unaided"
     used = f"{u['cases_with_readings']} of {u['cases_included']} included cases"
     text = _pdf_text(r / "report.pdf")
-    # the key-results row, read in reading order (with -layout a wrapped label interleaves with the estimate column)
-    plain = " ".join(subprocess.run(["pdftotext", str(r / "report.pdf"), "-"], capture_output=True, text=True,
-                                    check=True).stdout.split())
-    assert f"MRMC readers aided versus unaided: AUC difference (aided - unaided; {used}" in plain
+    # the key-results row from the HTML (in the PDF a label wrapped over several lines of a narrow column is
+    # read back interleaved with the next columns)
+    html = (r / "report.html").read_text()
+    key = " ".join(re.sub(r"<[^>]+>", " ", html[html.index('id="tab-summary"'):]).split())
+    assert f"MRMC readers aided versus unaided: AUC difference (aided - unaided; {used}" in key
     section = text[text.index("4.8 Multi-reader multi-case analysis", text.index("4.7")):]
     assert (f"The U-statistic analyses used {u['cases_with_readings']} of the {u['cases_included']} included cases"
             in section)
     for words in ("Readers aided versus unaided", "Model demo-frcnn standalone versus the unaided readers",
                   "Difference, aided - unaided", "of each reader per modality", "Variance components"):
         assert words in section, words
-    html = (r / "report.html").read_text()
     html_text = " ".join(re.sub(r"<[^>]+>", " ", html[html.index('id="sec-mrmc"'):]).split())
     for words in ("Gallas BD (2006)", "Gallas BD, Brown DG (2008)", "Chen W, Wunderlich A, Petrick N, Gallas BD (2014)",
                   "Obuchowski NA, Rockette HE (1995)", "largest fully crossed block of unaided readings"):
@@ -535,7 +535,7 @@ def test_mrmc_uses_every_included_case_with_readings_and_reports_aided_versus_un
     plan = {e["id"]: e for e in res["analysis_plan"]["endpoints"]}
     aided = plan["aided_vs_unaided"]
     assert aided["source"] == "mrmc.ustat.aided_vs_unaided.differences[0].unbiased"
-    if a["differences"][0]["unbiased"]["se"] is not None:
+    if a["differences"][0]["unbiased"].get("se") is not None:
         assert aided["estimate"]["estimate"] == pytest.approx(a["differences"][0]["unbiased"]["estimate"])
     else:  # the unbiased variance can be negative on a study this small: then not estimable, saying why
         assert aided["decision"] == "not estimable" and "not positive" in aided["decision_text"]

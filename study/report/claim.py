@@ -56,7 +56,7 @@ ITEMS: tuple[ChecklistItem, ...] = (
     _I("34", "Methods", "Evaluation", "Performance across demographic groups (fairness, bias)", "sec-subgroups", "subgroups"),
     _I("35", "Results", "Data", "Flow of cases with inclusions and exclusions, as a diagram", "sec-flow", "block:flow"),
     _I("36", "Results", "Data", "Demographic and clinical characteristics of the cases in each partition", "sec-baseline", "block:baseline"),
-    _I("37", "Results", "Model performance", "Performance of the final model(s) on the test data", "sec-detection", "block:detection"),
+    _I("37", "Results", "Model performance", "Performance of each final model on the test data", "sec-detection", "block:detection"),
     _I("38", "Results", "Model performance", "Estimates of diagnostic accuracy with their precision (95% CI)", "sec-accuracy", "block:agreement"),
     _I("39", "Results", "Model performance", "Failure analysis of incorrectly classified cases", "sec-failures", "block:counting"),
     _I("40", "Discussion", "Limitations", "Limitations: potential bias, statistical uncertainty, generalisability", "sec-limitations", "report"),

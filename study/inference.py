@@ -42,14 +42,14 @@ _META_KEY = b"acne_study.predict"
 
 # --------------------------------------------------------------------------- images
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode an image file to an RGB ``uint8`` HxWx3 array (OpenCV; EXIF orientation applied)."""
-    import cv2
+    """Decode an image file to an RGB ``uint8`` HxWx3 array (:func:`study.cohort.images.read_rgb`: OpenCV,
+    EXIF orientation applied; grey, 16-bit, palette, RGBA and CMYK files converted to 8-bit RGB)."""
+    from study.cohort.images import read_rgb
 
-    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
-    im = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+    im = read_rgb(path)
     if im is None:
         raise StudyError("cannot read the image (missing or not a decodable image file)", file=str(path))
-    return cv2.cvtColor(im, cv2.COLOR_BGR2RGB)
+    return im
 
 
 def _lower_thread_priority() -> None:

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from study.errors import Problem, StudyError
 from study.results.models import DataDescription, ModelCard, TrainingPatientsCheck
 
-__all__ = ["ModelCardSpec", "TrainingPatients", "check_training_patients", "hash_patient_id",
+__all__ = ["ModelCardSpec", "TrainingPatients", "card_input_files", "check_training_patients", "hash_patient_id",
            "read_training_patients"]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -142,3 +142,31 @@ def check_training_patients(card: ModelCardSpec | None, *, base_dir: Path, sourc
                                        n_cohort_patients=len(cohort), n_overlap=0)
     data = card.model_dump(exclude={"training_patients"})
     return ModelCard(**data, training_patients=record)
+
+
+def card_input_files(entry: dict, *, base_dir: str | Path = ".") -> list[str]:
+    """The training-patients file a study config's model entry names (``[]`` when none).
+
+    For the workflow's inputs: a changed list re-runs the steps that check it. ``entry`` is an
+    inline spec or ``{id, spec: path, ...}`` (its ``card`` overrides the file's). Unreadable
+    specs give ``[]`` here: :func:`study.modelspec.load_model_spec` reports them.
+    """
+    import yaml
+
+    card, folder = entry.get("card"), Path(base_dir)
+    if "spec" in entry:
+        path = Path(str(entry["spec"]))
+        path = path if path.is_absolute() else Path(base_dir) / path
+        if card is None:
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                return []
+            card = data.get("card") if isinstance(data, dict) else None
+        folder = path.parent
+    tp = card.get("training_patients") if isinstance(card, dict) else None
+    file = tp.get("file") if isinstance(tp, dict) else None
+    if not file:
+        return []
+    f = Path(str(file)).expanduser()
+    return [str(f if f.is_absolute() else folder / f)]

@@ -24,10 +24,15 @@ Features (names are ``quality.parquet`` columns)
 - ``skin_fraction``: share of the face box's pixels inside the YCrCb skin rule of
   Chai & Ngan (1999) (133 <= Cr <= 173, 77 <= Cb <= 127); low = the face is occluded
   (hands, hair, mask, objects).
+- ``colour_fraction``: share of the face box's pixels with colour, i.e. a chroma
+  max(|Cr - 128|, |Cb - 128|) above 4 levels (ITU-R BT.601 YCrCb, as OpenCV computes it);
+  below 1 % the picture is grey (an ``L`` or ``I;16`` file, or an RGB file whose channels are
+  equal), so the skin-colour rule cannot tell skin from an occluder: such an image fails as
+  ``grayscale``, never as ``face_occluded``.
 
 Reasons, in the order the first failed one is reported: ``not_decodable``,
 ``low_resolution``, ``underexposed``, ``overexposed``, ``blurred``, ``no_face``,
-``face_too_small``, ``face_cropped``, ``face_occluded``. Exposure comes before blur
+``face_too_small``, ``face_cropped``, ``grayscale``, ``face_occluded``. Exposure comes before blur
 because a dark photo also has weak gradients.
 """
 
@@ -45,10 +50,15 @@ import pandas as pd
 from study.protocol import QualityThresholds
 
 REASONS = ["not_decodable", "low_resolution", "underexposed", "overexposed", "blurred", "no_face",
-           "face_too_small", "face_cropped", "face_occluded"]
+           "face_too_small", "face_cropped", "grayscale", "face_occluded"]
 
 FEATURES = ["laplacian_var", "tenengrad", "brenner", "dark_fraction", "bright_fraction", "mean_value",
-            "face_found", "face_fraction", "face_margin", "skin_fraction"]
+            "face_found", "face_fraction", "face_margin", "skin_fraction", "colour_fraction"]
+
+#: chroma (levels from the neutral 128 of Cr or Cb) above which a pixel has colour
+COLOUR_CHROMA = 4
+#: share of the face box's pixels with colour below which the picture is grey (reason ``grayscale``)
+COLOUR_FRACTION_MIN = 0.01
 
 _DETECTOR = None
 
@@ -183,7 +193,7 @@ def image_features(rgb: np.ndarray, *, thresholds: QualityThresholds, original_s
         t.face_required or t.occlusion_check) else None
     if face is None:
         out.update(face_found=False, face_fraction=0.0, face_margin=float("nan"), skin_fraction=float("nan"),
-                   face_x0=float("nan"), face_y0=float("nan"), face_x1=float("nan"), face_y1=float("nan"))
+                   colour_fraction=float("nan"), face_x0=float("nan"), face_y0=float("nan"), face_x1=float("nan"), face_y1=float("nan"))
         return out
     x0, y0, x1, y1 = face
     x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(sw), x1), min(float(sh), y1)
@@ -192,9 +202,11 @@ def image_features(rgb: np.ndarray, *, thresholds: QualityThresholds, original_s
     ycc = cv2.cvtColor(crop, cv2.COLOR_RGB2YCrCb)
     cr, cb = ycc[..., 1], ycc[..., 2]
     skin = (cr >= 133) & (cr <= 173) & (cb >= 77) & (cb <= 127)
+    chroma = np.maximum(np.abs(cr.astype(np.int16) - 128), np.abs(cb.astype(np.int16) - 128))
     k = W / sw
     out.update(face_found=True, face_fraction=float((x1 - x0) * (y1 - y0) / (sw * sh)), face_margin=float(margin),
                skin_fraction=float(skin.mean()) if skin.size else 0.0,
+               colour_fraction=float((chroma > COLOUR_CHROMA).mean()) if chroma.size else 0.0,
                face_x0=x0 * k, face_y0=y0 * (H / sh), face_x1=x1 * k, face_y1=y1 * (H / sh))
     return out
 
@@ -222,7 +234,9 @@ def decide(features: dict[str, Any], *, thresholds: QualityThresholds) -> list[s
     if t.occlusion_check and f["face_found"]:
         if f["face_margin"] < t.face_margin_min:
             reasons.append("face_cropped")
-        if f["skin_fraction"] < t.skin_fraction_min:
+        if f.get("colour_fraction", 1.0) < COLOUR_FRACTION_MIN:
+            reasons.append("grayscale")  # the skin-colour rule cannot be applied to a grey picture
+        elif f["skin_fraction"] < t.skin_fraction_min:
             reasons.append("face_occluded")
     return reasons
 
@@ -262,21 +276,18 @@ def _empty(width: int = -1, height: int = -1) -> dict[str, Any]:
 
 
 def assess_file(path: str, *, thresholds: QualityThresholds, width: int | None = None, height: int | None = None) -> dict[str, Any]:
-    """Decode a file (reduced when it is much larger than ``analysis_size``) and assess it."""
-    import cv2
+    """Decode a file (reduced when it is much larger than ``analysis_size``; any pixel format, see
+    :func:`study.cohort.images.read_rgb`) and assess it."""
+    from study.cohort.images import read_rgb
 
-    reduce_flag = cv2.IMREAD_COLOR
+    reduce = 1
     if width and height and width > 0 and height > 0:
-        for r, flag in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2)):
-            if max(width, height) / r >= thresholds.analysis_size:
-                reduce_flag = flag
-                break
-    bgr = cv2.imread(str(path), reduce_flag) if os.path.isfile(path) else None
-    if bgr is None or bgr.size == 0:
+        reduce = next((r for r in (8, 4, 2) if max(width, height) / r >= thresholds.analysis_size), 1)
+    rgb = read_rgb(path, reduce=reduce)
+    if rgb is None:
         f = _empty(width or -1, height or -1)
         f["decodable"] = False
         return _verdict(f, thresholds)
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     size = (int(width), int(height)) if (width and height and width > 0) else None
     return assess_image(rgb, thresholds=thresholds, original_size=size)
 

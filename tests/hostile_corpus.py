@@ -2,7 +2,7 @@
 
 One valid tiny study (``study synth``, 6 cases of 256 px, a precomputed-detections model,
 100 bootstrap replicates) is built once per test session and copied for each case; a case
-is a mutation of that copy. Two kinds:
+is a mutation of that copy. Two kinds (47 studies):
 
 - ``REFUSED``: studies ``study check`` (or, for the few it cannot see, a workflow step)
   must refuse with exit status 2 and a message naming the file and the key or row;
@@ -12,6 +12,7 @@ is a mutation of that copy. Two kinds:
 
 from __future__ import annotations
 
+import atexit
 import csv
 import io
 import json
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ def _synth_base() -> Path:
     if "root" in _BASE:
         return _BASE["root"]
     root = Path(tempfile.mkdtemp(prefix="hostile-base-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     cohort = root / "cohort"
     subprocess.run([sys.executable, "-m", "study", "synth", "--cases", str(N_CASES), "--seed", "5",
                     "--image-size", "256", "--exclusion-rate", "0", "--out", str(cohort)],

@@ -119,3 +119,19 @@ def test_predict_step_of_study_run_stops_before_predicting(tmp_path):
                       quality=str(tmp_path / "missing.parquet"), model=json.dumps(entry), shard="0", n_shards="1",
                       out=str(tmp_path / "out.parquet"))
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_training_patients_file_is_an_input_of_the_model_steps(tmp_path):
+    """The workflow's model steps take the card's training-patients file as input (study/model_card.py
+    card_input_files, used by workflow/rules/common.smk model_files): editing the list re-runs the check."""
+    from study.model_card import card_input_files
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "model.yaml").write_text(yaml.safe_dump(
+        {"id": "x", "backend": "precomputed", "detections": "dt.json", "classes": ["a"],
+         "card": {"training_patients": {"file": "train.txt"}}}), encoding="utf-8")
+    assert card_input_files({"id": "x", "spec": "m/model.yaml"}, base_dir=tmp_path) == [str(tmp_path / "m" / "train.txt")]
+    assert card_input_files({"id": "x", "card": {"training_patients": {"file": "/abs/t.txt"}}}) == ["/abs/t.txt"]
+    assert card_input_files({"id": "x", "spec": "m/model.yaml", "card": {}}, base_dir=tmp_path) == []
+    assert card_input_files({"id": "x", "spec": "missing.yaml"}, base_dir=tmp_path) == []
+    assert card_input_files({"id": "demo", "spec": str(REPO_ROOT / "models" / "demo" / "model.yaml")}) == []

@@ -412,8 +412,9 @@ def test_demo_report_first_page_states_each_primary_decision(study_run):
         assert decided is not None and decided.group(1) == label[e.decision], (e.id, e.decision, row[:600])
 
 
-#: what follows the interval in a decision row: a method mark, the p-values (secondary rows), the decision
-_DECIDED = re.compile(r"(?:\s+\(no CI\))?(?:\s+[^\s0-9<A-Z–])?(?:\s+(?:< )?[0-9.]+|\s+–){0,2}\s+(MET|NOT MET|NOT ESTIMABLE)\b")
+#: what follows the interval in a decision row: "(no CI)" when the interval is not estimable, a method mark,
+#: the p-values (secondary rows), the decision
+_DECIDED = re.compile(r"(?: \(no CI\))?(?:\s+[^\s0-9<A-Z–])?(?:\s+(?:< )?[0-9.]+|\s+–){0,2}\s+(MET|NOT MET|NOT ESTIMABLE)\b")
 
 
 @pytest.fixture(scope="module")
@@ -590,7 +591,7 @@ def test_report_flow_shows_every_failed_check_readings_of_excluded_cases_and_ref
         assert sum(c["by_check"].values()) - c["excluded"] >= c["more_than_one"]
     mr = flow["missing_readings"]
     flat = " ".join(_pdf_rows(root / "results" / "report.pdf"))
-    assert "(every failed check)" in flat and "Reasons: every check the excluded cases failed" in flat
+    assert "every failed check, per case:" in flat and "Reasons: every check the excluded cases failed" in flat
     if mr["readings_of_excluded_cases"]:
         assert f"Readings of {mr['excluded_cases_read']} excluded cases, not analysed" in flat
     levels = {lv["value"]: lv["n"] for lv in res["baseline"]["severity"]["levels"]}

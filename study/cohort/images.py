@@ -1,4 +1,15 @@
-"""Manifest images: resolving a path under the image root, probing a file once."""
+"""Manifest images: resolving a path under the image root, probing a file once, decoding it to 8-bit RGB.
+
+:func:`read_rgb` is the one decoder of the pixels the study looks at (the quality gate and its
+face check, prediction, the example figures), so all of them see the same picture whatever the
+file's pixel format: OpenCV's ``IMREAD_COLOR`` turns 8-bit grey (``L``), 16-bit grey
+(``I;16``) and 16-bit RGB PNG into 8-bit RGB by keeping the high byte (``v >> 8``, libpng's
+``png_set_strip_16``), expands a palette (``P``), drops an alpha channel (``RGBA``, ``LA``),
+converts CMYK/YCCK JPEG (libjpeg-turbo and OpenCV's inverted-CMYK rule, as Pillow's
+``convert("RGB")`` within a grey level or two) and applies the EXIF orientation. Whether a
+picture has colour at all is a question for the quality gate (``study.quality``: reason
+``grayscale``), not for the decoder.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +18,39 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from study.io import sha256_bytes
+
+#: the OpenCV decode flag that reduces a picture ``r`` times while decoding (JPEG: in the DCT), by ``r``
+_REDUCED = {1: "IMREAD_COLOR", 2: "IMREAD_REDUCED_COLOR_2", 4: "IMREAD_REDUCED_COLOR_4", 8: "IMREAD_REDUCED_COLOR_8"}
+
+
+def decode_rgb(data: bytes | np.ndarray, *, reduce: int = 1) -> np.ndarray | None:
+    """Decode an encoded image (the file's bytes) to an RGB ``uint8`` HxWx3 array, or None when it
+    does not decode. ``reduce`` (1, 2, 4 or 8) shrinks it that many times while decoding.
+    The conversions of every pixel format are listed in the module's docstring."""
+    import cv2
+
+    if reduce not in _REDUCED:
+        raise ValueError(f"reduce must be one of {sorted(_REDUCED)}, got {reduce!r}")
+    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray)) else data
+    if buf.size == 0:
+        return None
+    bgr = cv2.imdecode(buf, getattr(cv2, _REDUCED[reduce]))
+    if bgr is None or bgr.size == 0:
+        return None
+    if bgr.dtype != np.uint8 or bgr.ndim != 3 or bgr.shape[2] != 3:  # IMREAD_COLOR promises 8-bit BGR
+        raise ValueError(f"OpenCV returned {bgr.dtype} {bgr.shape} for IMREAD_COLOR; expected uint8 (H, W, 3)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def read_rgb(path: str | os.PathLike[str], *, reduce: int = 1) -> np.ndarray | None:
+    """:func:`decode_rgb` of the file at ``path``; None when it is missing or does not decode."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    return decode_rgb(np.fromfile(str(p), dtype=np.uint8), reduce=reduce)
 
 
 def resolve_image(image: str, *, image_root: Path) -> tuple[Path | None, str | None]:

@@ -24,7 +24,9 @@ def register(subparsers) -> None:
     p.add_argument("--max-radius-fraction", type=float, default=0.1,
                    help="circles: largest plausible radius as a share of the image's shorter side (default 0.1)")
     p.add_argument("--drop-implausible", action="store_true",
-                   help="circles: quarantine lesions that cannot be right (centre outside the image, non-finite numbers, implausible radius): leave them out, listed with the reason in conversion.json, instead of failing")
+                   help="every format: quarantine lesions that cannot be right (box or circle centre outside the image, "
+                        "zero or negative size, non-finite numbers, implausible radius): leave them out, each listed "
+                        "with its reason in conversion.json and counted in the summary, instead of failing")
     p.add_argument("--readers", nargs="+", default=[], metavar="FILE",
                    help="acne04: reader result files '<idx> <file> <A|B|C|D>' (reader id = file stem)")
     p.set_defaults(func=_run)
@@ -60,13 +62,14 @@ def _run(args) -> int:
     if args.format == "acne04":
         from study.convert.acne04 import convert_acne04
 
-        conv = convert_acne04(args.src, readers=args.readers)
+        conv = convert_acne04(args.src, readers=args.readers, drop_implausible=args.drop_implausible)
     else:
         classes, polygons = _classes(args)
         if args.format == "voc":
             from study.convert.voc import convert_voc
 
-            conv = convert_voc(args.src, classes=classes, class_map=class_map, images=args.images)
+            conv = convert_voc(args.src, classes=classes, class_map=class_map, images=args.images,
+                               drop_implausible=args.drop_implausible)
         elif args.format == "circles":
             from study.convert.circles import convert_circles
 
@@ -79,12 +82,14 @@ def _run(args) -> int:
             from study.convert.coco import convert_coco
 
             conv = convert_coco(args.src, classes=classes, class_map=class_map, polygon_classes=polygons,
-                                images=args.images)
+                                images=args.images, drop_implausible=args.drop_implausible)
     files = write_conversion(conv, args.out)
     info = conv.info
+    n_quarantined = len(info.get("quarantined") or []) if args.drop_implausible else 0
     print(f"study convert {args.format}: {len(conv.manifest)} cases, {len(conv.coco.get('annotations', []))} boxes"
-          + (f", {len(conv.readings)} readings" if conv.readings is not None else ""))
-    if info.get("quarantined") and getattr(args, "drop_implausible", False):
+          + (f", {len(conv.readings)} readings" if conv.readings is not None else "")
+          + (f", {n_quarantined} lesion(s) quarantined" if args.drop_implausible else ""))
+    if n_quarantined:
         print(f"  quarantined: {len(info['quarantined'])} lesion(s) that cannot be right were left out "
               "(each listed with its reason in conversion.json)")
     for key in ("implausible", "grade_differs_from_hayashi_band", "box_count_differs_from_list_count",

@@ -8,7 +8,10 @@ was read, what was left out and why). A failed conversion leaves no file behind.
 
 Formats: :mod:`~study.convert.voc` (Pascal VOC XML folders), :mod:`~study.convert.circles`
 (centre + radius, e.g. acne04v2), :mod:`~study.convert.coco` (COCO instances with other
-class names), :mod:`~study.convert.acne04` (the ACNE04 release layout + reader files).
+class names), :mod:`~study.convert.acne04` (the ACNE04 release layout + reader files). Lesions that
+cannot be right (box or centre outside the image, zero or negative size, non-finite numbers,
+implausible radius) fail the conversion, or with ``--drop-implausible`` are left out and listed
+(``quarantined`` in ``conversion.json``): :mod:`~study.convert.plausible`.
 """
 
 from __future__ import annotations

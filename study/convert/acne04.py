@@ -44,7 +44,7 @@ def _hayashi(count: int) -> str:
     return LEVELS[0] if count <= 5 else LEVELS[1] if count <= 20 else LEVELS[2] if count <= 50 else LEVELS[3]
 
 
-def convert_acne04(root: str | Path, *, readers: list[str | Path] = ()) -> Conversion:
+def convert_acne04(root: str | Path, *, readers: list[str | Path] = (), drop_implausible: bool = False) -> Conversion:
     """Convert an ACNE04 release tree (see the module docstring).
 
     Returns
@@ -55,7 +55,8 @@ def convert_acne04(root: str | Path, *, readers: list[str | Path] = ()) -> Conve
         (``case_id, grade, count_acne``), ``readings`` (``reader_id, reader_group, case_id,
         grade``) when reader files are given, ``info`` (counts; grades that disagree with
         Hayashi's bands for their count; images without lesion boxes; box count vs list
-        count differences) and the problems.
+        count differences; ``quarantined``: the boxes that cannot be right, left out when
+        ``drop_implausible``, problems otherwise, as in :func:`study.convert.voc.parse_voc`) and the problems.
     """
     root = Path(root)
     conv = Conversion(manifest=[], coco={}, info={"format": "acne04", "source": str(root)})
@@ -112,7 +113,7 @@ def convert_acne04(root: str | Path, *, readers: list[str | Path] = ()) -> Conve
             no_xml.append(fn)
             recs.append({"file_name": fn, "width": None, "height": None, "boxes": [], "xml": str(xml)})
             continue
-        rec, probs = parse_voc(xml, classes=CLASSES, class_map=CLASS_MAP)
+        rec, probs = parse_voc(xml, classes=CLASSES, class_map=CLASS_MAP, drop_implausible=drop_implausible)
         P.extend(probs)
         if rec:
             if rec["file_name"] != fn:
@@ -177,7 +178,7 @@ def convert_acne04(root: str | Path, *, readers: list[str | Path] = ()) -> Conve
         image_root=str(img_dir.resolve()), cases=len(files), boxes=len(conv.coco.get("annotations", [])),
         folds=sorted(set(fold.values())), images_not_in_lists=unlisted, cases_without_annotation_file=no_xml,
         annotation_files_without_case=orphans, box_count_differs_from_list_count=count_diff,
-        grade_differs_from_hayashi_band=mismatch,
+        grade_differs_from_hayashi_band=mismatch, quarantined=[q for r in recs for q in r.get("quarantined", [])],
         readers={Path(r).stem: sum(1 for x in (conv.readings or []) if x["reader_id"] == Path(r).stem) for r in readers},
         patient_id="ACNE04 has no patient ids; set to case_id", class_map=CLASS_MAP)
     return conv

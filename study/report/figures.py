@@ -36,6 +36,7 @@ from study.report import format as F
 from study.report import selectors as S
 from study.report.figure_ids import figure_id
 from study.report.flow_diagram import flow_svg, flow_view, reference_split
+from study.report.text import neutralise_bidi, report_text
 from study.results import Results
 from study.results.agreement import RaterAgreement
 from study.results.counting import CountingPoints, CountingResult
@@ -50,6 +51,8 @@ if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn (a heavy imp
     from matplotlib.typing import RcKeyType
 
 FONT = "DejaVu Sans"
+#: the longest label a figure prints (longer ones are cut by :func:`_t`)
+LABEL_CHARS = 120
 TEXT_WIDTH_IN = 6.5  # A4 minus 2 cm margins, rounded down
 
 
@@ -71,8 +74,10 @@ def _rc() -> dict[RcKeyType, Any]:
 
 
 def _t(s: Any) -> str:
-    """A label as plain text: escape ``$`` so matplotlib never reads user text as mathtext."""
-    return str(s).replace("$", r"\$")
+    """A label as the figures print it: bounded and with bidi controls shown as codes
+    (:func:`study.report.text.report_text`, the rule of the whole report, cut at
+    :data:`LABEL_CHARS`), and ``$`` escaped so matplotlib never reads user text as mathtext."""
+    return report_text(str(s), max_chars=LABEL_CHARS).replace("$", r"\$")
 
 
 _DECL = re.compile(r"^\s*<\?xml[^>]*\?>\s*(<!DOCTYPE[^>]*>\s*)?", re.S)
@@ -96,7 +101,8 @@ def _to_svg(fig: Figure, *, name: str) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, dpi=200)
     plt.close(fig)
-    return _scope_ids(buf.getvalue(), name)
+    # every label went through _t; this catches any text drawn without it (tick labels, legends)
+    return _scope_ids(neutralise_bidi(buf.getvalue()), name)
 
 
 def _draw(name: str, draw: Callable[[], Figure]) -> str:
@@ -233,7 +239,7 @@ def pr_figure(model: str, det: DetectionResult) -> str | None:
         ax.grid(alpha=0.3, lw=0.5)
         return fig
 
-    return _draw(f"pr__{model}", draw)
+    return _draw(figure_id("pr", model), draw)
 
 
 def froc_plot_data(det: DetectionResult) -> tuple[list[tuple[float, float | None]], list[FrocPoint]]:
@@ -271,7 +277,7 @@ def froc_figure(model: str, det: DetectionResult) -> str | None:
         ax.grid(alpha=0.3, lw=0.5, which="both")
         return fig
 
-    return _draw(f"froc__{model}", draw)
+    return _draw(figure_id("froc", model), draw)
 
 
 # ----------------------------------------------------------------------------- counting
@@ -301,7 +307,7 @@ def count_scatter_figure(model: str, cnt: CountingResult) -> str | None:
         fig.suptitle(f"Lesion counts per image, {_t(model)}", fontsize=8.5)
         return fig
 
-    return _draw(f"count_scatter__{model}", draw)
+    return _draw(figure_id("count_scatter", model), draw)
 
 
 def bland_altman_figure(model: str, cnt: CountingResult) -> str | None:
@@ -336,7 +342,7 @@ def bland_altman_figure(model: str, cnt: CountingResult) -> str | None:
         fig.suptitle(f"Bland-Altman, {_t(model)} (bias and 95% limits of agreement)", fontsize=8.5)
         return fig
 
-    return _draw(f"bland_altman__{model}", draw)
+    return _draw(figure_id("bland_altman", model), draw)
 
 
 # ----------------------------------------------------------------------------- agreement
@@ -457,7 +463,7 @@ def forest_figure(column: str, rows: Sequence[S.SubgroupRow], *, colours: Mappin
         ax.grid(axis="x", alpha=0.3, lw=0.5)
         return fig
 
-    return _draw(f"forest__{column}", draw)
+    return _draw(figure_id("forest", column), draw)
 
 
 def mrmc_roc_figure(model: str, roc: Mapping[str, RocCurve], *, colours: Mapping[str, str] | None = None) -> str | None:
@@ -484,7 +490,7 @@ def mrmc_roc_figure(model: str, roc: Mapping[str, RocCurve], *, colours: Mapping
         ax.legend(loc="lower right", frameon=False, fontsize=6)
         return fig
 
-    return _draw(f"mrmc_roc__{model}", draw)
+    return _draw(figure_id("mrmc_roc", model), draw)
 
 
 # ----------------------------------------------------------------------------- examples
@@ -511,6 +517,8 @@ def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | 
     import pandas as pd
     from PIL import Image
 
+    from study.cohort.images import read_rgb
+    from study.errors import StudyError
     from study.io import read_json
 
     rd = Path(results_dir)
@@ -548,10 +556,14 @@ def example_figures(points: Mapping[str, CountingPoints], *, results_dir: str | 
                 import matplotlib.pyplot as plt
                 from matplotlib.patches import Rectangle
 
-                with Image.open(path_of[cid]) as f:
-                    im = f.convert("RGB")
-                    scale = min(1.0, max_side / max(im.size))
-                    small = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))))
+                # the pixels the model saw (any pixel format as 8-bit RGB, EXIF orientation applied)
+                rgb = read_rgb(path_of[cid])
+                if rgb is None:
+                    raise StudyError("cannot read the example image (missing or not a decodable image file)",
+                                     file=path_of[cid])
+                im = Image.fromarray(rgb)
+                scale = min(1.0, max_side / max(im.size))
+                small = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))))
                 fig, ax = plt.subplots(figsize=(3.1, 3.1 * small.height / small.width))
                 ax.imshow(small, extent=(0, im.width, im.height, 0), interpolation="bilinear")
                 boxes = gt_boxes[image_of[cid]] if cid in image_of and image_of[cid] in gt_boxes else []

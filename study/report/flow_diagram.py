@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 from study.protocol import Protocol
+from study.report.text import report_text
 from study.results.baseline import Baseline
 from study.results.flow import Flow
 
@@ -158,6 +159,10 @@ def flow_view(flow: Flow, *, reference: list[ReferenceSplit] | None = None) -> F
     return FlowView(stages=stages, check=flow.check)
 
 
+#: the longest line a box of the diagram prints (longer ones are cut by :func:`study.report.text.report_text`)
+LABEL_CHARS = 120
+
+
 def images_and_patients(n: int, n_patients: int | None) -> str:
     """``"n = 136 images, 93 patients"`` (``"n = 136 images"`` when the patients are not known)."""
     return f"n = {n} images" + (f", {n_patients} patients" if n_patients is not None else "")
@@ -184,7 +189,7 @@ def flow_svg(flow: Flow, *, width: int = 720, reference: list[ReferenceSplit] | 
         parts.append(f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="#ffffff" stroke="#333" stroke-width="1.2"/>')
         for i, t in enumerate(lines):
             weight = ' font-weight="bold"' if (i == 0 and bold_first) else ""
-            parts.append(f'<text x="{x + 8}" y="{y + 4 + line_h * (i + 1) - 4}" font-size="{font}"{weight}>{escape(t)}</text>')
+            parts.append(f'<text x="{x + 8}" y="{y + 4 + line_h * (i + 1) - 4}" font-size="{font}"{weight}>{escape(report_text(t, max_chars=LABEL_CHARS))}</text>')
         return h
 
     def down_arrow(y0: int, y1: int) -> None:
@@ -199,7 +204,8 @@ def flow_svg(flow: Flow, *, width: int = 720, reference: list[ReferenceSplit] | 
 
     fq = flow.failed_quality
     fe = flow.failed_eligibility
-    every = " (every failed check)" if flow.exclusion_checks else ""
+    # on its own line: the side box is too narrow for it beside the count
+    every = ["every failed check, per case:"] if flow.exclusion_checks else []
     not_dec = [f"  {r}: {k}" for r, k in _step_reasons(flow, "decodable", {}) if r != "not decodable"]
     pc = flow.patients
     included = [f"Included in the analysis ({images_and_patients(flow.included, pc.included if pc else None)})"]
@@ -214,10 +220,10 @@ def flow_svg(flow: Flow, *, width: int = 720, reference: list[ReferenceSplit] | 
          [f"Not decodable (n = {flow.not_decodable} images)", "missing, empty, truncated or not an image"]
          + (["  also failing:"] + not_dec if not_dec else [])),
         ([f"Decodable ({images_and_patients(flow.decodable, pc.decodable if pc else None)})"],
-         [f"Failed image quality (n = {fq.total} images){every}"]
+         [f"Failed image quality (n = {fq.total} images)", *every]
          + [f"  {r}: {k}" for r, k in _step_reasons(flow, "quality", fq.by_reason)]),
         ([f"Passed quality ({images_and_patients(flow.passed_quality, pc.passed_quality if pc else None)})"],
-         [f"Not eligible (n = {fe.total} images){every}"]
+         [f"Not eligible (n = {fe.total} images)", *every]
          + [f"  {r}: {k}" for r, k in _step_reasons(flow, "eligibility", fe.by_criterion)]),
         (included, None),
     ]

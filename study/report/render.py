@@ -4,6 +4,10 @@
   paths, the configuration) is text; only the figures, SVG drawn by
   :mod:`study.report.figures` from the numbers, are inserted as markup (after removing
   scripts, event handlers and external references).
+- Bounded, neutral text: every printed value passes :func:`finalize_value` (Jinja's
+  ``finalize`` hook), which shows bidirectional-control characters as their code and
+  shortens runs and values that are too long (:mod:`study.report.text`; the full values stay
+  in ``results.json``), so no user text can reorder what a line shows or stall the layout.
 - WeasyPrint with a restricted URL fetcher (:func:`local_assets_fetcher`): it refuses the
   network and every file outside the report's own assets folder, so a link or an image in
   user-supplied text can never fetch anything. The stylesheet is inlined, so the HTML report
@@ -28,6 +32,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from study.io import write_bytes, write_text
+from study.report.figure_ids import figure_id
+from study.report.text import neutralise_bidi, report_text
 from study.results import Results
 
 if TYPE_CHECKING:  # jinja2 is imported where the report is rendered
@@ -150,6 +156,52 @@ def _numeric_columns(table: Mapping[str, Any]) -> list[bool]:
     return [j > 0 and bool(rows) and all(_numeric_cell(r[j]) for r in rows if j < len(r)) for j in range(cols)]
 
 
+#: the longest value :func:`long_text` lets through (the resolved configuration, the protocol's description)
+LONG_TEXT_CHARS = 50_000
+
+
+def finalize_value(value: Any) -> Any:
+    """Jinja's ``finalize`` hook: what every ``{{ ... }}`` of the templates prints, before escaping.
+
+    Markup (the figures, the stylesheet, the output of a macro or of :func:`long_text`, whose
+    values were finalized already) keeps its markup and has its bidi controls neutralised;
+    numbers and None print as they are; anything else is text and goes through
+    :func:`study.report.text.report_text` (bidi controls shown as codes, long runs and values
+    shortened).
+    """
+    from markupsafe import Markup
+
+    if isinstance(value, Markup):
+        return Markup(neutralise_bidi(str(value)))
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return report_text(str(value))
+
+
+def long_text(value: Any) -> Any:
+    """The filter ``long_text``: a value printed once that may be long by nature (the resolved
+    configuration, the protocol's description), bounded at :data:`LONG_TEXT_CHARS` characters
+    instead of :data:`study.report.text.MAX_CHARS`; escaped here, so the result is Markup."""
+    from markupsafe import Markup, escape
+
+    return Markup(escape(report_text(str(value), max_chars=LONG_TEXT_CHARS)))
+
+
+#: the longest label (a table's caption, header and row labels, a heading, the study's name) :func:`label` prints
+LABEL_CHARS = 200
+
+
+def label(value: Any) -> Any:
+    """The filter ``label``: a value that names a row, a column, a table or the study, where ids repeat (one
+    row per reader, a header on every page): bounded at :data:`LABEL_CHARS` characters instead of
+    :data:`study.report.text.MAX_CHARS`; escaped here, so the result is Markup."""
+    from markupsafe import Markup, escape
+
+    if isinstance(value, Markup) or value is None or isinstance(value, (bool, int, float)):
+        return finalize_value(value)
+    return Markup(escape(report_text(str(value), max_chars=LABEL_CHARS)))
+
+
 def _environment(assets_dir: Path) -> jinja2.Environment:
     import jinja2
 
@@ -160,7 +212,11 @@ def _environment(assets_dir: Path) -> jinja2.Environment:
         trim_blocks=False,
         lstrip_blocks=False,
         keep_trailing_newline=True,
+        finalize=finalize_value,
     )
+    env.filters["long_text"] = long_text
+    env.filters["label"] = label
+    env.globals["figure_id"] = figure_id  # the templates name figures as the figures do (long ids shortened)
     env.tests["numeric_cell"] = _numeric_cell
     env.filters["numeric_columns"] = _numeric_columns
     env.tests["long_token"] = _long_token

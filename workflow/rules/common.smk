@@ -68,9 +68,13 @@ def model_entry(model_id):
 
 
 def model_files(wildcards):
-    """The model spec file (when the entry names one), so editing it re-runs prediction."""
-    spec = model_entry(wildcards.model).get("spec")
-    return [spec] if spec else []
+    """The model spec file (when the entry names one) and its card's training-patients file, so
+    editing either re-runs prediction (and the check of training patients against the cohort)."""
+    from study.model_card import card_input_files
+
+    entry = model_entry(wildcards.model)
+    spec = entry.get("spec")
+    return ([spec] if spec else []) + card_input_files(entry)
 
 
 def readings_state():

@@ -8,6 +8,7 @@ from typing import Any
 from study.estimate import Estimate
 from study.report import selectors as S
 from study.report.context.common import unavailable
+from study.report.figure_ids import figure_id
 from study.report.format import DASH, Table, fmt, fmt_int, plural
 from study.results.agreement import AgreementResult, GroupAgreement, RaterAgreement
 
@@ -169,7 +170,8 @@ def subgroups_context(agreement: AgreementResult | None, figures: Mapping[str, s
         small = sorted({r.value for r in rs if r.n < 20})
         if small:
             t.note(f"Fewer than 20 {unit.lower()} in: {', '.join(small)}; interpret with caution.")
-        tables.append({"column": col, "table": t.to_dict(), "figure": f"forest__{col}" if f"forest__{col}" in figures else None})
+        forest = figure_id("forest", col)
+        tables.append({"column": col, "table": t.to_dict(), "figure": forest if forest in figures else None})
     pre = ", ".join(prespecified)
     return {"available": True, "subgroups": tables,
             "prespecified": (f"Subgroup columns pre-specified in the protocol: {pre}. The analyses are descriptive, "

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from study.report.context.common import threshold_key_of, unavailable
+from study.report.figure_ids import figure_id
 from study.report.format import Table, fmt_int
 from study.results.counting import CountError, CountingResult
 
@@ -48,7 +49,7 @@ def _model_tables(m: str, cnt: CountingResult, figures: Mapping[str, str],
         tc.note(n_note)
     return {"model": m, "available": True, "table2": t2.to_dict(), "table3": t3.to_dict() if t3.rows else None,
             "by_class": tc.to_dict() if tc else None,
-            "figures": [f for f in (f"count_scatter__{m}", f"bland_altman__{m}") if f in figures]}
+            "figures": [f for f in (figure_id("count_scatter", m), figure_id("bland_altman", m)) if f in figures]}
 
 
 def counting_context(counting: Mapping[str, CountingResult], figures: Mapping[str, str], *,

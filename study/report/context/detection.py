@@ -8,6 +8,7 @@ from typing import Any
 from study.estimate import Estimate
 from study.report import selectors as S
 from study.report.context.common import unavailable
+from study.report.figure_ids import figure_id
 from study.report.format import Table, fmt, fmt_int
 from study.results.detection import (
     ClassDetection,
@@ -160,5 +161,5 @@ def detection_context(detection: Mapping[str, DetectionResult], figures: Mapping
                        "presence": _dict(_presence_table(m, det.presence, classes)),
                        "froc": _dict(_froc_table(m, det.froc)),
                        "segmentation": _dict(_segmentation_table(m, det.segmentation, classes)),
-                       "figures": [f for f in (f"pr__{m}", f"froc__{m}") if f in figures]})
+                       "figures": [f for f in (figure_id("pr", m), figure_id("froc", m)) if f in figures]})
     return {"available": True, "models": models}

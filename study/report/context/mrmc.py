@@ -8,6 +8,7 @@ from typing import Any
 from study.report import format as F
 from study.report.context.common import unavailable
 from study.report.context.mrmc_ustat import ustat_context
+from study.report.figure_ids import figure_id
 from study.report.format import Table, fmt, fmt_int, fmt_p
 from study.results.base import NotAssessed
 from study.results.mrmc import (
@@ -109,7 +110,7 @@ def _model_context(m: str, v: MRMCModelResult, figures: Mapping[str, str]) -> di
             "cases": f"This analysis keeps the largest fully crossed block of unaided readings: "
                      f"{fmt_int(v.design.cases_kept)} of the {fmt_int(v.design.cases_reference)} cases with a reference.",
             "references": _REFERENCES.get(an.method, []),
-            "figures": [f for f in (f"mrmc_roc__{m}",) if f in figures]}
+            "figures": [f for f in (figure_id("mrmc_roc", m),) if f in figures]}
 
 
 def _not_assessed_context(m: str, v: NotAssessed) -> dict[str, Any]:

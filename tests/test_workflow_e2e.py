@@ -537,7 +537,7 @@ def test_mrmc_uses_every_included_case_with_readings_and_reports_aided_versus_un
     plan = {e["id"]: e for e in res["analysis_plan"]["endpoints"]}
     aided = plan["aided_vs_unaided"]
     assert aided["source"] == "mrmc.ustat.aided_vs_unaided.differences[0].unbiased"
-    if a["differences"][0]["unbiased"].get("se") is not None  # (se is left out of the JSON when None):
+    if a["differences"][0]["unbiased"].get("se") is not None:  # se is left out of the JSON when None
         assert aided["estimate"]["estimate"] == pytest.approx(a["differences"][0]["unbiased"]["estimate"])
     else:  # the unbiased variance can be negative on a study this small: then not estimable, saying why
         assert aided["decision"] == "not estimable" and "not positive" in aided["decision_text"]

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from study.errors import Problem, raise_if
+from study.natural_order import natural_key
 from study.results.baseline import (
     Baseline,
     CategoricalSummary,
@@ -68,17 +69,8 @@ def _numeric_summary(values: pd.Series) -> NumericSummary:
     )
 
 
-def _sort_key(value: Any) -> tuple[int, float, str]:
-    """Natural order: numbers numerically, then Roman numerals I-VI (Fitzpatrick), then text."""
-    roman = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
-    s = str(value)
-    try:
-        return (0, float(s), s)
-    except ValueError:
-        pass
-    if s.upper() in roman:
-        return (1, roman[s.upper()], s)
-    return (2, 0.0, s.lower())
+#: natural order of subgroup values (:func:`study.natural_order.natural_key`)
+_sort_key = natural_key
 
 
 def _categorical_summary(values: pd.Series, n_total: int) -> CategoricalSummary:

@@ -109,6 +109,9 @@ def collect_results(config: dict[str, Any], *, results_dir: Path, models: list[s
     provenance = collect_provenance(
         config=config, protocol_path=config["protocol"], inputs=inputs,
         image_paths=cases["image_path"].tolist() if "image_path" in cases else [],
+        # intake hashed every image it read: the digest reuses those hashes instead of re-reading the images
+        image_hashes=(dict(zip(cases["image_path"].astype(str), cases["image_sha256"].astype(str)))
+                      if {"image_path", "image_sha256"} <= set(cases.columns) else None),
         models=[_model_files(entry) for entry in config["models"]], repo_dir=Path(__file__).resolve().parents[1])
     counting = {m: read_block(r / "metrics" / "counting" / f"{m}.json", CountingResult) for m in models}
     detection = {m: read_block(r / "metrics" / "detection" / f"{m}.json", DetectionResult) for m in models}

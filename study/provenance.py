@@ -94,9 +94,18 @@ def git_state(repo_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
     return {"commit": commit or None, "dirty": bool(status.strip())}
 
 
-def images_digest(image_paths: Iterable[str | os.PathLike[str]]) -> ImagesDigest:
+def images_digest(image_paths: Iterable[str | os.PathLike[str]], *,
+                  known: Mapping[str, str] | None = None) -> ImagesDigest:
     """One sha256 standing for every image file, independent of the order given and of where
     the cohort folder sits (paths are taken relative to the images' common folder).
+
+    Parameters
+    ----------
+    image_paths : iterable of paths
+        Every image of the cohort.
+    known : mapping path -> sha256, optional
+        Hashes already computed (intake's ``image_sha256`` of each case, from the bytes it
+        read): those images are not read again; any other image is hashed here.
 
     Returns
     -------
@@ -107,7 +116,8 @@ def images_digest(image_paths: Iterable[str | os.PathLike[str]]) -> ImagesDigest
     if not paths:
         return ImagesDigest(n_images=0, sha256=None, method=IMAGES_DIGEST_METHOD)
     root = Path(os.path.commonpath([str(p.parent) for p in paths]))
-    lines = sorted(f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in paths)
+    given = {Path(k).resolve(): v for k, v in (known or {}).items() if v}
+    lines = sorted(f"{given.get(p) or sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in paths)
     return ImagesDigest(n_images=len(paths), sha256=sha256_bytes("".join(lines).encode("utf-8")),
                         method=IMAGES_DIGEST_METHOD)
 
@@ -125,6 +135,7 @@ def collect_provenance(
     image_paths: Iterable[str | os.PathLike[str]],
     models: Iterable[Mapping[str, Any]],
     repo_dir: str | os.PathLike[str] | None,
+    image_hashes: Mapping[str, str] | None = None,
 ) -> Provenance:
     """Everything needed to trace a study's numbers to its inputs.
 
@@ -145,6 +156,9 @@ def collect_provenance(
         TorchScript / ONNX models). ``model_id`` or ``model`` (a detections meta JSON) is accepted for ``id``.
     repo_dir : path or None
         The harness's git checkout (for the commit), or None.
+    image_hashes : mapping path -> sha256, optional
+        The images' sha256 as intake computed them (``cases.parquet`` ``image_sha256``): the
+        digest reuses them instead of reading every image again (:func:`images_digest`).
 
     Returns
     -------
@@ -199,7 +213,7 @@ def collect_provenance(
     return Provenance(
         inputs={role: (_file_entry(p) if p is not None else None) for role, p in sorted(inputs.items())},
         protocol=_file_entry(protocol_path),
-        images_digest=images_digest(image_paths),
+        images_digest=images_digest(image_paths, known=image_hashes),
         models=model_out,
         git_commit=git["commit"],
         git_dirty=git["dirty"],

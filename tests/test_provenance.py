@@ -96,3 +96,29 @@ def test_missing_files_are_all_listed(study_files):
     for part in ("nope.yaml", "gone.csv", "lost.jpg", "m.onnx"):
         assert part in msg
     assert len(e.value.problems) == 4
+
+
+def test_images_digest_reuses_intakes_hashes_without_reading_the_images(study_files, monkeypatch):
+    """collect passes intake's image_sha256 (probe_image hashes the bytes it read): the digest is the
+    same as hashing every image again (checked against sha256sum), and no image is read twice."""
+    from study import provenance
+    from study.cohort.images import probe_image
+
+    d, imgs = study_files
+    expected = images_digest(imgs)
+    known = {str(p): probe_image(p)["image_sha256"] for p in imgs}
+    assert known == {str(p): _sha(p) for p in imgs}
+    real = provenance.sha256_file
+
+    def no_images(path):
+        assert Path(path).resolve() not in {p.resolve() for p in imgs}, f"{path} hashed again"
+        return real(path)
+
+    monkeypatch.setattr(provenance, "sha256_file", no_images)
+    assert images_digest(imgs, known=known) == expected
+    prov = collect_provenance(config={}, protocol_path=d / "protocol.yaml", inputs={"manifest": d / "manifest.csv"},
+                              image_paths=imgs, models=[], repo_dir=None, image_hashes=known)
+    assert prov.images_digest == expected
+    # an image intake could not hash (empty hash) is hashed here
+    monkeypatch.setattr(provenance, "sha256_file", real)
+    assert images_digest(imgs, known={**known, str(imgs[0]): ""}) == expected

@@ -1,7 +1,9 @@
 """``study report RESULTS_DIR --out report.pdf``: render the study report from ``results.json``.
 
 Writes the PDF, ``report.html`` next to it (same content, self-contained), and the figures
-as SVG files under ``RESULTS_DIR/figures/``. Prints the PDF's path as the last line.
+as SVG files under ``RESULTS_DIR/figures/``. Figures are drawn in parallel processes and kept
+in ``<figures>/.cache/`` (keyed by the sha256 of their inputs and drawing code), so a second
+render redraws only the figures whose inputs changed. Prints the PDF's path as the last line.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     out_html = Path(args.html) if args.html else out_pdf.with_name("report.html")
     figures = Path(args.figures) if args.figures else base / "figures"
     t0 = time.perf_counter()
-    pages = render_report(results, out_pdf=out_pdf, out_html=out_html, figures_dir=figures, results_dir=base)
+    pages = render_report(results, out_pdf=out_pdf, out_html=out_html, figures_dir=figures, results_dir=base,
+                         figure_cache=figures / ".cache")
     import sys
 
     print(f"report: {len(pages)} sections rendered in {time.perf_counter() - t0:.1f} s; HTML {out_html}",

@@ -11,12 +11,17 @@ A ``file_name`` is matched against the cohort's ``image`` column (the manifest p
 image file's name. Without ``images``, each result must carry ``case_id`` or ``file_name``.
 ``category_id`` ``i`` is ``classes[i - 1]`` unless ``categories`` maps ids to class names.
 Polygon segmentations are kept; RLE masks become polygons.
+
+The file is streamed (ijson), never held whole: :func:`load` checks every detection in one
+pass, and :meth:`PrecomputedDetector.predict_cases` reads it again keeping only the
+detections of the cases asked for, so a predict shard holds its own cases' detections only.
 """
 
 from __future__ import annotations
 
 import csv
 import numbers
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +36,9 @@ from study.io import read_json
 class PrecomputedDetector(CaseLookupDetector):
     """Looks detections up by case instead of running a model (``needs_pixels = False``)."""
 
-    def __init__(self, results: list[dict], spec, info: BackendInfo, source: str):
+    def __init__(self, results: list[dict] | Callable[[], Iterable[dict]], spec, info: BackendInfo, source: str):
+        """``results``: the detections (a list), or a function returning a fresh iterable of them
+        on every call (:func:`iter_results` of the file: streamed, never held whole)."""
         super().__init__(spec, info)
         self.source = source
         self.results = results
@@ -92,7 +99,8 @@ class PrecomputedDetector(CaseLookupDetector):
         wanted = {str(c): i for i, c in enumerate(cases["case_id"].astype(str))}
         per_case: dict[str, list[tuple]] = {c: [] for c in wanted}
         problems = []
-        for j, r in enumerate(self.results):
+        results = self.results() if callable(self.results) else self.results
+        for j, r in enumerate(results):
             case = self._case_of(r, by_file)
             if case is None:
                 if self._mapping is None and not ("case_id" in r or "file_name" in r):
@@ -135,42 +143,73 @@ class PrecomputedDetector(CaseLookupDetector):
 
 
 
-def _validate(results, source: str) -> list[dict]:
-    if not isinstance(results, list):
+def _problems_of(j: int, r: object, source: str) -> list[Problem]:
+    """What is wrong with result ``j`` of a COCO results list (empty when it is fine)."""
+    if not isinstance(r, dict):
+        return [Problem(source, f"[{j}]", f"expected an object, got {type(r).__name__}")]
+    problems = [Problem(source, f"[{j}]", f"missing {key!r}") for key in ("category_id", "bbox", "score") if key not in r]
+    b = r.get("bbox")
+    if b is not None and not (isinstance(b, list) and len(b) == 4 and all(isinstance(v, numbers.Real) for v in b)
+                              and b[2] >= 0 and b[3] >= 0):
+        problems.append(Problem(source, f"[{j}].bbox", f"expected [x, y, w, h] numbers with w, h >= 0, got {b!r}"))
+    s = r.get("score")
+    if s is not None and not (isinstance(s, numbers.Real) and np.isfinite(s)):
+        problems.append(Problem(source, f"[{j}].score", f"expected a finite number, got {s!r}"))
+    return problems
+
+
+def _validate(results: Iterable[object], source: str) -> None:
+    """Check every result (the first 50 problems listed); raises StudyError."""
+    if isinstance(results, (dict, str, bytes)):
         raise StudyError("a COCO results JSON must be a list of detections", file=source)
-    problems = []
+    problems: list[Problem] = []
     for j, r in enumerate(results):
-        if not isinstance(r, dict):
-            problems.append(Problem(source, f"[{j}]", f"expected an object, got {type(r).__name__}"))
-            continue
-        for key in ("category_id", "bbox", "score"):
-            if key not in r:
-                problems.append(Problem(source, f"[{j}]", f"missing {key!r}"))
-        b = r.get("bbox")
-        if b is not None and not (isinstance(b, list) and len(b) == 4 and all(isinstance(v, numbers.Real) for v in b)
-                                  and b[2] >= 0 and b[3] >= 0):
-            problems.append(Problem(source, f"[{j}].bbox", f"expected [x, y, w, h] numbers with w, h >= 0, got {b!r}"))
-        s = r.get("score")
-        if s is not None and not (isinstance(s, numbers.Real) and np.isfinite(s)):
-            problems.append(Problem(source, f"[{j}].score", f"expected a finite number, got {s!r}"))
+        problems += _problems_of(j, r, source)
         if len(problems) > 50:
             problems.append(Problem(source, "", "(more problems not listed)"))
             break
     raise_if(problems)
-    return results
+
+
+def iter_results(path: str | Path) -> Iterator[dict]:
+    """The detections of a COCO results JSON file, one at a time (ijson, C backend where
+    installed), with the file never read whole; numbers come as ``int`` / ``float``.
+
+    Raises
+    ------
+    StudyError
+        When the file is not a JSON list, is not UTF-8 JSON, or ends early (file and byte named).
+    """
+    import ijson
+
+    path = Path(path)
+    if not path.is_file():
+        raise StudyError("file not found", file=str(path))
+    with open(path, "rb") as f:
+        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not head.startswith(b"["):
+            raise StudyError("a COCO results JSON must be a list of detections", file=str(path))
+        f.seek(0)
+        try:
+            yield from ijson.items(f, "item", use_float=True)
+        except (ijson.JSONError, UnicodeDecodeError) as e:
+            text = str(e).strip().splitlines()
+            raise StudyError(f"invalid JSON near byte {f.tell()}: {text[0] if text else type(e).__name__}",
+                             file=str(path)) from None
 
 
 def load(spec) -> PrecomputedDetector:
-    """Read and validate the results JSON (all problems listed)."""
+    """Check every detection of the results JSON (all problems listed, the file streamed) and
+    return a detector that streams it again for the cases it is asked about."""
     from study import __version__
 
     path, digest = verified_file(spec, "detections", expected_sha256=spec.weights_sha256)
-    results = _validate(read_json(path), str(path))
+    _validate(iter_results(path), str(path))  # one streamed pass; predict_cases streams again for its cases
     files = {"detections": digest}
     if isinstance(spec.images, str):
         from study.io import sha256_file
 
         files["images"] = sha256_file(spec.path(spec.images))
-    return PrecomputedDetector(results, spec, BackendInfo(
+    return PrecomputedDetector(lambda: iter_results(path), spec, BackendInfo(
         backend="precomputed", backend_version=f"acne-study {__version__}", weights=str(path), weights_sha256=digest,
         files=files, device="none"), str(path))

@@ -18,6 +18,10 @@ Introduction to the Bootstrap, ch. 13 (percentile intervals).
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterator, Sequence
+from typing import Any
+
 import numpy as np
 
 from study.estimate import Estimate
@@ -54,6 +58,62 @@ def resampling_weights(n_units: int, *, n_replicates: int, rng: np.random.Genera
         idx += (np.arange(b) * n_units)[:, None]
         yield np.bincount(idx.ravel(), minlength=b * n_units).reshape(b, n_units).astype(np.float32)
         done += b
+
+
+class ReplicateWeights:
+    """The draw counts of ``n_replicates`` bootstrap replicates over ``n_units`` units, made block
+    by block (:func:`resampling_weights`) each time they are iterated, from a saved copy of the
+    generator's state.
+
+    Every pass yields the same blocks as ``list(resampling_weights(n_units, n_replicates=...,
+    rng=rng))`` would, but only one ``(chunk, n_units)`` block is held at a time, so the
+    replicates are never stored whole (``n_replicates x n_units`` float32: 800 MB for 2,000
+    replicates of 100,000 patients) and several statistics (F1, FROC, presence, segmentation)
+    share one definition of the replicates without sharing a copy of them.
+
+    Parameters
+    ----------
+    n_units : int
+        Units (patients) resampled.
+    n_replicates : int
+        Replicates in total (0: none; the object is then falsy).
+    rng : numpy Generator
+        The generator the replicates are drawn from; its state is copied, not advanced.
+    chunk : int
+        Replicates per block.
+    """
+
+    def __init__(self, n_units: int, *, n_replicates: int, rng: np.random.Generator, chunk: int = 256) -> None:
+        if n_units < 0 or n_replicates < 0 or chunk < 1:
+            raise ValueError(f"need n_units >= 0, n_replicates >= 0 and chunk >= 1; got {n_units}, {n_replicates}, {chunk}")
+        self.n_units = int(n_units)
+        self.n_replicates = int(n_replicates)
+        self.chunk = int(chunk)
+        self._bit_generator = type(rng.bit_generator)
+        self._state = copy.deepcopy(rng.bit_generator.state)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if not self:
+            return iter(())
+        bg = self._bit_generator()
+        bg.state = copy.deepcopy(self._state)
+        return resampling_weights(self.n_units, n_replicates=self.n_replicates, rng=np.random.Generator(bg),
+                                  chunk=self.chunk)
+
+    def __len__(self) -> int:
+        """Number of blocks."""
+        return -(-self.n_replicates // self.chunk) if self.n_units > 0 else 0
+
+    def __repr__(self) -> str:
+        return f"ReplicateWeights(n_units={self.n_units}, n_replicates={self.n_replicates}, chunk={self.chunk})"
+
+
+def units_of(weight_blocks: ReplicateWeights | Sequence[np.ndarray] | Any) -> int:
+    """The number of units (columns) of ``weight_blocks``: a :class:`ReplicateWeights` or a
+    non-empty list of ``(b, P)`` blocks."""
+    if isinstance(weight_blocks, ReplicateWeights):
+        return weight_blocks.n_units
+    return int(weight_blocks[0].shape[1])
 
 
 def bootstrap_sums(patient_features: np.ndarray, *, n_replicates: int, seed: int | np.random.Generator,

@@ -49,7 +49,7 @@ from study.metrics.average_precision import (
     ap_interval,
     average_precision,
 )
-from study.metrics.bootstrap import bootstrap_estimate, resampling_weights
+from study.metrics.bootstrap import ReplicateWeights, bootstrap_estimate
 from study.metrics.clustered import clustered_proportion
 from study.metrics.coco_input import (
     CocoArrays,
@@ -105,14 +105,16 @@ class Patients:
         Number of patients.
     unit : {"patients", "images"}
         What is resampled (``images`` when no patient mapping was given).
-    blocks : list of (b, n) float32 arrays
-        Draw counts of the bootstrap replicates (empty without bootstrap).
+    blocks : ReplicateWeights
+        Draw counts of the bootstrap replicates, made block by block each time they are read
+        (falsy without bootstrap): F1, FROC, presence and segmentation share this one
+        definition of the replicates and none holds them all.
     """
 
     index: np.ndarray
     n: int
     unit: Literal["patients", "images"]
-    blocks: list[np.ndarray]
+    blocks: ReplicateWeights
     #: the unit of analysis is the patient: lesion-level proportions use the clustered ratio estimator
     clustered: bool = False
 
@@ -179,7 +181,7 @@ def _patients(image_ids: np.ndarray, patient_of: Mapping[Any, Any] | None, *, n_
         uniq, idx = np.unique(np.asarray([str(x) for x in labels]), return_inverse=True)
         index, n, unit = idx.astype(np.int64), len(uniq), "patients"
     rng = np.random.default_rng(seed)
-    blocks = list(resampling_weights(n, n_replicates=n_bootstrap, rng=rng)) if n_bootstrap > 0 and n else []
+    blocks = ReplicateWeights(n, n_replicates=max(int(n_bootstrap), 0), rng=rng)
     return Patients(index, n, unit, blocks, clustered)
 
 

@@ -176,10 +176,13 @@ def _readout(data: FrocData, w: np.ndarray, fp_rates, fpc: np.ndarray, valid: np
 
 
 def bootstrap_sensitivities(data: FrocData, fp_rates, weight_blocks) -> np.ndarray:
-    """Replicate sensitivities (B x rates) for the given patient-weight blocks."""
+    """Replicate sensitivities (B x rates) for the given patient-weight blocks, read out block by
+    block (the readout of a replicate is exact and does not depend on the others), so that the
+    weights of all replicates are never held at once."""
     fpc = np.r_[0.0, np.cumsum(data.fp)]
-    w = np.vstack(list(weight_blocks)).astype(np.float32, copy=False)
-    return _readout(data, w, tuple(fp_rates), fpc, data.valid_cut)
+    rates = tuple(fp_rates)
+    out = [_readout(data, np.asarray(w, np.float32), rates, fpc, data.valid_cut) for w in weight_blocks]
+    return np.vstack(out) if out else np.full((0, len(rates)), np.nan)
 
 
 def bootstrap_sensitivities_reference(data: FrocData, fp_rates, weight_blocks) -> np.ndarray:
@@ -211,8 +214,9 @@ def evaluate_froc(data: FrocData, *, fp_rates=DEFAULT_FP_RATES, weight_blocks=No
         Detections with their TP/FP status at the matching threshold (ignored ones: both 0).
     fp_rates : sequence of float
         Mean false positives per image at which the sensitivity is read.
-    weight_blocks : list of (b, P) arrays, optional
-        Patient draw counts of the bootstrap replicates (``study.metrics.bootstrap``).
+    weight_blocks : list of (b, P) arrays or ReplicateWeights, optional
+        Patient draw counts of the bootstrap replicates (``study.metrics.bootstrap``), read
+        one block at a time.
     n_bootstrap : int
         Number of replicates in ``weight_blocks`` (for the method name).
     matching : str

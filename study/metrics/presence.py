@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from study.metrics.bootstrap import bootstrap_estimate
+from study.metrics.bootstrap import bootstrap_estimate, units_of
 from study.metrics.intervals import binomial_ci
 from study.results.detection import PresenceResult, PresenceTable
 
@@ -72,7 +72,7 @@ def evaluate_presence(truth: np.ndarray, called: np.ndarray, patient: np.ndarray
     if replicate_table is not None:
         reps = f1_from_counts(replicate_table[:, 0], replicate_table[:, 1], replicate_table[:, 2])
     elif weight_blocks:
-        feats = presence_features(truth, called, patient, int(weight_blocks[0].shape[1]))
+        feats = presence_features(truth, called, patient, units_of(weight_blocks))
         s = np.vstack([w @ feats for w in weight_blocks])
         reps = f1_from_counts(s[:, 0], s[:, 1], s[:, 2])
     return PresenceResult(

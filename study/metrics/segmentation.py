@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from study.metrics.bootstrap import bootstrap_estimate
+from study.metrics.bootstrap import bootstrap_estimate, units_of
 from study.metrics.coco_input import CocoArrays
 from study.metrics.matching import MatchResult
 from study.results.detection import MeanEstimate, SegmentationLevel, SegmentationResult
@@ -59,7 +59,7 @@ def _mean_estimate(values: np.ndarray, patient: np.ndarray, weight_blocks, n_boo
         return MeanEstimate(**empty.model_dump())
     reps = np.zeros(0)
     if weight_blocks:
-        p = int(weight_blocks[0].shape[1])
+        p = units_of(weight_blocks)
         feats = np.zeros((p, 2))
         np.add.at(feats, (patient, 0), values)
         np.add.at(feats, (patient, 1), 1.0)

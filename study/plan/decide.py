@@ -84,13 +84,13 @@ def _other_modality(e: Endpoint) -> str:
 
 def _rater_words(e: Endpoint) -> str:
     if e.comparator.kind == "modality":
-        return f"the readers reading {_other_modality(e)}" + (f" (aid: model {e.rater})" if e.rater else "")
+        return f"the readers reading {_other_modality(e)}"  # the aid is the endpoint's rater (model)
     return e.rater or "the model"
 
 
 def _desc(e: Endpoint) -> str:
     if e.comparator.kind == "modality" and METRICS[e.metric].kind == "mrmc":
-        return "reader-averaged MRMC figure of merit (AUC)"
+        return "MRMC figure of merit (AUC) averaged over the readers"
     d = METRICS[e.metric].description
     return d.replace("<cut>", str(e.positive_from)).replace("<class>", "any lesion" if e.lesion_class == "any"
                                                             else e.lesion_class)

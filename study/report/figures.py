@@ -34,15 +34,16 @@ from study.io import write_text
 from study.pseudonyms import pseudonyms, study_pseudonyms
 from study.report import format as F
 from study.report import selectors as S
+from study.report.figure_cache import draw_figures
 from study.report.figure_ids import figure_id
-from study.report.flow_diagram import flow_svg, flow_view, reference_split
+from study.report.flow_diagram import flow_view
 from study.report.text import neutralise_bidi, report_text
 from study.results import Results
 from study.results.agreement import RaterAgreement
 from study.results.counting import CountingPoints, CountingResult
 from study.results.detection import DetectionResult, FrocPoint
 from study.results.flow import Flow
-from study.results.mrmc import MRMCBlock, RocCurve
+from study.results.mrmc import RocCurve
 
 if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn (a heavy import)
     from matplotlib.axes import Axes
@@ -591,38 +592,17 @@ def study_rater_colours(r: Results) -> dict[str, str]:
     return rater_colours(sorted(ids), models=r.model_ids)
 
 
-def figure_svgs(results: Results | Mapping[str, Any]) -> dict[str, str]:
-    """Every figure the results support, as SVG text, in report order (absent data = no figure)."""
-    from study.report.context import parse_results
-    from study.report.figures_mrmc import ustat_figures
+def figure_svgs(results: Results | Mapping[str, Any], *, cache_dir: str | os.PathLike[str] | None = None,
+                workers: int | None = None) -> dict[str, str]:
+    """Every figure the results support, as SVG text, in report order (absent data = no figure).
 
-    r = parse_results(results)
-    out: dict[str, str] = {}
+    Figures are drawn in parallel processes (at most ``workers``, default one per usable core)
+    and, with ``cache_dir``, reused from an earlier render when their inputs and the drawing
+    code did not change (:func:`study.report.figure_cache.draw_figures`).
+    """
+    from study.report.figure_list import figure_jobs
 
-    def put(name: str, svg: str | None) -> None:
-        if svg:
-            out[name] = svg
-
-    if r.flow is not None:
-        put(figure_id("flow"), _scope_ids(flow_svg(r.flow, reference=reference_split(
-            r.baseline, r.study.protocol_settings)), figure_id("flow")))
-    for m, det in sorted(r.detection.items()):
-        put(figure_id("pr", m), pr_figure(m, det))
-        put(figure_id("froc", m), froc_figure(m, det))
-    for m, cnt in sorted(r.counting.items()):
-        put(figure_id("count_scatter", m), count_scatter_figure(m, cnt))
-        put(figure_id("bland_altman", m), bland_altman_figure(m, cnt))
-    ag = r.agreement
-    colours = study_rater_colours(r)
-    if ag is not None:
-        put(figure_id("confusion"), confusion_figure(ag.levels, ag.raters))
-        put(figure_id("sens_spec"), sens_spec_figure(ag.levels, ag.raters, colours=colours))
-        for col, rows in S.subgroup_rows(ag).items():
-            put(figure_id("forest", col), forest_figure(col, rows, colours=colours))
-    for m, roc in S.mrmc_rocs(r.mrmc).items():
-        put(figure_id("mrmc_roc", m), mrmc_roc_figure(m, roc, colours=colours))
-    out.update(ustat_figures(r.mrmc.ustat if isinstance(r.mrmc, MRMCBlock) else None))
-    return out
+    return draw_figures(figure_jobs(results), cache_dir=cache_dir, workers=workers)
 
 
 def study_example_figures(results: Results, *, results_dir: str | os.PathLike[str]) -> dict[str, str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from study.report.figure_cache import FigureJob, draw_figures
 from study.report.figure_ids import figure_id
 from study.report.figures import (
     TEXT_WIDTH_IN,
@@ -35,7 +36,8 @@ from study.results.mrmc import (
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["mrmc_design_figure", "mrmc_forest_figure", "ustat_analyses", "ustat_figure_key", "ustat_figures"]
+__all__ = ["mrmc_design_figure", "mrmc_forest_figure", "ustat_analyses", "ustat_figure_jobs", "ustat_figure_key",
+           "ustat_figures"]
 
 READERS_KEY = "readers"
 
@@ -130,20 +132,24 @@ def mrmc_forest_figure(key: str, diff: UStatDifference, *, label: str = "AUC", c
     return _draw(figure_id("mrmc_forest", key), draw)
 
 
-def ustat_figures(ustat: MRMCUStatStudy | None) -> dict[str, str]:
-    """Every U-statistic MRMC figure the results support (figure id -> SVG)."""
-    out: dict[str, str] = {}
+def ustat_figure_jobs(ustat: MRMCUStatStudy | None) -> list[FigureJob]:
+    """Every U-statistic MRMC figure the results may support, as jobs for
+    :func:`study.report.figure_cache.draw_figures` (the design of each analysis, and the
+    per-reader forest plot of its first difference with reader values)."""
+    jobs: list[FigureJob] = []
     for key, a in ustat_analyses(ustat).items():
         if isinstance(a, NotAssessed):
             continue
-        svg = mrmc_design_figure(key, a.design)
-        if svg:
-            out[figure_id("mrmc_design", key)] = svg
+        jobs.append(FigureJob(figure_id("mrmc_design", key), mrmc_design_figure, (key, a.design)))
         for d in a.differences:
             if any(v is not None for v in d.readers.values()):
-                svg = mrmc_forest_figure(key, d, label=a.fom.upper() if a.fom == "auc" else a.fom,
-                                         confidence=a.confidence_level)
-                if svg:
-                    out[figure_id("mrmc_forest", key)] = svg
+                jobs.append(FigureJob(figure_id("mrmc_forest", key), mrmc_forest_figure, (key, d),
+                                      {"label": a.fom.upper() if a.fom == "auc" else a.fom,
+                                       "confidence": a.confidence_level}))
                 break
-    return out
+    return jobs
+
+
+def ustat_figures(ustat: MRMCUStatStudy | None) -> dict[str, str]:
+    """Every U-statistic MRMC figure the results support (figure id -> SVG), drawn here."""
+    return draw_figures(ustat_figure_jobs(ustat), workers=1)

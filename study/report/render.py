@@ -279,7 +279,8 @@ def render(results: Results | Mapping[str, Any], *, assets_dir: str | os.PathLik
 
 def render_report(results: Results | Mapping[str, Any], *, out_pdf: str | os.PathLike[str], out_html: str | os.PathLike[str],
                   figures_dir: str | os.PathLike[str] | None = None, assets_dir: str | os.PathLike[str] | None = None,
-                  results_dir: str | os.PathLike[str] | None = None) -> dict[str, int]:
+                  results_dir: str | os.PathLike[str] | None = None,
+                  figure_cache: str | os.PathLike[str] | None = None) -> dict[str, int]:
     """Render ``results`` (the parsed ``results.json``) to ``out_pdf`` and ``out_html``.
 
     Parameters
@@ -296,6 +297,10 @@ def render_report(results: Results | Mapping[str, Any], *, out_pdf: str | os.Pat
     results_dir : path, optional
         The study's results folder: only used for example images, and only when the protocol
         allows them (``report.show_example_images``); they are embedded in the SVG figures.
+    figure_cache : path, optional
+        Folder of the figure cache: figures whose inputs and drawing code did not change since
+        the last render are read from it instead of drawn
+        (:func:`study.report.figure_cache.draw_figures`). The others are drawn in parallel processes.
 
     Returns
     -------
@@ -307,7 +312,7 @@ def render_report(results: Results | Mapping[str, Any], *, out_pdf: str | os.Pat
     from study.report.figures import figure_svgs, study_example_figures
 
     results = parse_results(results)
-    figs = figure_svgs(results)
+    figs = figure_svgs(results, cache_dir=figure_cache)
     if results_dir is not None:
         figs.update(study_example_figures(results, results_dir=results_dir))
     if figures_dir is not None:

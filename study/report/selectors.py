@@ -89,7 +89,8 @@ class SubgroupRow:
 
 def subgroup_rows(agreement: AgreementResult) -> dict[str, list[SubgroupRow]]:
     """Per subgroup column (sorted), its values (in baseline order) and raters (in report order)."""
-    from study.baseline import _sort_key
+    # not study.baseline: sorting subgroups must not import pandas
+    from study.natural_order import natural_key as _sort_key
 
     order = [rid for rid, _ in raters_in_order(agreement.raters)]
     out: dict[str, list[SubgroupRow]] = {}

@@ -31,30 +31,36 @@ def _images(n: int | None, n_patients: int | None) -> str:
 
 
 def summary_context(results: Results) -> dict[str, Any]:
-    """The key-results table (one row per endpoint and rater, with what n counts) and a one-paragraph design
-    summary ("N images from P patients")."""
-    t = Table("tab-summary", "Key results (point estimate and confidence interval) and what n counts",
-              ["Endpoint", "Rater", "n (what is counted)", "Estimate (CI)"])
+    """The key-results table (one row per endpoint and rater; a note says what n counts in each) and a
+    one-paragraph design summary ("N images from P patients")."""
+    t = Table("tab-summary", "Key results (point estimate and confidence interval)", ["Endpoint", "Rater", "Estimate (CI)"])
+    counted: dict[str, None] = {}
+
+    def add(row: list[str]) -> None:
+        """A row (endpoint, rater, what n counts, estimate): n goes to the table's note, once per endpoint kind."""
+        t.add([row[0], row[1], row[3]])
+        counted[f"{row[0].split(':')[0].split(' (')[0]}, {row[1]}: {row[2]}"] = None
+
     threshold = results.study.protocol_settings.detection.operating_threshold
     for m in results.model_ids:
         det = results.detection.get(m)
         if det is not None:
             n_det = f"{det.inputs.n_gt} lesions; " + _images(det.n_images, det.n_patients)
             if det.map is not None:
-                t.add([f"Detection: mean AP over classes (IoU {fmt(det.iou_threshold, 2)})", m, n_det, t.ci(det.map)])
+                add([f"Detection: mean AP over classes (IoU {fmt(det.iou_threshold, 2)})", m, n_det, t.ci(det.map)])
             if det.any_lesion.ap is not None and len(det.classes) != 1:
-                t.add(["Detection: AP, any lesion", m, n_det, t.ci(with_interval(det.any_lesion.ap, det.any_lesion.ap_ci))])
+                add(["Detection: AP, any lesion", m, n_det, t.ci(with_interval(det.any_lesion.ap, det.any_lesion.ap_ci))])
             if det.any_lesion.recall.estimate is not None:
-                t.add([f"Detection: lesion recall, any lesion (score ≥ {fmt(det.operating_threshold, 2)})", m, n_det,
+                add([f"Detection: lesion recall, any lesion (score ≥ {fmt(det.operating_threshold, 2)})", m, n_det,
                        t.ci(det.any_lesion.recall)])
         cnt = results.counting.get(m)
         if cnt is not None:
             tk = threshold_key_of(cnt.threshold_keys(), threshold)
             overall = cnt.thresholds[tk].overall
             n_cnt = _images(overall.n, cnt.inputs.n_patients)
-            t.add([f"Counting: mean absolute error per image (score ≥ {tk})", m, n_cnt, t.ci(overall.mae, 2)])
-            t.add([f"Counting: mean bias per image (score ≥ {tk})", m, n_cnt, t.ci(overall.mean_bias, 2)])
-            t.add([f"Counting: concordance (CCC) of lesion counts (score ≥ {tk})", m, n_cnt, t.ci(overall.ccc, 3)])
+            add([f"Counting: mean absolute error per image (score ≥ {tk})", m, n_cnt, t.ci(overall.mae, 2)])
+            add([f"Counting: mean bias per image (score ≥ {tk})", m, n_cnt, t.ci(overall.mean_bias, 2)])
+            add([f"Counting: concordance (CCC) of lesion counts (score ≥ {tk})", m, n_cnt, t.ci(overall.ccc, 3)])
     ag = results.agreement
     if ag is not None:
         per_patient = ag.settings.patient_grade is not None
@@ -64,11 +70,11 @@ def summary_context(results: Results) -> dict[str, Any]:
 
         for rid, r in S.raters_in_order(ag.raters):
             if r.kind == "model":
-                t.add(["Grading: accuracy", rid, n_graded(r.n_cases, r.accuracy), t.ci(r.accuracy)])
-                t.add(["Grading: quadratic-weighted kappa", rid, n_graded(r.n_cases, r.accuracy),
+                add(["Grading: accuracy", rid, n_graded(r.n_cases, r.accuracy), t.ci(r.accuracy)])
+                add(["Grading: quadratic-weighted kappa", rid, n_graded(r.n_cases, r.accuracy),
                        t.ci(r.kappa_quadratic)])
         for g, gr in S.groups_in_order(ag.groups):
-            t.add(["Grading: accuracy", f"readers, {g}",
+            add(["Grading: accuracy", f"readers, {g}",
                    f"{gr.n_readings} readings of {gr.n_cases} {'patients' if per_patient else 'images'}",
                    t.ci(gr.accuracy)])
     ustat = results.mrmc.ustat if isinstance(results.mrmc, MRMCBlock) else None
@@ -80,15 +86,17 @@ def summary_context(results: Results) -> dict[str, Any]:
             if isinstance(a, UStatAnalysis):
                 for ud in a.differences:
                     fom = a.fom.upper() if a.fom == "auc" else a.fom
-                    t.add([f"MRMC {label}: {fom} difference ({ud.comparison}; {used}, U-statistics)", rater,
+                    add([f"MRMC {label}: {fom} difference ({ud.comparison}; {used}, U-statistics)", rater,
                            n_used, t.ci(ud.unbiased)])
             else:
-                t.add([f"MRMC {label} ({used}, U-statistics)", rater, n_used, f"not estimable: {a.reason}"])
+                add([f"MRMC {label} ({used}, U-statistics)", rater, n_used, f"not estimable: {a.reason}"])
     for m, v in S.mrmc_models(results.mrmc).items():
         for d in v.analysis.differences:
             block = f"crossed block of {v.design.cases_kept} of {v.design.cases_reference} cases"
-            t.add([f"MRMC: difference in figure of merit ({' - '.join(d.modalities)}; {block})", m or F.DASH,
+            add([f"MRMC: difference in figure of merit ({' - '.join(d.modalities)}; {block})", m or F.DASH,
                    f"{fmt_int(v.design.cases_kept)} images", t.ci(d)])
+    if counted:
+        t.note("n = " + "; ".join(counted) + ".")
     st = results.study
     design = (f"Study '{st.name}' under protocol {st.protocol.name} version {st.protocol.version}: "
               + (f"{results.flow.received} images received, " if results.flow is not None else "")

@@ -33,6 +33,7 @@ def _page_one(html: str) -> str:
 
 def test_page_one_states_each_primary_decision_and_the_secondary_adjusted_p():
     from study.report.context import build_context
+    from study.report.format import DASH
     from study.results.decisions import AnalysisPlanResults
 
     r = _results()
@@ -49,7 +50,10 @@ def test_page_one_states_each_primary_decision_and_the_secondary_adjusted_p():
     secondary = [d for d in plan.endpoints if d.role == "secondary"]
     assert [row[0].split(":")[0] for row in ctx["secondary"]["rows"]] == [d.id for d in secondary]
     for d, row in zip(secondary, ctx["secondary"]["rows"]):
-        assert row[4] == (f"{d.p_adjusted:.3f}" if d.p_adjusted >= 0.001 else "< 0.001")
+        if d.p_adjusted is None:  # e.g. aided versus unaided in a study without an aided session
+            assert d.decision == "not estimable" and row[4] == DASH
+        else:
+            assert row[4] == (f"{d.p_adjusted:.3f}" if d.p_adjusted >= 0.001 else "< 0.001")
     # exploratory endpoints stay off page one, and are in the body labelled exploratory
     exploratory = [d.id for d in plan.endpoints if d.role == "exploratory"]
     assert exploratory and ctx["n_exploratory"] == len(exploratory)

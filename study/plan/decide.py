@@ -492,12 +492,14 @@ def decide_endpoints(plan: AnalysisPlan, data: StudyData, *, lock: LockStatus) -
             decision_text=text, reason=reason))
     primaries = [d for d in decisions if d.role == "primary"]
     if any(d.decision == "not estimable" for d in primaries):
-        overall, overall_text = "not estimable", "The primary endpoint(s) could not all be estimated."
+        overall, overall_text = "not estimable", ("The primary endpoint could not be estimated." if len(primaries) == 1
+                                                     else "Not every primary endpoint could be estimated.")
     elif all(d.decision == "met" for d in primaries):
         overall, overall_text = "met", "Every primary endpoint met its pre-specified success criterion."
     else:
         failed = [d.id for d in primaries if d.decision != "met"]
-        overall, overall_text = "not met", f"Primary endpoint(s) not met: {', '.join(failed)}."
+        overall, overall_text = "not met", (f"Primary endpoint{'s' if len(failed) > 1 else ''} not met: "
+                                          f"{', '.join(failed)}.")
     hyp = " ".join(f"{e.id} ({e.role}): {_hypothesis_words(e)} on {_desc(e)}; success when {_criterion(e, alpha1)}."
                    for e in plan.endpoints if e.confirmatory)
     hypotheses_text = (f"Pre-specified hypotheses, {plan.sided}-sided alpha {plan.alpha:g} (each one-sided test at "

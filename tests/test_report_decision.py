@@ -143,3 +143,16 @@ def test_lock_label(state, label):
 
     ctx = lock_context(LockStatus(state=state, lock_file="x", statement="s"))
     assert ctx["label"] == label and ctx["changes"] is None
+
+
+def test_a_primary_not_reached_in_the_fixed_sequence_says_why_on_page_one():
+    """A co-primary whose own bound clears the goal but which comes after a failed endpoint in the fixed
+    sequence reads NOT MET; page one's note under the primary table says it was not reached."""
+    from study.report.context import build_context
+
+    r = _results()
+    reason = "not reached: sensitivity_grade_iii, earlier in the fixed sequence, was not met"
+    spec = next(e for e in r["analysis_plan"]["endpoints"] if e["id"] == "specificity_grade_iii")
+    spec["reason"] = reason
+    ctx = build_context(r, figures={})["decision"]
+    assert f"specificity_grade_iii: {reason}." in ctx["primary"]["notes"]

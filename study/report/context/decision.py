@@ -105,6 +105,8 @@ def decision_context(plan: AnalysisPlanResults | None) -> dict[str, Any]:
                       "criterion": d.criterion, "reason": d.reason, "text": d.decision_text})
         if d.decision == "not estimable" and d.reason:
             pt.note(f"{d.id}: not estimable: {d.reason}.")
+        elif d.reason and d.decision != "met":  # e.g. not reached in a fixed sequence
+            pt.note(f"{d.id}: {d.reason}.")
     st = Table("tab-decision-secondary",
                "Secondary endpoints, tested under the multiplicity procedure: adjusted p-value and conclusion",
                ["Endpoint", "Success criterion", f"Estimate ({level})", "p (one-sided)", "Adjusted p",

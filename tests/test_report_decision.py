@@ -156,3 +156,14 @@ def test_a_primary_not_reached_in_the_fixed_sequence_says_why_on_page_one():
     spec["reason"] = reason
     ctx = build_context(r, figures={})["decision"]
     assert f"specificity_grade_iii: {reason}." in ctx["primary"]["notes"]
+
+
+def test_aided_versus_unaided_endpoint_is_named_for_the_readers_aided_by_the_model():
+    """The readers' aided-versus-unaided endpoint names the readers aided by the model, not the model's own
+    figure of merit."""
+    from study.report.context import build_context
+
+    r = _results()
+    ctx = build_context(r, figures={})["decision"]
+    row = next(row for row in ctx["secondary"]["rows"] if row[0].startswith("aided_vs_unaided:"))
+    assert ", readers aided by sim-detector versus unaided" in row[0] and " of sim-detector" not in row[0]

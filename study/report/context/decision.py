@@ -39,9 +39,17 @@ def _estimate_text(d: EndpointDecision, t: Table) -> str:
     return t.ci(e)
 
 
+def _whose(d: EndpointDecision) -> str:
+    """Whose performance the endpoint is: the model, or, for aided versus unaided reading, the readers
+    aided by it."""
+    if d.source.startswith("mrmc.ustat.aided_vs_unaided"):
+        return f", readers aided by {d.rater} versus unaided"
+    return f" of {d.rater}"
+
+
 def _endpoint_name(d: EndpointDecision) -> str:
     where = "" if d.population == "all included cases" else f", {d.population}"
-    return f"{d.id}: {d.metric_description} of {d.rater}{where} ({d.unit} as the unit)"
+    return f"{d.id}: {d.metric_description}{_whose(d)}{where} ({d.unit} as the unit)"
 
 
 def lock_context(lock: LockStatus) -> dict[str, Any]:
@@ -145,7 +153,7 @@ def endpoints_context(plan: AnalysisPlanResults | None) -> dict[str, Any]:
         stat = F.DASH if d.statistic is None else (
             f"{int(d.statistic) if float(d.statistic).is_integer() else F.fmt(d.statistic, 3)} "
             f"({d.statistic_name or 'statistic'})")
-        t.add([f"{d.id}: {d.metric_description} of {d.rater}", "exploratory" if d.role == "exploratory" else d.role,
+        t.add([f"{d.id}: {d.metric_description}{_whose(d)}", "exploratory" if d.role == "exploratory" else d.role,
                _estimate_text(d, t), stat, fmt_p(d.p_value), fmt_p(d.p_adjusted), DECISION_LABELS[d.decision]])
         if d.reason:
             t.note(f"{d.id}: {d.reason}.")

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.pdf_text import checklist_status, layout_rows, pdf_text
+
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "report" / "results.json.gz"
 EPOCH = "1763683200"
 
@@ -24,12 +26,6 @@ EPOCH = "1763683200"
 def _results() -> dict:
     with gzip.open(FIXTURE, "rt", encoding="utf-8") as f:
         return json.load(f)
-
-
-def _pdftotext(pdf: Path) -> str:
-    if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext (Debian package poppler-utils) is not installed; cannot read the PDF back")
-    return subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +76,7 @@ SECTION_TEXTS = [
 @pytest.mark.slow
 def test_demo_report_has_every_section(full_report):
     out, pages = full_report
-    text = _pdftotext(out / "report.pdf")
+    text = pdf_text(out / "report.pdf")
     flat = re.sub(r"\s+", " ", text)
     missing = [s for s in SECTION_TEXTS if s.lower() not in flat.lower()]
     assert not missing, f"sections missing from the PDF text: {missing}"
@@ -111,7 +107,7 @@ def test_demo_report_has_every_section(full_report):
 def test_no_case_or_patient_id_in_report(full_report):
     out, _ = full_report
     results = _results()
-    text = _pdftotext(out / "report.pdf") + (out / "report.html").read_text(encoding="utf-8")
+    text = pdf_text(out / "report.pdf") + (out / "report.html").read_text(encoding="utf-8")
     # the fixture's results.json is pseudonymised (report.pseudonymise_case_ids): it stores pseudonyms only,
     # and the manifest's ids (study synth: case C00001, patient P0001) are printed nowhere
     assert results["study"]["case_ids"] == "pseudonymised"
@@ -210,7 +206,7 @@ def test_markup_in_reader_ids_is_text_and_nothing_is_fetched(hostile, tmp_path):
     assert not re.search(r"<(img|a|link|iframe|object|embed)\b[^>]*(127\.0\.0\.1|file:)", html)
     pdf = tmp_path / "hostile.pdf"
     pdf.write_bytes(hostile.pdf)
-    text = re.sub(r"\s+", " ", _pdftotext(pdf))
+    text = re.sub(r"\s+", " ", pdf_text(pdf))
     assert '<img src="http://127.0.0.1:9/x">' in text  # printed as text (table of readers)
     assert "file:///etc/passwd" in text
 
@@ -335,33 +331,19 @@ def test_every_table_says_what_n_counts():
             assert any(n.startswith("n = ") for n in t["notes"]), t["id"]
 
 
-def _layout_rows(pdf: Path) -> list[str]:
-    if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext (Debian package poppler-utils) is not installed; cannot read the PDF back")
-    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    return [re.sub(r"\s+", " ", line).strip() for line in text.splitlines()]
-
-
-def _checklist_status(rows: list[str], caption: str, number: str) -> str:
-    """The status printed in the checklist under ``caption`` for item ``number`` (its first line)."""
-    start = next(i for i, r in enumerate(rows) if caption in r)
-    line = next(r for r in rows[start:] if r.startswith(f"{number} "))
-    return next(s for s in ("not reported", "not applicable", "reported") if s in line)
-
-
 def test_checklists_without_a_model_card_show_its_items_not_reported(full_report):
     """The fixture's model spec has no card: its STARD and CLAIM items read "not reported" in the PDF."""
     out, _ = full_report
-    rows = _layout_rows(out / "report.pdf")
+    rows = layout_rows(out / "report.pdf")
     stard, claim = "STARD 2015 items and where", "CLAIM 2024 items and where"
     for number in ("10a", "12a"):
-        assert _checklist_status(rows, stard, number) == "not reported", number
+        assert checklist_status(rows, stard, number) == "not reported", number
     for number in ("9", "22", "23", "27"):
-        assert _checklist_status(rows, claim, number) == "not reported", number
+        assert checklist_status(rows, claim, number) == "not reported", number
     # computed, not typed in: what the fixture holds is reported, the adverse-events item is not applicable
-    assert _checklist_status(rows, stard, "19") == "reported"
-    assert _checklist_status(rows, stard, "25") == "not applicable"
-    assert _checklist_status(rows, claim, "35") == "reported"
+    assert checklist_status(rows, stard, "19") == "reported"
+    assert checklist_status(rows, stard, "25") == "not applicable"
+    assert checklist_status(rows, claim, "35") == "reported"
     flat = " ".join(rows)
     assert "Model card of sim-detector" in flat and "not supplied: the model spec has no card" in flat
     assert "Annotators: not supplied" in flat

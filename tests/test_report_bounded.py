@@ -37,6 +37,7 @@ from study.report.text import (
     report_text,
     short_form,
 )
+from tests.pdf_text import pdf_text
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "report" / "results.json.gz"
 REPO = Path(__file__).resolve().parents[1]
@@ -184,7 +185,7 @@ def test_hostile_ids_are_bounded_neutral_text_in_html_and_figures(piece, length)
 def test_longest_ids_render_within_twice_the_normal_time(tmp_path, monkeypatch):
     """The worst case as a PDF: ids of 10,000 characters, one with spaces and controls, one an unbroken run,
     against the same results with their own ids, both timed here (after a warm-up of the libraries)."""
-    if shutil.which("pdftotext") is None:
+    if shutil.which("pdftotext") is None:  # checked before the timed renders
         pytest.skip("pdftotext (Debian package poppler-utils) is not installed; cannot read the PDF back")
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
     import matplotlib.pyplot  # noqa: F401  (imports are not part of the times compared)
@@ -202,14 +203,10 @@ def test_longest_ids_render_within_twice_the_normal_time(tmp_path, monkeypatch):
     r = render(_with_ids(_small_results(), ids))
     hostile = time.perf_counter() - t0
     assert hostile <= 2 * normal, f"ids of 10,000 characters: {hostile:.1f} s against {normal:.1f} s for the ordinary ids"
-    text = _pdftotext(r.pdf, tmp_path)
+    (tmp_path / "r.pdf").write_bytes(r.pdf)
+    text = pdf_text(tmp_path / "r.pdf")
     _check_text("PDF text", text, length=10_000)
     assert TAG in text and "\\u202E" in text  # the tag as text, the override as its visible code
-
-
-def _pdftotext(pdf: bytes, tmp: Path) -> str:
-    (tmp / "r.pdf").write_bytes(pdf)
-    return subprocess.run(["pdftotext", str(tmp / "r.pdf"), "-"], capture_output=True, text=True, check=True).stdout
 
 
 def test_sigint_stops_study_report_within_seconds(tmp_path):

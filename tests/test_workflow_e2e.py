@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT, pycocotools_eval
+from tests.pdf_text import checklist_status, flat_text, layout_rows, pdf_text
 
 pytestmark = pytest.mark.slow
 
@@ -282,15 +283,8 @@ def test_no_interval_of_the_whole_results_json_leaves_its_bounds(study_run):
 def test_report_baseline_and_flow_show_patients_next_to_images(study_run):
     """Issue 13 item 4: the demo report's baseline table, flow diagram and flow table count the patients
     next to the images (read back from the PDF with pdftotext)."""
-    import re
-    import shutil
-
-    if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext (Debian package poppler-utils) is not installed; cannot read the PDF back")
     r, res = _load(study_run[0])
-    text = subprocess.run(["pdftotext", str(r / "report.pdf"), "-"], capture_output=True, text=True,
-                          check=True).stdout
-    flat = re.sub(r"\s+", " ", text)
+    flat = flat_text(r / "report.pdf")
     n_img, n_pat = res["baseline"]["n_cases"], res["baseline"]["n_patients"]
     cases = pd.read_parquet(r / "cases.parquet")
     incl = pd.read_parquet(r / "eligibility.parquet").query("included")["case_id"].astype(str)
@@ -324,12 +318,7 @@ def test_results_json_holds_pseudonyms_not_case_ids(study_run):
 
 
 def _report_text(root):
-    import shutil
-
-    if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext (Debian package poppler-utils) is not installed")
-    pdf = root / "results" / "report.pdf"
-    return subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return pdf_text(root / "results" / "report.pdf")
 
 
 def test_errors_block_adds_up_to_the_detection_and_counting_blocks(study_run):
@@ -375,13 +364,7 @@ def test_report_shows_grading_errors_skin_type_and_truthful_overlap_labels(study
 def _first_pages(pdf: Path, *, layout: bool = False) -> str:
     """Text of PDF pages 1-2 (the title page, then page one of the report: the decision); whitespace collapsed,
     or with ``layout`` pdftotext's physical layout (a table row on one line)."""
-    import shutil
-
-    if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext (Debian package poppler-utils) is not installed; cannot read the PDF back")
-    text = subprocess.run(["pdftotext", *(["-layout"] if layout else []), "-f", "1", "-l", "2", str(pdf), "-"],
-                          capture_output=True, text=True, check=True).stdout
-    return text if layout else re.sub(r"\s+", " ", text)
+    return pdf_text(pdf, layout=True, first=1, last=2) if layout else flat_text(pdf, first=1, last=2)
 
 
 def test_demo_report_first_page_states_each_primary_decision(study_run):
@@ -490,11 +473,6 @@ def test_a_threshold_changed_after_the_lock_shows_deviation_with_that_key_on_pag
     assert re.search(r"^\s*protocol\.detection\.operating_threshold\s+0\.5\s+0\.25\s*$", layout, re.MULTILINE), layout[:3000]
 
 
-def _pdf_text(pdf: Path) -> str:
-    out = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True)
-    return " ".join(out.stdout.split())
-
-
 def test_mrmc_uses_every_included_case_with_readings_and_reports_aided_versus_unaided(study_run):
     """Issue 14: the study's MRMC analyses every included case that has readings (counted here from the
     run's own readings and eligibility tables), readers aided versus unaided (aided - unaided) and the model
@@ -514,7 +492,7 @@ def test_mrmc_uses_every_included_case_with_readings_and_reports_aided_versus_un
     assert a["differences"][0]["comparison"] == "aided - unaided"
     assert u["models"]["demo-frcnn"]["differences"][0]["comparison"] == "model demo-frcnn - unaided"
     used = f"{u['cases_with_readings']} of {u['cases_included']} included cases"
-    text = _pdf_text(r / "report.pdf")
+    text = flat_text(r / "report.pdf")
     # the key-results row from the HTML (in the PDF a label wrapped over several lines of a narrow column is
     # read back interleaved with the next columns)
     html = (r / "report.html").read_text()
@@ -541,21 +519,6 @@ def test_mrmc_uses_every_included_case_with_readings_and_reports_aided_versus_un
         assert aided["decision"] == "not estimable" and "not positive" in aided["decision_text"]
 
 
-def _pdf_rows(pdf: Path) -> list[str]:
-    import shutil
-
-    if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext (Debian package poppler-utils) is not installed; cannot read the PDF back")
-    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    return [re.sub(r"\s+", " ", line).strip() for line in text.splitlines()]
-
-
-def _status(rows: list[str], caption: str, number: str) -> str:
-    start = next(i for i, r in enumerate(rows) if caption in r)
-    line = next(r for r in rows[start:] if r.startswith(f"{number} "))
-    return next(s for s in ("not reported", "not applicable", "reported") if s in line)
-
-
 def test_report_shows_the_model_card_and_checklists_count_it_reported(study_run):
     """The demo model's card (models/demo/model.yaml) reaches results.json and the PDF; its STARD and
     CLAIM items read "reported" (tests/test_report.py: without a card they read "not reported")."""
@@ -563,17 +526,17 @@ def test_report_shows_the_model_card_and_checklists_count_it_reported(study_run)
     res = json.loads((root / "results" / "results.json").read_text())
     card = res["models"]["demo-frcnn"]["card"]
     assert card["architecture"].startswith("torchvision Faster R-CNN") and card["operating_threshold"] == 0.5
-    rows = _pdf_rows(root / "results" / "report.pdf")
+    rows = layout_rows(root / "results" / "report.pdf")
     flat = " ".join(rows)
     assert "Model card of demo-frcnn" in flat and "torchvision Faster R-CNN" in flat
     assert "400 synthetic images of 512 x 512 px" in flat
     stard, claim = "STARD 2015 items and where", "CLAIM 2024 items and where"
     for number in ("10a", "12a"):
-        assert _status(rows, stard, number) == "reported", number
+        assert checklist_status(rows, stard, number) == "reported", number
     for number in ("9", "22", "23", "27"):
-        assert _status(rows, claim, number) == "reported", number
+        assert checklist_status(rows, claim, number) == "reported", number
     # the demo config states no registration: not reported, whatever the card says
-    assert _status(rows, stard, "28") == "not reported"
+    assert checklist_status(rows, stard, "28") == "not reported"
 
 
 def test_report_flow_shows_every_failed_check_readings_of_excluded_cases_and_reference_split(study_run):
@@ -588,7 +551,7 @@ def test_report_flow_shows_every_failed_check_readings_of_excluded_cases_and_ref
         assert sum(c["by_check"].values()) >= c["excluded"]
         assert sum(c["by_check"].values()) - c["excluded"] >= c["more_than_one"]
     mr = flow["missing_readings"]
-    flat = " ".join(_pdf_rows(root / "results" / "report.pdf"))
+    flat = " ".join(layout_rows(root / "results" / "report.pdf"))
     assert "every failed check, per case:" in flat and "Reasons: every check the excluded cases failed" in flat
     if mr["readings_of_excluded_cases"]:
         assert f"Readings of {mr['excluded_cases_read']} excluded cases, not analysed" in flat

@@ -35,7 +35,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from study.errors import Problem, StudyError
-from study.results.models import DataDescription, ModelCard, TrainingPatientsCheck
+from study.results.models import ModelCard, ModelCardText, TrainingPatientsCheck
 
 __all__ = ["ModelCardSpec", "TrainingPatients", "card_input_files", "check_training_patients", "hash_patient_id",
            "read_training_patients"]
@@ -52,21 +52,12 @@ class TrainingPatients(BaseModel):
     format: Literal["ids", "sha256"] = "ids"
 
 
-class ModelCardSpec(BaseModel):
-    """``card:`` of a model spec, as written (see the module docstring)."""
+class ModelCardSpec(ModelCardText):
+    """``card:`` of a model spec, as written (see the module docstring): the card's text, and the file of
+    training patients to check against the cohort."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    version: str | None = None
-    architecture: str | None = None
-    input_size: str | None = None
-    preprocessing: str | None = None
-    training_data: DataDescription = Field(default_factory=DataDescription)
-    tuning_data: DataDescription = Field(default_factory=DataDescription)
-    patient_separation: str | None = None
     training_patients: TrainingPatients | None = None
     operating_threshold: float | None = Field(None, ge=0, le=1)
-    threshold_rationale: str | None = None
 
 
 def hash_patient_id(patient_id: str) -> str:

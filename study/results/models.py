@@ -39,8 +39,9 @@ class TrainingPatientsCheck(ResultModel):
                                        "this is not 0)")
 
 
-class ModelCard(ResultModel):
-    """The model card of a model spec (``card:``): what the model is and what it was trained on.
+class ModelCardText(ResultModel):
+    """The fields a model card's developer writes, shared by the spec's ``card:``
+    (``study.model_card.ModelCardSpec``) and the card recorded in results.json (:class:`ModelCard`).
 
     Every field is optional: what the developer did not supply is printed "not supplied" and
     counted as not reported in the checklists (CLAIM 2024, STARD 2015). The weights' sha256 is
@@ -55,9 +56,15 @@ class ModelCard(ResultModel):
     tuning_data: DataDescription = Field(default_factory=DataDescription)
     patient_separation: str | None = Field(None, description="statement of how test patients were kept out of "
                                                              "training")
-    training_patients: TrainingPatientsCheck | None = None
     operating_threshold: float | None = None
     threshold_rationale: str | None = None
+
+
+class ModelCard(ModelCardText):
+    """The model card of a model spec (``card:``) as recorded: what the model is, what it was trained on,
+    and the check of its training patients against the cohort."""
+
+    training_patients: TrainingPatientsCheck | None = None
 
 
 class DetectionCounts(ResultModel):

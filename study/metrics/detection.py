@@ -84,8 +84,8 @@ from study.results.detection import (
     SegmentationResult,
 )
 
-__all__ = ["ANY_LESION", "REC_THRS", "ap_interval", "average_precision", "coco_summary", "evaluate_detection",
-           "load_coco_pair"]
+__all__ = ["ANY_LESION", "REC_THRS", "DetectionFlags", "ap_interval", "average_precision", "coco_summary",
+           "detection_flags", "evaluate_detection", "load_coco_pair"]
 
 AP_DEFINITION = ("ap: COCO 101-point interpolated AP at iou_threshold; ap_voc: PASCAL VOC all-point AP; "
                  "map: mean of per-class ap over classes with reference lesions")
@@ -490,3 +490,87 @@ def _per_image(arr: CocoArrays, tp: np.ndarray, at_op: np.ndarray, real_gt: np.n
                         lesions=np.bincount(arr.gt_img[real_gt], minlength=n).astype(int).tolist(),
                         found=np.bincount(arr.dt_img[tp & at_op], minlength=n).astype(int).tolist(),
                         detections=np.bincount(arr.dt_img[at_op], minlength=n).astype(int).tolist())
+
+
+# --------------------------------------------------------------------------- flags for subgroups
+@dataclass(frozen=True)
+class DetectionFlags:
+    """Every detection's class-aware status under the study's matching, and the reference lesions per image.
+
+    Matching is per image, so the AP of any set of images (a subgroup) follows from these
+    flags without matching again (``study.metrics.subgroup_ap``).
+
+    Attributes
+    ----------
+    image_ids : int array (n_images,)
+        The evaluated images, ascending (pycocotools' order).
+    classes : list of str
+        The evaluated classes (indices of ``dt_cls`` and the columns of ``lesions``).
+    iou_threshold : float
+        The matching IoU (the study's AP threshold).
+    match_rule : str
+        ``iou`` or ``center_distance <= r px``, as in ``DetectionResult.match_rule``.
+    dt_img, dt_cls : int arrays (n_det,)
+        Image index (into ``image_ids``) and class index of each kept detection.
+    dt_score : float array (n_det,)
+    dt_tie : int array (n_det,)
+        Secondary sort key for equal scores: image order, then input order (as pycocotools).
+    dt_tp, dt_fp : bool arrays (n_det,)
+        Matched to a same-class reference lesion / not matched (a detection ignored by a
+        crowd region is neither).
+    lesions : int array (n_images, n_classes)
+        Reference lesions (not crowd) per image and class.
+    """
+
+    image_ids: np.ndarray
+    classes: list[str]
+    iou_threshold: float
+    match_rule: str
+    dt_img: np.ndarray
+    dt_cls: np.ndarray
+    dt_score: np.ndarray
+    dt_tie: np.ndarray
+    dt_tp: np.ndarray
+    dt_fp: np.ndarray
+    lesions: np.ndarray
+
+
+def detection_flags(ground_truth: dict, detections: list[dict], *, image_ids: Sequence[int] | None = None,
+                    validate: bool = True, **options: Any) -> DetectionFlags:
+    """Per-detection TP/FP flags and per-image reference lesions, matched exactly as :func:`evaluate_detection`.
+
+    Parameters
+    ----------
+    ground_truth, detections :
+        COCO instances and COCO results, as for :func:`evaluate_detection`.
+    image_ids : sequence of int, optional
+        Evaluate only these images (e.g. the included cases).
+    validate : bool
+        Validate the inputs (skip only when they were validated already).
+    **options :
+        The keyword options of :func:`evaluate_detection` (``DetectionOptions.arguments()``);
+        those about matching (``classes``, ``iou_threshold``, ``max_detections``,
+        ``polygon_classes``, ``match_rule``, ``center_distance_px``) decide the flags, the
+        others are validated and unused.
+
+    Returns
+    -------
+    DetectionFlags
+        The class-aware greedy matching of COCO (``COCOeval.evaluateImg``: by descending
+        score, each detection to the unmatched lesion of highest IoU >= the threshold), the
+        matching whose flags give the study's AP (``study.metrics.average_precision``).
+    """
+    a = _arguments(**options)
+    raw = check_coco_pair(ground_truth, detections) if validate else None
+    arr = to_arrays(ground_truth, detections, classes=list(a.classes) if a.classes is not None else None,
+                    image_ids=image_ids, max_detections=a.max_detections, raw=raw)
+    mt = _match(arr, a.model_copy(update={"coco_backend": "pycocotools"}))  # no COCO summary pairs needed
+    real = ~arr.gt_crowd
+    lesions = np.zeros((len(arr.image_ids), len(arr.classes)), np.int64)
+    np.add.at(lesions, (arr.gt_img[real], arr.gt_cls[real]), 1)
+    return DetectionFlags(
+        image_ids=np.asarray(arr.image_ids), classes=list(arr.classes), iou_threshold=a.iou_threshold,
+        match_rule=a.match_rule if a.match_rule == "iou" else f"center_distance <= {a.center_distance_px} px",
+        dt_img=np.asarray(arr.dt_img), dt_cls=np.asarray(arr.dt_cls), dt_score=np.asarray(arr.dt_score, float),
+        dt_tie=np.asarray(arr.dt_img * (len(arr.dt_order) + 1) + arr.dt_order),
+        dt_tp=np.asarray(mt.by_class.tp, bool), dt_fp=np.asarray(mt.by_class.fp, bool), lesions=lesions)

@@ -16,6 +16,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from study.io import read_json
+from study.metrics.detection import DetectionFlags
 from study.protocol import Protocol, load_protocol
 from study.pseudonyms import study_pseudonyms
 from study.results import SCHEMA_VERSION, Results
@@ -116,7 +117,7 @@ def collect_results(config: dict[str, Any], *, results_dir: Path, models: list[s
     counting = {m: read_block(r / "metrics" / "counting" / f"{m}.json", CountingResult) for m in models}
     detection = {m: read_block(r / "metrics" / "detection" / f"{m}.json", DetectionResult) for m in models}
     errors = _error_analysis(r, p, cases=cases, counting=counting, detection=detection, ground_truth=gt,
-                             information=study.information)
+                             information=study.information, eligibility=eligibility)
     agreement: AgreementResult | None = read_block(r / "metrics" / "agreement.json", AgreementResult)
     mrmc = parse_mrmc_block(read_json(r / "metrics" / "mrmc.json"), source=str(r / "metrics" / "mrmc.json"))
     if p.report.pseudonymise_case_ids:
@@ -144,11 +145,35 @@ def collect_results(config: dict[str, Any], *, results_dir: Path, models: list[s
     )
 
 
+def _detection_flags(r: Path, p: Protocol, *, detection: dict[str, DetectionResult], ground_truth: dict[str, Any],
+                     included_images: list[int]) -> dict[str, DetectionFlags]:
+    """Each model's per-detection flags (``detections/<model>.coco.json``) on the images its detection
+    block evaluated, matched by the protocol's detection options (as the evaluate step)."""
+    from study.metrics.detection import detection_flags
+    from study.options import DetectionOptions
+
+    arguments = DetectionOptions.from_protocol(p).arguments()
+    out = {}
+    for m, det in detection.items():
+        path = r / "detections" / f"{m}.coco.json"
+        if not path.exists():
+            continue
+        images = det.per_image.image_id if det.per_image is not None else included_images
+        out[m] = detection_flags(ground_truth, read_json(path), image_ids=images, **arguments)
+    return out
+
+
 def _error_analysis(r: Path, p: Protocol, *, cases: pd.DataFrame, counting: dict[str, CountingResult],
                     detection: dict[str, DetectionResult], ground_truth: dict[str, Any],
-                    information: StudyInformation) -> ErrorAnalysis:
+                    information: StudyInformation, eligibility: pd.DataFrame) -> ErrorAnalysis:
     """The ``errors`` block from the run's step outputs (case ids always as pseudonyms)."""
     from study.error_analysis import error_analysis
+
+    included = eligibility.loc[eligibility["included"].astype(bool), "case_id"].astype(str).tolist()
+    inc = set(included)
+    flags = _detection_flags(r, p, detection=detection, ground_truth=ground_truth,
+                             included_images=[int(im["id"]) for im in ground_truth.get("images", [])
+                                              if str(im.get("case_id")) in inc])
 
     quality = pd.read_parquet(r / "quality.parquet") if (r / "quality.parquet").exists() else None
     grades = {m: pd.read_parquet(r / "grades" / f"{m}.parquet") for m in counting
@@ -157,7 +182,8 @@ def _error_analysis(r: Path, p: Protocol, *, cases: pd.DataFrame, counting: dict
                           ground_truth=ground_truth, levels=p.levels, names=study_pseudonyms(r),
                           operating_threshold=p.detection.operating_threshold,
                           confidence=p.statistics.confidence_level,
-                          skin_type_assessed_by=information.skin_type_assessment)
+                          skin_type_assessed_by=information.skin_type_assessment, flags=flags,
+                          included=included)
 
 
 def pseudonymise(counting: dict[str, CountingResult], agreement: AgreementResult | None, *,

@@ -12,6 +12,9 @@ Rao-Scott design effect (Obuchowski 1998; Rao & Scott 1992), means with the clus
 (CR1) standard error (Cameron & Miller 2015), all from :mod:`study.metrics.clustered`.
 The skin-type difference is a Wald test of two independent groups of patients with those
 cluster-robust variances (Donner & Klar 2000, ch. 7: ``z = (p1 - p2) / sqrt(se1^2 + se2^2)``).
+Detection mAP by skin type (``skin_type_detection``) comes from the per-detection flags of the
+study's matching (``study.metrics.detection.detection_flags``) with a patient bootstrap within
+each group and a bootstrap test of I-III minus IV-VI (``study.metrics.subgroup_ap``).
 """
 
 from __future__ import annotations
@@ -24,19 +27,24 @@ import pandas as pd
 from scipy.stats import norm
 
 from study.estimate import Estimate
+from study.metrics.bootstrap import bootstrap_method_name
 from study.metrics.clustered import clustered_mean, clustered_proportion
+from study.metrics.detection import DetectionFlags
+from study.metrics.subgroup_ap import SubgroupAP, difference
 from study.results.counting import CountingResult
 from study.results.detection import DetectionResult
 from study.results.errors import (
     ErrorAnalysis,
     ErrorCase,
+    GroupDetection,
     GroupErrors,
     ModelErrors,
     SkinTypeComparison,
+    SkinTypeDetection,
 )
 
 __all__ = ["FITZPATRICK_DARK", "FITZPATRICK_LIGHT", "QUALITY_FEATURES", "QUALITY_SCORE", "difference_test",
-           "error_analysis", "fitzpatrick_type"]
+           "error_analysis", "fitzpatrick_type", "skin_type_assessors", "skin_type_detection"]
 
 #: the quality feature whose tertiles make the quality groups (sharpness: variance of the Laplacian)
 QUALITY_SCORE = "laplacian_var"
@@ -125,6 +133,97 @@ def _skin_type(frame: pd.DataFrame, *, confidence: float) -> tuple[SkinTypeCompa
                                                    "variances of each group; Donner & Klar 2000)"), None
 
 
+#: the groups of the detection-by-skin-type analysis, in order; the index of each is its bootstrap stream
+SKIN_DETECTION_GROUPS = (*FITZPATRICK_LIGHT, *FITZPATRICK_DARK, "I-III", "IV-VI")
+
+
+def skin_type_detection(flags: DetectionFlags, *, fitzpatrick: Sequence[str | None], patient: Sequence[Any],
+                        n_bootstrap: int, seed: int, confidence: float) -> tuple[SkinTypeDetection | None, str | None]:
+    """Detection mAP by Fitzpatrick type and pooled I-III versus IV-VI, with patient-bootstrap intervals.
+
+    Parameters
+    ----------
+    flags : DetectionFlags
+        The model's flags on the evaluated images (``study.metrics.detection.detection_flags``).
+    fitzpatrick, patient : sequences (one per ``flags.image_ids``)
+        The image's skin type (Roman numeral or None) and patient.
+    n_bootstrap, seed, confidence :
+        As the detection block: replicates, seed and level. Group ``k`` of
+        :data:`SKIN_DETECTION_GROUPS` draws from ``numpy.random.default_rng([seed, k])``, so
+        groups are resampled independently, each within its own patients.
+
+    Returns
+    -------
+    (SkinTypeDetection or None, reason or None)
+        The mAP of each group (the study's AP definition: ``study.metrics.subgroup_ap``) with a
+        percentile patient-bootstrap interval; the difference I-III minus IV-VI with the
+        percentile interval of the replicate differences and a two-sided bootstrap p-value.
+    """
+    fz = np.asarray([f if isinstance(f, str) else "" for f in fitzpatrick], dtype=object)
+    pat = np.asarray(patient, dtype=object)
+    if not (fz != "").any():
+        return None, "not analysed: no evaluated image has a Fitzpatrick skin type"
+    masks = {lvl: fz == lvl for lvl in (*FITZPATRICK_LIGHT, *FITZPATRICK_DARK)}
+    masks["I-III"] = np.isin(fz, FITZPATRICK_LIGHT)
+    masks["IV-VI"] = np.isin(fz, FITZPATRICK_DARK)
+    fitted: dict[str, tuple[SubgroupAP, np.ndarray]] = {}
+    rows: dict[str, GroupDetection] = {}
+    for k, lvl in enumerate(SKIN_DETECTION_GROUPS):
+        if not masks[lvl].any():
+            continue
+        g = SubgroupAP(flags, masks[lvl], pat)
+        reps = g.replicates(n_replicates=n_bootstrap, seed=[seed, k])
+        fitted[lvl] = (g, reps)
+        rows[lvl] = GroupDetection(level=lvl, n_images=g.n_images, n_patients=g.n_patients, n_lesions=g.n_lesions,
+                                   n_detections=g.n_detections,
+                                   map=g.estimate(reps, n_replicates=n_bootstrap, confidence=confidence),
+                                   ap_by_class=g.ap_by_class)
+    reason = None
+    diff: Estimate | None = None
+    p: float | None = None
+    if "I-III" in fitted and "IV-VI" in fitted:
+        (a, ra), (b, rb) = fitted["I-III"], fitted["IV-VI"]
+        diff, p = difference(a, b, ra, rb, n_replicates=n_bootstrap, confidence=confidence)
+        shared = set(map(str, pat[masks["I-III"]])) & set(map(str, pat[masks["IV-VI"]]))
+        if shared:
+            reason = (f"{len(shared)} patient(s) have images in both I-III and IV-VI: the two groups are not "
+                      "independent and the test treats them as if they were")
+    else:
+        reason = "not compared: the evaluated images do not cover both Fitzpatrick I-III and IV-VI"
+    return SkinTypeDetection(
+        iou_threshold=flags.iou_threshold, match_rule=flags.match_rule,
+        ap_definition=(f"mAP: mean over the classes with reference lesions in the group of the COCO 101-point "
+                       f"interpolated AP at IoU {flags.iou_threshold:g} (class-aware greedy matching), the study's "
+                       "map restricted to the group's images"),
+        bootstrap=(bootstrap_method_name(n_bootstrap, confidence) + f" within each group, seed {seed} "
+                   "(group k draws from default_rng([seed, k]))"),
+        by_type=[rows[lvl] for lvl in (*FITZPATRICK_LIGHT, *FITZPATRICK_DARK) if lvl in rows],
+        light=rows.get("I-III"), dark=rows.get("IV-VI"), difference=diff, p_value=p,
+        test=("two-sided bootstrap test of no difference: twice the smaller share of replicate differences "
+              "(I-III minus IV-VI, groups resampled independently) on either side of 0, with the +1 correction "
+              "(Davison & Hinkley 1997, section 4.4)"),
+        reason=reason), None
+
+
+def skin_type_assessors(cases: pd.DataFrame, *, included: Sequence[str] | None = None) -> dict[str, int]:
+    """Cases with a Fitzpatrick skin type, counted by who assigned it (manifest column ``skin_type_assessor``).
+
+    A blank assessor counts as ``not recorded``; without the column (or without skin types) the
+    result is empty. ``included``: count only these case ids (the analysed cases).
+    """
+    if "skin_type_assessor" not in cases or "fitzpatrick" not in cases:
+        return {}
+    rows = cases if included is None else cases[cases["case_id"].astype(str).isin(set(map(str, included)))]
+    out: dict[str, int] = {}
+    for f, a in zip(rows["fitzpatrick"], rows["skin_type_assessor"], strict=True):
+        if fitzpatrick_type(f) is None:
+            continue
+        who = "" if a is None or (isinstance(a, float) and np.isnan(a)) else str(a).strip()
+        key = who or "not recorded"
+        out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def _tertiles(score: pd.Series) -> pd.Series:
     """``low`` / ``middle`` / ``high`` by the tertiles of ``score`` over the cases that have it."""
     ok = score.dropna()
@@ -152,7 +251,8 @@ def _case_table(cases: pd.DataFrame, quality: pd.DataFrame | None) -> pd.DataFra
 
 def _model_errors(model: str, cnt: CountingResult, det: DetectionResult | None, grades: pd.DataFrame | None,
                   table: pd.DataFrame, *, image_case: Mapping[int, str], levels: Sequence[str],
-                  names: Mapping[str, str], operating_threshold: float, confidence: float) -> ModelErrors:
+                  names: Mapping[str, str], operating_threshold: float, confidence: float,
+                  flags: DetectionFlags | None = None) -> ModelErrors:
     from study.report.context.common import threshold_key_of
 
     tk = threshold_key_of(cnt.threshold_keys(), operating_threshold)
@@ -207,15 +307,29 @@ def _model_errors(model: str, cnt: CountingResult, det: DetectionResult | None, 
             groups[factor] = _groups(frame, column, factor, confidence=confidence, order=order)
     skin, reason = (_skin_type(frame, confidence=confidence) if frame["fitzpatrick"].notna().any()
                     else (None, "not compared: the cases table has no Fitzpatrick skin type"))
+    skin_det, det_reason = None, "not analysed: no detection flags (the detections file was not given)"
+    if flags is not None and det is not None:
+        cases_of = [image_case.get(int(i)) for i in flags.image_ids]
+        known = [c is not None and c in table.index for c in cases_of]
+        if not all(known):
+            det_reason = "not analysed: some evaluated images have no case in the cases table"
+        else:
+            skin_det, det_reason = skin_type_detection(
+                flags, fitzpatrick=[table.at[c, "fitzpatrick"] for c in cases_of],
+                patient=[table.at[c, "cluster"] for c in cases_of], n_bootstrap=det.bootstrap.replicates,
+                seed=det.bootstrap.seed, confidence=confidence)
     return ModelErrors(operating_threshold=operating_threshold, threshold_key=tk, levels=list(levels),
-                       cases=records, groups=groups, skin_type=skin, skin_type_reason=reason)
+                       cases=records, groups=groups, skin_type=skin, skin_type_reason=reason,
+                       skin_type_detection=skin_det,
+                       skin_type_detection_reason=det_reason if skin_det is None else None)
 
 
 def error_analysis(*, cases: pd.DataFrame, quality: pd.DataFrame | None, counting: Mapping[str, CountingResult],
                    detection: Mapping[str, DetectionResult], grades: Mapping[str, pd.DataFrame],
                    ground_truth: Mapping[str, Any], levels: Sequence[str], names: Mapping[str, str],
                    operating_threshold: float, confidence: float = 0.95,
-                   skin_type_assessed_by: str | None = None) -> ErrorAnalysis:
+                   skin_type_assessed_by: str | None = None, flags: Mapping[str, DetectionFlags] | None = None,
+                   included: Sequence[str] | None = None) -> ErrorAnalysis:
     """The ``errors`` block: per model, every included case's errors and the breakdowns.
 
     Parameters
@@ -240,12 +354,20 @@ def error_analysis(*, cases: pd.DataFrame, quality: pd.DataFrame | None, countin
         Two-sided level of the intervals.
     skin_type_assessed_by : str, optional
         Who assigned skin types (``information.skin_type_assessment`` of the config).
+    flags : mapping model -> DetectionFlags, optional
+        Each model's per-detection flags on the evaluated images
+        (``study.metrics.detection.detection_flags``): detection mAP by skin type
+        (:func:`skin_type_detection`, bootstrap replicates and seed of ``detection.<model>.bootstrap``).
+    included : sequence of str, optional
+        The included case ids: the cases :func:`skin_type_assessors` counts (default: every case).
     """
     table = _case_table(cases, quality)
     image_case = {int(im["id"]): str(im.get("case_id", "")) for im in ground_truth.get("images", [])}
     models = {m: _model_errors(m, cnt, detection.get(m), grades.get(m), table, image_case=image_case, levels=levels,
-                               names=names, operating_threshold=operating_threshold, confidence=confidence)
+                               names=names, operating_threshold=operating_threshold, confidence=confidence,
+                               flags=(flags or {}).get(m))
               for m, cnt in sorted(counting.items())}
-    return ErrorAnalysis(quality_score=QUALITY_SCORE, skin_type_assessed_by=skin_type_assessed_by, models=models)
+    return ErrorAnalysis(quality_score=QUALITY_SCORE, skin_type_assessed_by=skin_type_assessed_by,
+                         skin_type_assessors=skin_type_assessors(cases, included=included), models=models)
 
 

@@ -129,3 +129,59 @@ def test_groups_by_device_skin_type_and_quality_with_intervals():
     # recall I-III: (3 + 2) / 13; IV-VI: (12 + 6) / 36
     assert s.recall_difference.estimate == pytest.approx(5 / 13 - 18 / 36)
     assert s.mae_difference.estimate == pytest.approx((0 + 8) / 2 - (18 + 3) / 2)
+
+
+# ----------------------------------------------------------------------------- detection by skin type
+def test_skin_type_detection_equals_evaluate_detection_on_each_group():
+    """Reference: the study's evaluate_detection run on each group's images alone (its map), and the
+    group's patients; the pooled difference is I-III minus IV-VI."""
+    from study.error_analysis import skin_type_detection
+    from study.metrics.detection import detection_flags, evaluate_detection
+    from tests.test_detection import _random_coco
+
+    rng = np.random.default_rng(4)
+    gt, dt = _random_coco(rng, n_img=36)
+    flags = detection_flags(gt, dt)
+    types = ["I", "II", "III", "IV", "V", None]
+    fitz = [types[(i // 2) % 6] for i in range(len(flags.image_ids))]
+    patient = [f"p{i // 2}" for i in range(len(flags.image_ids))]
+    s, reason = skin_type_detection(flags, fitzpatrick=fitz, patient=patient, n_bootstrap=200, seed=3,
+                                    confidence=0.95)
+    assert reason is None and s is not None
+    assert [g.level for g in s.by_type] == ["I", "II", "III", "IV", "V"]  # VI absent, unknown left out
+    ids = flags.image_ids
+    for g in [*s.by_type, s.light, s.dark]:
+        members = {"I-III": ("I", "II", "III"), "IV-VI": ("IV", "V", "VI")}.get(g.level, (g.level,))
+        sub = [int(i) for i, f in zip(ids, fitz) if f in members]
+        ref = evaluate_detection(gt, dt, image_ids=sub, n_bootstrap=0)
+        assert g.map.estimate == pytest.approx(ref.map, abs=1e-12), g.level
+        assert g.n_images == len(sub) and g.n_lesions == ref.inputs.n_gt
+        assert g.n_patients == len({p for p, f in zip(patient, fitz) if f in members})
+        assert g.map.ci_low is not None and g.map.ci_low <= g.map.estimate <= g.map.ci_high
+        assert "resampling patients" in g.map.method
+    assert s.difference is not None and s.difference.estimate == pytest.approx(s.light.map.estimate
+                                                                               - s.dark.map.estimate)
+    assert s.p_value is not None and 0 < s.p_value <= 1
+    assert s.iou_threshold == 0.5 and "101-point" in s.ap_definition
+    # reproducible: the same seed gives the same intervals
+    again, _ = skin_type_detection(flags, fitzpatrick=fitz, patient=patient, n_bootstrap=200, seed=3,
+                                   confidence=0.95)
+    assert again == s
+    # one side only: each type still reported, no comparison
+    light_only = [f if f in ("I", "II", "III") else None for f in fitz]
+    s1, _ = skin_type_detection(flags, fitzpatrick=light_only, patient=patient, n_bootstrap=100, seed=3,
+                                confidence=0.95)
+    assert s1 is not None and s1.dark is None and s1.difference is None and "not compared" in (s1.reason or "")
+    none, why = skin_type_detection(flags, fitzpatrick=[None] * len(ids), patient=patient, n_bootstrap=100,
+                                    seed=3, confidence=0.95)
+    assert none is None and "no evaluated image" in (why or "")
+
+
+def test_skin_type_assessors_counted_per_case():
+    from study.error_analysis import skin_type_assessors
+
+    cases = pd.DataFrame({"case_id": ["a", "b", "c", "d", "e"], "fitzpatrick": ["II", "4", "", "V", "I"],
+                          "skin_type_assessor": ["dermatologist", "self-reported", "dermatologist", "", "dermatologist"]})
+    assert skin_type_assessors(cases) == {"dermatologist": 2, "not recorded": 1, "self-reported": 1}
+    assert skin_type_assessors(cases, included=["a", "b"]) == {"dermatologist": 1, "self-reported": 1}
+    assert skin_type_assessors(cases.drop(columns="skin_type_assessor")) == {}

@@ -11,7 +11,9 @@ patient id is stored.
 - :class:`GroupErrors`: grading accuracy, counting error and lesion recall of one group of
   cases (a device, a skin type, a tertile of sharpness), with intervals;
 - :class:`SkinTypeComparison`: lesion recall and counting error of Fitzpatrick I-III versus
-  IV-VI, their difference with its interval and a test of no difference.
+  IV-VI, their difference with its interval and a test of no difference;
+- :class:`SkinTypeDetection` (:class:`GroupDetection` per group): detection mAP by Fitzpatrick
+  type and pooled I-III versus IV-VI, patient-bootstrap intervals, the difference and its test.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from pydantic import Field
 from study.estimate import Estimate
 from study.results.base import ResultModel
 
-__all__ = ["ErrorAnalysis", "ErrorCase", "GroupErrors", "ModelErrors", "SkinTypeComparison"]
+__all__ = ["ErrorAnalysis", "ErrorCase", "GroupDetection", "GroupErrors", "ModelErrors", "SkinTypeComparison",
+           "SkinTypeDetection"]
 
 
 class ErrorCase(ResultModel):
@@ -71,6 +74,36 @@ class SkinTypeComparison(ResultModel):
     test: str
 
 
+class GroupDetection(ResultModel):
+    """Detection performance of one group of images (a Fitzpatrick type, or I-III / IV-VI pooled)."""
+
+    level: str
+    n_images: int
+    n_patients: int
+    n_lesions: int = Field(description="reference lesions (not crowd), every class")
+    n_detections: int = Field(description="detections kept (every score), every class")
+    map: Estimate = Field(description="mean over classes with reference lesions in the group of the study's AP "
+                                      "(COCO 101-point at iou_threshold), patient-bootstrap percentile interval")
+    ap_by_class: dict[str, float | None] = Field(description="the study's AP of each class in the group "
+                                                             "(None: no reference lesion of the class)")
+
+
+class SkinTypeDetection(ResultModel):
+    """Detection mAP by Fitzpatrick skin type, and I-III versus IV-VI (``study.metrics.subgroup_ap``)."""
+
+    iou_threshold: float
+    match_rule: str
+    ap_definition: str
+    bootstrap: str = Field(description="replicates, seed and what is resampled")
+    by_type: list[GroupDetection] = Field(description="one row per Fitzpatrick type present, I to VI")
+    light: GroupDetection | None = Field(description="Fitzpatrick I-III pooled")
+    dark: GroupDetection | None = Field(description="Fitzpatrick IV-VI pooled")
+    difference: Estimate | None = Field(description="mAP I-III minus IV-VI")
+    p_value: float | None
+    test: str
+    reason: str | None = Field(None, description="why I-III and IV-VI are not compared")
+
+
 class ModelErrors(ResultModel):
     """The error analysis of one model."""
 
@@ -82,6 +115,8 @@ class ModelErrors(ResultModel):
                                                  description="factor (device, fitzpatrick, quality) -> groups")
     skin_type: SkinTypeComparison | None = None
     skin_type_reason: str | None = None
+    skin_type_detection: SkinTypeDetection | None = None
+    skin_type_detection_reason: str | None = None
 
 
 class ErrorAnalysis(ResultModel):
@@ -89,4 +124,7 @@ class ErrorAnalysis(ResultModel):
 
     quality_score: str = Field(description="the image-quality feature whose tertiles define the quality groups")
     skin_type_assessed_by: str | None = Field(None, description="who assigned skin types (config information)")
+    skin_type_assessors: dict[str, int] = Field(
+        default_factory=dict, description="included cases with a Fitzpatrick type by the manifest's "
+                                          "skin_type_assessor ('not recorded' when blank); empty without that column")
     models: dict[str, ModelErrors] = Field(default_factory=dict)

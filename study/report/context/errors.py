@@ -10,9 +10,9 @@ from typing import Any
 
 from study.report import format as F
 from study.report.format import Table, fmt, fmt_int, fmt_p, plural
-from study.results.errors import ErrorAnalysis, ErrorCase, GroupErrors, ModelErrors
+from study.results.errors import ErrorAnalysis, ErrorCase, GroupDetection, GroupErrors, ModelErrors
 
-__all__ = ["error_tables", "grading_error_rows", "skin_type_source"]
+__all__ = ["error_tables", "grading_error_rows", "skin_type_assessors_text", "skin_type_source"]
 
 _FACTOR = {"device": "Device", "fitzpatrick": "Fitzpatrick skin type", "quality": "Image sharpness (tertile)"}
 
@@ -108,6 +108,42 @@ def _skin_table(m: str, me: ModelErrors) -> Table | None:
     return t
 
 
+def _skin_detection_row(t: Table, g: GroupDetection) -> None:
+    t.add([g.level, f"{g.n_images} ({g.n_patients})", fmt_int(g.n_lesions), fmt_int(g.n_detections), t.ci(g.map)])
+
+
+def _skin_detection_table(m: str, me: ModelErrors) -> Table | None:
+    s = me.skin_type_detection
+    if s is None:
+        return None
+    t = Table(f"tab-skin-type-detection-{m}", f"Skin type: detection mAP at IoU {s.iou_threshold:g} by Fitzpatrick "
+              f"type and I-III versus IV-VI, model {m}",
+              ["Fitzpatrick", "Images (patients)", "Reference lesions", "Detections", f"mAP (IoU {s.iou_threshold:g})"])
+    for g in s.by_type:
+        _skin_detection_row(t, g)
+    for pooled in (s.light, s.dark):
+        if pooled is not None:
+            _skin_detection_row(t, pooled)
+    if s.difference is not None:
+        t.add(["Difference (I-III minus IV-VI)", F.DASH, F.DASH, F.DASH,
+               t.ci(s.difference) + f"; p = {fmt_p(s.p_value)}"])
+    t.note(f"{s.ap_definition}; detections at every score (AP integrates over the scores), matching rule "
+           f"{s.match_rule}. Intervals: {s.bootstrap}.")
+    t.note(f"Test of no difference: {s.test}.")
+    if s.reason:
+        t.note(s.reason[0].upper() + s.reason[1:] + ".")
+    return t
+
+
+def skin_type_assessors_text(errors: ErrorAnalysis) -> str | None:
+    """Who assigned skin types case by case (manifest column ``skin_type_assessor``), or ``None`` without it."""
+    a = errors.skin_type_assessors
+    if not a:
+        return None
+    parts = ", ".join(f"{who}: {plural(n, 'case')}" for who, n in a.items())
+    return f"Skin type assessor by case (manifest column skin_type_assessor, included cases with a skin type): {parts}."
+
+
 def skin_type_source(errors: ErrorAnalysis) -> str:
     """Who assigned skin types: the investigators' statement, or "not stated"."""
     if errors.skin_type_assessed_by:
@@ -121,7 +157,11 @@ def error_tables(m: str, me: ModelErrors, *, errors_block: ErrorAnalysis, k: int
     grading, n_serious = _grading_table(m, me, k=k)
     groups = _groups_table(m, me)
     skin = _skin_table(m, me)
+    skin_det = _skin_detection_table(m, me)
     return {"grading": grading.to_dict(), "n_serious": n_serious,
+            "skin_detection": skin_det.to_dict() if skin_det is not None else None,
+            "skin_detection_reason": me.skin_type_detection_reason,
+            "skin_assessors": skin_type_assessors_text(errors_block),
             "groups": groups.to_dict() if groups is not None else None,
             "skin": skin.to_dict() if skin is not None else None,
             "skin_reason": me.skin_type_reason,

@@ -141,3 +141,29 @@ def test_truncated_image_is_refused_even_after_weasyprint_made_pillow_tolerant(t
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = before
     assert not info["decodable"] and "does not decode" in info["image_error"]
+
+
+def test_fitzpatrick_and_skin_type_assessor_are_validated(tmp_path):
+    s = make_study(tmp_path)
+    lines = s["manifest"].read_text().splitlines()
+    lines[0] += ",skin_type_assessor"
+    lines[1] = lines[1].replace(",III,", ",iv,") + ",dermatologist"
+    lines[2] = lines[2].replace(",III,", ",7,") + ",self-reported"
+    lines[3] = lines[3].replace(",III,", ",,") + ",dermatologist"
+    lines[4] = lines[4].replace(",III,", ",Type 3,") + ","
+    s["manifest"].write_text("\n".join(lines) + "\n")
+    with pytest.raises(StudyError) as e:
+        cohort.load_manifest(s["manifest"], image_root=s["images"])
+    msgs = [str(p) for p in e.value.problems]
+    assert len(msgs) == 3, msgs
+    assert "row 3, column fitzpatrick: case 'C2': fitzpatrick = '7' is not a Fitzpatrick skin type" in msgs[0]
+    assert "row 4, column skin_type_assessor: case 'C3'" in msgs[1] and "fitzpatrick is blank" in msgs[1]
+    assert "row 5, column fitzpatrick: case 'C4': fitzpatrick = 'Type 3'" in msgs[2]
+    assert all(str(s["manifest"]) in m for m in msgs)
+    # valid: Roman (any case), 1-6, blank with a blank assessor; the assessor is kept as a column
+    lines[2] = lines[2].replace(",7,", ",6,")
+    lines[3] = lines[3].rsplit(",", 1)[0] + ","
+    lines[4] = lines[4].replace(",Type 3,", ",II,")
+    s["manifest"].write_text("\n".join(lines) + "\n")
+    df = cohort.load_manifest(s["manifest"], image_root=s["images"])
+    assert df["skin_type_assessor"].tolist() == ["dermatologist", "self-reported", "", ""]

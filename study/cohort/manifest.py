@@ -15,6 +15,38 @@ from study.errors import Problem, raise_if
 MANIFEST_REQUIRED = ["case_id", "patient_id", "image"]
 #: manifest covariates that must be numbers when given (a blank cell means "not recorded")
 MANIFEST_NUMERIC = {"age": (0.0, 130.0)}
+#: the values a ``fitzpatrick`` cell may hold (case-insensitive; blank means "not recorded")
+FITZPATRICK_VALUES = ("I", "II", "III", "IV", "V", "VI", "1", "2", "3", "4", "5", "6")
+#: longest ``skin_type_assessor`` text accepted (who assigned the skin type: "dermatologist", "self-reported")
+ASSESSOR_MAX_CHARS = 100
+
+
+def check_skin_type(rec: dict, *, file: str) -> list[Problem]:
+    """Problems of one manifest row's ``fitzpatrick`` and ``skin_type_assessor`` cells.
+
+    ``fitzpatrick`` must be I-VI or 1-6 (any case) or blank; ``skin_type_assessor`` (optional,
+    free text naming who assigned the skin type) must be at most :data:`ASSESSOR_MAX_CHARS`
+    printable characters and needs a skin type in the same row.
+    """
+    row = f"row {rec['_row']}"
+    out = []
+    fz = str(rec.get("fitzpatrick", "") or "")
+    if fz and fz.upper() not in FITZPATRICK_VALUES:
+        out.append(Problem(file, f"{row}, column fitzpatrick", f"case {rec['case_id']!r}: fitzpatrick = {fz!r} is not "
+                           "a Fitzpatrick skin type; expected I, II, III, IV, V or VI (or 1-6), or blank when not "
+                           "recorded"))
+    who = str(rec.get("skin_type_assessor", "") or "")
+    if who:
+        if len(who) > ASSESSOR_MAX_CHARS or not who.isprintable():
+            out.append(Problem(file, f"{row}, column skin_type_assessor",
+                               f"case {rec['case_id']!r}: skin_type_assessor = {who[:40]!r}{'…' if len(who) > 40 else ''}"
+                               f" ({len(who)} characters); expected a short printable text such as 'dermatologist' or "
+                               f"'self-reported' (at most {ASSESSOR_MAX_CHARS} characters)"))
+        if not fz:
+            out.append(Problem(file, f"{row}, column skin_type_assessor",
+                               f"case {rec['case_id']!r}: skin_type_assessor = {who!r} but fitzpatrick is blank; "
+                               "expected the skin type that was assigned, or a blank assessor"))
+    return out
 
 
 def validate_manifest(path: str | os.PathLike, *, image_root: str | os.PathLike,
@@ -73,6 +105,7 @@ def validate_manifest(path: str | os.PathLike, *, image_root: str | os.PathLike,
                 _, p = parse_number(rec[col], file=f, where=f"{row}, column {col}", column=col, minimum=lo, maximum=hi)
                 if p:
                     problems.append(p)
+        problems.extend(check_skin_type(rec, file=f))
     df["image_path"] = paths
     image_problems: list[Problem] = []
     if probe:

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from study.report.format import fmt_p
 from tests.conftest import REPO_ROOT, pycocotools_eval
 from tests.pdf_text import checklist_status, flat_text, layout_rows, pdf_text
 
@@ -155,6 +156,46 @@ def test_detection_ap50_matches_pycocotools(study_run):
     ours = res["detection"]["demo-frcnn"]["any_lesion"]["ap"]
     ours = ours["estimate"] if isinstance(ours, dict) else ours
     assert ours == pytest.approx(ev.stats[1], abs=1e-9)
+
+
+def test_detection_by_skin_type_matches_pycocotools(study_run):
+    """Issue 17 item 5: the mAP of Fitzpatrick I-III and IV-VI in results.json equals pycocotools' per-class
+    AP50 (imgIds = the group's included images), averaged over the classes with lesions in the group; n images,
+    patients and lesions per group are those of the run's cases."""
+    root = study_run[0]
+    r, res = _load(root)
+    gt = json.loads((r / "ground_truth.json").read_text())
+    dt = json.loads((r / "detections" / "demo-frcnn.coco.json").read_text())
+    cases = pd.read_parquet(r / "cases.parquet")
+    el = pd.read_parquet(r / "eligibility.parquet")
+    included = set(el.loc[el["included"], "case_id"])
+    fz = dict(zip(cases["case_id"], cases["fitzpatrick"]))
+    pat = dict(zip(cases["case_id"], cases["patient_id"]))
+    sd = res["errors"]["models"]["demo-frcnn"]["skin_type_detection"]
+    assert sd["iou_threshold"] == res["detection"]["demo-frcnn"]["iou_threshold"]
+    checked = 0
+    for key, members in (("light", ("I", "II", "III")), ("dark", ("IV", "V", "VI"))):
+        g = sd[key]
+        if g is None:
+            continue
+        group = [im for im in gt["images"] if im["case_id"] in included and fz[im["case_id"]] in members]
+        ids = [im["id"] for im in group]
+        ev = pycocotools_eval(gt, dt, max_dets=1000, img_ids=ids)
+        prec = ev.eval["precision"][0, :, :, 0, -1]  # IoU 0.5, every class, area all
+        aps = [prec[:, k].mean() for k in range(prec.shape[1]) if (prec[:, k] > -1).all()]
+        assert g["map"]["estimate"] == pytest.approx(float(np.mean(aps)), abs=1e-9), key
+        assert g["n_images"] == len(ids)
+        assert g["n_patients"] == len({pat[im["case_id"]] for im in group})
+        assert g["n_lesions"] == sum(1 for a in gt["annotations"] if a["image_id"] in set(ids) and not a.get("iscrowd"))
+        assert "resampling patients" in g["map"]["method"]
+        checked += 1
+    assert checked == 2
+    assert sd["difference"]["estimate"] == pytest.approx(sd["light"]["map"]["estimate"] - sd["dark"]["map"]["estimate"])
+    assert 0 < sd["p_value"] <= 1
+    assert sum(g["n_images"] for g in sd["by_type"]) == sd["light"]["n_images"] + sd["dark"]["n_images"]
+    # who assigned skin types, case by case: the synthetic manifest says dermatologist for every case
+    n_typed = sum(1 for c in included if isinstance(fz[c], str) and fz[c])
+    assert res["errors"]["skin_type_assessors"] == {"dermatologist": n_typed}
 
 
 def test_same_inputs_give_identical_results_json(study_run, tmp_path):
@@ -352,6 +393,12 @@ def test_report_shows_grading_errors_skin_type_and_truthful_overlap_labels(study
     assert "Skin type: lesion detection and counting, Fitzpatrick I-III versus IV-VI" in text
     assert "Difference (I-III minus IV-VI)" in text and "Lesion recall" in text
     assert "Who assigned the Fitzpatrick skin types is not stated" in text
+    sd = res["errors"]["models"]["demo-frcnn"]["skin_type_detection"]
+    assert "Skin type: detection mAP at IoU 0.5 by Fitzpatrick type and I-III versus IV-VI, model demo-frcnn" in text
+    assert "mAP (IoU 0.5)" in text and f"p = {fmt_p(sd['p_value'])}" in text
+    n_typed = res["errors"]["skin_type_assessors"]["dermatologist"]
+    assert f"Skin type assessor by case (manifest column skin_type_assessor, included cases with a skin type): " \
+           f"dermatologist: {n_typed} cases." in text
     for c, seg in res["detection"]["demo-frcnn"]["segmentation"].items():
         kind = "Mask" if seg["model_masks"] and seg["reference_masks"] else "Box"
         assert seg["iou_type"] == ("segm" if kind == "Mask" else "bbox")

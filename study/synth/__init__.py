@@ -5,7 +5,7 @@ A cohort is a folder with
 - ``images/<case_id>.jpg``: face-like photos (a skin-toned face with hair, brows, eyes,
   nose and mouth on a varied background, lighting gradient and sensor noise), with acne
   lesions of six classes drawn so that they look different from each other;
-- ``manifest.csv``: ``case_id, patient_id, image, age, sex, fitzpatrick, site, device,
+- ``manifest.csv``: ``case_id, patient_id, image, age, sex, fitzpatrick, skin_type_assessor, site, device,
   diagnosis, other_facial_disease, planted_exclusion``;
 - ``annotations.json``: COCO instances (boxes for all lesions, polygons for cysts and scars);
 - ``reference.csv``: ``case_id, grade, count_<class>...``, the grade from the true counts by

@@ -37,8 +37,10 @@ def _fade(difficulty: float | None) -> float:
     return float(0.7 * max(0.0, 2 * float(ndtr(difficulty)) - 1))
 
 
-MANIFEST_COLUMNS = ["case_id", "patient_id", "image", "age", "sex", "fitzpatrick", "site", "device", "diagnosis",
-                    "other_facial_disease", "planted_exclusion"]
+MANIFEST_COLUMNS = ["case_id", "patient_id", "image", "age", "sex", "fitzpatrick", "skin_type_assessor", "site",
+                    "device", "diagnosis", "other_facial_disease", "planted_exclusion"]
+#: who assigns the synthetic skin types (the manifest's skin_type_assessor column)
+SKIN_TYPE_ASSESSOR = "dermatologist"
 
 
 def make_cohort(out_dir: str | Path, *, cases: int, seed: int = 0, image_size: int = 512,
@@ -121,7 +123,7 @@ def make_cohort(out_dir: str | Path, *, cases: int, seed: int = 0, image_size: i
         fname = f"{cid}.jpg"
         sio.write_bytes(out / "images" / fname, jpeg)
         manifest.append({"case_id": cid, "patient_id": pat.patient_id, "image": fname, "age": pat.age, "sex": pat.sex,
-                         "fitzpatrick": pat.fitzpatrick, "site": pat.site, "device": pat.device, "diagnosis": "acne",
+                         "fitzpatrick": pat.fitzpatrick, "skin_type_assessor": SKIN_TYPE_ASSESSOR, "site": pat.site, "device": pat.device, "diagnosis": "acne",
                          "other_facial_disease": pat.other_facial_disease,
                          "planted_exclusion": r["planted_exclusion"]})
         img_id = r["index"] + 1

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from study.report.format import fmt_p
+from study.report.format import fmt, fmt_p
 from tests.conftest import REPO_ROOT, pycocotools_eval
 from tests.pdf_text import checklist_status, flat_text, layout_rows, pdf_text
 
@@ -396,6 +396,8 @@ def test_report_shows_grading_errors_skin_type_and_truthful_overlap_labels(study
     sd = res["errors"]["models"]["demo-frcnn"]["skin_type_detection"]
     assert "Skin type: detection mAP at IoU 0.5 by Fitzpatrick type and I-III versus IV-VI, model demo-frcnn" in text
     assert "mAP (IoU 0.5)" in text and f"p = {fmt_p(sd['p_value'])}" in text
+    assert (f"Detection mAP of model demo-frcnn at IoU 0.5, Fitzpatrick I-III minus IV-VI: "
+            f"{fmt(sd['difference']['estimate'])} (p = {fmt_p(sd['p_value'])}; section 4.10)") in text
     n_typed = res["errors"]["skin_type_assessors"]["dermatologist"]
     assert f"Skin type assessor by case (manifest column skin_type_assessor, included cases with a skin type): " \
            f"dermatologist: {n_typed} cases." in text

@@ -93,6 +93,12 @@ def _generalisability(baseline: Baseline | None, errors: ErrorAnalysis | None) -
                 text += (f" Lesion recall of model {m}, Fitzpatrick I-III minus IV-VI: {fmt(d.estimate)} (p = "
                          f"{fmt_p(st.recall_p_value)}; section 4.10); a study of this size detects only large "
                          "differences.")
+        for m, me in sorted(errors.models.items()):
+            sd = me.skin_type_detection
+            if sd is not None and sd.difference is not None and sd.difference.estimate is not None \
+                    and sd.p_value is not None:
+                text += (f" Detection mAP of model {m} at IoU {sd.iou_threshold:g}, Fitzpatrick I-III minus IV-VI: "
+                         f"{fmt(sd.difference.estimate)} (p = {fmt_p(sd.p_value)}; section 4.10).")
     return text
 
 

@@ -128,7 +128,7 @@ def _skin_detection_table(m: str, me: ModelErrors) -> Table | None:
         t.add(["Difference (I-III minus IV-VI)", F.DASH, F.DASH, F.DASH,
                t.ci(s.difference) + f"; p = {fmt_p(s.p_value)}"])
     t.note(f"{s.ap_definition}; detections at every score (AP integrates over the scores), matching rule "
-           f"{s.match_rule}. Intervals: {s.bootstrap}.")
+           f"{s.match_rule}. Resampling: {s.bootstrap}.")
     t.note(f"Test of no difference: {s.test}.")
     if s.reason:
         t.note(s.reason[0].upper() + s.reason[1:] + ".")

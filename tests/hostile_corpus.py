@@ -406,6 +406,8 @@ REFUSED: list[Refused] = [
             ["manifest.csv", "row 4", "absent.jpg", "not found"]),
     Refused("manifest_age_text", _set_cell("manifest.csv", 1, "age", "twenty"),
             ["manifest.csv", "row 3", "age", "twenty"]),
+    Refused("manifest_fitzpatrick_out_of_range", _set_cell("manifest.csv", 1, "fitzpatrick", "7"),
+            ["manifest.csv", "row 3", "column fitzpatrick", "'7'", "expected I, II, III, IV, V or VI"]),
     Refused("manifest_image_outside_root", _set_cell("manifest.csv", 0, "image", "../protocol.yaml"),
             ["manifest.csv", "row 2", "../protocol.yaml"]),
     # annotations

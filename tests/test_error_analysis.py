@@ -112,6 +112,10 @@ def test_grading_errors_case_by_case_serious_first():
     assert [r[0] for r in rows] == ["C-2", "C-3", "C-4"] and rows[0][3] == "yes" and rows[2][3] == "no"
     assert rows[1][4] == "papule 30→12" and rows[1][6] == "12/30"
     assert "not stated" in tables["skin_source"]
+    # no detection flags given (no detections file): the detection-by-skin-type table says why it is absent
+    assert me.skin_type_detection is None and "no detection flags" in (me.skin_type_detection_reason or "")
+    assert tables["skin_detection"] is None and tables["skin_detection_reason"] == me.skin_type_detection_reason
+    assert tables["skin_assessors"] is None and e.skin_type_assessors == {}
 
 
 def test_groups_by_device_skin_type_and_quality_with_intervals():
@@ -185,3 +189,23 @@ def test_skin_type_assessors_counted_per_case():
     assert skin_type_assessors(cases) == {"dermatologist": 2, "not recorded": 1, "self-reported": 1}
     assert skin_type_assessors(cases, included=["a", "b"]) == {"dermatologist": 1, "self-reported": 1}
     assert skin_type_assessors(cases.drop(columns="skin_type_assessor")) == {}
+
+
+def test_skin_type_detection_table_of_the_report_fixture():
+    """The report's table lists every Fitzpatrick type present, I-III, IV-VI and their difference with its p."""
+    from study.report.format import fmt_p
+    from study.results import Results
+    from tests.test_report import _results
+
+    res = Results.model_validate(_results())
+    e = res.errors
+    assert e is not None
+    m, me = next(iter(sorted(e.models.items())))
+    sd = me.skin_type_detection
+    assert sd is not None and sd.light is not None and sd.dark is not None
+    t = error_tables(m, me, errors_block=e, k=10)["skin_detection"]
+    labels = [r[0] for r in t["rows"]]
+    assert labels == [g.level for g in sd.by_type] + ["I-III", "IV-VI", "Difference (I-III minus IV-VI)"]
+    assert t["rows"][-1][-1].endswith(f"p = {fmt_p(sd.p_value)}")
+    assert sum(g.n_images for g in sd.by_type) == sd.light.n_images + sd.dark.n_images
+    assert sd.light.n_lesions + sd.dark.n_lesions == sum(g.n_lesions for g in sd.by_type)

@@ -218,13 +218,13 @@ class AUCKernel:
 
     def pairs(self) -> np.ndarray:
         """Per reader: the number of (non-diseased, diseased) case pairs read (``sum_ij d[r,i,j]``)."""
-        return (self.read_neg.sum(axis=1) * self.read_pos.sum(axis=1)).astype(float)
+        return np.asarray(self.read_neg.sum(axis=1) * self.read_pos.sum(axis=1), dtype=float)
 
     def successes(self) -> np.ndarray:
         """Per reader: ``sum_ij d[r,i,j] s[r,i,j]`` (ties 1/2), from the placement values."""
         out = [placements(self.neg[r], self.pos[r], self.read_neg[r].astype(np.int64),
                           self.read_pos[r].astype(np.int64))[0].sum() for r in range(self.neg.shape[0])]
-        return np.array(out, dtype=np.int64) / 2.0
+        return np.asarray(np.array(out, dtype=np.int64) / 2.0)
 
 
 def auc_kernel(neg: np.ndarray, pos: np.ndarray, read_neg: np.ndarray, read_pos: np.ndarray, *,

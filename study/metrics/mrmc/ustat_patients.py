@@ -164,8 +164,10 @@ def kernel_patient_covariance(ka: AUCKernel, kb: AUCKernel, neg_patient: np.ndar
 
 def _to_patients(x: np.ndarray, patient: np.ndarray, n_patients: int) -> np.ndarray:
     """``x @ one_hot(patient)`` (readers x patients) without the ``cases x patients`` one-hot matrix."""
-    return np.array([np.bincount(patient, weights=row, minlength=n_patients) for row in x]).reshape(
-        x.shape[0], n_patients)
+    out = np.zeros((x.shape[0], n_patients))
+    for r, row in enumerate(x):
+        out[r] = np.bincount(patient, weights=row, minlength=n_patients)
+    return out
 
 
 def binary_patient_covariance(d_a: np.ndarray, k_a: np.ndarray, d_b: np.ndarray, k_b: np.ndarray,

@@ -198,7 +198,10 @@ class AUCSums:
     read_neg_b: np.ndarray
     read_pos_b: np.ndarray
     design: bool = False
-    _cache: dict[str, object] = field(default_factory=dict, repr=False)
+    _matrices: dict[str, list[list[int]]] = field(default_factory=dict, repr=False)
+    _marginals: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    _pairs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    _patients: tuple[np.ndarray, np.ndarray, int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         def side(neg: np.ndarray, pos: np.ndarray, rn: np.ndarray, rp: np.ndarray) -> _Side:
@@ -208,13 +211,12 @@ class AUCSums:
                          np.asarray(rp).astype(np.int64))
         self.a = side(self.neg_a, self.pos_a, self.read_neg_a, self.read_pos_a)
         self.b = side(self.neg_b, self.pos_b, self.read_neg_b, self.read_pos_b)
-        self.scale = 1 if self.design else 4  # quadrupled products -> sums
 
     # -- image level (iMRMC's eight biased sums) -------------------------------------------------------
     def _pair_matrix(self, key: str, fn: Callable[[int, int], int], readers: int) -> list[list[int]]:
-        if key not in self._cache:
-            self._cache[key] = [[fn(r, s) for s in range(readers)] for r in range(readers)]
-        return self._cache[key]  # type: ignore[return-value]
+        if key not in self._matrices:
+            self._matrices[key] = [[fn(r, s) for s in range(readers)] for r in range(readers)]
+        return self._matrices[key]
 
     def _same_free(self, matrix: list[list[int]]) -> tuple[int, int]:
         return sum(matrix[r][r] for r in range(len(matrix))), sum(sum(row) for row in matrix)
@@ -266,8 +268,8 @@ class AUCSums:
 
     def _by_patient(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Per reader x patient: ``R`` (non-diseased marginal), ``C`` (diseased marginal), ``D`` (within patient)."""
-        key = f"patient_{name}"
-        if key not in self._cache:
+        if name not in self._marginals:
+            assert self._patients is not None
             neg_p, pos_p, n_p = self._patients
             out = []
             for sd in (self.a, self.b):
@@ -283,13 +285,13 @@ class AUCSums:
                         h = (diff > 0).astype(np.int64) + (diff >= 0)
                         rows.append(np.bincount(neg_p[i], weights=h * sd.w_neg[r, i] * sd.w_pos[r, j], minlength=n_p))
                 out.append(np.array(rows, dtype=np.float64).reshape(sd.neg.shape[0], n_p).round().astype(np.int64))
-            self._cache[key] = (out[0], out[1])
-        return self._cache[key]  # type: ignore[return-value]
+            self._marginals[name] = (out[0], out[1])
+        return self._marginals[name]
 
     def _d1_patient(self, r: int, s: int) -> int:
         """``sum_{p,q} X_a[r,p,q] X_b[s,p,q]``: image pairs whose non-diseased images share a patient and so do the diseased."""
         a, b = self.a, self.b
-        ni, ni2, pj, pj2 = self._cache["d1_pairs"]  # type: ignore[misc]
+        ni, ni2, pj, pj2 = self._pairs["d1"]
         return dominance_count(a.pos[r, pj], b.pos[s, pj2], a.w_pos[r, pj] * b.w_pos[s, pj2],
                                a.neg[r, ni], b.neg[s, ni2], a.w_neg[r, ni] * b.w_neg[s, ni2])
 
@@ -298,28 +300,30 @@ class AUCSums:
         diseased one, and vice versa; kernel ``h(pos_a - neg_a) h(pos_b - neg_b)`` as a dominance of
         ``(pos_a, -neg_b)`` over ``(neg_a, -pos_b)``."""
         a, b = self.a, self.b
-        ui, uj, vj, vi = self._cache["d2_pairs"]  # type: ignore[misc]
+        ui, uj, vj, vi = self._pairs["d2"]
         return dominance_count(a.pos[r, vj], -b.neg[s, vi], a.w_pos[r, vj] * b.w_neg[s, vi],
                                a.neg[r, ui], -b.pos[s, uj], a.w_neg[r, ui] * b.w_pos[s, uj])
 
     def _pattern(self, labels: tuple[int, ...], same_reader: bool) -> int:
         """The sum over patient indices of ``X_a[a0, a1] X_b[b0, b1]`` with the equalities ``labels`` (canonical)."""
         readers = self.a.neg.shape[0]
-        pick = (lambda m: self._same_free(m)[0]) if same_reader else (lambda m: self._same_free(m)[1])
 
         if labels == (0, 1, 2, 3):
             ta = [_isum(self.a.place_pos[r]) for r in range(readers)]
             tb = [_isum(self.b.place_pos[r]) for r in range(readers)]
             return sum(x * y for x, y in zip(ta, tb)) if same_reader else sum(ta) * sum(tb)
         if labels in ((0, 1, 0, 1), (0, 1, 1, 0)):
+            assert self._patients is not None
             neg_p, pos_p, _ = self._patients
             if labels == (0, 1, 0, 1):
-                if "d1_pairs" not in self._cache:
-                    self._cache["d1_pairs"] = (*within_pairs(neg_p, neg_p), *within_pairs(pos_p, pos_p))
-                return pick(self._pair_matrix("d1_patient", self._d1_patient, readers))
-            if "d2_pairs" not in self._cache:
-                self._cache["d2_pairs"] = (*within_pairs(neg_p, pos_p), *within_pairs(pos_p, neg_p))
-            return pick(self._pair_matrix("d2_patient", self._d2_patient, readers))
+                if "d1" not in self._pairs:
+                    self._pairs["d1"] = (*within_pairs(neg_p, neg_p), *within_pairs(pos_p, pos_p))
+                matrix = self._pair_matrix("d1_patient", self._d1_patient, readers)
+            else:
+                if "d2" not in self._pairs:
+                    self._pairs["d2"] = (*within_pairs(neg_p, pos_p), *within_pairs(pos_p, neg_p))
+                matrix = self._pair_matrix("d2_patient", self._d2_patient, readers)
+            return self._same_free(matrix)[0 if same_reader else 1]
         if labels not in _MARGINAL_PATTERNS:
             raise ValueError(f"unexpected patient equality pattern {labels}")
         # the rest pair marginals: which of X_a's indices are free (summed) decides R, C or D

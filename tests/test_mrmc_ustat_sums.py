@@ -42,13 +42,15 @@ def _read_mask(rng: np.random.Generator, design: str, readers: int, cases: int) 
     return rng.random((readers, cases)) < 0.6  # partially crossed
 
 
-@pytest.mark.parametrize("kind", list(RATINGS))
+@pytest.mark.parametrize("kind", [*RATINGS, "continuous x grades"])
 @pytest.mark.parametrize("histogram", [True, False])
 def test_dominance_count_equals_brute_force(kind: str, histogram: bool) -> None:
     rng = np.random.default_rng(7)
+    kinds = kind.split(" x ") * (2 if " x " not in kind else 1)
     for _ in range(20):
         n, m = rng.integers(1, 30, 2)
-        p1, p2, q1, q2 = (_ratings(rng, kind, (k,)) for k in (n, n, m, m))
+        p1, q1 = _ratings(rng, kinds[0], (n,)), _ratings(rng, kinds[0], (m,))
+        p2, q2 = _ratings(rng, kinds[1], (n,)), _ratings(rng, kinds[1], (m,))
         wp, wq = rng.integers(0, 3, n), rng.integers(0, 3, m)
         brute = int((wp[:, None] * wq[None, :] * _h(p1[:, None] - q1[None, :]) * _h(p2[:, None] - q2[None, :])).sum())
         got = dominance_count(p1, p2, wp, q1, q2, wq, max_cells=1 << 22 if histogram else 0)

@@ -129,8 +129,9 @@ def dominance_count(p1: np.ndarray, p2: np.ndarray, wp: np.ndarray, q1: np.ndarr
     """``sum_{a,b} wp[a] wq[b] h(p1[a] - q1[b]) h(p2[a] - q2[b])`` with ``h(u) = 2 [u > 0] + [u = 0]``, exactly.
 
     ``wp``, ``wq`` are non-negative integer weights. A 2-D histogram with cumulative sums
-    (``O(N + K1 K2)``) when the distinct values ``K1 x K2`` are at most ``max_cells``, else
-    four strict dominance counts by divide and conquer (Bentley 1980), ``O(N log^2 N)``.
+    (``O(N + K1 K2)``) when the distinct values ``K1 x K2`` are at most ``max_cells`` and at most
+    ``max(4096, 32 N)``, else up to four strict dominance counts (one per coordinate with ties
+    between the two sets of points) by divide and conquer (Bentley 1980), ``O(N log^2 N)``.
     """
     kp, kq = wp > 0, wq > 0
     p1, p2, wp = p1[kp], p2[kp], wp[kp].astype(np.int64)
@@ -139,7 +140,7 @@ def dominance_count(p1: np.ndarray, p2: np.ndarray, wp: np.ndarray, q1: np.ndarr
         return 0
     r1p, r1q, k1 = _ranks(p1, q1)
     r2p, r2q, k2 = _ranks(p2, q2)
-    if k1 * k2 <= max_cells:
+    if k1 * k2 <= min(max_cells, max(4096, 32 * (len(wp) + len(wq)))):
         hq = np.bincount(r1q * k2 + r2q, weights=wq, minlength=k1 * k2).astype(np.int64).reshape(k1, k2)
         hp = np.bincount(r1p * k2 + r2p, weights=wp, minlength=k1 * k2).astype(np.int64).reshape(k1, k2)
         c = np.cumsum(hq, axis=0)
@@ -149,12 +150,15 @@ def dominance_count(p1: np.ndarray, p2: np.ndarray, wp: np.ndarray, q1: np.ndarr
         g = c.copy()
         g[:, 1:] += c[:, :-1]
         return _dot(hp, g)
+    # h(u) = [u > 0] + [u >= 0]; on doubled ranks p > q is 2p > 2q + 1 and p >= q is 2p > 2q - 1; without a tie
+    # between a p and a q in a coordinate both are the same count (continuous ratings: one count, times 4)
+    shifts1 = (1, -1) if np.isin(r1p, r1q).any() else (1,)
+    shifts2 = (1, -1) if np.isin(r2p, r2q).any() else (1,)
     total = 0
-    # h(u) = [u > 0] + [u >= 0]; on doubled ranks p > q is 2p > 2q + 1 and p >= q is 2p > 2q - 1
-    for s1 in (1, -1):
-        for s2 in (1, -1):
+    for s1 in shifts1:
+        for s2 in shifts2:
             total += _strict_count(2 * r1p, 2 * r2p, wp, 2 * r1q + s1, 2 * r2q + s2, wq)
-    return total
+    return total * (3 - len(shifts1)) * (3 - len(shifts2))
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,8 @@ def test_image_sums_equal_dense_and_brute_force(kind: str, design: str) -> None:
         num = np.array(AUCSums(*args).image_sums(), dtype=float) / 4
         den = np.array(AUCSums(*args, design=True).image_sums(), dtype=float)
         np.testing.assert_allclose(num, _sums(x_a, x_b), rtol=1e-12, atol=0)
+        same = AUCSums(*args[:4], *args[:4], symmetric=True).image_sums()  # A = B: upper triangles only
+        np.testing.assert_allclose(np.array(same, dtype=float) / 4, _sums(x_a, x_a), rtol=1e-12, atol=0)
         np.testing.assert_allclose(den, _sums(d_a, d_b), rtol=1e-12, atol=0)
         if trial == 0:
             np.testing.assert_allclose(num, _brute_image_sums(x_a, x_b), rtol=1e-12)
@@ -142,6 +144,9 @@ def test_patient_classes_equal_dense_and_brute_force(kind: str, design: str) -> 
             den = np.array(AUCSums(*args, design=True).patient_classes(neg_p, pos_p, n_p, fixed), dtype=float)
             np.testing.assert_allclose(num, _classes(to_patients(x_a), to_patients(x_b), 2, fixed), rtol=1e-12,
                                        atol=1e-12)
+            same = AUCSums(*args[:4], *args[:4], symmetric=True).patient_classes(neg_p, pos_p, n_p, fixed)
+            np.testing.assert_allclose(np.array(same, dtype=float) / 4,
+                                       _classes(to_patients(x_a), to_patients(x_a), 2, fixed), rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(den, _classes(to_patients(d_a), to_patients(d_b), 2, fixed), rtol=1e-12,
                                        atol=1e-12)
             if trial == 0:

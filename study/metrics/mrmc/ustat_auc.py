@@ -239,7 +239,7 @@ def auc_kernel(neg: np.ndarray, pos: np.ndarray, read_neg: np.ndarray, read_pos:
 def kernel_sums(ka: AUCKernel, kb: AUCKernel) -> tuple[AUCSums, AUCSums]:
     """The (successes, design) :class:`~study.metrics.mrmc.ustat_sums.AUCSums` of two kernels."""
     args = (ka.neg, ka.pos, ka.read_neg, ka.read_pos, kb.neg, kb.pos, kb.read_neg, kb.read_pos)
-    return AUCSums(*args), AUCSums(*args, design=True)
+    return AUCSums(*args, symmetric=ka is kb), AUCSums(*args, design=True, symmetric=ka is kb)
 
 
 def kernel_moments(ka: AUCKernel, kb: AUCKernel, *, fixed_reader: bool = False) -> AUCMoments:

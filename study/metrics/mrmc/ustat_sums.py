@@ -191,6 +191,9 @@ class AUCSums:
         Count the design ``d`` (every kernel 1) instead of the successes: the ratings are then
         replaced by a constant, so every kernel is a tie (``h = 1``) and the quadrupled sums of
         successes are the sums of the design.
+    symmetric : bool
+        ``A`` and ``B`` are the same kernel: the reader x reader matrices of dominance counts are
+        symmetric, and only their upper triangles are counted.
     """
 
     neg_a: np.ndarray
@@ -202,6 +205,7 @@ class AUCSums:
     read_neg_b: np.ndarray
     read_pos_b: np.ndarray
     design: bool = False
+    symmetric: bool = False
     _matrices: dict[str, list[list[int]]] = field(default_factory=dict, repr=False)
     _marginals: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
     _pairs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
@@ -219,7 +223,11 @@ class AUCSums:
     # -- image level (iMRMC's eight biased sums) -------------------------------------------------------
     def _pair_matrix(self, key: str, fn: Callable[[int, int], int], readers: int) -> list[list[int]]:
         if key not in self._matrices:
-            self._matrices[key] = [[fn(r, s) for s in range(readers)] for r in range(readers)]
+            if self.symmetric:  # A = B: every pair matrix is symmetric (swap the two terms of each pair)
+                upper = {(r, s): fn(r, s) for r in range(readers) for s in range(r, readers)}
+                self._matrices[key] = [[upper[min(r, s), max(r, s)] for s in range(readers)] for r in range(readers)]
+            else:
+                self._matrices[key] = [[fn(r, s) for s in range(readers)] for r in range(readers)]
         return self._matrices[key]
 
     def _same_free(self, matrix: list[list[int]]) -> tuple[int, int]:

@@ -27,9 +27,10 @@ import pandas as pd
 from study.errors import Problem, StudyError
 from study.metrics.mrmc.ustat_auc import (
     BCK_NAMES,
+    AUCKernel,
     AUCMoments,
-    auc_moments,
-    success_matrices,
+    auc_kernel,
+    kernel_moments,
 )
 from study.metrics.mrmc.ustat_binary import (
     BINARY_COMPONENTS,
@@ -54,8 +55,8 @@ from study.metrics.mrmc.ustat_inference import (
 from study.metrics.mrmc.ustat_patients import (
     PATIENT_TERMS,
     PatientCovariance,
-    auc_patient_covariance,
     binary_patient_covariance,
+    kernel_patient_covariance,
     patient_df,
 )
 from study.results.mrmc import (
@@ -70,6 +71,7 @@ __all__ = ["USTAT_FOMS", "analyze_ustat"]
 
 USTAT_FOMS = ("auc", "sensitivity", "specificity")
 FomName = Literal["auc", "sensitivity", "specificity"]
+AUCMethod = Literal["auto", "dense", "sums"]
 
 REFERENCES = [
     ("Gallas BD (2006). One-shot estimate of MRMC variance: AUC. Acad Radiol 13:353-362."),
@@ -153,7 +155,8 @@ def _binary_df(var: float, terms: np.ndarray, m: BinaryMoments) -> float | None:
 
 def analyze_ustat(ratings: pd.DataFrame, *, fom: str = "auc", threshold: float | None = None,
                   confidence: float = 0.95, patient_column: str | None = "patient_id",
-                  fixed_modalities: Sequence[str] = (), source: str = "ratings") -> UStatAnalysis:
+                  fixed_modalities: Sequence[str] = (), source: str = "ratings",
+                  auc_method: AUCMethod = "auto") -> UStatAnalysis:
     """U-statistic MRMC analysis of a ratings table of any design (iMRMC).
 
     Parameters
@@ -176,6 +179,11 @@ def analyze_ustat(ratings: pd.DataFrame, *, fom: str = "auc", threshold: float |
         with no reader variance (its AUC varies with the cases only).
     source : str
         The name of the ratings in error messages.
+    auc_method : {"auto", "dense", "sums"}
+        How the AUC sums are computed (:class:`~study.metrics.mrmc.ustat_auc.AUCKernel`): the
+        dense reader x case x case matrices, or placement values and dominance counts in
+        ``O(N log N)`` memory (:mod:`~study.metrics.mrmc.ustat_sums`); the same numbers.
+        ``auto``: dense up to :data:`~study.metrics.mrmc.ustat_auc.DENSE_MAX_PAIRS` pairs.
 
     Returns
     -------
@@ -199,6 +207,8 @@ def analyze_ustat(ratings: pd.DataFrame, *, fom: str = "auc", threshold: float |
         problems.append(Problem("--threshold", "", f"missing; fom {fom!r} needs a cut point (rating >= threshold is positive)"))
     if not 0 < confidence < 1:
         problems.append(Problem("--confidence", "", f"{confidence!r}; expected a number strictly between 0 and 1"))
+    if auc_method not in ("auto", "dense", "sums"):
+        problems.append(Problem("auc_method", "", f"{auc_method!r}; expected 'auto', 'dense' or 'sums'"))
     if problems:
         raise StudyError(problems)
     a = build_ustat_design(ratings, source=source, endpoint=fom, fixed_modalities=fixed_modalities)
@@ -206,7 +216,7 @@ def analyze_ustat(ratings: pd.DataFrame, *, fom: str = "auc", threshold: float |
                                                                    source=source)
     alpha = 1 - confidence
     if fom == "auc":
-        modalities, differences, warnings = _auc(a, alpha, patients, set(fixed_modalities))
+        modalities, differences, warnings = _auc(a, alpha, patients, set(fixed_modalities), auc_method)
         weighting = ("readers weighted by the number of (non-diseased, diseased) case pairs they read, N0_r x N1_r "
                      "(iMRMC); equal weights on fully crossed data")
         variance_note = ("unbiased: U-statistic estimate from the moments M1..M8 (Gallas 2006, 2009); can be negative "
@@ -241,15 +251,20 @@ def analyze_ustat(ratings: pd.DataFrame, *, fom: str = "auc", threshold: float |
                          modalities=modalities, differences=differences, references=REFERENCES, warnings=warnings)
 
 
-def _auc_arrays(a: UStatDesignArrays) -> list[tuple[np.ndarray, np.ndarray]]:
+def _auc_kernels(a: UStatDesignArrays, method: AUCMethod) -> list[AUCKernel]:
     neg, pos = a.truth == 0, a.truth == 1
-    return [success_matrices(a.rating[k][:, neg], a.rating[k][:, pos], a.read[k][:, neg], a.read[k][:, pos])
+    return [auc_kernel(a.rating[k][:, neg], a.rating[k][:, pos], a.read[k][:, neg], a.read[k][:, pos], method=method)
             for k in range(len(a.modalities))]
 
 
 def _per_reader(d: np.ndarray, x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     n = d.sum(axis=axes)
     return np.where(n > 0, x.sum(axis=axes) / np.where(n > 0, n, 1), np.nan)
+
+
+def _reader_means(n: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``x / n`` per reader, NaN where ``n = 0`` (as :func:`_per_reader` on the summed arrays)."""
+    return np.where(n > 0, x / np.where(n > 0, n, 1), np.nan)
 
 
 def _reader_dict(a: UStatDesignArrays, values: np.ndarray, present: np.ndarray) -> dict[str, float | None]:
@@ -269,9 +284,9 @@ def _terms(cov: PatientCovariance | None) -> dict[str, float | None] | None:
     return None if cov is None else dict(zip(PATIENT_TERMS, cov.terms.tolist()))
 
 
-def _auc(a: UStatDesignArrays, alpha: float, patients: Patients,
-         fixed: set[str]) -> tuple[dict[str, UStatModality], list[UStatDifference], list[str]]:
-    arrays = _auc_arrays(a)
+def _auc(a: UStatDesignArrays, alpha: float, patients: Patients, fixed: set[str],
+         method: AUCMethod = "auto") -> tuple[dict[str, UStatModality], list[UStatDifference], list[str]]:
+    kernels = _auc_kernels(a, method)
     n0, n1 = int((a.truth == 0).sum()), int((a.truth == 1).sum())
     warnings: list[str] = []
     own: dict[int, AUCMoments] = {}
@@ -282,15 +297,14 @@ def _auc(a: UStatDesignArrays, alpha: float, patients: Patients,
     def pcov(ka: int, kb: int) -> PatientCovariance:
         assert patients is not None
         pidx, n_p = patients
-        return auc_patient_covariance(arrays[ka][0], arrays[ka][1], arrays[kb][0], arrays[kb][1],
-                                      pidx[a.truth == 0], pidx[a.truth == 1], n_p,
-                                      fixed_reader=ka == kb and a.modalities[ka] in fixed)
+        return kernel_patient_covariance(kernels[ka], kernels[kb], pidx[a.truth == 0], pidx[a.truth == 1], n_p,
+                                         fixed_reader=ka == kb and a.modalities[ka] in fixed)
 
     for k, m in enumerate(a.modalities):
-        d, x = arrays[k]
-        mom = own[k] = auc_moments(d, x, d, x, fixed_reader=m in fixed)
-        pairs = d.sum(axis=(1, 2))
-        per_reader[k] = _per_reader(d, x, (1, 2))
+        kern = kernels[k]
+        mom = own[k] = kernel_moments(kern, kern, fixed_reader=m in fixed)
+        pairs = kern.pairs()
+        per_reader[k] = _reader_means(pairs, kern.successes())
         lost = [a.readers[j] for j in range(len(a.readers)) if a.read[k][j].any() and pairs[j] == 0]
         if lost:
             warnings.append(f"modality {m!r}: reader(s) {lost} read cases of one truth only and carry no weight in the AUC")
@@ -316,7 +330,7 @@ def _auc(a: UStatDesignArrays, alpha: float, patients: Patients,
     diffs: list[UStatDifference] = []
     for ka, kb in combinations(range(len(a.modalities)), 2):
         ma, mb = a.modalities[ka], a.modalities[kb]
-        ab = auc_moments(arrays[ka][0], arrays[ka][1], arrays[kb][0], arrays[kb][1])
+        ab = kernel_moments(kernels[ka], kernels[kb])
         aa, bb = own[ka], own[kb]
         value = aa.auc_a - bb.auc_a
         both = ~np.isnan(per_reader[ka]) & ~np.isnan(per_reader[kb])

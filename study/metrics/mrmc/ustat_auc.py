@@ -31,10 +31,17 @@ Gallas BD, Brown DG (2008). Reader studies for validation of CAD systems. Neural
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-__all__ = ["BCK_NAMES", "AUCMoments", "auc_moments", "success_matrices"]
+from study.metrics.mrmc.ustat_sums import AUCSums, placements
+
+__all__ = ["BCK_NAMES", "DENSE_MAX_PAIRS", "AUCKernel", "AUCMoments", "auc_kernel", "auc_moments", "kernel_moments", "kernel_sums",
+           "success_matrices"]
+
+#: the dense path (readers x non-diseased x diseased matrices) is used up to this many reader x case pairs
+DENSE_MAX_PAIRS = 1_000_000
 
 #: biased -> unbiased sums over pairs of readings (Gallas 2009; iMRMC ``bias2unbias``)
 _B = np.array([
@@ -162,7 +169,11 @@ def auc_moments(d_a: np.ndarray, x_a: np.ndarray, d_b: np.ndarray, x_b: np.ndarr
     -------
     AUCMoments
     """
-    numer, denom = _sums(x_a, x_b), _sums(d_a, d_b)
+    return _moments(_sums(x_a, x_b), _sums(d_a, d_b), float(x_a.sum() / d_a.sum()), float(x_b.sum() / d_b.sum()),
+                    fixed_reader)
+
+
+def _moments(numer: np.ndarray, denom: np.ndarray, auc_a: float, auc_b: float, fixed_reader: bool) -> AUCMoments:
     numer_u, denom_u = _B @ numer, _B @ denom
     m_biased = _ratio(numer, denom)
     m = _ratio(numer_u, denom_u)
@@ -175,6 +186,76 @@ def auc_moments(d_a: np.ndarray, x_a: np.ndarray, d_b: np.ndarray, x_b: np.ndarr
     unpaired = bck_coeff == 0  # components a design does not pair (iMRMC doAUCmrmcCov)
     bck[unpaired] = 0.0
     bck_b[unpaired] = 0.0
-    return AUCMoments(auc_a=float(x_a.sum() / d_a.sum()), auc_b=float(x_b.sum() / d_b.sum()), moments=m,
-                      moments_biased=m_biased, coefficients=coeff, bck=bck, bck_biased=bck_b,
-                      bck_coefficients=bck_coeff)
+    return AUCMoments(auc_a=auc_a, auc_b=auc_b, moments=m, moments_biased=m_biased, coefficients=coeff, bck=bck,
+                      bck_biased=bck_b, bck_coefficients=bck_coeff)
+
+
+@dataclass(frozen=True)
+class AUCKernel:
+    """One modality's AUC kernel: ratings and reading masks split by truth, and how its sums are computed.
+
+    ``method="dense"`` builds the ``readers x non-diseased x diseased`` design and success
+    matrices (:func:`success_matrices`); ``"sums"`` never does, computing the same sums from
+    placement values and dominance counts (:mod:`~study.metrics.mrmc.ustat_sums`) in
+    ``O(N log N)`` memory. Both give the same moments (exactly, where the dense sums are exact).
+
+    Attributes
+    ----------
+    neg, pos : ndarray, shape (readers, non-diseased) and (readers, diseased)
+    read_neg, read_pos : ndarray of bool, same shapes
+    method : {"dense", "sums"}
+    """
+
+    neg: np.ndarray
+    pos: np.ndarray
+    read_neg: np.ndarray
+    read_pos: np.ndarray
+    method: Literal["dense", "sums"]
+
+    def matrices(self) -> tuple[np.ndarray, np.ndarray]:
+        """The dense ``(d, d s)`` matrices (:func:`success_matrices`)."""
+        return success_matrices(self.neg, self.pos, self.read_neg, self.read_pos)
+
+    def pairs(self) -> np.ndarray:
+        """Per reader: the number of (non-diseased, diseased) case pairs read (``sum_ij d[r,i,j]``)."""
+        return np.asarray(self.read_neg.sum(axis=1) * self.read_pos.sum(axis=1), dtype=float)
+
+    def successes(self) -> np.ndarray:
+        """Per reader: ``sum_ij d[r,i,j] s[r,i,j]`` (ties 1/2), from the placement values."""
+        out = [placements(self.neg[r], self.pos[r], self.read_neg[r].astype(np.int64),
+                          self.read_pos[r].astype(np.int64))[0].sum() for r in range(self.neg.shape[0])]
+        return np.asarray(np.array(out, dtype=np.int64) / 2.0)
+
+
+def auc_kernel(neg: np.ndarray, pos: np.ndarray, read_neg: np.ndarray, read_pos: np.ndarray, *,
+               method: Literal["auto", "dense", "sums"] = "auto") -> AUCKernel:
+    """An :class:`AUCKernel`; ``auto``: dense up to :data:`DENSE_MAX_PAIRS` reader x case pairs, else sums."""
+    if method == "auto":
+        method = "dense" if neg.shape[0] * neg.shape[1] * pos.shape[1] <= DENSE_MAX_PAIRS else "sums"
+    return AUCKernel(np.asarray(neg, float), np.asarray(pos, float), np.asarray(read_neg, bool),
+                     np.asarray(read_pos, bool), method)
+
+
+def kernel_sums(ka: AUCKernel, kb: AUCKernel) -> tuple[AUCSums, AUCSums]:
+    """The (successes, design) :class:`~study.metrics.mrmc.ustat_sums.AUCSums` of two kernels."""
+    args = (ka.neg, ka.pos, ka.read_neg, ka.read_pos, kb.neg, kb.pos, kb.read_neg, kb.read_pos)
+    return AUCSums(*args, symmetric=ka is kb), AUCSums(*args, design=True, symmetric=ka is kb)
+
+
+def kernel_moments(ka: AUCKernel, kb: AUCKernel, *, fixed_reader: bool = False) -> AUCMoments:
+    """:func:`auc_moments` of two kernels, by the dense matrices when both are dense, else by the sums.
+
+    The sums path: the eight biased sums of iMRMC (``bnumer``, ``bdenom``) as exact integers
+    from :meth:`AUCSums.image_sums` (successes times 4; the design as is).
+    """
+    if ka.method == "dense" and kb.method == "dense":
+        d_a, x_a = ka.matrices()
+        d_b, x_b = kb.matrices()
+        return auc_moments(d_a, x_a, d_b, x_b, fixed_reader=fixed_reader)
+    num, den = kernel_sums(ka, kb)
+    numer = np.array([float(v) for v in num.image_sums()]) / 4.0
+    denom = np.array([float(v) for v in den.image_sums()])
+    n_a, n_b = float(ka.pairs().sum()), float(kb.pairs().sum())
+    auc_a = float(num.a.place_pos.sum() / 2.0 / n_a)
+    auc_b = float(num.b.place_pos.sum() / 2.0 / n_b)
+    return _moments(numer, denom, auc_a, auc_b, fixed_reader)

@@ -35,8 +35,10 @@ from itertools import combinations
 
 import numpy as np
 
+from study.metrics.mrmc.ustat_auc import AUCKernel, kernel_sums
+
 __all__ = ["PATIENT_TERMS", "PatientCovariance", "auc_patient_covariance", "binary_patient_covariance",
-           "patient_df"]
+           "kernel_patient_covariance", "patient_df"]
 
 #: the classes of correlated pairs of terms
 PATIENT_TERMS = ("reader", "patient", "reader_x_patient")
@@ -140,12 +142,41 @@ def auc_patient_covariance(d_a: np.ndarray, x_a: np.ndarray, d_b: np.ndarray, x_
     return _covariance(num, den, float(d_a.sum() * d_b.sum()))
 
 
+def kernel_patient_covariance(ka: AUCKernel, kb: AUCKernel, neg_patient: np.ndarray, pos_patient: np.ndarray,
+                              n_patients: int, *, fixed_reader: bool = False) -> PatientCovariance:
+    """:func:`auc_patient_covariance` of two AUC kernels, dense when both are, else without ``N x N`` arrays.
+
+    The sums path takes the same four classes of pairs from
+    :meth:`~study.metrics.mrmc.ustat_sums.AUCSums.patient_classes` (exact integers: successes
+    times 4, the design as is) -- per-patient marginals and within-patient sums, and two
+    dominance counts over pairs of images of the same patients.
+    """
+    if ka.method == "dense" and kb.method == "dense":
+        d_a, x_a = ka.matrices()
+        d_b, x_b = kb.matrices()
+        return auc_patient_covariance(d_a, x_a, d_b, x_b, neg_patient, pos_patient, n_patients,
+                                      fixed_reader=fixed_reader)
+    num_s, den_s = kernel_sums(ka, kb)
+    num = np.array([float(v) for v in num_s.patient_classes(neg_patient, pos_patient, n_patients, fixed_reader)]) / 4.0
+    den = np.array([float(v) for v in den_s.patient_classes(neg_patient, pos_patient, n_patients, fixed_reader)])
+    return _covariance(num, den, float(ka.pairs().sum()) * float(kb.pairs().sum()))
+
+
+def _to_patients(x: np.ndarray, patient: np.ndarray, n_patients: int) -> np.ndarray:
+    """``x @ one_hot(patient)`` (readers x patients) without the ``cases x patients`` one-hot matrix."""
+    out = np.zeros((x.shape[0], n_patients))
+    for r, row in enumerate(x):
+        out[r] = np.bincount(patient, weights=row, minlength=n_patients)
+    return out
+
+
 def binary_patient_covariance(d_a: np.ndarray, k_a: np.ndarray, d_b: np.ndarray, k_b: np.ndarray,
                               patient: np.ndarray, n_patients: int, *, fixed_reader: bool = False) -> PatientCovariance:
     """``Cov(mean_A, mean_B)`` of a binary kernel (readers x images) resampling patients."""
-    one = np.eye(n_patients)[patient]
-    num = _classes((d_a * k_a) @ one, (d_b * k_b) @ one, 1, fixed_reader)
-    den = _classes(d_a @ one, d_b @ one, 1, fixed_reader)
+    patient = np.asarray(patient, dtype=np.int64)
+    num = _classes(_to_patients(d_a * k_a, patient, n_patients), _to_patients(d_b * k_b, patient, n_patients), 1,
+                   fixed_reader)
+    den = _classes(_to_patients(d_a, patient, n_patients), _to_patients(d_b, patient, n_patients), 1, fixed_reader)
     return _covariance(num, den, float(d_a.sum() * d_b.sum()))
 
 

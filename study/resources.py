@@ -32,6 +32,7 @@ class StepCost:
 #: per-step cost models (see the module docstring for where the numbers come from)
 STEP_COSTS: dict[str, StepCost] = {
     "probe_images": StepCost(250, 2, 10, 3, sharded=True),
+    "fuse_reference": StepCost(400, 16, 10, 20),
     "intake": StepCost(300, 12, 10, 0.5),
     "quality": StepCost(300, 2, 10, 20, sharded=True),
     "merge_quality": StepCost(250, 4, 5, 0.05),

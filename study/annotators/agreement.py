@@ -50,9 +50,10 @@ def _bootstrap(stat, per_case: dict[str, np.ndarray], patients: np.ndarray, *, r
         np.add.at(sums[k], idx, v)
     point = stat({k: v.sum(axis=0) for k, v in sums.items()})
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(uniq), size=(replicates, len(uniq)))
-    weights = np.stack([np.bincount(d, minlength=len(uniq)) for d in draws])
-    reps = np.array([stat({k: np.tensordot(w, v, axes=1) for k, v in sums.items()}) for w in weights])
+    reps = np.empty(replicates)
+    for b in range(replicates):  # one replicate at a time: memory does not grow with replicates x patients
+        w = np.bincount(rng.integers(0, len(uniq), size=len(uniq)), minlength=len(uniq))
+        reps[b] = stat({k: np.tensordot(w, v, axes=1) for k, v in sums.items()})
     total = {k: v.sum(axis=0) for k, v in sums.items()}
     jack = np.array([stat({k: total[k] - v[i] for k, v in sums.items()}) for i in range(len(uniq))])
     est = bca_estimate(point, reps, jack, confidence=confidence, n_replicates=replicates)
@@ -92,14 +93,14 @@ def grade_agreement(grades: Mapping[str, Mapping[str, str]], *, case_ids: Sequen
     fleiss = _bootstrap(lambda s: _fleiss_from_sums({**s, "m": m}),
                         {"table": table, "agree": p_i, "n": ones}, patients,
                         replicates=replicates, seed=seed, confidence=confidence)
-    fleiss = fleiss.model_copy(update={"method": "Fleiss' kappa; " + fleiss.method})
+    fleiss = fleiss.model_copy(update={"definition": "Fleiss' kappa over all annotators (Fleiss 1971)"})
     pairwise = {}
     for (i, a), (j, b) in combinations(enumerate(ann), 2):
         conf = np.zeros((len(case_ids), k, k))
         conf[np.arange(len(case_ids)), codes[:, i], codes[:, j]] = 1
         e = _bootstrap(lambda s: cohen_kappa_table(s["conf"]) if s["conf"].sum() > 0 else float("nan"),
                        {"conf": conf}, patients, replicates=replicates, seed=seed, confidence=confidence)
-        pairwise[f"{a}|{b}"] = e.model_copy(update={"method": "Cohen's kappa (unweighted); " + e.method})
+        pairwise[f"{a}|{b}"] = e.model_copy(update={"definition": "Cohen's kappa, unweighted (Cohen 1960)"})
     return {"fleiss": fleiss, "pairwise": pairwise, "n_cases": len(case_ids),
             "n_patients": int(len(set(patients.tolist())))}
 
@@ -127,6 +128,7 @@ def lesion_agreement(lesions: Mapping[str, Mapping[str, Sequence[dict[str, Any]]
 
         e = _bootstrap(f1, {"x": rows}, patients, replicates=replicates, seed=seed, confidence=confidence)
         out[f"{a}|{b}"] = e.model_copy(update={
-            "method": f"lesion F1 at IoU >= {iou_threshold:g} (same class, one-to-one); " + e.method,
+            "definition": f"lesion F1 at IoU >= {iou_threshold:g}: 2 x lesions matched one-to-one (same class) / "
+                          "(lesions of one + lesions of the other), summed over cases",
             "k": int(rows[:, 0].sum())})
     return out

@@ -15,6 +15,7 @@ from study.report.context.common import (
     interval_methods,
 )
 from study.report.context.index_tests import index_tests_table, model_card_tables
+from study.report.context.reference import annotators_context
 from study.report.context.plan_methods import plan_methods_context, sample_size_context
 from study.report.format import Table, fmt, fmt_int
 from study.results import Results
@@ -57,14 +58,20 @@ def _scheme_text(g: Grading, classes: list[str]) -> str:
     return "Lesion-type rules, tried from the most severe: " + "; ".join(scheme) + f"; otherwise {g.default}."
 
 
-def _reference_standard_rows(ps: Protocol) -> list[dict[str, str | bool]]:
-    """Who made the reference standard (protocol ``reference_standard``), "not supplied" for each missing field."""
+def _reference_standard_rows(ps: Protocol, *, fused_rule: str | None = None) -> list[dict[str, str | bool]]:
+    """Who made the reference standard (protocol ``reference_standard``), "not supplied" for each missing field.
+
+    ``fused_rule``: the grade fusion rule of several annotators (``reference.annotators.grade_rule``),
+    which says how disagreements were settled when the protocol's text does not.
+    """
     rs = ps.reference_standard
     labels = (("annotators", "Annotators"), ("qualifications", "Their qualifications"),
               ("disagreements", "How disagreements were settled"), ("annotation_tool", "Annotation tool"))
     out: list[dict[str, str | bool]] = []
     for key, label in labels:
         value = getattr(rs, key) if rs is not None else None
+        if key == "disagreements" and not value and fused_rule:
+            value = f"by the protocol's fusion rule, {fused_rule}"
         out.append({"label": label, "text": value or NOT_SUPPLIED, "supplied": bool(value)})
     return out
 
@@ -127,8 +134,12 @@ def methods_context(results: Results) -> dict[str, Any]:
     # reference standard
     g = ps.grading
     scheme_text = _scheme_text(g, ps.classes)
+    fused = results.reference.annotators if results.reference is not None else None
     ref_source = ("grades supplied in the reference file " + Path(reference).name
                   if reference else "grades derived from the reference annotations by the grading scheme")
+    if fused is not None:
+        ref_source = (f"lesions and grades fused from the files of {len(fused.annotators)} annotators by the "
+                      "protocol's rules (below)")
     out["reference"] = {
         "classes": ", ".join(ps.classes),
         "polygon_classes": ", ".join(ps.polygon_classes),
@@ -138,7 +149,8 @@ def methods_context(results: Results) -> dict[str, Any]:
         "rationale": info_text(info, "reference_rationale",
                                 "Expert lesion annotations and grades are the accepted reference for acne lesion "
                                 "detection and grading; no alternative reference was used."),
-        "standard": _reference_standard_rows(ps),
+        "standard": _reference_standard_rows(ps, fused_rule=fused.grade_rule if fused is not None else None),
+        "annotators": annotators_context(fused),
         "blinding": info_text(info, "blinding_reference",
                                "Not stated by the investigators whether the reference-standard assessors saw clinical "
                                "information; they could not see the index-test results, which were produced afterwards."),

@@ -69,7 +69,7 @@ def _load_annotator(a: Annotator, *, cases: pd.DataFrame, protocol: Protocol) ->
         grades = dict(zip(ref["case_id"].astype(str), ref["grade"].astype(str)))
         missing = [c for c in lesions if c not in grades]
         if missing:
-            raise StudyError(f"annotator {a.id!r} graded no grade for {len(missing)} manifest case(s) (e.g. "
+            raise StudyError(f"annotator {a.id!r} gave no grade for {len(missing)} manifest case(s) (e.g. "
                              f"{missing[:5]}); expected a grade for every case", file=a.grades, where="case_id")
         source = "grades file"
     else:

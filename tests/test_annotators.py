@@ -313,3 +313,26 @@ def test_build_errors(cohort, tmp_path):
     short[2] = Annotator("A3", short[2].annotations, str(tmp_path / "A3-grades.csv"))
     with pytest.raises(StudyError, match="expected a grade for every case"):
         build_reference(short, cases=cases, protocol=base)
+
+
+def test_study_check_reports_the_annotators_problems(cohort, tmp_path):
+    from study.check import check_study
+
+    data = yaml.safe_load((REPO_ROOT / "protocols" / "chinese-2019.yaml").read_text())
+    data["quality"].update(min_width=64, min_height=64)
+    data["reference_standard"] = {"fusion": {"rule": "adjudicator", "adjudicator": "Z9"},
+                                  "lesion_fusion": {"min_annotators": 5}}
+    (tmp_path / "protocol.yaml").write_text(yaml.safe_dump(data))
+    (tmp_path / "bad-grades.csv").write_text("case_id,grade\nC00001,VII\n")
+    annotators = [{"id": a.id, "annotations": a.annotations, "grades": a.grades} for a in _annotators(cohort)]
+    annotators[2]["grades"] = str(tmp_path / "bad-grades.csv")
+    cfg = {"study": "s", "protocol": str(tmp_path / "protocol.yaml"), "models": [{"id": "m", "backend": "precomputed"}],
+           "cohort": {"manifest": str(cohort / "manifest.csv"), "image_root": str(cohort / "images"),
+                      "annotators": annotators}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    problems, summary = check_study(tmp_path / "config.yaml", workdir=tmp_path)
+    text = "\n".join(f"{p.file} | {p.where} | {p.message}" for p in problems)
+    assert "adjudicator 'Z9' is not one of the configured annotators" in text
+    assert "reference_standard.lesion_fusion.min_annotators | 5 exceeds the 3 annotators" in text
+    assert str(tmp_path / "bad-grades.csv") in text and "VII" in text
+    assert summary["annotators"] == 3 and summary["annotator_lesions"] > 0

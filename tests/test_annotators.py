@@ -336,3 +336,41 @@ def test_study_check_reports_the_annotators_problems(cohort, tmp_path):
     assert "reference_standard.lesion_fusion.min_annotators | 5 exceeds the 3 annotators" in text
     assert str(tmp_path / "bad-grades.csv") in text and "VII" in text
     assert summary["annotators"] == 3 and summary["annotator_lesions"] > 0
+
+
+def _dry_run(tmp_path: Path, cohort_cfg: dict) -> str:
+    import subprocess
+    import sys
+
+    from tests.small_study import study_env
+
+    cfg = {"study": "dry", "protocol": str(REPO_ROOT / "protocols" / "chinese-2019.yaml"), "results_dir": "results",
+           "cohort": cohort_cfg, "models": [{"id": "demo-frcnn", "spec": str(REPO_ROOT / "models" / "demo" / "model.yaml")}]}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    run = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-n", "-p", "-s", str(REPO_ROOT / "Snakefile"),
+                          "--configfile", "config.yaml", "--cores", "1"], cwd=tmp_path, env=study_env(),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return run.stdout + run.stderr
+
+
+def test_workflow_synth_makes_the_annotators_files_fuse_reference_feeds_intake(tmp_path):
+    c = "cohort"
+    files = [{"id": f"A{j}", "annotations": f"{c}/annotators/A{j}.json", "grades": f"{c}/annotators/A{j}-grades.csv"}
+             for j in (1, 2, 3)]
+    out = _dry_run(tmp_path, {"manifest": f"{c}/manifest.csv", "image_root": f"{c}/images",
+                              "readings": f"{c}/readings.csv", "annotators": files,
+                              "synth": {"cases": 20, "seed": 3, "annotators": 3, "annotator_noise": 0.2}})
+    assert "--annotators 3 --annotator-noise 0.2" in out
+    assert "rule fuse_reference:" in out
+    assert "annotations=results/reference-standard/annotations.json" in out  # intake reads the fused file
+    assert "reference=results/reference-standard/reference.csv" in out  # and the reference step the fused grades
+
+
+def test_workflow_without_annotators_has_no_fuse_reference(tmp_path):
+    c = "cohort"
+    out = _dry_run(tmp_path, {"manifest": f"{c}/manifest.csv", "image_root": f"{c}/images",
+                              "annotations": f"{c}/annotations.json", "reference": f"{c}/reference.csv",
+                              "readings": f"{c}/readings.csv", "synth": {"cases": 20, "seed": 3}})
+    assert "fuse_reference" not in out and "--annotators" not in out
+    assert f"annotations={c}/annotations.json" in out

@@ -6,9 +6,10 @@ if SYNTH:
     rule synth:
         output:
             manifest=COHORT["manifest"],
-            annotations=COHORT["annotations"],
-            reference=COHORT["reference"],
-            readings=COHORT["readings"],
+            # with cohort.annotators the config names no annotations / reference: synth writes them anyway
+            annotations=COHORT.get("annotations", os.path.join(COHORT_DIR, "annotations.json")),
+            reference=COHORT.get("reference", os.path.join(COHORT_DIR, "reference.csv")),
+            readings=COHORT.get("readings", os.path.join(COHORT_DIR, "readings.csv")),
             images=directory(COHORT["image_root"]),
             annotators=annotator_files() if SYNTH.get("annotators") else [],
         params:

@@ -27,8 +27,8 @@ def annotators_context(block: AnnotatorsBlock | None) -> dict[str, Any] | None:
                  fmt(a.years_experience, 0 if float(a.years_experience or 0).is_integer() else 1)
                  if a.years_experience is not None else "not supplied", fmt_int(a.n_lesions), a.grades_source])
     agree = Table("tab-annotator-agreement",
-                  f"Agreement between annotators ({fmt_int(block.n_cases)} cases of {fmt_int(block.n_patients)} "
-                  "patients)", ["Annotators", "Cohen's kappa (grades)",
+                  f"Agreement between annotators over every manifest case, before the eligibility criteria "
+                  f"({fmt_int(block.n_cases)} cases of {fmt_int(block.n_patients)} patients)", ["Annotators", "Cohen's kappa (grades)",
                                 f"Lesion F1 at IoU ≥ {fmt(block.agreement_iou, 2)}"])
     for p in block.pairs:
         agree.add([f"{p.a} – {p.b}", agree.ci(p.cohen_kappa), agree.ci(p.lesion_f1)])

@@ -102,3 +102,7 @@ def test_report_prints_the_rule_the_annotators_and_their_agreement(fused_run):
     assert f"The annotators' grades differed on {n_dis} of {block['n_cases']} cases" in text
     # STARD: how disagreements were settled comes from the rule when the protocol's text does not say
     assert "How disagreements were settled: by the protocol's fusion rule" in text
+    # the protocol names the annotators; their qualifications come from the config's annotators
+    assert "Annotators: three dermatologists" in text
+    assert ("Their qualifications: A1: board-certified dermatologist; A2: board-certified dermatologist; "
+            "A3: board-certified dermatologist") in text

@@ -37,7 +37,7 @@ def fused_run(tmp_path_factory):
         "lesion_fusion": {"min_annotators": 2, "iou_threshold": 0.4, "box": "median"}}
     (root / "cohort" / "protocol.yaml").write_text(yaml.safe_dump(protocol), encoding="utf-8")
     annotators = [{"id": a, "annotations": f"cohort/annotators/{a}.json", "grades": f"cohort/annotators/{a}-grades.csv",
-                   "qualification": "board-certified dermatologist", "years_experience": 4 + j}
+                   "qualification": "certified dermatologist", "years_experience": 4 + j}
                   for j, a in enumerate(IDS)]
     write_config(root / "config.yaml", "cohort", info, annotators=annotators)
     run = subprocess.run([str(Path(sys.executable).parent / "study"), "run", "config.yaml", "--cores", "2"], cwd=root,
@@ -93,7 +93,7 @@ def test_report_prints_the_rule_the_annotators_and_their_agreement(fused_run):
     assert "Reference fused from 3 annotators" in text
     assert "majority: the grade most annotators gave; a tie goes to the adjudicator (annotator A1)" in text
     assert "at least 2 of the 3 annotators" in text and "IoU >= 0.4" in text
-    assert "Annotators of the reference standard" in text and "board-certified dermatologist" in text
+    assert "Annotators of the reference standard" in text and "certified dermatologist" in text
     assert "Agreement between annotators" in text and "Fleiss' kappa" in text
     assert f"{block['fleiss_kappa']['estimate']:.3f}" in text
     a1a2 = block["pairs"][0]
@@ -104,5 +104,5 @@ def test_report_prints_the_rule_the_annotators_and_their_agreement(fused_run):
     assert "How disagreements were settled: by the protocol's fusion rule" in text
     # the protocol names the annotators; their qualifications come from the config's annotators
     assert "Annotators: three dermatologists" in text
-    assert ("Their qualifications: A1: board-certified dermatologist; A2: board-certified dermatologist; "
-            "A3: board-certified dermatologist") in text
+    assert ("Their qualifications: A1: certified dermatologist; A2: certified dermatologist; "
+            "A3: certified dermatologist") in text

@@ -219,6 +219,13 @@ def check_study(config_path: str | Path, *, workdir: str | Path | None = None) -
             if doc:
                 summary["annotated_images"] = len(doc["images"])
                 summary["annotations"] = len(doc["annotations"])
+        if cohort.get("annotators"):
+            from study.annotators.config import annotator_file_problems, annotators_from_config
+
+            p, counts = annotator_file_problems(annotators_from_config(config), protocol=protocol, cases=case_table,
+                                                resolve=lambda f: _resolve(f, workdir))
+            problems += [x if x.file != "protocol" else Problem(str(ppath), x.where, x.message) for x in p]
+            summary.update(counts)
         aliases = protocol.grading.letter_aliases or {}
         readings_df = None
         if cohort.get("reference"):
@@ -247,7 +254,7 @@ def check_study(config_path: str | Path, *, workdir: str | Path | None = None) -
                                                  config.get("models", [])], reader_groups=groups,
                                                  columns=list(case_table.columns))
     elif protocol is None or case_table is None:
-        skipped = [r for r in ("annotations", "reference", "readings") if cohort.get(r)]
+        skipped = [r for r in ("annotations", "annotators", "reference", "readings") if cohort.get(r)]
         if skipped:
             problems.append(Problem(str(config_path), "cohort", f"{', '.join(skipped)} not checked: the "
                                     f"{'protocol' if protocol is None else 'manifest'} has problems (fix those first)"))

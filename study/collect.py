@@ -31,6 +31,7 @@ from study.results.models import ModelMeta
 from study.results.mrmc import MRMCBlock, UStatAnalysis, parse_mrmc_block
 from study.results.parse import parse_model
 from study.results.readers import ReadersBlock
+from study.results.reference import AnnotatorsBlock, ReferenceBlock
 from study.results.sample_size import SampleSizePlan
 from study.results.study import ProtocolRecord, StudyBlock, StudyInformation
 
@@ -106,6 +107,10 @@ def collect_results(config: dict[str, Any], *, results_dir: Path, models: list[s
     )
     cohort = config["cohort"]
     inputs = {role: cohort[role] for role in ("manifest", "annotations", "reference", "readings") if cohort.get(role)}
+    for a in cohort.get("annotators") or []:
+        inputs[f"annotator {a['id']} annotations"] = a["annotations"]
+        if a.get("grades"):
+            inputs[f"annotator {a['id']} grades"] = a["grades"]
     inputs["protocol"] = config["protocol"]
     provenance = collect_provenance(
         config=config, protocol_path=config["protocol"], inputs=inputs,
@@ -137,6 +142,9 @@ def collect_results(config: dict[str, Any], *, results_dir: Path, models: list[s
         models={m: read_block(r / "detections" / f"{m}.meta.json", ModelMeta) for m in models},
         agreement=agreement,
         readers=read_block(r / "readers.json", ReadersBlock) if (r / "readers.json").exists() else None,
+        # several annotators (config cohort.annotators): the fuse_reference step's record
+        reference=(ReferenceBlock(annotators=read_block(r / "reference-standard" / "annotators.json", AnnotatorsBlock))
+                   if cohort.get("annotators") else None),
         mrmc=mrmc,
         analysis_plan=read_block(r / "metrics" / "decisions.json", AnalysisPlanResults),
         # `study plan CONFIG --out <results_dir>` puts the sample-size table here (STARD item 18)

@@ -45,6 +45,9 @@ def validate_config(config: Any, *, source: str = "<config>") -> list[Problem]:
                                         "too: every model needs its own id (its results are filed under it)"))
             elif isinstance(mid, str):
                 seen[mid] = i
+    from study.annotators.config import annotator_config_problems
+
+    problems += annotator_config_problems(config, source=source)
     return problems
 
 

@@ -227,6 +227,48 @@ class ReaderStudySettings(_Strict):
                               "session opening (memory washout)")
 
 
+class GradeFusion(_Strict):
+    """The rule that turns several annotators' grades of a case into the reference grade.
+
+    ``rule``:
+      - ``majority``: the most frequent grade; a tie goes to the more severe of the tied grades
+        (``ties: more_severe``) or to the adjudicator's grade (``ties: adjudicator``);
+      - ``consensus``: the grade all annotators gave; when they disagree, the adjudicator's grade
+        (without an adjudicator a disagreement is an error: the case needs a consensus meeting);
+      - ``adjudicator``: the grade all annotators gave; when they disagree, the adjudicator's grade.
+
+    ``adjudicator`` is the id of one of the config's ``cohort.annotators``.
+    """
+
+    rule: Literal["majority", "consensus", "adjudicator"]
+    ties: Literal["more_severe", "adjudicator"] = Field("more_severe", description="majority rule: who breaks a tie")
+    adjudicator: str | None = Field(None, description="annotator id who settles disagreements (ties)")
+
+    @model_validator(mode="after")
+    def _adjudicator(self) -> "GradeFusion":
+        if self.rule == "adjudicator" and not self.adjudicator:
+            raise ValueError("fusion rule 'adjudicator' needs 'adjudicator: <annotator id>'")
+        if self.rule == "majority" and self.ties == "adjudicator" and not self.adjudicator:
+            raise ValueError("majority with 'ties: adjudicator' needs 'adjudicator: <annotator id>'")
+        return self
+
+
+class LesionFusion(_Strict):
+    """How several annotators' lesions become the reference lesions (study.annotators.lesions).
+
+    Boxes of one class on one image from different annotators are clustered greedily (pairs in
+    decreasing IoU; two clusters join when the pair's IoU reaches ``iou_threshold`` and no
+    annotator is in both); a cluster is a reference lesion when at least ``min_annotators``
+    annotators are in it. Its box is the coordinate-wise ``box`` (median or mean) of the
+    cluster's boxes; for polygon classes the cluster's medoid annotation (highest mean IoU to
+    the others) is kept whole, so its polygon and box agree.
+    """
+
+    min_annotators: int = Field(2, ge=1, description="k of k-of-m: annotators who must mark a lesion")
+    iou_threshold: IoUThreshold = 0.5
+    box: Literal["median", "mean"] = "median"
+
+
 class ReferenceStandard(_Strict):
     """Who made the reference standard and how (STARD 10b; CLAIM 2024 reference-standard items).
 
@@ -238,6 +280,12 @@ class ReferenceStandard(_Strict):
     qualifications: str | None = Field(None, description="their qualifications and training for the task")
     disagreements: str | None = Field(None, description="how disagreements between annotators were settled")
     annotation_tool: str | None = Field(None, description="the software used to annotate")
+    fusion: GradeFusion | None = Field(None, exclude_if=lambda v: v is None,
+                                       description="how the grades of several annotators (config cohort.annotators) "
+                                       "become the reference grade (study.annotators.grades)")
+    lesion_fusion: LesionFusion | None = Field(None, exclude_if=lambda v: v is None,
+                                               description="how several annotators' lesions become the reference "
+                                               "lesions (study.annotators.lesions)")
 
 
 class Protocol(_Strict):

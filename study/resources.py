@@ -32,6 +32,9 @@ class StepCost:
 #: per-step cost models (see the module docstring for where the numbers come from)
 STEP_COSTS: dict[str, StepCost] = {
     "probe_images": StepCost(250, 2, 10, 3, sharded=True),
+    # not in bench/bench_scale.py yet: agreement (2,000 replicates) and fusion of 1,000 cases x 3 annotators x
+    # 20 lesions took 2 s CPU in memory (load 8.6 on 2 cores); 20 ms per case leaves room for reading the files
+    "fuse_reference": StepCost(400, 16, 10, 20),
     "intake": StepCost(300, 12, 10, 0.5),
     "quality": StepCost(300, 2, 10, 20, sharded=True),
     "merge_quality": StepCost(250, 4, 5, 0.05),

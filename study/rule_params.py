@@ -22,6 +22,7 @@ from study.protocol import Protocol, load_protocol
 
 #: top-level protocol fields each step reads (``levels`` is ``grading.levels``)
 STEP_PROTOCOL_FIELDS: dict[str, tuple[str, ...]] = {
+    "fuse_reference": ("classes", "polygon_classes", "grading", "reference_standard", "statistics"),
     "intake": ("classes", "polygon_classes"),
     "quality": ("quality",),
     "eligibility": ("inclusion",),

@@ -52,6 +52,23 @@ def probe_images(*, manifest, image_root, shard, n_shards, out):
     write_parquet(out, probe_manifest_images(part).reset_index(drop=True))
 
 
+def fuse_reference(*, protocol, annotators, manifest, image_root, out_annotations, out_reference, out_disagreements,
+                   out_record):
+    """Several annotators' files -> the fused reference (COCO, grades), the disagreements and the record.
+
+    ``annotators``: the config's ``cohort.annotators`` as JSON (each annotator's files are the
+    rule's inputs). See :func:`study.annotators.build.write_reference`.
+    """
+    from study.annotators.build import write_reference
+    from study.annotators.config import annotators_from_config
+
+    p = protocol_for_step(protocol, "fuse_reference")
+    entries = annotators_from_config({"cohort": {"annotators": json.loads(annotators)}})
+    write_reference(entries, manifest=manifest, image_root=image_root, protocol=p, source=str(protocol),
+                    out_annotations=out_annotations, out_reference=out_reference,
+                    out_disagreements=out_disagreements, out_record=out_record)
+
+
 def intake(*, protocol, manifest, image_root, out_cases, out_ground_truth, annotations=None, probes=None):
     """Manifest (+ annotations) -> ``cases.parquet`` and normalised ``ground_truth.json``.
 
@@ -402,6 +419,6 @@ def collect(*, config, results_dir, models, out):
 
 STEPS: dict[str, Callable[..., None]] = {
     f.__name__: f
-    for f in (probe_images, intake, quality, merge_quality, eligibility, reference, readings, predict, merge, grade,
+    for f in (probe_images, fuse_reference, intake, quality, merge_quality, eligibility, reference, readings, predict, merge, grade,
               evaluate_detection, evaluate_counting, evaluate_agreement, evaluate_mrmc, decide, collect)
 }

@@ -21,14 +21,18 @@ def study_env() -> dict[str, str]:
     return env
 
 
-def make_cohort(cohort: Path, *, cases: int = 16, seed: int = 3, pad_annotations_to: int = 0) -> dict:
+def make_cohort(cohort: Path, *, cases: int = 16, seed: int = 3, pad_annotations_to: int = 0,
+                annotators: int = 0, annotator_noise: float = 0.1) -> dict:
     """``study synth`` images (256 px) plus a vendor's detections (the true boxes, score 0.9).
 
     ``pad_annotations_to``: pad ``annotations.json`` with trailing spaces (valid JSON, same
-    content) to at least this many bytes.
+    content) to at least this many bytes. ``annotators``: also that many annotators' files
+    (``study synth --annotators``, in ``cohort/annotators/``).
     """
+    extra = ["--annotators", str(annotators), "--annotator-noise", str(annotator_noise)] if annotators else []
     subprocess.run([sys.executable, "-m", "study", "synth", "--cases", str(cases), "--seed", str(seed),
-                    "--image-size", "256", "--out", str(cohort)], check=True, capture_output=True, env=study_env())
+                    "--image-size", "256", "--out", str(cohort), *extra], check=True, capture_output=True,
+                   env=study_env())
     coco = json.loads((cohort / "annotations.json").read_text())
     text = json.dumps(coco)
     (cohort / "annotations.json").write_text(text + " " * max(0, pad_annotations_to - len(text)), encoding="utf-8")
@@ -42,12 +46,17 @@ def make_cohort(cohort: Path, *, cases: int = 16, seed: int = 3, pad_annotations
     return {"classes": protocol["classes"], "categories": {c["id"]: c["name"] for c in coco["categories"]}}
 
 
-def write_config(path: Path, cohort: Path | str, info: dict, *, study: str = "small", shards: int = 2) -> Path:
-    """A study config using the cohort of :func:`make_cohort` (``cohort`` relative or absolute), results in ``results``."""
+def write_config(path: Path, cohort: Path | str, info: dict, *, study: str = "small", shards: int = 2,
+                 annotators: list[dict] | None = None) -> Path:
+    """A study config using the cohort of :func:`make_cohort` (``cohort`` relative or absolute), results in ``results``.
+
+    ``annotators``: ``cohort.annotators`` entries, replacing the cohort's annotations and reference files.
+    """
     c = str(cohort).rstrip("/")
+    reference = ({"annotators": annotators} if annotators else
+                 {"annotations": f"{c}/annotations.json", "reference": f"{c}/reference.csv"})
     cfg = {"study": study, "protocol": f"{c}/protocol.yaml", "results_dir": "results", "shards": shards,
-           "cohort": {"manifest": f"{c}/manifest.csv", "image_root": f"{c}/images",
-                      "annotations": f"{c}/annotations.json", "reference": f"{c}/reference.csv",
+           "cohort": {"manifest": f"{c}/manifest.csv", "image_root": f"{c}/images", **reference,
                       "readings": f"{c}/readings.csv"},
            "models": [{"id": "vendor", "backend": "precomputed", "detections": f"{c}/dt.json", "classes": info["classes"],
                        "images": f"{c}/annotations.json", "categories": info["categories"]}]}

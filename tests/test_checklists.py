@@ -107,3 +107,27 @@ def test_reader_certification_and_conditions_reach_the_reader_table(results):
     first = rows[0].reader_id
     row = next(x for x in t["rows"] if x[0] == first)
     assert row[-2:] == ["board-certified", "clinic monitor"]
+
+
+def test_a_fused_reference_answers_who_annotated_and_how_disagreements_were_settled(results):
+    """reference.annotators (several annotators' files) reports STARD 10b and CLAIM 17/19 without the protocol's
+    text; qualifications count only when every annotator's is given."""
+    from study.estimate import Estimate
+    from study.results.reference import AnnotatorRow, AnnotatorsBlock, ReferenceBlock
+
+    e = Estimate(0.5, 0.4, 0.6, "m")
+    rows = [AnnotatorRow(annotator_id=a, qualification="dermatologist", n_lesions=3, grades_source="grades file")
+            for a in ("A1", "A2")]
+    block = AnnotatorsBlock(annotators=rows, grade_rule="majority", lesion_rule="k of m", rule="majority",
+                            ties="more_severe", min_annotators=2, iou_threshold=0.5, box="median", n_cases=2,
+                            n_patients=2, settled_by={"unanimous": 2}, n_lesions_fused=3, lesions_by_support={"2": 3},
+                            n_clusters_dropped=0, fleiss_kappa=e, agreement_iou=0.5, pairs=[])
+    fused = results.model_copy(update={"reference": ReferenceBlock(annotators=block)})
+    assert results.study.protocol_settings.reference_standard is None
+    crow = claim.checklist(fused, SECTIONS)
+    assert [_status(crow, n) for n in ("15", "17", "19")] == ["reported"] * 3
+    assert _status(stard.checklist(fused, SECTIONS), "10b") == "reported"
+    assert _status(claim.checklist(results, SECTIONS), "19") == "not reported"
+    partly = block.model_copy(update={"annotators": [rows[0], rows[1].model_copy(update={"qualification": None})]})
+    fused2 = results.model_copy(update={"reference": ReferenceBlock(annotators=partly)})
+    assert _status(claim.checklist(fused2, SECTIONS), "17") == "not reported"

@@ -24,7 +24,11 @@ def test_digest_changes_only_for_steps_reading_the_changed_value(tmp_path):
     base = protocol_digests(_write(tmp_path))
     changed = protocol_digests(_write(tmp_path, lambda p: p["statistics"].update(bootstrap_replicates=999)))
     differ = {s for s in STEP_PROTOCOL_FIELDS if base[s] != changed[s]}
-    assert differ == {"evaluate_detection", "evaluate_counting", "evaluate_agreement", "evaluate_mrmc"}
+    # fuse_reference's patient-bootstrap intervals of the annotators' agreement read the statistics too
+    assert differ == {"evaluate_detection", "evaluate_counting", "evaluate_agreement", "evaluate_mrmc", "fuse_reference"}
+    # the reference standard's fusion rules re-run only the fusion
+    fused = protocol_digests(_write(tmp_path, lambda p: p.update(reference_standard={"fusion": {"rule": "consensus"}})))
+    assert {s for s in STEP_PROTOCOL_FIELDS if base[s] != fused[s]} == {"fuse_reference"}
     # the file's layout (key order, comments) is not a value: same digests
     p = yaml.safe_load(PROTOCOL.read_text())
     path = tmp_path / "reordered.yaml"

@@ -1,8 +1,8 @@
 """``study synth --cases N --out DIR [--seed S]``: build a synthetic acne cohort.
 
 Writes ``DIR/images/``, ``DIR/manifest.csv``, ``DIR/annotations.json`` (COCO),
-``DIR/reference.csv`` and ``DIR/readings.csv`` (simulated dermatologists); see
-:mod:`study.synth`. The same seed gives byte-identical files.
+``DIR/reference.csv`` and ``DIR/readings.csv`` (simulated dermatologists), with
+``--annotators N`` also ``DIR/annotators/`` (:mod:`study.synth.annotators`); see :mod:`study.synth`. The same seed gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -27,6 +27,12 @@ def register(subparsers) -> None:
     p.add_argument("--aided-session", action="store_true",
                    help="also write a model-aided second reading session (readings.csv gains modality and "
                         "confidence columns)")
+    p.add_argument("--annotators", type=int, default=0,
+                   help="also write N annotators' files (annotators/A1.json, A1-grades.csv, ...) made by perturbing "
+                        "the truth, for a reference standard fused from several annotators (default 0: none)")
+    p.add_argument("--annotator-noise", type=float, default=0.1,
+                   help="probability that an annotator misses a lesion, adds one, or moves a grade by one level; "
+                        "box shifts of SD noise/4 of the box size (default 0.1)")
     p.set_defaults(func=_run)
 
 
@@ -41,6 +47,10 @@ def _run(args) -> int:
     s = make_cohort(args.out, cases=args.cases, seed=args.seed, image_size=args.image_size,
                     exclusion_rate=args.exclusion_rate, workers=workers, aided_session=args.aided_session,
                     patient_correlation=args.patient_correlation)
+    if args.annotators:
+        from study.synth.annotators import make_annotators
+
+        make_annotators(args.out, n=args.annotators, noise=args.annotator_noise, seed=args.seed)
     grades = ", ".join(f"{k} {v}" for k, v in s["grades"].items())
     excl = sum(s["planted_exclusions"].values())
     print(f"study synth: {s['cases']} cases of {s['patients']} patients in {s['out_dir']} "

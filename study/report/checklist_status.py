@@ -12,7 +12,8 @@ Evidence keys::
     info:<key>                   the config's information.<key> (StudyInformation) was supplied
     info:<key>|plan              ... or the protocol has an analysis plan
     card:<field>[,<field>...]    every model's card has these fields (dotted: training_data.size)
-    reference:<field>[,...]      the protocol's reference_standard has these fields
+    reference:<field>[,...]      the protocol's reference_standard has these fields, or a reference fused from
+                                 several annotators (reference.annotators) answers them
     block:<name>                 results.json holds the block (flow, baseline, detection, ...)
     readers                      human readers graded cases
     subgroups                    pre-specified subgroup analyses were computed
@@ -68,12 +69,26 @@ def _card_status(fields: list[str], r: Results) -> tuple[Status, str]:
     return "reported", "model card of every model"
 
 
+def _fused_has(field: str, r: Results) -> bool:
+    """Whether a reference fused from several annotators (``reference.annotators``) answers ``field``:
+    who annotated (the annotators table), how disagreements were settled (the fusion rule and the
+    agreement), their qualifications (when every annotator's is given)."""
+    block = r.reference.annotators if r.reference is not None else None
+    if block is None:
+        return False
+    if field == "qualifications":
+        return all(a.qualification for a in block.annotators)
+    return field in ("annotators", "disagreements")
+
+
 def _reference_status(fields: list[str], r: Results) -> tuple[Status, str]:
     rs = r.study.protocol_settings.reference_standard
-    absent = [f for f in fields if rs is None or not getattr(rs, f)]
+    absent = [f for f in fields if (rs is None or not getattr(rs, f)) and not _fused_has(f, r)]
     if absent:
         return "not reported", "protocol reference_standard not supplied: " + ", ".join(absent)
-    return "reported", "protocol reference_standard"
+    fused = [f for f in fields if _fused_has(f, r)]
+    return "reported", "protocol reference_standard" + (
+        f" and the annotators' records ({', '.join(fused)})" if fused else "")
 
 
 def _block_status(name: str, r: Results) -> tuple[Status, str]:

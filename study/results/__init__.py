@@ -25,6 +25,7 @@ from study.results.models import ModelMeta
 from study.results.mrmc import MRMCBlock
 from study.results.provenance import Provenance
 from study.results.readers import ReadersBlock
+from study.results.reference import ReferenceBlock
 from study.results.sample_size import SampleSizePlan
 from study.results.study import StudyBlock
 
@@ -42,6 +43,7 @@ __all__ = [
     "ModelMeta",
     "NotAssessed",
     "Provenance",
+    "ReferenceBlock",
     "ResultModel",
     "Results",
     "SampleSizePlan",
@@ -69,6 +71,9 @@ class Results(ResultModel):
     readers: ReadersBlock | None = Field(None, exclude_if=lambda v: v is None,
                                          description="the readers, their experience and readings (absent in files "
                                                      "written before the reading tool)")
+    reference: ReferenceBlock | None = Field(None, exclude_if=lambda v: v is None,
+                                             description="the reference standard fused from several annotators and "
+                                                         "their agreement (absent with a single reference file)")
     mrmc: MRMCBlock | NotAssessed | None = Field(None, description="None when the study computes no MRMC")
     analysis_plan: AnalysisPlanResults | None = Field(
         None, exclude_if=lambda v: v is None,

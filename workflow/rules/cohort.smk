@@ -6,22 +6,57 @@ if SYNTH:
     rule synth:
         output:
             manifest=COHORT["manifest"],
-            annotations=COHORT["annotations"],
-            reference=COHORT["reference"],
-            readings=COHORT["readings"],
+            # with cohort.annotators the config names no annotations / reference: synth writes them anyway
+            annotations=COHORT.get("annotations", os.path.join(COHORT_DIR, "annotations.json")),
+            reference=COHORT.get("reference", os.path.join(COHORT_DIR, "reference.csv")),
+            readings=COHORT.get("readings", os.path.join(COHORT_DIR, "readings.csv")),
             images=directory(COHORT["image_root"]),
+            annotators=annotator_files() if SYNTH.get("annotators") else [],
         params:
             cases=SYNTH["cases"],
             seed=SYNTH["seed"],
             rho=SYNTH.get("patient_correlation", 0),
             aided=" --aided-session" if SYNTH.get("aided_session") else "",
+            annotators=(f" --annotators {SYNTH['annotators']} --annotator-noise {SYNTH.get('annotator_noise', 0.1)}"
+                        if SYNTH.get("annotators") else ""),
             out=lambda wc, output: os.path.dirname(output.manifest) or ".",
         log:
             f"{RESULTS}/logs/synth.log",
         conda:
             "../envs/study.yaml"
         shell:
-            "study synth --cases {params.cases} --seed {params.seed} --patient-correlation {params.rho}{params.aided} --out {params.out:q} 2> {log:q}"
+            "study synth --cases {params.cases} --seed {params.seed} --patient-correlation {params.rho}{params.aided}{params.annotators} --out {params.out:q} 2> {log:q}"
+
+
+if ANNOTATORS:
+
+    rule fuse_reference:
+        input:
+            manifest=COHORT["manifest"],
+            files=annotator_files(),
+        output:
+            annotations=f"{FUSED}/annotations.json",
+            reference=f"{FUSED}/reference.csv",
+            disagreements=f"{FUSED}/disagreements.csv",
+            record=f"{FUSED}/annotators.json",
+        params:
+            protocol=PROTOCOL,
+            protocol_values=PROTOCOL_DIGEST["fuse_reference"],
+            image_root=COHORT["image_root"],
+            annotators=json.dumps(ANNOTATORS, sort_keys=True),
+        resources:
+            **resources_of("fuse_reference"),
+        benchmark:
+            f"{RESULTS}/benchmarks/fuse_reference.tsv"
+        log:
+            f"{RESULTS}/logs/fuse-reference.log",
+        conda:
+            "../envs/study.yaml"
+        shell:
+            "study step fuse_reference protocol={params.protocol:q} annotators={params.annotators:q}"
+            " manifest={input.manifest:q} image_root={params.image_root:q}"
+            " out_annotations={output.annotations:q} out_reference={output.reference:q}"
+            " out_disagreements={output.disagreements:q} out_record={output.record:q} 2> {log:q}"
 
 
 rule probe_images:
@@ -48,7 +83,7 @@ rule probe_images:
 rule intake:
     input:
         manifest=COHORT["manifest"],
-        annotations=optional_input("annotations"),
+        annotations=reference_input("annotations"),
         probes=expand(f"{RESULTS}/images/probe-{{shard}}-of-{N_SHARDS}.parquet", shard=SHARDS),
     output:
         cases=f"{RESULTS}/cases.parquet",
@@ -144,7 +179,7 @@ rule reference:
     input:
         cases=rules.intake.output.cases,
         ground_truth=rules.intake.output.ground_truth,
-        reference=optional_input("reference"),
+        reference=reference_input("reference"),
     output:
         f"{RESULTS}/reference.parquet",
     params:

@@ -63,6 +63,24 @@ def optional_input(key):
     return [path] if path else []
 
 
+#: several annotators' files: the fuse_reference rule builds the study's annotations and reference from them
+ANNOTATORS = COHORT.get("annotators") or []
+FUSED = f"{RESULTS}/reference-standard"
+
+
+def reference_input(key):
+    """The annotations / reference file intake and the reference step read: the fused one when the
+    config names several annotators (rule fuse_reference), else the cohort's file, if any."""
+    if ANNOTATORS:
+        return [f"{FUSED}/annotations.json" if key == "annotations" else f"{FUSED}/reference.csv"]
+    return optional_input(key)
+
+
+def annotator_files():
+    """Every annotator's files (annotations, grades), so editing one re-runs the fusion."""
+    return [a[k] for a in ANNOTATORS for k in ("annotations", "grades") if a.get(k)]
+
+
 def model_entry(model_id):
     return next(m for m in config["models"] if m["id"] == model_id)
 

@@ -21,6 +21,7 @@ rule collect:
         mrmc=rules.evaluate_mrmc.output,
         decisions=rules.decide.output,
         sample_size=lambda wc: [p for p in [f"{RESULTS}/sample_size.json"] if os.path.exists(p)],
+        annotators=[f"{FUSED}/annotators.json"] if ANNOTATORS else [],
     output:
         f"{RESULTS}/results.json",
     params:

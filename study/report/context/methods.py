@@ -15,9 +15,11 @@ from study.report.context.common import (
     interval_methods,
 )
 from study.report.context.index_tests import index_tests_table, model_card_tables
+from study.report.context.reference import annotators_context
 from study.report.context.plan_methods import plan_methods_context, sample_size_context
 from study.report.format import Table, fmt, fmt_int
 from study.results import Results
+from study.results.reference import AnnotatorsBlock
 
 #: reader characteristics the readers table shows when recorded: column label, ReaderRow field
 READER_CHARACTERISTICS = (("Years of experience", "years_of_experience"), ("Specialty", "specialty"),
@@ -57,14 +59,27 @@ def _scheme_text(g: Grading, classes: list[str]) -> str:
     return "Lesion-type rules, tried from the most severe: " + "; ".join(scheme) + f"; otherwise {g.default}."
 
 
-def _reference_standard_rows(ps: Protocol) -> list[dict[str, str | bool]]:
-    """Who made the reference standard (protocol ``reference_standard``), "not supplied" for each missing field."""
+def _reference_standard_rows(ps: Protocol, *, fused: AnnotatorsBlock | None = None) -> list[dict[str, str | bool]]:
+    """Who made the reference standard (protocol ``reference_standard``), "not supplied" for each missing field.
+
+    ``fused``: several annotators' record (``reference.annotators``), which answers who annotated,
+    their qualifications (when every annotator's is given) and how disagreements were settled (the
+    grade fusion rule) where the protocol's text does not (as ``checklist_status`` counts them).
+    """
+    fallback: dict[str, str] = {}
+    if fused is not None:
+        fallback["annotators"] = f"{len(fused.annotators)} annotators, " + ", ".join(
+            a.annotator_id for a in fused.annotators) + " (table below)"
+        if all(a.qualification for a in fused.annotators):
+            fallback["qualifications"] = "; ".join(f"{a.annotator_id}: {a.qualification}" for a in fused.annotators)
+        fallback["disagreements"] = f"by the protocol's fusion rule, {fused.grade_rule}"
     rs = ps.reference_standard
     labels = (("annotators", "Annotators"), ("qualifications", "Their qualifications"),
               ("disagreements", "How disagreements were settled"), ("annotation_tool", "Annotation tool"))
     out: list[dict[str, str | bool]] = []
     for key, label in labels:
         value = getattr(rs, key) if rs is not None else None
+        value = value or fallback.get(key)
         out.append({"label": label, "text": value or NOT_SUPPLIED, "supplied": bool(value)})
     return out
 
@@ -127,8 +142,12 @@ def methods_context(results: Results) -> dict[str, Any]:
     # reference standard
     g = ps.grading
     scheme_text = _scheme_text(g, ps.classes)
+    fused = results.reference.annotators if results.reference is not None else None
     ref_source = ("grades supplied in the reference file " + Path(reference).name
                   if reference else "grades derived from the reference annotations by the grading scheme")
+    if fused is not None:
+        ref_source = (f"lesions and grades fused from the files of {len(fused.annotators)} annotators by the "
+                      "protocol's rules (below)")
     out["reference"] = {
         "classes": ", ".join(ps.classes),
         "polygon_classes": ", ".join(ps.polygon_classes),
@@ -138,7 +157,8 @@ def methods_context(results: Results) -> dict[str, Any]:
         "rationale": info_text(info, "reference_rationale",
                                 "Expert lesion annotations and grades are the accepted reference for acne lesion "
                                 "detection and grading; no alternative reference was used."),
-        "standard": _reference_standard_rows(ps),
+        "standard": _reference_standard_rows(ps, fused=fused),
+        "annotators": annotators_context(fused),
         "blinding": info_text(info, "blinding_reference",
                                "Not stated by the investigators whether the reference-standard assessors saw clinical "
                                "information; they could not see the index-test results, which were produced afterwards."),

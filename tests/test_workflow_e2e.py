@@ -277,7 +277,7 @@ def test_no_interval_of_the_whole_results_json_leaves_its_bounds(study_run):
     det = res["detection"]["demo-frcnn"]["any_lesion"]
     assert all("patients as clusters" in det[k]["method"] for k in ("recall", "precision"))
     overall = res["counting"]["demo-frcnn"]["thresholds"]["0.5"]["overall"]
-    assert all("BCa bootstrap resampling patients" in overall[k]["method"] for k in ("ccc", "mae", "rmse"))
+    assert all("patient bootstrap-t" in overall[k]["method"] for k in ("ccc", "mae", "rmse"))
 
 
 def test_report_baseline_and_flow_show_patients_next_to_images(study_run):

@@ -7,7 +7,7 @@ unweighted: cluster-robust linearisation), AUC (Obuchowski 1997, logit), the mod
 accuracy difference (ratio estimator), the counting bias (cluster-robust CR1 t), the
 lesion-level recall and precision at the operating threshold (ratio estimator on per-patient
 lesion totals) and the counting agreement -- CCC, Bland-Altman limits, MAE and RMSE
-(patient-bootstrap BCa, study.metrics.clustered_counting) -- the
+(patient bootstrap-t with a jackknife SE in each replicate, study.metrics.clustered_counting) -- the
 script prints the share of intervals that contain the true value, and the same for the
 image-level (independence) intervals for contrast. Each patient-level entry must lie in
 93-97% (the table marks those outside with '!'); the script exits 1 when one does not.
@@ -47,7 +47,7 @@ from study.metrics.counting import bland_altman, lin_ccc, mean_t_interval
 from study.metrics.intervals import binomial_ci, cohen_kappa, kappa_stacked
 
 CUTS = np.array([-0.6, 0.1, 0.8])  # severity latent -> grades 0..3
-N_BOOT = 1000  # patient-bootstrap replicates of the BCa intervals (the study default is 2000)
+N_BOOT = 1000  # patient-bootstrap replicates of the bootstrap-t intervals (the study default is 2000)
 
 
 def simulate(rng: np.random.Generator, n_patients: int, rho: float) -> dict[str, np.ndarray]:
@@ -130,8 +130,8 @@ def one_study(d: dict[str, np.ndarray], *, seed: int) -> dict[str, tuple]:
     found, true_c, pred_c = (np.bincount(p, weights=d[c], minlength=k) for c in ("found", "true_count", "pred_count"))
     out["lesion recall"] = (clustered_proportion(found, true_c), binomial_ci(int(found.sum()), int(true_c.sum())))
     out["lesion precision"] = (clustered_proportion(found, pred_c), binomial_ci(int(found.sum()), int(pred_c.sum())))
-    # counting agreement: patient-bootstrap BCa [image level: Lin's z interval, Bland-Altman's
-    # approximate limits, the bootstrap resampling images for MAE and RMSE]
+    # counting agreement: patient bootstrap-t [image level: Lin's z interval, Bland-Altman's
+    # approximate limits, the bootstrap-t resampling images for MAE and RMSE]
     x, y = d["true_count"].astype(float), d["pred_count"].astype(float)
     boot = patient_bootstrap_counting(x, y, p, n_bootstrap=N_BOOT, seed=seed)
     per_image = patient_bootstrap_counting(x, y, np.arange(len(p)), n_bootstrap=N_BOOT, seed=seed,

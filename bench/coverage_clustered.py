@@ -104,6 +104,21 @@ def truths(rho: float, seed: int) -> dict[str, float]:
             "accuracy difference": ok_m.mean() - ok_r.mean(), "counting bias": 0.5}
 
 
+def counting_intervals(d: dict[str, np.ndarray], *, seed: int, n_bootstrap: int = N_BOOT) -> dict[str, tuple]:
+    """(patient-level, image-level) Estimate of CCC, the Bland-Altman limits, MAE and RMSE."""
+    # counting agreement: patient bootstrap-t [image level: Lin's z interval, Bland-Altman's
+    # approximate limits, the bootstrap-t resampling images for MAE and RMSE]
+    p = d["patient"]
+    x, y = d["true_count"].astype(float), d["pred_count"].astype(float)
+    boot = patient_bootstrap_counting(x, y, p, n_bootstrap=n_bootstrap, seed=seed)
+    per_image = patient_bootstrap_counting(x, y, np.arange(len(p)), n_bootstrap=n_bootstrap, seed=seed,
+                                           statistics=("mae", "rmse"))
+    ba = bland_altman(x, y)
+    return {"CCC": (boot["ccc"], lin_ccc(x, y)), "LoA low": (boot["loa_low"], ba.loa_low),
+            "LoA high": (boot["loa_high"], ba.loa_high), "MAE": (boot["mae"], per_image["mae"]),
+            "RMSE": (boot["rmse"], per_image["rmse"])}
+
+
 def one_study(d: dict[str, np.ndarray], *, seed: int) -> dict[str, tuple]:
     """(patient-level Estimate, image-level Estimate) per interval type."""
     p, ref, model, reader = d["patient"], d["ref"], d["model"], d["reader"]
@@ -130,18 +145,7 @@ def one_study(d: dict[str, np.ndarray], *, seed: int) -> dict[str, tuple]:
     found, true_c, pred_c = (np.bincount(p, weights=d[c], minlength=k) for c in ("found", "true_count", "pred_count"))
     out["lesion recall"] = (clustered_proportion(found, true_c), binomial_ci(int(found.sum()), int(true_c.sum())))
     out["lesion precision"] = (clustered_proportion(found, pred_c), binomial_ci(int(found.sum()), int(pred_c.sum())))
-    # counting agreement: patient bootstrap-t [image level: Lin's z interval, Bland-Altman's
-    # approximate limits, the bootstrap-t resampling images for MAE and RMSE]
-    x, y = d["true_count"].astype(float), d["pred_count"].astype(float)
-    boot = patient_bootstrap_counting(x, y, p, n_bootstrap=N_BOOT, seed=seed)
-    per_image = patient_bootstrap_counting(x, y, np.arange(len(p)), n_bootstrap=N_BOOT, seed=seed,
-                                           statistics=("mae", "rmse"))
-    ba = bland_altman(x, y)
-    out["CCC"] = (boot["ccc"], lin_ccc(x, y))
-    out["LoA low"] = (boot["loa_low"], ba.loa_low)
-    out["LoA high"] = (boot["loa_high"], ba.loa_high)
-    out["MAE"] = (boot["mae"], per_image["mae"])
-    out["RMSE"] = (boot["rmse"], per_image["rmse"])
+    out.update(counting_intervals(d, seed=seed))
     return out
 
 

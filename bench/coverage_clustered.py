@@ -35,6 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from study.metrics.bootstrap import bootstrap_estimate, bootstrap_sums
 from study.metrics.clustered import (
     clustered_auc,
     clustered_kappa,
@@ -106,13 +107,19 @@ def truths(rho: float, seed: int) -> dict[str, float]:
 
 def counting_intervals(d: dict[str, np.ndarray], *, seed: int, n_bootstrap: int = N_BOOT) -> dict[str, tuple]:
     """(patient-level, image-level) Estimate of CCC, the Bland-Altman limits, MAE and RMSE."""
-    # counting agreement: patient bootstrap-t [image level: Lin's z interval, Bland-Altman's
-    # approximate limits, the bootstrap-t resampling images for MAE and RMSE]
+    # counting agreement: patient bootstrap-t [image level, as the study with statistics.unit: image:
+    # Lin's z interval, Bland-Altman's approximate limits, the percentile bootstrap resampling
+    # images for MAE and RMSE]
     p = d["patient"]
     x, y = d["true_count"].astype(float), d["pred_count"].astype(float)
     boot = patient_bootstrap_counting(x, y, p, n_bootstrap=n_bootstrap, seed=seed)
-    per_image = patient_bootstrap_counting(x, y, np.arange(len(p)), n_bootstrap=n_bootstrap, seed=seed,
-                                           statistics=("mae", "rmse"))
+    diff = y - x
+    reps = bootstrap_sums(np.stack([np.abs(diff), diff ** 2, np.ones_like(diff)], axis=1),
+                          n_replicates=n_bootstrap, seed=seed)
+    per_image = {"mae": bootstrap_estimate(float(np.abs(diff).mean()), reps[:, 0] / reps[:, 2],
+                                           n_replicates=n_bootstrap, confidence=0.95, unit="images"),
+                 "rmse": bootstrap_estimate(float(np.sqrt((diff ** 2).mean())), np.sqrt(reps[:, 1] / reps[:, 2]),
+                                            n_replicates=n_bootstrap, confidence=0.95, unit="images")}
     ba = bland_altman(x, y)
     return {"CCC": (boot["ccc"], lin_ccc(x, y)), "LoA low": (boot["loa_low"], ba.loa_low),
             "LoA high": (boot["loa_high"], ba.loa_high), "MAE": (boot["mae"], per_image["mae"]),

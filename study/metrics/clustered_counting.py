@@ -66,45 +66,40 @@ def count_sums(true: np.ndarray, predicted: np.ndarray, patient: np.ndarray, n_p
     return np.stack([np.bincount(patient, weights=c, minlength=n_patients) for c in cols], axis=1)
 
 
-def _moments(s: np.ndarray) -> tuple[np.ndarray, ...]:
+def _statistics(s: np.ndarray, keys: tuple[str, ...] | frozenset[str]) -> dict[str, np.ndarray]:
+    """The statistics ``keys`` of the sums ``s`` (..., 7), the moments computed once for all of them."""
+    out: dict[str, np.ndarray] = {}
     with np.errstate(invalid="ignore", divide="ignore"):
         n = s[..., N]
-        mx, my = s[..., SX] / n, s[..., SY] / n
-        vx = s[..., SXX] / n - mx ** 2
-        vy = s[..., SYY] / n - my ** 2
-        cxy = s[..., SXY] / n - mx * my
-    return n, mx, my, vx, vy, cxy
+        if "mae" in keys:
+            out["mae"] = s[..., SAD] / n
+        if set(keys) - {"mae"}:
+            mx, my = s[..., SX] / n, s[..., SY] / n
+            vx = s[..., SXX] / n - mx ** 2
+            vy = s[..., SYY] / n - my ** 2
+            cxy = s[..., SXY] / n - mx * my
+            bias = my - mx
+            var_d = vx + vy - 2 * cxy
+            if "rmse" in keys:
+                out["rmse"] = np.sqrt(np.maximum(var_d + bias ** 2, 0.0))
+            if "ccc" in keys:
+                out["ccc"] = 2 * cxy / (vx + vy + bias ** 2)
+            if "loa_low" in keys or "loa_high" in keys:
+                sd = np.sqrt(np.maximum(var_d, 0.0) * n / (n - 1))
+                out["loa_low"], out["loa_high"] = bias - 1.96 * sd, bias + 1.96 * sd
+    return out
 
 
-def _mae(s: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return s[..., SAD] / s[..., N]
-
-
-def _rmse(s: np.ndarray) -> np.ndarray:
-    _, mx, my, vx, vy, cxy = _moments(s)
-    with np.errstate(invalid="ignore"):
-        return np.sqrt(np.maximum(vx + vy - 2 * cxy + (my - mx) ** 2, 0.0))
-
-
-def _ccc(s: np.ndarray) -> np.ndarray:
-    _, mx, my, vx, vy, cxy = _moments(s)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return 2 * cxy / (vx + vy + (mx - my) ** 2)
-
-
-def _loa(sign: float) -> Callable[[np.ndarray], np.ndarray]:
-    def limit(s: np.ndarray) -> np.ndarray:
-        n, mx, my, vx, vy, cxy = _moments(s)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            var_d = np.maximum(vx + vy - 2 * cxy, 0.0) * n / (n - 1)
-            return (my - mx) + sign * 1.96 * np.sqrt(var_d)
-    return limit
+def _one(key: str) -> Callable[[np.ndarray], np.ndarray]:
+    def statistic(s: np.ndarray) -> np.ndarray:
+        return _statistics(s, (key,))[key]
+    statistic.__name__ = key
+    return statistic
 
 
 #: name -> statistic of the (..., 7) sums
 COUNT_STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "mae": _mae, "rmse": _rmse, "ccc": _ccc, "loa_low": _loa(-1.0), "loa_high": _loa(1.0)}
+    k: _one(k) for k in ("mae", "rmse", "ccc", "loa_low", "loa_high")}
 
 
 #: name -> variance-stabilising scale of the bootstrap-t: (label, g, g^-1)
@@ -131,16 +126,15 @@ def _jackknife_se(phi: np.ndarray, w: np.ndarray) -> np.ndarray:
 
     ``phi`` (..., P): the statistic with one copy of unit ``i`` deleted (ignored where ``w_i = 0``).
     Efron & Tibshirani (1993), eq. 11.5, with the ``m = sum w`` deletions grouped by unit.
+    NaN when a deletion's statistic is not finite.
     """
     m = w.sum(axis=-1)
-    present = w > 0
     with np.errstate(invalid="ignore"):
-        v = np.where(present, phi, 0.0)
-        bad = np.any(present & ~np.isfinite(phi), axis=-1)
+        v = np.where(w > 0, phi, 0.0)
         mean = (w * v).sum(axis=-1) / m
-        ss = (w * np.where(present, v - mean[..., None], 0.0) ** 2).sum(axis=-1)
-        se = np.sqrt((m - 1) / m * ss)
-    return np.where(bad, np.nan, se)
+        dev = v - mean[..., None]
+        se = np.sqrt((m - 1) / m * (w * dev * dev).sum(axis=-1))
+    return np.where(np.isfinite(se), se, np.nan)
 
 
 def _not_estimable(point: float | None, name: str, reason: str, n_img: int, n_pat: int) -> Estimate:
@@ -218,20 +212,22 @@ def patient_bootstrap_counting(true: np.ndarray, predicted: np.ndarray, patient:
     if not todo:
         return out
     t_star = {k: np.empty(n_bootstrap) for k in todo}
+    keys = frozenset(todo)
     rng = np.random.default_rng(seed)
     chunk = max(1, min(n_bootstrap, _CELLS // n_pat))
     row = 0
     for w32 in resampling_weights(n_pat, n_replicates=n_bootstrap, rng=rng, chunk=chunk):
         w = w32.astype(np.float64)
         rep = w @ sums  # (b, 7) replicate sums, float64
-        deleted = rep[:, None, :] - sums[None, :, :]  # (b, P, 7): one copy of patient i deleted
+        # (b, P, 7) sums with one copy of patient i deleted, stored column-major so each column is contiguous
+        deleted = np.moveaxis(rep.T[:, :, None] - sums.T[:, None, :], 0, -1)
         b = w.shape[0]
-        for k, (phi_hat, _) in todo.items():
-            f, (_, g, _) = COUNT_STATISTICS[k], SCALES[k]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                phi = g(f(rep))
-                se = _jackknife_se(g(f(deleted)), w)
-                t_star[k][row:row + b] = (phi - phi_hat) / se
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rep_stats = _statistics(rep, keys)
+            del_stats = _statistics(deleted, keys)
+            for k, (phi_hat, _) in todo.items():
+                g = SCALES[k][1]
+                t_star[k][row:row + b] = (g(rep_stats[k]) - phi_hat) / _jackknife_se(g(del_stats[k]), w)
         row += b
     a = (1 - confidence) / 2
     for k, (phi_hat, se_hat) in todo.items():

@@ -93,7 +93,7 @@ def _brute_bootstrap_t(x, y, pat, name, *, n_bootstrap, seed, confidence=0.95):
     everyone = np.arange(len(patients))
     phi_hat, se_hat = phi(everyone), jackknife_se(everyone)
     weights = np.vstack(list(resampling_weights(len(patients), n_replicates=n_bootstrap,
-                                                rng=np.random.default_rng(seed), chunk=n_bootstrap)))
+                                                rng=np.random.default_rng(seed))))
     t = []
     for w in weights:
         draws = np.repeat(everyone, w.astype(int))

@@ -181,6 +181,10 @@ def main(argv=None) -> int:
                         h[j].append(e.ci_low is not None and e.ci_low <= truth[name] <= e.ci_high)
             names = list(hits)
             rows.append((rho, n_pat, {n: (np.mean(h[0]), np.mean(h[1])) for n, h in hits.items()}))
+            # progress on stderr, so that a run stopped early still shows the cells it finished
+            print(f"ICC {rho:.1f}, {n_pat} patients ({time.perf_counter() - t0:.0f} s): "
+                  + ", ".join(f"{n} {100 * c_p:.1f}%" for n, (c_p, _) in rows[-1][2].items()),
+                  file=sys.stderr, flush=True)
     print(f"Coverage of nominal 95% intervals, {args.studies} simulated studies per cell, "
           f"1-4 images per patient (bench/coverage_clustered.py)")
     print("patient-level (clustered) [image-level, independence]; '!' = patient-level outside 93-97%")

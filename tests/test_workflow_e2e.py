@@ -298,6 +298,7 @@ def test_report_baseline_and_flow_show_patients_next_to_images(study_run):
     assert re.search(rf"Images received \(n = {res['flow']['received']} images, {cases['patient_id'].nunique()} "
                      r"patients\)", flat)
     assert "bench/coverage_clustered.py" in flat  # the methods cite the coverage evidence
+    assert re.search(r"patient bootstrap- ?t interval", flat)  # and name the counting intervals' method
 
 
 def test_results_json_holds_pseudonyms_not_case_ids(study_run):

@@ -17,6 +17,7 @@ images), not typed in.
 
     .venv/bin/python bench/coverage_clustered.py                # 1,000 studies per cell
     .venv/bin/python bench/coverage_clustered.py --studies 300  # quicker
+    .venv/bin/python bench/coverage_clustered.py --counting-only  # CCC, LoA, MAE, RMSE only
 
 Data model (per patient ``u ~ N(0, 1)`` shared, per image ``e ~ N(0, 1)``, latent
 ``sqrt(rho) u + sqrt(1 - rho) e`` so the latent intra-class correlation is ``rho``):
@@ -161,7 +162,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--studies", type=int, default=1000, help="simulated studies per cell (default 1000)")
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--counting-only", action="store_true",
+                    help="only the counting-agreement intervals (CCC, Bland-Altman limits, MAE, RMSE); same draws")
     args = ap.parse_args(argv)
+    study = counting_intervals if args.counting_only else one_study
     t0 = time.perf_counter()
     rhos, sizes = (0.0, 0.3, 0.7), (100, 1000)
     names = None
@@ -173,7 +177,7 @@ def main(argv=None) -> int:
             rng = np.random.default_rng([args.seed, int(rho * 10), n_pat])
             hits: dict[str, list[list[bool]]] = {}
             for _ in range(args.studies):
-                res = one_study(simulate(rng, n_pat, rho), seed=int(rng.integers(2 ** 32)))
+                res = study(simulate(rng, n_pat, rho), seed=int(rng.integers(2 ** 32)))
                 for name, (pe, ie) in res.items():
                     h = hits.setdefault(name, [[], []])
                     for j, e in enumerate((pe, ie)):

@@ -246,11 +246,11 @@ def clustered_text(results: Results) -> str:
             "scale for MAE and RMSE and Fisher's z for CCC; Efron and Tibshirani 1993, ch. 12). Intervals of "
             "bounded quantities stay inside their bounds (logit or Fisher-z scale when needed). Evidence: the "
             f"coverage table printed by {COVERAGE_SCRIPT} (studies simulated with 1-4 images per patient, "
-            "intra-patient correlation 0, 0.3 and 0.7, 100 and 1,000 patients) puts the coverage of the 95% "
-            "intervals for proportions, kappas, AUC, differences, counting bias and MAE between 93% and 97%; the "
-            "bootstrap-t intervals for CCC, RMSE and the Bland-Altman limits cover somewhat less than 95% (down to "
-            "about 92% with 100 patients, strong clustering and heavy-tailed counts), so read them as slightly too "
-            "narrow there; the image-level intervals it prints beside them fall well below 95% under clustering."
+            "intra-patient correlation 0, 0.3 and 0.7, 100 and 1,000 patients) puts the coverage of every "
+            "patient-level 95% interval type (proportions, kappas, AUC, differences, counting bias, MAE, RMSE, CCC "
+            "and the Bland-Altman limits) between 93% and 97%; the lowest, about 93% for CCC, RMSE and the "
+            "Bland-Altman limits with 100 patients and strong clustering, is where those intervals may be slightly "
+            "too narrow; the image-level intervals it prints beside them fall well below 95% under clustering."
             + per_patient)
 
 

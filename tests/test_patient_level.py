@@ -100,18 +100,23 @@ def _brute_bootstrap_t(x, y, pat, name, *, n_bootstrap, seed, confidence=0.95):
         t.append((phi(draws) - phi_hat) / jackknife_se(draws))
     a = (1 - confidence) / 2
     t_lo, t_hi = np.quantile(np.array(t), [a, 1 - a])
-    return g_inv(phi_hat - t_hi * se_hat), g_inv(phi_hat - t_lo * se_hat)
+    return g_inv(phi_hat - t_hi * se_hat), g_inv(phi_hat - t_lo * se_hat), se_hat
 
 
 @pytest.mark.parametrize("name", ["mae", "rmse", "ccc", "loa_low", "loa_high"])
 def test_counting_bootstrap_t_equals_a_brute_force_loop_over_replicates(name):
     x, y, pat = _clustered_counts(seed=4, n_patients=12)
-    lo, hi = _brute_bootstrap_t(x, y, pat, name, n_bootstrap=300, seed=5)
+    lo, hi, se_hat = _brute_bootstrap_t(x, y, pat, name, n_bootstrap=300, seed=5)
     got = patient_bootstrap_counting(x, y, pat, n_bootstrap=300, seed=5, statistics=(name,))[name]
     assert got.ci_low < got.estimate < got.ci_high
     assert got.ci_low == pytest.approx(lo, abs=1e-10, rel=1e-10)
     assert got.ci_high == pytest.approx(hi, abs=1e-10, rel=1e-10)
     assert "patient bootstrap-t" in got.method and "300 replicates, 95%" in got.method
+    # the jackknife SE on the transformed scale (log, Fisher z) is recorded; raw-scale limits have se only
+    if name.startswith("loa"):
+        assert got.se_z is None and got.se == pytest.approx(se_hat, rel=1e-10)
+    else:
+        assert got.se_z == pytest.approx(se_hat, rel=1e-10)
 
 
 def test_counting_bootstrap_t_limits_respect_the_bounds():

@@ -168,7 +168,8 @@ def patient_bootstrap_counting(true: np.ndarray, predicted: np.ndarray, patient:
     -------
     dict name -> Estimate
         ``estimate`` on the observed data; the bootstrap-t limits; ``se`` the jackknife SE
-        of the estimate on the original scale (delta method: ``se_phi / g'(theta)``); ``n``
+        of the estimate on the original scale (delta method: ``se_phi / g'(theta)``) and
+        ``se_z`` on the log or Fisher z scale (MAE, RMSE, CCC); ``n``
         images and ``n_clusters`` patients; ``n_undefined`` replicates without a studentised
         value (their jackknife SE 0 or undefined), left out. Not estimable (with the reason)
         with fewer than two patients, an estimate on the bound of its scale (MAE or RMSE 0,
@@ -248,9 +249,8 @@ def patient_bootstrap_counting(true: np.ndarray, predicted: np.ndarray, patient:
             continue
         t_lo, t_hi = np.quantile(fin, [a, 1 - a])
         lo, hi = float(g_inv(np.asarray(phi_hat - t_hi * se_hat))), float(g_inv(np.asarray(phi_hat - t_lo * se_hat)))
-        # delta method back to the original scale: d theta / d phi at phi_hat
-        eps = 1e-6 * max(1.0, abs(phi_hat))
-        slope = float(g_inv(np.asarray(phi_hat + eps)) - g_inv(np.asarray(phi_hat - eps))) / (2 * eps)
+        # delta method back to the original scale: d theta / d phi = exp(phi), 1 - tanh(phi)^2 or 1
+        slope = {"log scale": point, "Fisher z scale": 1.0 - point ** 2}.get(label, 1.0)
         out[k] = Estimate(point, lo, hi, names[k], se=se_hat * abs(slope), n=n_img, n_clusters=n_pat,
-                          n_undefined=n_undef or None)
+                          se_z=se_hat if label != "raw scale" else None, n_undefined=n_undef or None)
     return {k: out[k] for k in statistics}

@@ -7,7 +7,7 @@ unweighted: cluster-robust linearisation), AUC (Obuchowski 1997, logit), the mod
 accuracy difference (ratio estimator), the counting bias (cluster-robust CR1 t), the
 lesion-level recall and precision at the operating threshold (ratio estimator on per-patient
 lesion totals) and the counting agreement -- CCC, Bland-Altman limits, MAE and RMSE
-(patient-bootstrap BCa, study.metrics.clustered_counting) -- the
+(patient bootstrap-t with a jackknife SE in each replicate, study.metrics.clustered_counting) -- the
 script prints the share of intervals that contain the true value, and the same for the
 image-level (independence) intervals for contrast. Each patient-level entry must lie in
 93-97% (the table marks those outside with '!'); the script exits 1 when one does not.
@@ -17,6 +17,7 @@ images), not typed in.
 
     .venv/bin/python bench/coverage_clustered.py                # 1,000 studies per cell
     .venv/bin/python bench/coverage_clustered.py --studies 300  # quicker
+    .venv/bin/python bench/coverage_clustered.py --counting-only  # CCC, LoA, MAE, RMSE only
 
 Data model (per patient ``u ~ N(0, 1)`` shared, per image ``e ~ N(0, 1)``, latent
 ``sqrt(rho) u + sqrt(1 - rho) e`` so the latent intra-class correlation is ``rho``):
@@ -35,6 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from study.metrics.bootstrap import bootstrap_estimate, bootstrap_sums
 from study.metrics.clustered import (
     clustered_auc,
     clustered_kappa,
@@ -47,7 +49,7 @@ from study.metrics.counting import bland_altman, lin_ccc, mean_t_interval
 from study.metrics.intervals import binomial_ci, cohen_kappa, kappa_stacked
 
 CUTS = np.array([-0.6, 0.1, 0.8])  # severity latent -> grades 0..3
-N_BOOT = 1000  # patient-bootstrap replicates of the BCa intervals (the study default is 2000)
+N_BOOT = 1000  # patient-bootstrap replicates of the bootstrap-t intervals (the study default is 2000)
 
 
 def simulate(rng: np.random.Generator, n_patients: int, rho: float) -> dict[str, np.ndarray]:
@@ -104,6 +106,27 @@ def truths(rho: float, seed: int) -> dict[str, float]:
             "accuracy difference": ok_m.mean() - ok_r.mean(), "counting bias": 0.5}
 
 
+def counting_intervals(d: dict[str, np.ndarray], *, seed: int, n_bootstrap: int = N_BOOT) -> dict[str, tuple]:
+    """(patient-level, image-level) Estimate of CCC, the Bland-Altman limits, MAE and RMSE."""
+    # counting agreement: patient bootstrap-t [image level, as the study with statistics.unit: image:
+    # Lin's z interval, Bland-Altman's approximate limits, the percentile bootstrap resampling
+    # images for MAE and RMSE]
+    p = d["patient"]
+    x, y = d["true_count"].astype(float), d["pred_count"].astype(float)
+    boot = patient_bootstrap_counting(x, y, p, n_bootstrap=n_bootstrap, seed=seed)
+    diff = y - x
+    reps = bootstrap_sums(np.stack([np.abs(diff), diff ** 2, np.ones_like(diff)], axis=1),
+                          n_replicates=n_bootstrap, seed=seed)
+    per_image = {"mae": bootstrap_estimate(float(np.abs(diff).mean()), reps[:, 0] / reps[:, 2],
+                                           n_replicates=n_bootstrap, confidence=0.95, unit="images"),
+                 "rmse": bootstrap_estimate(float(np.sqrt((diff ** 2).mean())), np.sqrt(reps[:, 1] / reps[:, 2]),
+                                            n_replicates=n_bootstrap, confidence=0.95, unit="images")}
+    ba = bland_altman(x, y)
+    return {"CCC": (boot["ccc"], lin_ccc(x, y)), "LoA low": (boot["loa_low"], ba.loa_low),
+            "LoA high": (boot["loa_high"], ba.loa_high), "MAE": (boot["mae"], per_image["mae"]),
+            "RMSE": (boot["rmse"], per_image["rmse"])}
+
+
 def one_study(d: dict[str, np.ndarray], *, seed: int) -> dict[str, tuple]:
     """(patient-level Estimate, image-level Estimate) per interval type."""
     p, ref, model, reader = d["patient"], d["ref"], d["model"], d["reader"]
@@ -130,18 +153,7 @@ def one_study(d: dict[str, np.ndarray], *, seed: int) -> dict[str, tuple]:
     found, true_c, pred_c = (np.bincount(p, weights=d[c], minlength=k) for c in ("found", "true_count", "pred_count"))
     out["lesion recall"] = (clustered_proportion(found, true_c), binomial_ci(int(found.sum()), int(true_c.sum())))
     out["lesion precision"] = (clustered_proportion(found, pred_c), binomial_ci(int(found.sum()), int(pred_c.sum())))
-    # counting agreement: patient-bootstrap BCa [image level: Lin's z interval, Bland-Altman's
-    # approximate limits, the bootstrap resampling images for MAE and RMSE]
-    x, y = d["true_count"].astype(float), d["pred_count"].astype(float)
-    boot = patient_bootstrap_counting(x, y, p, n_bootstrap=N_BOOT, seed=seed)
-    per_image = patient_bootstrap_counting(x, y, np.arange(len(p)), n_bootstrap=N_BOOT, seed=seed,
-                                           statistics=("mae", "rmse"))
-    ba = bland_altman(x, y)
-    out["CCC"] = (boot["ccc"], lin_ccc(x, y))
-    out["LoA low"] = (boot["loa_low"], ba.loa_low)
-    out["LoA high"] = (boot["loa_high"], ba.loa_high)
-    out["MAE"] = (boot["mae"], per_image["mae"])
-    out["RMSE"] = (boot["rmse"], per_image["rmse"])
+    out.update(counting_intervals(d, seed=seed))
     return out
 
 
@@ -150,7 +162,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--studies", type=int, default=1000, help="simulated studies per cell (default 1000)")
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--counting-only", action="store_true",
+                    help="only the counting-agreement intervals (CCC, Bland-Altman limits, MAE, RMSE); same draws")
     args = ap.parse_args(argv)
+    study = counting_intervals if args.counting_only else one_study
     t0 = time.perf_counter()
     rhos, sizes = (0.0, 0.3, 0.7), (100, 1000)
     names = None
@@ -162,7 +177,7 @@ def main(argv=None) -> int:
             rng = np.random.default_rng([args.seed, int(rho * 10), n_pat])
             hits: dict[str, list[list[bool]]] = {}
             for _ in range(args.studies):
-                res = one_study(simulate(rng, n_pat, rho), seed=int(rng.integers(2 ** 32)))
+                res = study(simulate(rng, n_pat, rho), seed=int(rng.integers(2 ** 32)))
                 for name, (pe, ie) in res.items():
                     h = hits.setdefault(name, [[], []])
                     for j, e in enumerate((pe, ie)):
@@ -170,6 +185,10 @@ def main(argv=None) -> int:
                         h[j].append(e.ci_low is not None and e.ci_low <= truth[name] <= e.ci_high)
             names = list(hits)
             rows.append((rho, n_pat, {n: (np.mean(h[0]), np.mean(h[1])) for n, h in hits.items()}))
+            # progress on stderr, so that a run stopped early still shows the cells it finished
+            print(f"ICC {rho:.1f}, {n_pat} patients ({time.perf_counter() - t0:.0f} s): "
+                  + ", ".join(f"{n} {100 * c_p:.1f}%" for n, (c_p, _) in rows[-1][2].items()),
+                  file=sys.stderr, flush=True)
     print(f"Coverage of nominal 95% intervals, {args.studies} simulated studies per cell, "
           f"1-4 images per patient (bench/coverage_clustered.py)")
     print("patient-level (clustered) [image-level, independence]; '!' = patient-level outside 93-97%")

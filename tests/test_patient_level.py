@@ -2,10 +2,12 @@
 image-level interval shown too narrow on strongly clustered data.
 
 References used here:
-- ``scipy.stats.bootstrap(method="BCa")`` resampling patient indices (its jackknife leaves one
-  patient out) for the patient-bootstrap BCa intervals of MAE, RMSE, CCC and the Bland-Altman
-  limits (study.metrics.clustered_counting), with Lin's CCC and the Bland-Altman points of
-  study.metrics.counting (pinned to DescTools / the 1986 paper in tests/test_counting.py);
+- a brute-force reimplementation in this file of the patient bootstrap-t (Efron & Tibshirani
+  1993, ch. 12): a loop over replicates recomputing each statistic from the images of the drawn
+  patients, with an explicit delete-one-patient jackknife per replicate, for the intervals of
+  MAE, RMSE, CCC and the Bland-Altman limits (study.metrics.clustered_counting), with Lin's CCC
+  and the Bland-Altman points of study.metrics.counting (pinned to DescTools / the 1986 paper
+  in tests/test_counting.py);
 - statsmodels' cluster-robust OLS (CR1) standard error of a mean, which the ratio estimator's
   variance of a lesion-level proportion equals (tests/test_clustered.py), for the clustered
   lesion recall and precision of the detection block;
@@ -17,15 +19,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from scipy.stats import bootstrap, norm
+from scipy.stats import norm
 
 from study.errors import StudyError
 from study.metrics.clustered import clustered_proportion
-from study.metrics.clustered_counting import (
-    COUNT_STATISTICS,
-    count_sums,
-    patient_bootstrap_counting,
-)
+from study.metrics.bootstrap import resampling_weights
+from study.metrics.clustered_counting import patient_bootstrap_counting
 from study.metrics.counting import bland_altman, evaluate_counting, lin_ccc
 from study.metrics.detection import evaluate_detection
 from study.metrics.intervals import binomial_ci, bounded_unit_interval
@@ -53,22 +52,114 @@ def test_counting_bootstrap_points_equal_the_image_level_formulas():
     assert r["loa_high"].estimate == pytest.approx(ba.loa_high.estimate, rel=1e-12)
     assert r["mae"].estimate == pytest.approx(np.abs(y - x).mean(), rel=1e-12)
     assert r["rmse"].estimate == pytest.approx(np.sqrt(((y - x) ** 2).mean()), rel=1e-12)
-    assert all(e.n == len(x) and e.n_clusters == 60 and "BCa" in e.method and "patients" in e.method
+    assert all(e.n == len(x) and e.n_clusters == 60 and "patient bootstrap-t" in e.method
+               and "resampling patients" in e.method
                for e in r.values())
 
 
+def _direct_statistic(name, x, y):
+    """The statistic from the image-level counts (not from sums)."""
+    d = y - x
+    if name == "mae":
+        return np.abs(d).mean()
+    if name == "rmse":
+        return np.sqrt((d ** 2).mean())
+    if name == "ccc":
+        return 2 * np.mean((x - x.mean()) * (y - y.mean())) / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)
+    return d.mean() + (1.96 if name == "loa_high" else -1.96) * d.std(ddof=1)
+
+
+_SCALE = {"mae": (np.log, np.exp), "rmse": (np.log, np.exp), "ccc": (np.arctanh, np.tanh),
+          "loa_low": (lambda v: v, lambda v: v), "loa_high": (lambda v: v, lambda v: v)}
+
+
+def _brute_bootstrap_t(x, y, pat, name, *, n_bootstrap, seed, confidence=0.95):
+    """Studentised patient bootstrap by brute force (Efron & Tibshirani 1993, ch. 12): for every
+    replicate (the draw counts of resampling_weights from default_rng(seed)) the statistic on the
+    images of the drawn patients, and the jackknife SE deleting each of the P drawn patients in turn."""
+    patients = np.unique(pat)
+    images = [np.flatnonzero(pat == p) for p in patients]
+    g, g_inv = _SCALE[name]
+
+    def phi(draws):
+        idx = np.concatenate([images[i] for i in draws])
+        return g(_direct_statistic(name, x[idx], y[idx]))
+
+    def jackknife_se(draws):
+        vals = np.array([phi(np.delete(draws, j)) for j in range(len(draws))])
+        m = len(draws)
+        return np.sqrt((m - 1) / m * ((vals - vals.mean()) ** 2).sum())
+
+    everyone = np.arange(len(patients))
+    phi_hat, se_hat = phi(everyone), jackknife_se(everyone)
+    weights = np.vstack(list(resampling_weights(len(patients), n_replicates=n_bootstrap,
+                                                rng=np.random.default_rng(seed))))
+    t = []
+    for w in weights:
+        draws = np.repeat(everyone, w.astype(int))
+        t.append((phi(draws) - phi_hat) / jackknife_se(draws))
+    a = (1 - confidence) / 2
+    t_lo, t_hi = np.quantile(np.array(t), [a, 1 - a])
+    return g_inv(phi_hat - t_hi * se_hat), g_inv(phi_hat - t_lo * se_hat), se_hat
+
+
 @pytest.mark.parametrize("name", ["mae", "rmse", "ccc", "loa_low", "loa_high"])
-def test_counting_bca_matches_scipy_bootstrap_over_patients(name):
-    x, y, pat = _clustered_counts(seed=4)
-    sums = count_sums(x, y, pat, int(pat.max()) + 1)
-    f = COUNT_STATISTICS[name]
-    ref = bootstrap((np.arange(len(sums)),), lambda idx: f(sums[idx].sum(axis=0)), vectorized=False,
-                    n_resamples=4000, method="BCa", random_state=np.random.default_rng(9)).confidence_interval
-    got = patient_bootstrap_counting(x, y, pat, n_bootstrap=4000, seed=3, statistics=(name,))[name]
-    width = ref.high - ref.low
-    # two independent sets of 4000 replicates: the limits agree to a few percent of the width
-    assert got.ci_low == pytest.approx(ref.low, abs=0.06 * width)
-    assert got.ci_high == pytest.approx(ref.high, abs=0.06 * width)
+def test_counting_bootstrap_t_equals_a_brute_force_loop_over_replicates(name):
+    x, y, pat = _clustered_counts(seed=4, n_patients=12)
+    lo, hi, se_hat = _brute_bootstrap_t(x, y, pat, name, n_bootstrap=300, seed=5)
+    got = patient_bootstrap_counting(x, y, pat, n_bootstrap=300, seed=5, statistics=(name,))[name]
+    assert got.ci_low < got.estimate < got.ci_high
+    assert got.ci_low == pytest.approx(lo, abs=1e-10, rel=1e-10)
+    assert got.ci_high == pytest.approx(hi, abs=1e-10, rel=1e-10)
+    assert "patient bootstrap-t" in got.method and "300 replicates, 95%" in got.method
+    # the jackknife SE on the transformed scale (log, Fisher z) is recorded; raw-scale limits have se only
+    if name.startswith("loa"):
+        assert got.se_z is None and got.se == pytest.approx(se_hat, rel=1e-10)
+    else:
+        assert got.se_z == pytest.approx(se_hat, rel=1e-10)
+
+
+def test_counting_bootstrap_t_limits_respect_the_bounds():
+    """MAE and RMSE limits positive (log scale), CCC limits inside (-1, 1) (Fisher z), also when the
+    estimate is close to its bound: near-perfect agreement (6 images off by one) on 10 patients."""
+    given = 0
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        pat = np.repeat(np.arange(10), rng.integers(1, 4, 10))
+        x = rng.poisson(20, pat.size).astype(float)
+        y = x.copy()
+        y[rng.choice(pat.size, 6, replace=False)] += rng.choice([-1.0, 1.0], 6)
+        r = patient_bootstrap_counting(x, y, pat, n_bootstrap=400, seed=seed)
+        for k in ("mae", "rmse"):
+            e = r[k]
+            assert e.ci_low is None or 0 < e.ci_low <= e.estimate <= e.ci_high, (k, e)
+        e = r["ccc"]
+        assert e.ci_low is None or -1 < e.ci_low <= e.estimate <= e.ci_high < 1, e
+        assert (e.ci_low is None) == (e.reason is not None)
+        given += e.ci_low is not None
+    assert given >= 4
+
+
+def test_counting_bootstrap_t_not_estimable_cases():
+    x = np.array([3.0, 5.0, 8.0, 2.0, 9.0])
+    y = np.array([4.0, 5.0, 6.0, 2.0, 12.0])
+    one = patient_bootstrap_counting(x, y, [7, 7, 7, 7, 7], n_bootstrap=100, seed=1)
+    assert all(e.ci_low is None and "fewer than two patients" in e.reason and e.n_clusters == 1
+               for e in one.values())
+    assert one["mae"].estimate == pytest.approx(1.2)
+    # perfect agreement: MAE and RMSE 0, CCC 1 sit on the bound of their scale; the limits' SE is 0
+    same = patient_bootstrap_counting(x, x, [0, 0, 1, 1, 2], n_bootstrap=100, seed=1)
+    assert same["mae"].estimate == 0 and same["mae"].ci_low is None and "bound" in same["mae"].reason
+    assert same["ccc"].estimate == 1 and same["ccc"].ci_high is None and "Fisher z" in same["ccc"].reason
+    assert same["loa_high"].ci_low is None and "SE" in same["loa_high"].reason
+    # two patients: half of the replicates draw one patient twice (jackknife SE 0)
+    two = patient_bootstrap_counting(x[:4], y[:4] + [0, 3, 1, 0], [0, 0, 1, 1], n_bootstrap=200, seed=1)
+    assert all(e.ci_low is None and "studentised" in e.reason for e in two.values())
+    # no spread at all: CCC undefined
+    flat = patient_bootstrap_counting(np.full(4, 2.0), np.full(4, 2.0), [0, 1, 2, 3], n_bootstrap=50, seed=1)
+    assert flat["ccc"].estimate is None and "undefined" in flat["ccc"].reason
+    with pytest.raises(ValueError, match="unknown counting statistics"):
+        patient_bootstrap_counting(x, y, [0, 0, 1, 1, 2], n_bootstrap=10, seed=1, statistics=("bias",))
 
 
 def test_counting_uses_patient_bootstrap_when_the_unit_is_the_patient():
@@ -87,9 +178,9 @@ def test_counting_uses_patient_bootstrap_when_the_unit_is_the_patient():
 
     by_patient, by_image = run("patient"), run("image")
     assert by_patient.overall.ccc.estimate == pytest.approx(by_image.overall.ccc.estimate)
-    assert "BCa bootstrap resampling patients" in by_patient.overall.ccc.method
+    assert "patient bootstrap-t" in by_patient.overall.ccc.method
     assert "Lin (1989)" in by_image.overall.ccc.method
-    assert "BCa" in by_patient.bland_altman.loa_low.method and by_patient.bland_altman.loa_high.n_clusters == 40
+    assert "bootstrap-t" in by_patient.bland_altman.loa_low.method and by_patient.bland_altman.loa_high.n_clusters == 40
     assert "Bland-Altman (1986)" in by_image.bland_altman.loa_low.method
     # with shared patient effects the patient-level intervals are wider
     for a, b in ((by_patient.overall.ccc, by_image.overall.ccc),

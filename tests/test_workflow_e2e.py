@@ -318,7 +318,7 @@ def test_no_interval_of_the_whole_results_json_leaves_its_bounds(study_run):
     det = res["detection"]["demo-frcnn"]["any_lesion"]
     assert all("patients as clusters" in det[k]["method"] for k in ("recall", "precision"))
     overall = res["counting"]["demo-frcnn"]["thresholds"]["0.5"]["overall"]
-    assert all("BCa bootstrap resampling patients" in overall[k]["method"] for k in ("ccc", "mae", "rmse"))
+    assert all("patient bootstrap-t" in overall[k]["method"] for k in ("ccc", "mae", "rmse"))
 
 
 def test_report_baseline_and_flow_show_patients_next_to_images(study_run):
@@ -339,6 +339,7 @@ def test_report_baseline_and_flow_show_patients_next_to_images(study_run):
     assert re.search(rf"Images received \(n = {res['flow']['received']} images, {cases['patient_id'].nunique()} "
                      r"patients\)", flat)
     assert "bench/coverage_clustered.py" in flat  # the methods cite the coverage evidence
+    assert re.search(r"patient bootstrap- ?t interval", flat)  # and name the counting intervals' method
 
 
 def test_results_json_holds_pseudonyms_not_case_ids(study_run):

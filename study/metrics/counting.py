@@ -21,7 +21,7 @@ most severe group, as the ACNE04 study's figure), and Bland-Altman limits of agr
 interval ``t_{n-1} * sqrt(3 SD^2 / n)``).
 
 When the unit of analysis is the patient (``statistics.unit``; patients known), MAE, RMSE,
-CCC and the Bland-Altman limits get patient-bootstrap BCa intervals instead
+CCC and the Bland-Altman limits get patient bootstrap-t intervals instead
 (:func:`study.metrics.clustered_counting.patient_bootstrap_counting`), and the mean bias the
 cluster-robust t interval.
 """

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import pandas as pd
 from pydantic import BaseModel
 
+from study.coco_stream import streamed_coco
 from study.io import read_json
 from study.protocol import Protocol, load_protocol
 from study.pseudonyms import study_pseudonyms
@@ -91,7 +92,10 @@ def collect_results(config: dict[str, Any], *, results_dir: Path, models: list[s
     cases = pd.read_parquet(r / "cases.parquet")
     eligibility = pd.read_parquet(r / "eligibility.parquet")
     reference = pd.read_parquet(r / "reference.parquet")
-    gt = read_json(r / "ground_truth.json")
+    # counts per case and the image -> case map are all collect needs of the ground truth: its annotations
+    # are streamed, never held whole (about a million at 100,000 cases)
+    gt = streamed_coco(r / "ground_truth.json", image_keys=("id", "case_id"),
+                       annotation_keys=("image_id", "category_id"))
     counts = grading.counts_from_coco(gt, classes=p.classes)
 
     study = StudyBlock(
@@ -145,7 +149,7 @@ def collect_results(config: dict[str, Any], *, results_dir: Path, models: list[s
 
 
 def _error_analysis(r: Path, p: Protocol, *, cases: pd.DataFrame, counting: dict[str, CountingResult],
-                    detection: dict[str, DetectionResult], ground_truth: dict[str, Any],
+                    detection: dict[str, DetectionResult], ground_truth: Mapping[str, Any],
                     information: StudyInformation) -> ErrorAnalysis:
     """The ``errors`` block from the run's step outputs (case ids always as pseudonyms)."""
     from study.error_analysis import error_analysis

@@ -224,7 +224,10 @@ def merge(*, shards, model, ground_truth, out_table, out_coco, out_meta, cases=N
 
     spec = load_model_spec(json.loads(model))
     card = spec.checked_card(_cohort_patients(pd.read_parquet(cases))) if cases else None
-    merge_shards(_split(shards), spec=spec, ground_truth=read_json(ground_truth), out_table=out_table,
+    from study.coco_stream import streamed_coco
+
+    gt = streamed_coco(ground_truth, image_keys=("id", "case_id"), annotation_keys=())  # images and categories only
+    merge_shards(_split(shards), spec=spec, ground_truth=gt, out_table=out_table,
                  out_coco_json=out_coco, out_meta=out_meta, card=card)
 
 

@@ -248,14 +248,19 @@ def evaluate_detection(*, protocol, ground_truth, detections, cases, eligibility
     from study.metrics.detection import evaluate_detection as run
     from study.options import DetectionOptions
 
+    from study.metrics.coco_columns import load_coco_columns
+
     p = load_protocol(protocol).protocol
-    gt = read_json(ground_truth)
+    arguments = DetectionOptions.from_protocol(p).arguments()
+    # the native COCO backend needs only the files' columns: streamed, never held as a million dicts
+    # (falls back to reading them whole when they are irregular, so the validators name the problems)
+    loaded = load_coco_columns(ground_truth, detections) if arguments.get("coco_backend", "native") == "native" else None
+    gt, dets, raw = loaded if loaded is not None else (read_json(ground_truth), read_json(detections), None)
     included = set(_included_ids(eligibility))
     image_ids = [im["id"] for im in gt["images"] if str(im["case_id"]) in included]
     patient_of_case = _patients(cases)
     patient_of = {im["id"]: patient_of_case[str(im["case_id"])] for im in gt["images"]}
-    options = DetectionOptions.from_protocol(p)
-    result = run(gt, read_json(detections), **options.arguments(), patient_of=patient_of, image_ids=image_ids)
+    result = run(gt, dets, **arguments, patient_of=patient_of, image_ids=image_ids, raw=raw)
     write_json(out, result)
 
 

@@ -122,7 +122,11 @@ def reference(*, protocol, cases, ground_truth, out, reference=None):
 
     p = protocol_for_step(protocol, "reference")
     cases_df = pd.read_parquet(cases)
-    counts = grading.counts_from_coco(read_json(ground_truth), classes=p.classes)
+    from study.coco_stream import streamed_coco
+
+    # counts need only each annotation's image and category: streamed, never the whole file in memory
+    counts = grading.counts_from_coco(streamed_coco(ground_truth, image_keys=("id", "case_id"),
+                                                    annotation_keys=("image_id", "category_id")), classes=p.classes)
     if reference:
         ref = cohort.load_reference(reference, levels=p.levels, aliases=p.grading.letter_aliases or {},
                                     cases=cases_df)

@@ -10,9 +10,10 @@ per image, scores from a seeded generator). Each size runs ``study run`` with th
 protocol (chinese-2019: 2,000 bootstrap replicates) on ``--cores`` cores.
 
 Per step, the peak resident memory (``max_rss`` of Snakemake's ``benchmark:`` record, the
-largest over the step's jobs) and the summed job time are printed per size, with the
-growth exponent ``b`` of ``peak ~ N^b`` fitted by least squares on log-log (b < 1:
-sublinear). The peer measured in the same run is the smallest size: each larger size's
+largest over the step's jobs), the summed job wall time and the summed job CPU time
+(``cpu_time``: user + system seconds, which other load on the machine inflates far less than
+wall time) are printed per size, with the growth exponent ``b`` of ``peak ~ N^b`` (and of
+CPU time) fitted by least squares on log-log (b < 1: sublinear). The peer measured in the same run is the smallest size: each larger size's
 wall time is printed as a ratio to the linear projection from it (ratio < 1: better than
 linear). The machine's load average is printed before and after each run (other load on
 the machine slows the wall time; peak memory is not affected).
@@ -132,7 +133,7 @@ def step_of(bench_file: Path) -> str:
 
 
 def read_benchmarks(results: Path) -> dict[str, dict[str, float]]:
-    """Per step: the largest ``max_rss`` (MB) of its jobs, their summed seconds and job count."""
+    """Per step: the largest ``max_rss`` (MB) of its jobs, their summed wall and CPU seconds and job count."""
     out: dict[str, dict[str, float]] = {}
     for f in sorted((results / "benchmarks").glob("*.tsv")):
         with open(f, newline="") as fh:
@@ -140,10 +141,12 @@ def read_benchmarks(results: Path) -> dict[str, dict[str, float]]:
         if not rows:
             continue
         row = rows[-1]
-        s = out.setdefault(step_of(f), {"peak_mb": 0.0, "seconds": 0.0, "jobs": 0})
+        s = out.setdefault(step_of(f), {"peak_mb": 0.0, "seconds": 0.0, "cpu_s": 0.0, "jobs": 0})
         rss = float(row["max_rss"]) if row.get("max_rss") not in (None, "", "NA", "-") else float("nan")
+        cpu = float(row["cpu_time"]) if row.get("cpu_time") not in (None, "", "NA", "-") else float("nan")
         s["peak_mb"] = max(s["peak_mb"], rss)
         s["seconds"] += float(row["s"])
+        s["cpu_s"] += cpu
         s["jobs"] += 1
     return out
 
@@ -203,14 +206,19 @@ def main() -> int:
 
     names = sorted({s for per in steps.values() for s in per}, key=lambda s: -max(
         steps[n].get(s, {}).get("peak_mb", 0) for n in sizes))
-    head = "".join(f"{f'{n} peak MB':>14}{f'{n} s':>10}" for n in sizes)
-    print(f"\n{'step':<20}{head}{'exp(mem)':>10}{'exp(time)':>10}")
+    head = "".join(f"{f'{n} peak MB':>14}{f'{n} s':>10}{f'{n} cpu s':>12}" for n in sizes)
+    print(f"\n{'step':<20}{head}{'exp(mem)':>10}{'exp(time)':>10}{'exp(cpu)':>10}")
     for s in names:
         cells = "".join(f"{steps[n].get(s, {}).get('peak_mb', float('nan')):>14.0f}"
-                        f"{steps[n].get(s, {}).get('seconds', float('nan')):>10.1f}" for n in sizes)
+                        f"{steps[n].get(s, {}).get('seconds', float('nan')):>10.1f}"
+                        f"{steps[n].get(s, {}).get('cpu_s', float('nan')):>12.1f}" for n in sizes)
         bm = fit_exponent(sizes, [steps[n].get(s, {}).get("peak_mb", float("nan")) for n in sizes])
         bt = fit_exponent(sizes, [steps[n].get(s, {}).get("seconds", float("nan")) for n in sizes])
-        print(f"{s:<20}{cells}{bm:>10.2f}{bt:>10.2f}")
+        bc = fit_exponent(sizes, [steps[n].get(s, {}).get("cpu_s", float("nan")) for n in sizes])
+        print(f"{s:<20}{cells}{bm:>10.2f}{bt:>10.2f}{bc:>10.2f}")
+    totals = "".join(f"{'':>14}{sum(v['seconds'] for v in steps[n].values()):>10.1f}"
+                     f"{sum(v['cpu_s'] for v in steps[n].values()):>12.1f}" for n in sizes)
+    print(f"{'all jobs (sum)':<20}{totals}")
     n0 = sizes[0]
     for n in sizes[1:]:
         linear = walls[n0] * n / n0

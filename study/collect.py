@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import pandas as pd
 from pydantic import BaseModel
 
+from study.coco_stream import streamed_coco
 from study.io import read_json
 from study.metrics.detection import DetectionFlags
 from study.protocol import Protocol, load_protocol
@@ -93,7 +94,10 @@ def collect_results(config: dict[str, Any], *, results_dir: Path, models: list[s
     cases = pd.read_parquet(r / "cases.parquet")
     eligibility = pd.read_parquet(r / "eligibility.parquet")
     reference = pd.read_parquet(r / "reference.parquet")
-    gt = read_json(r / "ground_truth.json")
+    # counts per case and the image -> case map are all collect needs of the ground truth: its annotations
+    # are streamed, never held whole (about a million at 100,000 cases)
+    gt = streamed_coco(r / "ground_truth.json", image_keys=("id", "case_id"),
+                       annotation_keys=("image_id", "category_id"))
     counts = grading.counts_from_coco(gt, classes=p.classes)
 
     study = StudyBlock(
@@ -153,10 +157,14 @@ def collect_results(config: dict[str, Any], *, results_dir: Path, models: list[s
     )
 
 
-def _detection_flags(r: Path, p: Protocol, *, detection: dict[str, DetectionResult], ground_truth: dict[str, Any],
+def _detection_flags(r: Path, p: Protocol, *, detection: dict[str, DetectionResult],
                      included_images: list[int]) -> dict[str, DetectionFlags]:
     """Each model's per-detection flags (``detections/<model>.coco.json``) on the images its detection
-    block evaluated, matched by the protocol's detection options (as the evaluate step)."""
+    block evaluated, matched by the protocol's detection options (as the evaluate step).
+
+    The ground truth and the detections are read as the evaluate step reads them: streamed into columns
+    (``load_coco_columns``), whole only when a file is irregular."""
+    from study.metrics.coco_columns import load_coco_columns
     from study.metrics.detection import detection_flags
     from study.options import DetectionOptions
 
@@ -167,19 +175,21 @@ def _detection_flags(r: Path, p: Protocol, *, detection: dict[str, DetectionResu
         if not path.exists():
             continue
         images = det.per_image.image_id if det.per_image is not None else included_images
-        out[m] = detection_flags(ground_truth, read_json(path), image_ids=images, **arguments)
+        loaded = load_coco_columns(r / "ground_truth.json", path)
+        gt, dets, raw = loaded if loaded is not None else (read_json(r / "ground_truth.json"), read_json(path), None)
+        out[m] = detection_flags(gt, dets, image_ids=images, raw=raw, **arguments)
     return out
 
 
 def _error_analysis(r: Path, p: Protocol, *, cases: pd.DataFrame, counting: dict[str, CountingResult],
-                    detection: dict[str, DetectionResult], ground_truth: dict[str, Any],
+                    detection: dict[str, DetectionResult], ground_truth: Mapping[str, Any],
                     information: StudyInformation, eligibility: pd.DataFrame) -> ErrorAnalysis:
     """The ``errors`` block from the run's step outputs (case ids always as pseudonyms)."""
     from study.error_analysis import error_analysis
 
     included = eligibility.loc[eligibility["included"].astype(bool), "case_id"].astype(str).tolist()
     inc = set(included)
-    flags = _detection_flags(r, p, detection=detection, ground_truth=ground_truth,
+    flags = _detection_flags(r, p, detection=detection,
                              included_images=[int(im["id"]) for im in ground_truth.get("images", [])
                                               if str(im.get("case_id")) in inc])
 

@@ -24,7 +24,7 @@ acne vulgaris (2019 revision). J Clin Dermatol.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -179,11 +179,12 @@ def counts_from_detections(detections: pd.DataFrame, *, case_ids: Iterable[Any],
     return out
 
 
-def counts_from_coco(gt: dict, *, classes: Sequence[str], source: str = "ground truth") -> pd.DataFrame:
+def counts_from_coco(gt: Mapping[str, Any], *, classes: Sequence[str], source: str = "ground truth") -> pd.DataFrame:
     """Lesion counts per case from COCO instances whose images carry ``case_id``.
 
     Every annotation counts once for its category (by category ``name``); images without
-    annotations get zeros.
+    annotations get zeros. ``gt["annotations"]`` is iterated once (it may be streamed:
+    :func:`study.coco_stream.streamed_coco`).
 
     Returns
     -------

@@ -27,7 +27,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -413,7 +413,7 @@ def predict_shard(spec, cases: pd.DataFrame, *, shard: int, n_shards: int, out: 
 
 
 # --------------------------------------------------------------------------- merge
-def merge_shards(paths: Sequence[str | os.PathLike], *, spec, ground_truth: dict | None,
+def merge_shards(paths: Sequence[str | os.PathLike], *, spec, ground_truth: Mapping[str, Any] | None,
                  out_table: str | os.PathLike, out_coco_json: str | os.PathLike,
                  out_meta: str | os.PathLike, card: ModelCard | None = None) -> ModelMeta:
     """Join a model's shard tables into its detections table, COCO results JSON and meta JSON.
@@ -423,9 +423,10 @@ def merge_shards(paths: Sequence[str | os.PathLike], *, spec, ground_truth: dict
     paths : sequence of paths
         Every shard of one run (``shard-<k>-of-<n>.parquet``); all ``n`` must be present.
     spec : ModelSpec
-    ground_truth : dict, optional
+    ground_truth : mapping, optional
         The normalised COCO ground truth (images carry ``case_id``; categories named as the
-        protocol's classes). Image and category ids come from it. Without it, image ids are
+        protocol's classes); only ``images`` and ``categories`` are read (the step passes
+        :func:`study.coco_stream.streamed_coco`). Image and category ids come from it. Without it, image ids are
         1..N in manifest order and category ids 1..K in the order of ``spec.output_classes()``.
     out_table, out_coco_json, out_meta : paths
         Written atomically: Parquet (``case_id, image_id, class, score, x, y, w, h,
@@ -492,15 +493,24 @@ def merge_shards(paths: Sequence[str | os.PathLike], *, spec, ground_truth: dict
 
     df.insert(1, "image_id", df["case_id"].map(image_of).astype("int64"))
     write_parquet(out_table, df)
-    results = []
-    for r in df.itertuples(index=False):
-        d = {"image_id": int(r.image_id), "category_id": cat_of[r[2]], "bbox": [r.x, r.y, r.w, r.h],
-             "score": r.score}
-        if isinstance(r.segmentation, str) and r.segmentation:  # missing reads back as None or NaN
-            d["segmentation"] = json.loads(r.segmentation)
-        results.append(d)
-    with atomic_path(out_coco_json) as tmp:  # compact: a results file can hold 10^5+ detections
-        tmp.write_text(json.dumps(results, separators=(",", ":"), allow_nan=False) + "\n", encoding="utf-8")
+    # compact, and written detection by detection: a results file can hold 10^6 detections. The bytes are
+    # those of json.dumps(list_of_all, separators=(",", ":"), allow_nan=False) + "\n".
+    with atomic_path(out_coco_json) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write("[")
+        sep, block = "", []
+        for r in df.itertuples(index=False):
+            d = {"image_id": int(r.image_id), "category_id": cat_of[r[2]], "bbox": [r.x, r.y, r.w, r.h],
+                 "score": r.score}
+            if isinstance(r.segmentation, str) and r.segmentation:  # missing reads back as None or NaN
+                d["segmentation"] = json.loads(r.segmentation)
+            block.append(json.dumps(d, separators=(",", ":"), allow_nan=False))
+            if len(block) >= _COCO_BLOCK:
+                f.write(sep + ",".join(block))
+                sep = ","
+                block.clear()
+        if block:
+            f.write(sep + ",".join(block))
+        f.write("]\n")
 
     b = metas[0]["summary"]["backend"]
     s = [m["summary"] for m in metas]
@@ -524,6 +534,9 @@ def merge_shards(paths: Sequence[str | os.PathLike], *, spec, ground_truth: dict
         "shards": [{k: x[k] for k in ("shard", "seconds", "images_per_second", "resumed")} for x in s]})
     return meta
 
+
+#: detections joined per write of the COCO results JSON by :func:`merge_shards`
+_COCO_BLOCK = 4096
 
 #: shard summary keys that differ between runs of the same inputs: kept out of the meta (and so
 #: out of results.json) and written to the run log ``detections/<model>.timing.json``

@@ -82,13 +82,34 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+#: options of the canonical JSON (:func:`dumps_json`, :func:`write_json`)
+_JSON_OPTIONS: dict[str, Any] = {"indent": 2, "sort_keys": True, "ensure_ascii": False, "allow_nan": False}
+#: encoder pieces joined per write by :func:`write_json` (a piece is a token or a few characters)
+_WRITE_PIECES = 8192
+
+
 def dumps_json(obj: Any) -> str:
     """Canonical JSON: sorted keys, two-space indent, UTF-8, no NaN."""
-    return json.dumps(to_jsonable(obj), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+    return json.dumps(to_jsonable(obj), **_JSON_OPTIONS) + "\n"
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    write_text(path, dumps_json(obj))
+    """Write ``obj`` as canonical JSON (byte-identical to :func:`dumps_json`), atomically.
+
+    The text is streamed to the file from :meth:`json.JSONEncoder.iterencode` in blocks
+    of :data:`_WRITE_PIECES` pieces, so a large document (``ground_truth.json`` of a
+    100,000-case cohort) is never held as one string beside the objects it encodes.
+    """
+    encoder = json.JSONEncoder(**_JSON_OPTIONS)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+        block: list[str] = []
+        for piece in encoder.iterencode(to_jsonable(obj)):
+            block.append(piece)
+            if len(block) >= _WRITE_PIECES:
+                f.write("".join(block))
+                block.clear()
+        block.append("\n")
+        f.write("".join(block))
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -292,6 +292,26 @@ def assess_file(path: str, *, thresholds: QualityThresholds, width: int | None =
     return assess_image(rgb, thresholds=thresholds, original_size=size)
 
 
+def _one_thread() -> int:
+    """Make OpenCV use one thread in this process; return the number it used before.
+
+    The gate runs one image per process at a time: sharded jobs (one per core) and the pool
+    of :func:`assess_cases` already fill the cores, and OpenCV's own pool (one thread per
+    core by default) inside each of them oversubscribes the machine. numpy's work here is
+    element-wise (no BLAS threads) and torch is not imported by the gate.
+    """
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    return before
+
+
+def _worker_init() -> None:
+    """Initializer of :func:`assess_cases`'s worker processes."""
+    _one_thread()
+
+
 def _assess_chunk(args: tuple[list[tuple[str, str, int, int, bool]], dict]) -> list[dict[str, Any]]:
     items, tdict = args
     t = QualityThresholds.model_validate(tdict)
@@ -316,6 +336,9 @@ def assess_cases(cases: pd.DataFrame, *, thresholds: QualityThresholds, workers:
                  chunk: int = 16) -> pd.DataFrame:
     """Assess every case's image (the ``cases.parquet`` table: ``case_id``, ``image_path``
     [, ``width``, ``height``, ``decodable``]) in a pool of ``workers`` processes.
+
+    Each worker (or the calling process when ``workers`` is 1, as in a sharded job) runs
+    OpenCV with one thread (:func:`_one_thread`); the caller's setting is restored after.
 
     Returns
     -------
@@ -342,15 +365,21 @@ def assess_cases(cases: pd.DataFrame, *, thresholds: QualityThresholds, workers:
         bar = tqdm(total=n, desc="quality", unit="img", file=sys.stderr, disable=None)
     rows: list[dict[str, Any]] = []
     if workers <= 1 or len(chunks) <= 1:
-        for c in chunks:
-            rows += _assess_chunk((c, tdict))
-            if bar:
-                bar.update(len(c))
+        import cv2
+
+        before = _one_thread()  # the caller's process is the worker (a sharded job runs one per core)
+        try:
+            for c in chunks:
+                rows += _assess_chunk((c, tdict))
+                if bar:
+                    bar.update(len(c))
+        finally:
+            cv2.setNumThreads(before)
     else:
         import multiprocessing as mp
 
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as ex:
             for res in ex.map(_assess_chunk, [(c, tdict) for c in chunks]):
                 rows += res
                 if bar:

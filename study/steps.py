@@ -139,7 +139,11 @@ def reference(*, protocol, cases, ground_truth, out, reference=None):
 
     p = protocol_for_step(protocol, "reference")
     cases_df = pd.read_parquet(cases)
-    counts = grading.counts_from_coco(read_json(ground_truth), classes=p.classes)
+    from study.coco_stream import streamed_coco
+
+    # counts need only each annotation's image and category: streamed, never the whole file in memory
+    counts = grading.counts_from_coco(streamed_coco(ground_truth, image_keys=("id", "case_id"),
+                                                    annotation_keys=("image_id", "category_id")), classes=p.classes)
     if reference:
         ref = cohort.load_reference(reference, levels=p.levels, aliases=p.grading.letter_aliases or {},
                                     cases=cases_df)
@@ -241,7 +245,10 @@ def merge(*, shards, model, ground_truth, out_table, out_coco, out_meta, cases=N
 
     spec = load_model_spec(json.loads(model))
     card = spec.checked_card(_cohort_patients(pd.read_parquet(cases))) if cases else None
-    merge_shards(_split(shards), spec=spec, ground_truth=read_json(ground_truth), out_table=out_table,
+    from study.coco_stream import streamed_coco
+
+    gt = streamed_coco(ground_truth, image_keys=("id", "case_id"), annotation_keys=())  # images and categories only
+    merge_shards(_split(shards), spec=spec, ground_truth=gt, out_table=out_table,
                  out_coco_json=out_coco, out_meta=out_meta, card=card)
 
 
@@ -262,14 +269,19 @@ def evaluate_detection(*, protocol, ground_truth, detections, cases, eligibility
     from study.metrics.detection import evaluate_detection as run
     from study.options import DetectionOptions
 
+    from study.metrics.coco_columns import load_coco_columns
+
     p = load_protocol(protocol).protocol
-    gt = read_json(ground_truth)
+    arguments = DetectionOptions.from_protocol(p).arguments()
+    # the native COCO backend needs only the files' columns: streamed, never held as a million dicts
+    # (falls back to reading them whole when they are irregular, so the validators name the problems)
+    loaded = load_coco_columns(ground_truth, detections) if arguments.get("coco_backend", "native") == "native" else None
+    gt, dets, raw = loaded if loaded is not None else (read_json(ground_truth), read_json(detections), None)
     included = set(_included_ids(eligibility))
     image_ids = [im["id"] for im in gt["images"] if str(im["case_id"]) in included]
     patient_of_case = _patients(cases)
     patient_of = {im["id"]: patient_of_case[str(im["case_id"])] for im in gt["images"]}
-    options = DetectionOptions.from_protocol(p)
-    result = run(gt, read_json(detections), **options.arguments(), patient_of=patient_of, image_ids=image_ids)
+    result = run(gt, dets, **arguments, patient_of=patient_of, image_ids=image_ids, raw=raw)
     write_json(out, result)
 
 

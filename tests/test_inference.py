@@ -155,6 +155,36 @@ def test_merge_shards_with_and_without_ground_truth(cohort, tmp_path):
                      out_coco_json=tmp_path / "f.json", out_meta=tmp_path / "f.meta.json")
 
 
+def test_merge_streams_the_coco_json_and_reads_a_streamed_ground_truth(cohort, tmp_path, monkeypatch):
+    """The COCO results file is written in blocks: its bytes are json.dumps of the whole list (the reference,
+    compact separators), whatever the block size; a streamed ground truth file gives the same outputs as the dict."""
+    import study.inference as inf
+    from study.coco_stream import streamed_coco
+
+    spec = load_model_spec(cohort["spec_path"])
+    paths = [tmp_path / f"shard-{k}-of-2.parquet" for k in range(2)]
+    for k, p in enumerate(paths):
+        predict_shard(spec, cohort["cases"], shard=k, n_shards=2, out=p, progress=False)
+    gt = {"images": [{"id": 100 + i, "file_name": f"x{i}.png", "case_id": f"case{i:02d}"} for i in range(6)],
+          "categories": [{"id": 5, "name": "pustule"}, {"id": 9, "name": "papule"}],
+          "annotations": [{"id": 1, "image_id": 100, "category_id": 5, "bbox": [1, 2, 3, 4]}]}
+    (tmp_path / "gt.json").write_text(json.dumps(gt), encoding="utf-8")
+    outputs = {}
+    for name, block, truth in (("dict", 4096, gt), ("streamed", 2, streamed_coco(tmp_path / "gt.json",
+                                                                                  image_keys=("id", "case_id"),
+                                                                                  annotation_keys=()))):
+        monkeypatch.setattr(inf, "_COCO_BLOCK", block)
+        merge_shards(paths, spec=spec, ground_truth=truth, out_table=tmp_path / f"{name}.parquet",
+                     out_coco_json=tmp_path / f"{name}.json", out_meta=tmp_path / f"{name}.meta.json")
+        outputs[name] = (tmp_path / f"{name}.json").read_bytes()
+        text = outputs[name].decode("utf-8")
+        if block == 2:
+            assert len(json.loads(text)) > 4  # several blocks written
+        assert text == json.dumps(json.loads(text), separators=(",", ":"), allow_nan=False) + "\n"
+    assert outputs["dict"] == outputs["streamed"]
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "dict.parquet"), pd.read_parquet(tmp_path / "streamed.parquet"))
+
+
 @pytest.mark.slow
 def test_killed_predict_run_resumes_to_identical_detections(cohort, tmp_path):
     """Kill `study predict` (SIGKILL) after some parts are done; the re-run equals an uninterrupted run."""

@@ -53,6 +53,7 @@ from study.metrics.bootstrap import ReplicateWeights, bootstrap_estimate
 from study.metrics.clustered import clustered_proportion
 from study.metrics.coco_input import (
     CocoArrays,
+    RawCoco,
     check_coco_pair,
     load_coco_pair,
     to_arrays,
@@ -378,7 +379,7 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: S
                        confidence: float = 0.95, image_ids: Sequence[int] | None = None,
                        match_rule: Literal["iou", "center_distance"] = "iou", center_distance_px: float | None = None,
                        coco_backend: CocoBackend = "native", unit: str = "image",
-                       validate: bool = True) -> DetectionResult:
+                       validate: bool = True, raw: RawCoco | None = None) -> DetectionResult:
     """Every lesion-level detection metric of one model on one cohort.
 
     The keyword options are validated by :class:`study.options.DetectionArguments` (a study
@@ -425,6 +426,10 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: S
         per-patient lesion totals; ``image`` the Wilson interval treating lesions as independent.
     validate : bool
         Validate the inputs (skip only when they were validated already).
+    raw : RawCoco, optional
+        The inputs' columns, validated, from :func:`study.metrics.coco_columns.load_coco_columns`
+        (which streams the files): then ``ground_truth["annotations"]`` and ``detections`` need
+        only carry each item's ``segmentation``, and no further validation runs.
 
     Returns
     -------
@@ -439,7 +444,8 @@ def evaluate_detection(ground_truth: dict, detections: list[dict], *, classes: S
                    max_detections=max_detections, froc_fp_rates=froc_fp_rates, polygon_classes=polygon_classes,
                    n_bootstrap=n_bootstrap, seed=seed, confidence=confidence, match_rule=match_rule,
                    center_distance_px=center_distance_px, coco_backend=coco_backend, unit=unit)
-    raw = check_coco_pair(ground_truth, detections) if validate else None
+    if raw is None:
+        raw = check_coco_pair(ground_truth, detections) if validate else None
     arr = to_arrays(ground_truth, detections, classes=list(a.classes) if a.classes is not None else None,
                     image_ids=image_ids, max_detections=a.max_detections, raw=raw)
     unknown_poly = [c for c in a.polygon_classes if c not in arr.classes]
@@ -536,7 +542,7 @@ class DetectionFlags:
 
 
 def detection_flags(ground_truth: dict, detections: list[dict], *, image_ids: Sequence[int] | None = None,
-                    validate: bool = True, **options: Any) -> DetectionFlags:
+                    validate: bool = True, raw: RawCoco | None = None, **options: Any) -> DetectionFlags:
     """Per-detection TP/FP flags and per-image reference lesions, matched exactly as :func:`evaluate_detection`.
 
     Parameters
@@ -547,6 +553,9 @@ def detection_flags(ground_truth: dict, detections: list[dict], *, image_ids: Se
         Evaluate only these images (e.g. the included cases).
     validate : bool
         Validate the inputs (skip only when they were validated already).
+    raw : RawCoco, optional
+        The inputs' columns when they were already read and checked
+        (:func:`study.metrics.coco_columns.load_coco_columns`), as for :func:`evaluate_detection`.
     **options :
         The keyword options of :func:`evaluate_detection` (``DetectionOptions.arguments()``);
         those about matching (``classes``, ``iou_threshold``, ``max_detections``,
@@ -561,7 +570,8 @@ def detection_flags(ground_truth: dict, detections: list[dict], *, image_ids: Se
         matching whose flags give the study's AP (``study.metrics.average_precision``).
     """
     a = _arguments(**options)
-    raw = check_coco_pair(ground_truth, detections) if validate else None
+    if raw is None:
+        raw = check_coco_pair(ground_truth, detections) if validate else None
     arr = to_arrays(ground_truth, detections, classes=list(a.classes) if a.classes is not None else None,
                     image_ids=image_ids, max_detections=a.max_detections, raw=raw)
     mt = _match(arr, a.model_copy(update={"coco_backend": "pycocotools"}))  # no COCO summary pairs needed

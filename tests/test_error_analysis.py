@@ -112,6 +112,9 @@ def test_grading_errors_case_by_case_serious_first():
     assert [r[0] for r in rows] == ["C-2", "C-3", "C-4"] and rows[0][3] == "yes" and rows[2][3] == "no"
     assert rows[1][4] == "papule 30→12" and rows[1][6] == "12/30"
     assert "not stated" in tables["skin_source"]
+    with_assessors = e.model_copy(update={"skin_type_assessors": {"dermatologist": 3}})
+    source = error_tables("m", me, errors_block=with_assessors, k=10)["skin_source"]
+    assert "configuration does not state" in source and "case by case" in source and "is not stated" not in source
     # no detection flags given (no detections file): the detection-by-skin-type table says why it is absent
     assert me.skin_type_detection is None and "no detection flags" in (me.skin_type_detection_reason or "")
     assert tables["skin_detection"] is None and tables["skin_detection_reason"] == me.skin_type_detection_reason

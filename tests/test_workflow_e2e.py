@@ -393,7 +393,9 @@ def test_report_shows_grading_errors_skin_type_and_truthful_overlap_labels(study
     assert "Grading errors case by case, model demo-frcnn" in text
     assert "Skin type: lesion detection and counting, Fitzpatrick I-III versus IV-VI" in text
     assert "Difference (I-III minus IV-VI)" in text and "Lesion recall" in text
-    assert "Who assigned the Fitzpatrick skin types is not stated" in text
+    # the config states no assessor, the manifest names one case by case: the sentence says both
+    assert ("The study's configuration does not state who assigned the Fitzpatrick skin types" in text
+            and "its skin_type_assessor column names the assessor case by case" in text)
     sd = res["errors"]["models"]["demo-frcnn"]["skin_type_detection"]
     assert "Skin type: detection mAP at IoU 0.5 by Fitzpatrick type and I-III versus IV-VI, model demo-frcnn" in text
     assert "mAP (IoU 0.5)" in text and f"p = {fmt_p(sd['p_value'])}" in text

@@ -145,9 +145,14 @@ def skin_type_assessors_text(errors: ErrorAnalysis) -> str | None:
 
 
 def skin_type_source(errors: ErrorAnalysis) -> str:
-    """Who assigned skin types: the investigators' statement, or "not stated"."""
+    """Who assigned skin types: the investigators' statement, or "not stated" (in the config, when the
+    manifest names an assessor per case)."""
     if errors.skin_type_assessed_by:
         return f"Skin types were assigned by: {errors.skin_type_assessed_by} (supplied by the investigators)."
+    if errors.skin_type_assessors:
+        return ("The study's configuration does not state who assigned the Fitzpatrick skin types (config key "
+                "information.skin_type_assessment); they are read from the manifest's fitzpatrick column, and "
+                "its skin_type_assessor column names the assessor case by case (below).")
     return ("Who assigned the Fitzpatrick skin types is not stated (config key "
             "information.skin_type_assessment); they are read from the manifest's fitzpatrick column.")
 

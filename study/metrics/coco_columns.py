@@ -23,7 +23,7 @@ import numpy as np
 
 from study.coco_stream import iter_items
 from study.errors import StudyError
-from study.metrics.coco_input import Problem, RawCoco, _check_segmentation
+from study.metrics.coco_input import Problem, RawCoco, _check_segmentation, fast_ok_images_categories
 
 #: placeholder of an annotation or detection without a segmentation (shared: one object)
 _NO_SEGMENTATION: dict[str, Any] = {}
@@ -121,22 +121,13 @@ def _detections(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 def _screens_pass(gt: dict[str, Any], raw: RawCoco) -> bool:
     """The fast screens of ``check_coco_pair`` (``_fast_ok_ground_truth`` and ``_fast_ok_detections``)."""
-    ims, cats = gt["images"], gt["categories"]
     try:
-        img_ids = [im["id"] for im in ims]
-        if not all(type(i) is int for i in img_ids) or len(set(img_ids)) != len(img_ids):
-            return False
-        for k in ("width", "height"):
-            v = np.array([im.get(k, 1) for im in ims], dtype=float)
-            if not (np.isfinite(v).all() and (v > 0).all()):
-                return False
-        cat_ids = [c["id"] for c in cats]
-        names = [c["name"] for c in cats]
-        if (not all(type(i) is int for i in cat_ids) or not all(isinstance(x, str) for x in names)
-                or len(set(cat_ids)) != len(cat_ids) or len(set(names)) != len(names)):
-            return False
+        ids = fast_ok_images_categories(gt["images"], gt["categories"])
     except (TypeError, ValueError, KeyError):
         return False
+    if ids is None:
+        return False
+    img_ids, cat_ids = ids
     if not np.isin(raw.a_img, img_ids).all() or not np.isin(raw.a_cat, cat_ids).all():
         return False
     if not np.isfinite(raw.a_box).all() or (raw.a_box[:, 2:] < 0).any():

@@ -246,6 +246,26 @@ def _fast_ok_detections(raw: RawCoco, img_ids: np.ndarray, cat_ids: np.ndarray, 
                 and all(d.get("segmentation") is None for d in dt))
 
 
+def fast_ok_images_categories(ims: list[Any], cats: list[Any]) -> tuple[list[int], list[int]] | None:
+    """Cheap screen of a COCO file's images and categories: unique integer ids, finite positive sizes,
+    unique text names. Their ids when it passes, else ``None`` (the detailed validator then names the
+    problem). Raises ``TypeError`` / ``KeyError`` / ``ValueError`` on malformed items (callers treat those as
+    a failed screen)."""
+    img_ids = [im["id"] for im in ims]
+    if not all(type(i) is int for i in img_ids) or len(set(img_ids)) != len(img_ids):
+        return None
+    for k in ("width", "height"):
+        v = np.array([im.get(k, 1) for im in ims], dtype=float)
+        if not (np.isfinite(v).all() and (v > 0).all()):
+            return None
+    cat_ids = [c["id"] for c in cats]
+    names = [c["name"] for c in cats]
+    if (not all(type(i) is int for i in cat_ids) or not all(isinstance(x, str) for x in names)
+            or len(set(cat_ids)) != len(cat_ids) or len(set(names)) != len(names)):
+        return None
+    return img_ids, cat_ids
+
+
 def _fast_ok_ground_truth(gt: Any, raw: RawCoco) -> bool:
     """Cheap screen of a COCO instances dict (segmentations excepted); the detailed validator
     runs only when it fails, so both give the same verdict."""
@@ -253,18 +273,10 @@ def _fast_ok_ground_truth(gt: Any, raw: RawCoco) -> bool:
         if not isinstance(gt, dict) or not all(isinstance(gt.get(k), list) for k in ("images", "annotations", "categories")):
             return False
         ims, anns, cats = gt["images"], gt["annotations"], gt["categories"]
-        img_ids = [im["id"] for im in ims]
-        if not all(type(i) is int for i in img_ids) or len(set(img_ids)) != len(img_ids):
+        ids = fast_ok_images_categories(ims, cats)
+        if ids is None:
             return False
-        for k in ("width", "height"):
-            v = np.array([im.get(k, 1) for im in ims], dtype=float)
-            if not (np.isfinite(v).all() and (v > 0).all()):
-                return False
-        cat_ids = [c["id"] for c in cats]
-        names = [c["name"] for c in cats]
-        if (not all(type(i) is int for i in cat_ids) or not all(isinstance(x, str) for x in names)
-                or len(set(cat_ids)) != len(cat_ids) or len(set(names)) != len(names)):
-            return False
+        img_ids, cat_ids = ids
         if not anns:
             return True
         if not np.isin(raw.a_img, img_ids).all() or not np.isin(raw.a_cat, cat_ids).all():

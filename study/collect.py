@@ -157,27 +157,17 @@ def collect_results(config: dict[str, Any], *, results_dir: Path, models: list[s
     )
 
 
-def _detection_flags(r: Path, p: Protocol, *, detection: dict[str, DetectionResult],
-                     included_images: list[int]) -> dict[str, DetectionFlags]:
-    """Each model's per-detection flags (``detections/<model>.coco.json``) on the images its detection
-    block evaluated, matched by the protocol's detection options (as the evaluate step).
+def _detection_flags(r: Path, *, detection: dict[str, DetectionResult]) -> dict[str, DetectionFlags]:
+    """Each model's per-detection flags, as its evaluate_detection step matched them
+    (``metrics/detection/<model>.flags.npz``; a model without that file gets none, and the errors block
+    says why)."""
+    from study.metrics.flags_file import read_flags
 
-    The ground truth and the detections are read as the evaluate step reads them: streamed into columns
-    (``load_coco_columns``), whole only when a file is irregular."""
-    from study.metrics.coco_columns import load_coco_columns
-    from study.metrics.detection import detection_flags
-    from study.options import DetectionOptions
-
-    arguments = DetectionOptions.from_protocol(p).arguments()
     out = {}
-    for m, det in detection.items():
-        path = r / "detections" / f"{m}.coco.json"
-        if not path.exists():
-            continue
-        images = det.per_image.image_id if det.per_image is not None else included_images
-        loaded = load_coco_columns(r / "ground_truth.json", path)
-        gt, dets, raw = loaded if loaded is not None else (read_json(r / "ground_truth.json"), read_json(path), None)
-        out[m] = detection_flags(gt, dets, image_ids=images, raw=raw, **arguments)
+    for m in detection:
+        path = r / "metrics" / "detection" / f"{m}.flags.npz"
+        if path.exists():
+            out[m] = read_flags(path)
     return out
 
 
@@ -188,10 +178,7 @@ def _error_analysis(r: Path, p: Protocol, *, cases: pd.DataFrame, counting: dict
     from study.error_analysis import error_analysis
 
     included = eligibility.loc[eligibility["included"].astype(bool), "case_id"].astype(str).tolist()
-    inc = set(included)
-    flags = _detection_flags(r, p, detection=detection,
-                             included_images=[int(im["id"]) for im in ground_truth.get("images", [])
-                                              if str(im.get("case_id")) in inc])
+    flags = _detection_flags(r, detection=detection)
 
     quality = pd.read_parquet(r / "quality.parquet") if (r / "quality.parquet").exists() else None
     grades = {m: pd.read_parquet(r / "grades" / f"{m}.parquet") for m in counting

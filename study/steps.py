@@ -265,8 +265,12 @@ def grade(*, protocol, detections, eligibility, out):
 
 
 # ----------------------------------------------------------------------------- evaluate
-def evaluate_detection(*, protocol, ground_truth, detections, cases, eligibility, out):
+def evaluate_detection(*, protocol, ground_truth, detections, cases, eligibility, out, flags=None):
+    """The detection block (``out``) and, when ``flags`` is given, the per-detection flags of the same
+    matching (``study.metrics.flags_file``), which the collect step's detection-by-skin-type reads."""
+    from study.metrics.detection import detection_flags
     from study.metrics.detection import evaluate_detection as run
+    from study.metrics.flags_file import write_flags
     from study.options import DetectionOptions
 
     from study.metrics.coco_columns import load_coco_columns
@@ -282,6 +286,9 @@ def evaluate_detection(*, protocol, ground_truth, detections, cases, eligibility
     patient_of_case = _patients(cases)
     patient_of = {im["id"]: patient_of_case[str(im["case_id"])] for im in gt["images"]}
     result = run(gt, dets, **arguments, patient_of=patient_of, image_ids=image_ids, raw=raw)
+    if flags is not None:
+        # the inputs were validated by the run above (or are its checked columns): not again
+        write_flags(flags, detection_flags(gt, dets, image_ids=image_ids, raw=raw, validate=False, **arguments))
     write_json(out, result)
 
 

@@ -8,7 +8,8 @@ rule evaluate_detection:
         cases=rules.intake.output.cases,
         eligibility=rules.eligibility.output.table,
     output:
-        f"{RESULTS}/metrics/detection/{{model}}.json",
+        result=f"{RESULTS}/metrics/detection/{{model}}.json",
+        flags=f"{RESULTS}/metrics/detection/{{model}}.flags.npz",
     params:
         protocol=PROTOCOL,
         protocol_values=PROTOCOL_DIGEST["evaluate_detection"],
@@ -25,7 +26,7 @@ rule evaluate_detection:
     shell:
         "study step evaluate_detection protocol={params.protocol:q} ground_truth={input.ground_truth:q}"
         " detections={input.detections:q} cases={input.cases:q} eligibility={input.eligibility:q}"
-        " out={output:q} 2> {log:q}"
+        " out={output.result:q} flags={output.flags:q} 2> {log:q}"
 
 
 rule evaluate_counting:

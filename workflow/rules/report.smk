@@ -14,8 +14,8 @@ rule collect:
         detection=expand(f"{RESULTS}/metrics/detection/{{model}}.json", model=MODELS),
         counting=expand(f"{RESULTS}/metrics/counting/{{model}}.json", model=MODELS),
         meta=expand(f"{RESULTS}/detections/{{model}}.meta.json", model=MODELS),
-        # the errors block's detection-by-skin-type re-reads each model's detections (per-detection flags)
-        coco=expand(f"{RESULTS}/detections/{{model}}.coco.json", model=MODELS),
+        # the errors block's detection-by-skin-type reads each model's per-detection flags
+        flags=expand(f"{RESULTS}/metrics/detection/{{model}}.flags.npz", model=MODELS),
         grades=expand(f"{RESULTS}/grades/{{model}}.parquet", model=MODELS),
         agreement=rules.evaluate_agreement.output,
         mrmc=rules.evaluate_mrmc.output,

@@ -108,6 +108,25 @@ def test_bootstrap_equals_brute_force_resampling():
     assert "resampling patients" in est.method
 
 
+def test_bootstrap_in_small_row_blocks_equals_brute_force(monkeypatch):
+    """The bounded-memory path (a few replicate rows per work array, as at 100,000 cases) gives the
+    brute-force replicates too."""
+    import study.metrics.subgroup_ap as subgroup_ap
+
+    rng = np.random.default_rng(11)
+    gt, dt = _random_coco(rng, n_img=24)
+    dt = _continuous(dt, rng)
+    flags = detection_flags(gt, dt)
+    patient = np.array([f"P{i // 2}" for i in range(len(flags.image_ids))], dtype=object)
+    sub = np.arange(len(flags.image_ids)) < 14
+    whole = SubgroupAP(flags, sub, patient).replicates(n_replicates=60, seed=4)
+    monkeypatch.setattr(subgroup_ap, "_CELLS", 7)  # fewer cells than one class's detections: one row at a time
+    rows = SubgroupAP(flags, sub, patient).replicates(n_replicates=60, seed=4)
+    np.testing.assert_array_equal(rows, whole)
+    ref = _brute_force_replicates(flags, sub, patient, n_replicates=60, seed=4)
+    np.testing.assert_allclose(rows, ref, rtol=0, atol=1e-12)
+
+
 def test_difference_interval_and_p_value_brute_force():
     rng = np.random.default_rng(2)
     gt, dt = _random_coco(rng, n_img=30)

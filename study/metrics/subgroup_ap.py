@@ -79,6 +79,11 @@ def _weighted_ap_rows(tp: np.ndarray, fp: np.ndarray, w: np.ndarray, n_gt: np.nd
     return out
 
 
+#: values per (replicates x detections) work array of the bootstrap: 2**21 doubles = 16 MB, so the
+#: handful alive at once stay well under 2 GB (and in cache) whatever the cohort's size
+_CELLS = 1 << 21
+
+
 @dataclass(frozen=True)
 class _ClassList:
     """One class's detections of the subgroup, sorted as the AP sorts them."""
@@ -144,13 +149,21 @@ class SubgroupAP:
         out = []
         for w in ReplicateWeights(self.n_patients, n_replicates=n_replicates, rng=rng):
             w = w.astype(float)
-            aps = np.vstack([_weighted_ap_rows(cl.tp, cl.fp, w[:, cl.patient], w @ cl.lesions)
-                             for cl in self._lists]) if self._lists else np.full((1, len(w)), np.nan)
+            aps = np.vstack([self._class_rows(cl, w) for cl in self._lists]) if self._lists \
+                else np.full((1, len(w)), np.nan)
             defined = np.isfinite(aps)
             k = defined.sum(axis=0)
             with np.errstate(invalid="ignore"):
                 out.append(np.where(k > 0, np.where(defined, aps, 0.0).sum(axis=0) / np.maximum(k, 1), np.nan))
         return np.concatenate(out)
+
+    @staticmethod
+    def _class_rows(cl: _ClassList, w: np.ndarray) -> np.ndarray:
+        """One class's AP under every row of patient weights ``w``, a few rows at a time so that the
+        (rows x detections) work arrays stay near ``_CELLS`` values (rows are independent: same numbers)."""
+        rows = max(1, _CELLS // max(len(cl.tp), 1))
+        return np.concatenate([_weighted_ap_rows(cl.tp, cl.fp, w[i:i + rows][:, cl.patient], w[i:i + rows] @ cl.lesions)
+                               for i in range(0, len(w), rows)])
 
     def estimate(self, replicates: np.ndarray, *, n_replicates: int, confidence: float) -> Estimate:
         """The mAP with its percentile interval from :meth:`replicates`."""

@@ -17,26 +17,8 @@ from typing import Any
 import numpy as np
 
 from study.estimate import Estimate
-
-
-def fleiss_kappa_table(table: np.ndarray) -> float:
-    """Fleiss' kappa of a cases x categories table of counts (same number of raters per case)."""
-    t = np.asarray(table, dtype=float)
-    n_cases = t.shape[0]
-    m = t.sum(axis=1)[0]
-    p_j = t.sum(axis=0) / (n_cases * m)
-    p_i = ((t * t).sum(axis=1) - m) / (m * (m - 1))
-    p_bar, p_e = p_i.mean(), (p_j * p_j).sum()
-    return float((p_bar - p_e) / (1 - p_e)) if p_e < 1 else float("nan")
-
-
-def cohen_kappa_table(table: np.ndarray) -> float:
-    """Unweighted Cohen's kappa of a K x K confusion table (rater a rows, rater b columns)."""
-    t = np.asarray(table, dtype=float)
-    n = t.sum()
-    po = np.trace(t) / n
-    pe = (t.sum(axis=1) @ t.sum(axis=0)) / (n * n)
-    return float((po - pe) / (1 - pe)) if pe < 1 else float("nan")
+from study.metrics.agreement.stats import fleiss_kappa_from_sums
+from study.metrics.intervals import kappa_stacked
 
 
 def _bootstrap(stat, per_case: dict[str, np.ndarray], patients: np.ndarray, *, replicates: int, seed: int,
@@ -61,16 +43,6 @@ def _bootstrap(stat, per_case: dict[str, np.ndarray], patients: np.ndarray, *, r
                                   "method": est.method})
 
 
-def _fleiss_from_sums(s: dict[str, np.ndarray]) -> float:
-    """Fleiss' kappa from summed per-case pieces: ``table`` (category totals), ``agree`` (sum of P_i), ``n``."""
-    n, m = s["n"], s["m"]
-    if n <= 0:
-        return float("nan")
-    p_j = s["table"] / (n * m)
-    p_e = float((p_j * p_j).sum())
-    return float((s["agree"] / n - p_e) / (1 - p_e)) if p_e < 1 else float("nan")
-
-
 def grade_agreement(grades: Mapping[str, Mapping[str, str]], *, case_ids: Sequence[str], levels: Sequence[str],
                     patient_of: Mapping[str, str], replicates: int, seed: int, confidence: float) -> dict[str, Any]:
     """Fleiss' kappa over all annotators and Cohen's kappa of each pair, with patient-bootstrap intervals.
@@ -87,18 +59,18 @@ def grade_agreement(grades: Mapping[str, Mapping[str, str]], *, case_ids: Sequen
     table = np.zeros((len(case_ids), k))
     for j in range(m):
         np.add.at(table, (np.arange(len(case_ids)), codes[:, j]), 1)
-    p_i = ((table * table).sum(axis=1) - m) / (m * (m - 1))
     patients = np.array([patient_of.get(c, c) for c in case_ids])
-    ones = np.ones(len(case_ids))
-    fleiss = _bootstrap(lambda s: _fleiss_from_sums({**s, "m": m}),
-                        {"table": table, "agree": p_i, "n": ones}, patients,
+    # per case: category counts, the sum of their squares and 1 (summed over cases: Fleiss' sufficient sums)
+    features = np.column_stack([table, (table * table).sum(axis=1), np.ones(len(case_ids))])
+    fleiss = _bootstrap(lambda s: float(fleiss_kappa_from_sums(s["features"], m)) if s["features"][-1] > 0
+                        else float("nan"), {"features": features}, patients,
                         replicates=replicates, seed=seed, confidence=confidence)
     fleiss = fleiss.model_copy(update={"definition": "Fleiss' kappa over all annotators (Fleiss 1971)"})
     pairwise = {}
     for (i, a), (j, b) in combinations(enumerate(ann), 2):
         conf = np.zeros((len(case_ids), k, k))
         conf[np.arange(len(case_ids)), codes[:, i], codes[:, j]] = 1
-        e = _bootstrap(lambda s: cohen_kappa_table(s["conf"]) if s["conf"].sum() > 0 else float("nan"),
+        e = _bootstrap(lambda s: float(kappa_stacked(s["conf"])) if s["conf"].sum() > 0 else float("nan"),
                        {"conf": conf}, patients, replicates=replicates, seed=seed, confidence=confidence)
         pairwise[f"{a}|{b}"] = e.model_copy(update={"definition": "Cohen's kappa, unweighted (Cohen 1960)"})
     return {"fleiss": fleiss, "pairwise": pairwise, "n_cases": len(case_ids),

@@ -97,20 +97,37 @@ def average_precision(scores: np.ndarray, tp: np.ndarray, fp: np.ndarray, n_gt: 
     return AveragePrecision(float(np.mean(q)), ap_voc, float(rc[-1]) if nd else 0.0, q)
 
 
-def _ap_weighted(tp_sorted: np.ndarray, fp_sorted: np.ndarray, w: np.ndarray, n_gt: float) -> float:
-    """COCO 101-point AP of a sorted detection list whose detections carry weights ``w``."""
-    n = len(tp_sorted)
-    if n_gt <= 0:
-        return np.nan
-    if not n:
-        return 0.0
-    tc = np.cumsum(w * tp_sorted)
-    fc = np.cumsum(w * fp_sorted)
-    rc = tc / n_gt
+def weighted_ap_rows(tp: np.ndarray, fp: np.ndarray, w: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
+    """COCO 101-point AP of one score-sorted detection list under ``b`` rows of detection weights.
+
+    ``w`` is ``(b, n_det)``, ``n_gt`` the ``(b,)`` weighted reference lesions; NaN where ``n_gt`` is 0,
+    0 where there are lesions but no detection. Each row is COCOeval's accumulate (recall thresholds
+    ``REC_THRS``, precision made monotone from the right) with detection ``i`` counted ``w[r, i]`` times:
+    the resampling jackknife (:func:`ap_interval`) and the subgroup bootstrap
+    (``study.metrics.subgroup_ap``) both use it.
+    """
+    b, n = w.shape
+    out = np.full(b, np.nan)
+    has = n_gt > 0
+    if n == 0:
+        out[has] = 0.0
+        return out
+    tc = np.cumsum(w * tp, axis=1)
+    fc = np.cumsum(w * fp, axis=1)
     pr = tc / (tc + fc + np.spacing(1))
-    pr = np.maximum.accumulate(pr[::-1])[::-1]
-    inds = np.searchsorted(rc, REC_THRS, side="left")
-    return float(np.where(inds < n, pr[np.minimum(inds, n - 1)], 0.0).mean())
+    pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
+    for r in np.flatnonzero(has):
+        rc = tc[r] / n_gt[r]
+        inds = np.searchsorted(rc, REC_THRS, side="left")
+        out[r] = float(np.where(inds < n, pr[r, np.minimum(inds, n - 1)], 0.0).mean())
+    return out
+
+
+def _ap_weighted(tp_sorted: np.ndarray, fp_sorted: np.ndarray, w: np.ndarray, n_gt: float) -> float:
+    """COCO 101-point AP of a sorted detection list whose detections carry weights ``w`` (one row of
+    :func:`weighted_ap_rows`)."""
+    return float(weighted_ap_rows(tp_sorted, fp_sorted, np.asarray(w, dtype=float)[None, :],
+                                  np.array([n_gt], dtype=float))[0])
 
 
 def ap_interval(point: float | None, scores: np.ndarray, tp: np.ndarray, fp: np.ndarray, patient: np.ndarray,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from study.estimate import Estimate
-from study.metrics.average_precision import REC_THRS, _score_order, average_precision
+from study.metrics.average_precision import _score_order, average_precision, weighted_ap_rows
 from study.metrics.bootstrap import ReplicateWeights, bootstrap_estimate, bootstrap_method_name
 from study.metrics.detection import DetectionFlags
 
@@ -54,29 +54,6 @@ def subgroup_map(flags: DetectionFlags, images: np.ndarray) -> float | None:
     """mAP of a subgroup: mean of :func:`class_aps` over the classes with reference lesions (``None`` if none)."""
     v = [x for x in class_aps(flags, images).values() if x is not None]
     return float(np.mean(v)) if v else None
-
-
-def _weighted_ap_rows(tp: np.ndarray, fp: np.ndarray, w: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
-    """COCO 101-point AP of one score-sorted detection list under ``b`` rows of detection weights.
-
-    ``w`` is ``(b, n_det)``, ``n_gt`` the ``(b,)`` weighted reference lesions; NaN where ``n_gt`` is 0.
-    Row by row this is ``study.metrics.average_precision._ap_weighted``.
-    """
-    b, n = w.shape
-    out = np.full(b, np.nan)
-    has = n_gt > 0
-    if n == 0:
-        out[has] = 0.0
-        return out
-    tc = np.cumsum(w * tp, axis=1)
-    fc = np.cumsum(w * fp, axis=1)
-    pr = tc / (tc + fc + np.spacing(1))
-    pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-    for r in np.flatnonzero(has):
-        rc = tc[r] / n_gt[r]
-        inds = np.searchsorted(rc, REC_THRS, side="left")
-        out[r] = float(np.where(inds < n, pr[r, np.minimum(inds, n - 1)], 0.0).mean())
-    return out
 
 
 #: values per (replicates x detections) work array of the bootstrap: 2**21 doubles = 16 MB, so the
@@ -162,7 +139,7 @@ class SubgroupAP:
         """One class's AP under every row of patient weights ``w``, a few rows at a time so that the
         (rows x detections) work arrays stay near ``_CELLS`` values (rows are independent: same numbers)."""
         rows = max(1, _CELLS // max(len(cl.tp), 1))
-        return np.concatenate([_weighted_ap_rows(cl.tp, cl.fp, w[i:i + rows][:, cl.patient], w[i:i + rows] @ cl.lesions)
+        return np.concatenate([weighted_ap_rows(cl.tp, cl.fp, w[i:i + rows][:, cl.patient], w[i:i + rows] @ cl.lesions)
                                for i in range(0, len(w), rows)])
 
     def estimate(self, replicates: np.ndarray, *, n_replicates: int, confidence: float) -> Estimate:

@@ -180,22 +180,15 @@ def iter_results(path: str | Path) -> Iterator[dict]:
     StudyError
         When the file is not a JSON list, is not UTF-8 JSON, or ends early (file and byte named).
     """
-    import ijson
+    from study.coco_stream import iter_items
 
     path = Path(path)
-    if not path.is_file():
-        raise StudyError("file not found", file=str(path))
-    with open(path, "rb") as f:
-        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if path.is_file():
+        with open(path, "rb") as f:
+            head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
         if not head.startswith(b"["):
             raise StudyError("a COCO results JSON must be a list of detections", file=str(path))
-        f.seek(0)
-        try:
-            yield from ijson.items(f, "item", use_float=True)
-        except (ijson.JSONError, UnicodeDecodeError) as e:
-            text = str(e).strip().splitlines()
-            raise StudyError(f"invalid JSON near byte {f.tell()}: {text[0] if text else type(e).__name__}",
-                             file=str(path)) from None
+    yield from iter_items(path, "item")  # "file not found" and invalid JSON (byte named) raised there
 
 
 def load(spec) -> PrecomputedDetector:

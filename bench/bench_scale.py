@@ -16,7 +16,9 @@ wall time) are printed per size, with the growth exponent ``b`` of ``peak ~ N^b`
 CPU time) fitted by least squares on log-log (b < 1: sublinear). The peer measured in the same run is the smallest size: each larger size's
 wall time is printed as a ratio to the linear projection from it (ratio < 1: better than
 linear). The machine's load average is printed before and after each run (other load on
-the machine slows the wall time; peak memory is not affected).
+the machine slows the wall time; peak memory is not affected). The quality gate's cost per
+image per core is printed from its jobs' summed wall time (each job is one single-threaded
+process; Snakemake samples ``cpu_time`` and undercounts jobs shorter than a few minutes).
 """
 
 from __future__ import annotations
@@ -203,6 +205,11 @@ def main() -> int:
         print(f"{n:>7} cases: wall {walls[n]:7.1f} s ({walls[n] / 60:.2f} min; cohort built in {build_s:.0f} s), "
               f"largest job peak {worst[1]['peak_mb']:.0f} MB ({worst[0]}); load average "
               f"{load0[0]:.1f} before, {load1[0]:.1f} after, on {os.cpu_count()} cores", flush=True)
+        gate = steps[n].get("quality")
+        if gate:  # each quality job is one process with one OpenCV thread: its wall time is one core's time
+            print(f"{'':>15}quality gate: {gate['jobs']:.0f} single-threaded jobs, {gate['seconds']:.1f} s summed wall "
+                  f"= {1000 * gate['seconds'] / n:.2f} ms per 1024x1024 image per core (process start-up and "
+                  f"I/O included; target <= 8 ms)", flush=True)
 
     names = sorted({s for per in steps.values() for s in per}, key=lambda s: -max(
         steps[n].get(s, {}).get("peak_mb", 0) for n in sizes))

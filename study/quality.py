@@ -166,19 +166,18 @@ def image_features(rgb: np.ndarray, *, thresholds: QualityThresholds, original_s
     small = _resize_longest(rgb, t.analysis_size)
     sh, sw = small.shape[:2]
     gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-    g = gray.astype(np.float32)
-    lap = cv2.Laplacian(g, cv2.CV_32F, ksize=1)
+    # The derivatives of 8-bit pixels are small integers (|Laplacian| and |Sobel| <= 1020), held
+    # exactly in int16; their squares are summed in double by cv2.norm (NORM_L2SQR).
+    lap = cv2.Laplacian(gray, cv2.CV_16S, ksize=1)
     _, lap_sd = cv2.meanStdDev(lap)
-    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
-    tenengrad = cv2.mean(cv2.multiply(gx, gx))[0] + cv2.mean(cv2.multiply(gy, gy))[0]
-    if sw > 2:
-        d = cv2.subtract(g[:, 2:], g[:, :-2])
-        brenner = cv2.mean(cv2.multiply(d, d))[0]
+    gx = cv2.Sobel(gray, cv2.CV_16S, 1, 0, ksize=3)
+    gy = cv2.Sobel(gray, cv2.CV_16S, 0, 1, ksize=3)
+    tenengrad = (cv2.norm(gx, cv2.NORM_L2SQR) + cv2.norm(gy, cv2.NORM_L2SQR)) / gray.size
+    if sw > 2:  # sum of squared differences of pixels two columns apart
+        brenner = cv2.norm(gray[:, 2:], gray[:, :-2], cv2.NORM_L2SQR) / (sh * (sw - 2))
     else:
         brenner = 0.0
-    r, gc, b = cv2.split(small)
-    v = cv2.max(cv2.max(r, gc), b)  # HSV value channel V = max(R, G, B)
+    v = cv2.cvtColor(small, cv2.COLOR_RGB2HSV_FULL)[..., 2]  # HSV value channel V = max(R, G, B)
     n = float(v.size)
     out: dict[str, Any] = {
         "width": int(W), "height": int(H), "analysis_width": int(sw), "analysis_height": int(sh),

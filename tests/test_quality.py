@@ -94,6 +94,40 @@ def test_features_match_their_definitions():
     assert r["brenner"] == pytest.approx(2 * 100 * 255 ** 2 / (100 * 98), rel=1e-6)
 
 
+def _stencil(gray: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """3x3 correlation in float64 with OpenCV's default border (reflect-101 = numpy's "reflect")."""
+    p = np.pad(gray.astype(np.float64), 1, mode="reflect")
+    h, w = gray.shape
+    return sum(kernel[i, j] * p[i:i + h, j:j + w] for i in range(3) for j in range(3))
+
+
+@pytest.mark.parametrize("kind", ["noise", "face"])
+def test_sharpness_and_exposure_equal_float64_definitions(kind, face):
+    """Issue 16 computes the derivatives in int16 and sums squares with cv2.norm; the values
+    must equal the textbook definitions in float64 (Pech-Pacheco 2000 Laplacian variance,
+    Tenenbaum 1970 Tenengrad with the 3x3 Sobel kernels, Brenner 1976, V = max(R, G, B)),
+    including saturated extremes (|Sobel| = 1020)."""
+    rng = np.random.default_rng(3)
+    if kind == "noise":
+        img = (rng.integers(0, 2, (300, 257, 3)) * 255).astype(np.uint8)  # black/white noise: largest derivatives
+    else:
+        img = face
+    t = T.model_copy(update={"face_required": False, "occlusion_check": False})
+    r = quality.assess_image(img, thresholds=t)
+    gray = cv2.cvtColor(quality._resize_longest(img, t.analysis_size), cv2.COLOR_RGB2GRAY)
+    lap = _stencil(gray, np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]]))
+    sx = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    gx, gy = _stencil(gray, sx), _stencil(gray, sx.T)
+    g = gray.astype(np.float64)
+    assert r["laplacian_var"] == pytest.approx(lap.var(), rel=1e-12)
+    assert r["tenengrad"] == pytest.approx(np.mean(gx ** 2) + np.mean(gy ** 2), rel=1e-12)
+    assert r["brenner"] == pytest.approx(np.mean((g[:, 2:] - g[:, :-2]) ** 2), rel=1e-12)
+    small = quality._resize_longest(img, t.analysis_size)
+    assert r["mean_value"] == pytest.approx(small.max(axis=2).mean(), rel=1e-12)
+    if kind == "noise":
+        assert np.abs(gx).max() == 1020 and np.abs(lap).max() == 1020  # the int16 range is exercised
+
+
 def test_assess_cases_files_pool_and_undecodable(tmp_path):
     paths = []
     for i in range(6):

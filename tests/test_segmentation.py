@@ -92,3 +92,33 @@ def test_model_boxes_against_reference_masks_are_called_box_overlap():
     assert r2.segmentation["cyst"].iou_type == "segm" and r2.segmentation["cyst"].image_overlap == "mask"
     t2 = detection_context({"m": r2}, {}, classes=["cyst"], operating_threshold=0.5)["models"][0]["segmentation"]
     assert t2["columns"][3:] == ["Mask IoU", "Mask Dice"]
+
+
+def test_image_unions_with_lesions_interleaved_across_images():
+    """Per-image unions when annotations and detections of many images come in no image order (issue 16:
+    grouped by one sort instead of a mask per image). Reference: the masks painted with numpy, image by image."""
+    rng = np.random.default_rng(7)
+    n_img, H, W = 12, 40, 60
+    anns, dts, truth = [], [], {}
+    for k in range(60):
+        img = int(rng.integers(1, n_img + 1))
+        x, y, w, h = (int(v) for v in (rng.integers(0, 45), rng.integers(0, 25), rng.integers(3, 15), rng.integers(3, 15)))
+        anns.append({"id": k + 1, "image_id": img, "category_id": 1, "bbox": [x, y, w, h], "area": w * h,
+                     "iscrowd": 0, "segmentation": _rle(x, y, w, h)})
+        truth.setdefault(img, [np.zeros((H, W), bool), np.zeros((H, W), bool)])[0][y:y + h, x:x + w] = True
+    for k in range(70):
+        img = int(rng.integers(1, n_img + 3))  # two images with detections only
+        x, y, w, h = (int(v) for v in (rng.integers(0, 45), rng.integers(0, 25), rng.integers(3, 15), rng.integers(3, 15)))
+        dts.append({"image_id": img, "category_id": 1, "bbox": [x, y, w, h], "score": float(rng.uniform(0.5, 1)),
+                    "segmentation": _rle(x, y, w, h)})
+        truth.setdefault(img, [np.zeros((H, W), bool), np.zeros((H, W), bool)])[1][y:y + h, x:x + w] = True
+    gt = {"images": [{"id": i, "width": W, "height": H} for i in range(1, n_img + 3)],
+          "categories": [{"id": 1, "name": "cyst"}], "annotations": anns}
+    seg = evaluate_detection(gt, dts, polygon_classes=["cyst"], n_bootstrap=0,
+                             operating_threshold=0.0).segmentation["cyst"]
+    iou = [(g & d).sum() / (g | d).sum() for g, d in (truth[i] for i in sorted(truth))]
+    dice = [2 * (g & d).sum() / (g.sum() + d.sum()) for g, d in (truth[i] for i in sorted(truth))]
+    assert seg.image.n == len(truth) == len(set(a["image_id"] for a in anns) | set(d["image_id"] for d in dts))
+    assert seg.image.iou.estimate == pytest.approx(np.mean(iou), rel=1e-12)
+    assert seg.image.dice.estimate == pytest.approx(np.mean(dice), rel=1e-12)
+    assert seg.image.iou.median == pytest.approx(np.median(iou), rel=1e-12)

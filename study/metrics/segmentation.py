@@ -115,6 +115,18 @@ def _shape_rle(seg, box, h: int, w: int):
     return mu.frPyObjects(np.asarray([box], dtype=np.float64), h, w)[0]
 
 
+def _by_image(index: np.ndarray, image: np.ndarray, images: np.ndarray):
+    """``k -> the entries of index whose image is images[k]``, in their order in ``index``.
+
+    One stable sort, then a slice per image: linear in lesions (a boolean mask per image
+    made the per-image loop quadratic, issue 16)."""
+    order = np.argsort(image, kind="stable")
+    idx, img = index[order], image[order]
+    lo = np.searchsorted(img, images, "left")
+    hi = np.searchsorted(img, images, "right")
+    return lambda k: idx[lo[k]:hi[k]]
+
+
 def overlap_kind(model_masks: bool, reference_masks: bool) -> Literal["mask", "box", "box_vs_mask", "mask_vs_box"]:
     """What an overlap compares: ``mask`` only when both sides are masks, ``box`` when neither is."""
     if model_masks and reference_masks:
@@ -146,10 +158,13 @@ def segmentation_of_class(arr: CocoArrays, c: int, m: MatchResult, at_op: np.nda
     inst_iou = m.similarity[d_idx] if len(d_idx) else np.zeros(0)
     inst_pat = patient[arr.dt_img[d_idx]]
     inter, a_dt, a_gt, ip = [], [], [], []
-    for im in np.union1d(arr.gt_img[gsel], arr.dt_img[dsel]):
+    images = np.union1d(arr.gt_img[gsel], arr.dt_img[dsel])
+    g_of = _by_image(gsel, arr.gt_img[gsel], images)
+    d_of = _by_image(dsel, arr.dt_img[dsel], images)
+    for k, im in enumerate(images):
         h, w = (int(v) for v in arr.image_hw[im])
-        gl = [_shape_rle(arr.gt_seg[int(i)], arr.gt_box[i], h, w) for i in gsel[arr.gt_img[gsel] == im]]
-        dl = [_shape_rle(arr.dt_seg[int(i)], arr.dt_box[i], h, w) for i in dsel[arr.dt_img[dsel] == im]]
+        gl = [_shape_rle(arr.gt_seg[int(i)], arr.gt_box[i], h, w) for i in g_of(k)]
+        dl = [_shape_rle(arr.dt_seg[int(i)], arr.dt_box[i], h, w) for i in d_of(k)]
         gu = mu.merge(gl) if gl else None
         du = mu.merge(dl) if dl else None
         ag = float(mu.area(gu)) if gu is not None else 0.0

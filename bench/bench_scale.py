@@ -9,16 +9,21 @@ derived from the annotations (boxes shifted, every fifth lesion missed, one fals
 per image, scores from a seeded generator). Each size runs ``study run`` with the shipped
 protocol (chinese-2019: 2,000 bootstrap replicates) on ``--cores`` cores.
 
-Per step, the peak resident memory (``max_rss`` of Snakemake's ``benchmark:`` record, the
-largest over the step's jobs), the summed job wall time and the summed job CPU time
-(``cpu_time``: user + system seconds, which other load on the machine inflates far less than
-wall time) are printed per size, with the growth exponent ``b`` of ``peak ~ N^b`` (and of
-CPU time) fitted by least squares on log-log (b < 1: sublinear). The peer measured in the same run is the smallest size: each larger size's
-wall time is printed as a ratio to the linear projection from it (ratio < 1: better than
-linear). The machine's load average is printed before and after each run (other load on
-the machine slows the wall time; peak memory is not affected). The quality gate's cost per
-image per core is printed from its jobs' summed wall time (each job is one single-threaded
-process; Snakemake samples ``cpu_time`` and undercounts jobs shorter than a few minutes).
+Per step, the peak resident memory (the largest over the step's jobs of the step's own
+process peak, by getrusage(2), which each ``study step`` and ``study report`` writes to its
+log: ``study.job_usage``; or of Snakemake's sampled ``max_rss`` of the job's processes when
+that is larger), the summed job wall time and the summed job CPU time (user + system seconds
+by getrusage, child processes included, which other load on the machine inflates far less
+than wall time) are printed per size, with the growth exponent ``b`` of ``peak ~ N^b`` (and
+of time and CPU time) fitted by least squares on log-log (b < 1: sublinear). Snakemake's own
+record samples every 30 s after a job's first 30 s, so it misses peaks and CPU between
+samples; both peaks are printed for the largest jobs. Child processes (the report's forked
+figure workers, ``git`` run by collect's provenance) are listed with their own peak. The peer measured in the same run is the
+smallest size: each larger size's wall time is printed as a ratio to the linear projection
+from it (ratio < 1: better than linear). The machine's load average is printed before and
+after each run (other load on the machine slows the wall time; peak memory is not
+affected). The quality gate's cost per image per core is printed from its jobs' summed wall
+time (each job is one single-threaded process).
 """
 
 from __future__ import annotations
@@ -134,8 +139,35 @@ def step_of(bench_file: Path) -> str:
     return bench_file.stem.split("-")[0]
 
 
+#: ``study step`` names whose rule (and benchmark file) is named differently
+_RULE_OF_STEP = {"grade": "grade_model", "merge": "merge_detections"}
+
+
+def read_usage(results: Path) -> dict[str, dict[str, float]]:
+    """Per step, from the line each ``study step`` writes to its job's log (``study.job_usage``,
+    getrusage(2)): the largest peak of the step's own process (``self_mb``), of a child
+    process (``child_mb``) and the summed CPU seconds (``cpu_s``) of its jobs."""
+    from study.job_usage import parse_usage_line
+
+    out: dict[str, dict[str, float]] = {}
+    for f in sorted((results / "logs").glob("*.log")):
+        for line in f.read_text(encoding="utf-8", errors="replace").splitlines():
+            u = parse_usage_line(line)
+            if u is not None:
+                s = out.setdefault(_RULE_OF_STEP.get(u.step, u.step), {"self_mb": 0.0, "child_mb": 0.0, "cpu_s": 0.0})
+                s["self_mb"] = max(s["self_mb"], u.self_mb)
+                s["child_mb"] = max(s["child_mb"], u.child_mb)
+                s["cpu_s"] += u.cpu_s
+    return out
+
+
 def read_benchmarks(results: Path) -> dict[str, dict[str, float]]:
-    """Per step: the largest ``max_rss`` (MB) of its jobs, their summed wall and CPU seconds and job count."""
+    """Per step: the largest peak memory (MB) of its jobs, their summed wall and CPU seconds and job count.
+
+    Peak memory is the larger of the step's own process peak by getrusage(2) (exact, from its
+    log: :func:`read_usage`) and Snakemake's sampled ``max_rss`` of the job's processes; CPU
+    time is getrusage's where the log has it (Snakemake's is sampled and undercounts)."""
+    usage = read_usage(results)
     out: dict[str, dict[str, float]] = {}
     for f in sorted((results / "benchmarks").glob("*.tsv")):
         with open(f, newline="") as fh:
@@ -150,6 +182,14 @@ def read_benchmarks(results: Path) -> dict[str, dict[str, float]]:
         s["seconds"] += float(row["s"])
         s["cpu_s"] += cpu
         s["jobs"] += 1
+    for step, s in out.items():
+        u = usage.get(step)
+        s["sampled_mb"] = s["peak_mb"]
+        s["self_mb"] = u["self_mb"] if u else float("nan")
+        s["child_mb"] = u["child_mb"] if u else float("nan")
+        if u:
+            s["peak_mb"] = max(s["peak_mb"], u["self_mb"])
+            s["cpu_s"] = u["cpu_s"]
     return out
 
 
@@ -209,7 +249,7 @@ def main() -> int:
         if gate:  # each quality job is one process with one OpenCV thread: its wall time is one core's time
             print(f"{'':>15}quality gate: {gate['jobs']:.0f} single-threaded jobs, {gate['seconds']:.1f} s summed wall "
                   f"= {1000 * gate['seconds'] / n:.2f} ms per 1024x1024 image per core (process start-up and "
-                  f"I/O included; target <= 8 ms)", flush=True)
+                  f"I/O included; target <= 8 ms); CPU {1000 * gate['cpu_s'] / n:.2f} ms per image", flush=True)
 
     names = sorted({s for per in steps.values() for s in per}, key=lambda s: -max(
         steps[n].get(s, {}).get("peak_mb", 0) for n in sizes))
@@ -226,6 +266,15 @@ def main() -> int:
     totals = "".join(f"{'':>14}{sum(v['seconds'] for v in steps[n].values()):>10.1f}"
                      f"{sum(v['cpu_s'] for v in steps[n].values()):>12.1f}" for n in sizes)
     print(f"{'all jobs (sum)':<20}{totals}")
+    for n in sizes:
+        top = sorted(steps[n].items(), key=lambda kv: -kv[1]["peak_mb"])[:5]
+        print(f"{n} cases, largest jobs: " + "; ".join(
+            f"{name} {v['self_mb']:.0f} MB by getrusage, {v['sampled_mb']:.0f} MB sampled by Snakemake"
+            for name, v in top))
+        for name, v in steps[n].items():
+            if v.get("child_mb", 0) > 0:
+                print(f"{n} cases, {name}: largest child process {v['child_mb']:.0f} MB (a forked child's peak counts "
+                      f"the pages it shares with its parent), the step's own process {v['self_mb']:.0f} MB")
     n0 = sizes[0]
     for n in sizes[1:]:
         linear = walls[n0] * n / n0

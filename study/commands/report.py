@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from study.report.render import render_report
     from study.results import SCHEMA_VERSION
 
+    t_start = time.perf_counter()
     results_dir = Path(args.results_dir)
     src = results_dir / "results.json" if results_dir.is_dir() else results_dir
     if not src.is_file():
@@ -59,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
                          figure_cache=figures / ".cache")
     import sys
 
+    from study.job_usage import job_usage, usage_line
+
     print(f"report: {len(pages)} sections rendered in {time.perf_counter() - t0:.1f} s; HTML {out_html}",
           file=sys.stderr)
+    print(usage_line(job_usage("report", wall_s=time.perf_counter() - t_start)), file=sys.stderr)
     print(out_pdf)
     return 0

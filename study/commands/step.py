@@ -2,7 +2,8 @@
 
 This is what each Snakemake rule calls (see ``workflow/rules/``); it is also how to re-run
 one step alone from its inputs. ``study step --list`` shows the steps and their arguments.
-An empty value (``annotations=``) means "not given".
+An empty value (``annotations=``) means "not given". At the end, the step writes its peak
+memory and CPU time to standard error (the job's log; :mod:`study.job_usage`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ def register(subparsers) -> None:
 
 def _step(args) -> int:
     import inspect
+    import sys
+    import time
 
     from study import steps
     from study.errors import StudyError
+    from study.job_usage import job_usage, usage_line
 
     if args.list or not args.name:
         for name, fn in sorted(steps.STEPS.items()):
@@ -44,5 +48,7 @@ def _step(args) -> int:
     if unknown or missing:
         raise StudyError(f"unknown arguments {unknown}, missing {missing}; expected {sorted(expected)}",
                          file=f"study step {args.name}")
+    t0 = time.perf_counter()
     fn(**kwargs)
+    print(usage_line(job_usage(args.name, wall_s=time.perf_counter() - t0)), file=sys.stderr, flush=True)
     return 0

@@ -178,12 +178,11 @@ def validate_annotations(data_or_path: Any, *, cases: Any, classes: list[str], p
                                         "list of polygons [[x1, y1, x2, y2, x3, y3, ...]], got "
                                         f"{str(seg)[:80]!r}"))
                 ok = False
-        if ok:
-            anns.append({"image_id": iid, "category_id": cat, "bbox": [x, y, bw, bh],
-                         "segmentation": seg if name in polygon_classes else None,
-                         "score": a.get("score")})
+        if ok:  # a tuple, not a dict: at 100,000 images there are over a million of them
+            anns.append((iid, cat, x, y, bw, bh, seg if name in polygon_classes else None))
     if problems:
         return None, problems
+    data = None  # the parsed file: only the annotations' polygons are still needed, and anns holds them
 
     # normalise: image id = position of the case in the manifest + 1; categories in protocol order
     new_img = {iid: position[cid] + 1 for iid, cid in img_case.items()}
@@ -194,13 +193,16 @@ def validate_annotations(data_or_path: Any, *, cases: Any, classes: list[str], p
         wh = img_size.get(iid, (None, None))
         images.append({"id": new_img[iid], "file_name": rev[cid], "case_id": cid,
                        "width": int(wh[0]) if wh[0] else None, "height": int(wh[1]) if wh[1] else None})
+    ordered = sorted(anns, key=lambda t: new_img[t[0]])
+    del anns
     out_anns = []
-    for k, a in enumerate(sorted(anns, key=lambda a: new_img[a["image_id"]]), start=1):
-        x, y, bw, bh = a["bbox"]
-        d = {"id": k, "image_id": new_img[a["image_id"]], "category_id": new_cat[a["category_id"]],
+    for k in range(len(ordered)):
+        iid, cat, x, y, bw, bh, seg = ordered[k]
+        ordered[k] = None  # one copy of each annotation at a time
+        d = {"id": k + 1, "image_id": new_img[iid], "category_id": new_cat[cat],
              "bbox": [x, y, bw, bh], "area": bw * bh, "iscrowd": 0}
-        if a["segmentation"] is not None:
-            d["segmentation"] = a["segmentation"]
+        if seg is not None:
+            d["segmentation"] = seg
         out_anns.append(d)
     annotated = set(img_case.values())
     doc = {"images": images, "annotations": out_anns,

@@ -10,7 +10,7 @@ per image, scores from a seeded generator). Each size runs ``study run`` with th
 protocol (chinese-2019: 2,000 bootstrap replicates) on ``--cores`` cores.
 
 Per step, the peak resident memory (the largest over the step's jobs of the step's own
-process peak, by getrusage(2), which each ``study step`` and ``study report`` writes to its
+process peak, by the kernel's accounting, which each ``study step`` and ``study report`` writes to its
 log: ``study.job_usage``; or of Snakemake's sampled ``max_rss`` of the job's processes when
 that is larger), the summed job wall time and the summed job CPU time (user + system seconds
 by getrusage, child processes included, which other load on the machine inflates far less
@@ -144,8 +144,8 @@ _RULE_OF_STEP = {"grade": "grade_model", "merge": "merge_detections"}
 
 
 def read_usage(results: Path) -> dict[str, dict[str, float]]:
-    """Per step, from the line each ``study step`` writes to its job's log (``study.job_usage``,
-    getrusage(2)): the largest peak of the step's own process (``self_mb``), of a child
+    """Per step, from the line each ``study step`` writes to its job's log (``study.job_usage``:
+    ``VmHWM`` and getrusage(2)): the largest peak of the step's own process (``self_mb``), of a child
     process (``child_mb``) and the summed CPU seconds (``cpu_s``) of its jobs."""
     from study.job_usage import parse_usage_line
 
@@ -164,7 +164,7 @@ def read_usage(results: Path) -> dict[str, dict[str, float]]:
 def read_benchmarks(results: Path) -> dict[str, dict[str, float]]:
     """Per step: the largest peak memory (MB) of its jobs, their summed wall and CPU seconds and job count.
 
-    Peak memory is the larger of the step's own process peak by getrusage(2) (exact, from its
+    Peak memory is the larger of the step's own process peak by the kernel (exact, from its
     log: :func:`read_usage`) and Snakemake's sampled ``max_rss`` of the job's processes; CPU
     time is getrusage's where the log has it (Snakemake's is sampled and undercounts)."""
     usage = read_usage(results)
@@ -269,7 +269,7 @@ def main() -> int:
     for n in sizes:
         top = sorted(steps[n].items(), key=lambda kv: -kv[1]["peak_mb"])[:5]
         print(f"{n} cases, largest jobs: " + "; ".join(
-            f"{name} {v['self_mb']:.0f} MB by getrusage, {v['sampled_mb']:.0f} MB sampled by Snakemake"
+            f"{name} {v['self_mb']:.0f} MB by the kernel, {v['sampled_mb']:.0f} MB sampled by Snakemake"
             for name, v in top))
         for name, v in steps[n].items():
             if v.get("child_mb", 0) > 0:

@@ -7,9 +7,10 @@ Each size is simulated reading data -- 7 readers reading every case unaided and 
 plus a 0-100 confidence), one model, two images per patient -- run through the study's
 U-statistic step (:func:`study.metrics.mrmc.study_ustat.study_ustat`: aided versus unaided and
 the model versus the unaided readers, patients resampled) in a child process of its own, so
-its peak resident memory (``ru_maxrss``) is the job's. The dense path (readers x non-diseased
-x diseased matrices, :data:`~study.metrics.mrmc.ustat_auc.DENSE_MAX_PAIRS` raised) runs up to
-``--dense-max`` cases; the sums path (:mod:`~study.metrics.mrmc.ustat_sums`) at every size; the
+its peak resident memory (:func:`study.job_usage.job_usage`, as each workflow job logs it) is
+the job's. The dense path (readers x non-diseased x diseased matrices,
+:data:`~study.metrics.mrmc.ustat_auc.DENSE_MAX_PAIRS` raised) runs up to ``--dense-max``
+cases; the sums path (:mod:`~study.metrics.mrmc.ustat_sums`) at every size; the
 ratio dense / sums and the growth exponent (least-squares slope of log time and log memory on
 log cases) come from the same run. Both paths' results are checked equal where both run.
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -60,6 +60,7 @@ def simulate(n: int, ratings: str, seed: int = 0):
 
 def child(n: int, path: str, ratings: str) -> None:
     import study.metrics.mrmc.ustat_auc as ustat_auc
+    from study.job_usage import job_usage
     from study.metrics.mrmc.study_ustat import study_ustat
 
     ustat_auc.DENSE_MAX_PAIRS = 10**15 if path == "dense" else -1
@@ -71,7 +72,7 @@ def child(n: int, path: str, ratings: str) -> None:
     aided = res.aided_vs_unaided
     diff = aided.differences[0].unbiased if hasattr(aided, "differences") else None
     print(json.dumps({"n": n, "path": path, "simulate_s": t1 - t0, "analysis_s": t2 - t1,
-                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "rss_mb": job_usage("mrmc", wall_s=t2 - t0).self_mb,
                       "auc_diff": None if diff is None else diff.estimate,
                       "var_diff": None if diff is None else diff.variance}))
 
